@@ -1,0 +1,89 @@
+# lens: `make hub` runs the whole local platform; `make test` runs every test.
+# Both set up what they need first (venv, npm packages, Debian packages as root).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PY_BASE   ?= /usr/bin/python3
+VENV      ?= $(CURDIR)/.venv
+STATE     ?= $(CURDIR)/state
+CACHE     ?= $(CURDIR)/.cache
+NPM_PREFIX ?= $(CACHE)/npm
+CODE_SERVER_PREFIX ?= $(CACHE)/code-server
+CHP_VERSION ?= 5.3.0
+CODE_SERVER_VERSION ?= 4.100.3
+PYTEST_ARGS ?=
+IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
+
+PY  := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+export PATH := $(VENV)/bin:$(NPM_PREFIX)/node_modules/.bin:$(CODE_SERVER_PREFIX)/node_modules/.bin:$(PATH)
+export LENS_STATE_DIR := $(STATE)
+export LENS_CODE_SERVER_PREFIX := $(CODE_SERVER_PREFIX)
+
+APT_HUB  := nodejs npm git libkrb5-dev ripgrep
+APT_TEST := $(APT_HUB) slurm-wlm munge chromium chromium-driver
+
+.PHONY: help hub test setup setup-test venv proxy code-server apt-hub apt-test lint bench clean
+
+help:
+	@echo "make hub    set up, then run the local hub on http://127.0.0.1:8000"
+	@echo "make test   set up (venv, npm, Debian packages, Slurm), then run all tests"
+	@echo "make lint   ruff"
+	@echo "make bench  run the benchmarks under benchmarks/"
+
+# --- Python: one world-readable venv on Debian's python, so per-user servers can run it.
+$(VENV)/.stamp: pyproject.toml
+	@test -x $(PY_BASE) || { echo "lens needs $(PY_BASE) (Debian's python3 and python3-venv)"; exit 1; }
+	$(PY_BASE) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[test]'
+	chmod -R a+rX $(VENV)
+	@touch $@
+
+venv: $(VENV)/.stamp
+
+# --- configurable-http-proxy from npm (the PyPI port breaks websockets; see FACTS).
+$(NPM_PREFIX)/.stamp-$(CHP_VERSION):
+	@command -v npm >/dev/null || $(MAKE) apt-hub
+	mkdir -p $(NPM_PREFIX)
+	npm install --silent --no-audit --no-fund --prefix $(NPM_PREFIX) configurable-http-proxy@$(CHP_VERSION)
+	@touch $@
+
+proxy: $(NPM_PREFIX)/.stamp-$(CHP_VERSION)
+
+# --- code-server for the vscode profile (optional for `make hub`, required by tests).
+code-server: $(CODE_SERVER_PREFIX)/.stamp-$(CODE_SERVER_VERSION)
+
+$(CODE_SERVER_PREFIX)/.stamp-$(CODE_SERVER_VERSION):
+	bash scripts/install-code-server.sh $(CODE_SERVER_PREFIX) $(CODE_SERVER_VERSION)
+	@touch $@
+
+# --- Debian packages (only as root; otherwise say what is missing).
+apt-hub:
+	@bash scripts/apt-ensure.sh $(APT_HUB)
+
+apt-test:
+	@bash scripts/apt-ensure.sh $(APT_TEST)
+
+setup: apt-hub venv proxy
+	@mkdir -p $(STATE)
+
+setup-test: apt-test venv proxy code-server
+	@mkdir -p $(STATE)
+
+hub: setup
+	-@$(MAKE) --no-print-directory code-server || echo "code-server not installed: the vscode profile will show as unavailable"
+	$(VENV)/bin/lens hub run
+
+test: setup-test
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+bench: setup-test
+	$(PY) benchmarks/spawn.py
+
+clean:
+	rm -rf $(VENV) $(CACHE) build dist

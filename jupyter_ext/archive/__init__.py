@@ -1,0 +1,1 @@
+"""lens archive engine. No Jupyter imports here: the CLI, the service and the magics share it."""

@@ -1,0 +1,1 @@
+"""Hub-side pieces: the password authenticator and its account store."""

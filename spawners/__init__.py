@@ -1,0 +1,1 @@
+"""Profile catalog and the lens spawners (local and Kubernetes)."""
