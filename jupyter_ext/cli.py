@@ -1,0 +1,53 @@
+"""The ``lens`` console script.
+
+Each area registers its own sub-commands in ``jupyter_ext/commands/<area>.py``
+with a ``register(subparsers)`` function; this module only dispatches, so that
+areas stay independent and imports stay lazy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Modules under jupyter_ext.commands; a missing one is skipped.
+COMMAND_MODULES = ("hub", "users", "prices", "costs", "atom", "archive", "workshop")
+
+
+class CommandError(Exception):
+    """A user-facing failure: printed without a traceback, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lens", description="lens research computing hub")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"jupyter_ext.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"jupyter_ext.commands.{name}":
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        result = args.func(args)
+    except CommandError as exc:
+        print(f"lens: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

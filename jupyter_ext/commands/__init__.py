@@ -1,0 +1,1 @@
+"""Sub-commands of the lens CLI, one module per area (see jupyter_ext.cli)."""
