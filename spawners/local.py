@@ -1,0 +1,226 @@
+"""LocalProfileSpawner: profiles on one machine.
+
+- As root, each hub user runs as their own unix account (``jupyter-NAME``,
+  created on first spawn, home mode 0700), inside a memory cgroup sized from
+  the profile when the kernel allows it.
+- Not as root (dev mode), every server runs as the hub's account, with one
+  home directory per user under the state directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import re
+import sys
+from pathlib import Path
+
+from jupyterhub.spawner import LocalProcessSpawner, SpawnException, set_user_setuid
+from traitlets import Bool, Unicode, default
+
+from . import cgroups
+from .common import ProfileSpawnerMixin
+from .profiles import Profile
+
+UNIX_NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+
+
+def running_as_root() -> bool:
+    return os.geteuid() == 0
+
+
+class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
+    """Spawn the chosen profile as a local process (see module docstring)."""
+
+    unix_name_template = Unicode(
+        "jupyter-{username}",
+        config=True,
+        help="Unix account for a hub user when running as root. The prefix keeps hub names "
+        "like 'root' or 'daemon' from ever mapping to system accounts.",
+    )
+    home_base = Unicode("/home", config=True, help="Parent of per-user homes when running as root.")
+    create_system_users = Bool(
+        True,
+        config=True,
+        help="As root, create the unix account on first spawn. Disable to require pre-made accounts.",
+    )
+    dev_home_root = Unicode(
+        config=True,
+        help="Dev mode (not root): parent directory of per-user homes. Default: $LENS_STATE_DIR/homes.",
+    )
+
+    @default("dev_home_root")
+    def _default_dev_home_root(self):
+        return os.path.join(os.environ.get("LENS_STATE_DIR", "state"), "homes")
+
+    enforce_memory_limit = Bool(
+        True,
+        config=True,
+        help="Put each server in a memory cgroup limited to its profile's memory limit (root only).",
+    )
+
+    @default("cmd")
+    def _default_cmd(self):
+        return [os.path.join(sys.prefix, "bin", "jupyterhub-singleuser")]
+
+    @default("options_form")
+    def _default_options_form(self):
+        return self.lens_options_form
+
+    @default("options_from_form")
+    def _default_options_from_form(self):
+        return self.lens_options_from_form
+
+    @default("apply_user_options")
+    def _default_apply_user_options(self):
+        return lambda spawner, options: spawner.apply_profile_options(options)
+
+    _cgroup: Path | None = None
+
+    # -- identity ----------------------------------------------------------
+    @property
+    def per_user_accounts(self) -> bool:
+        return running_as_root()
+
+    @property
+    def unix_name(self) -> str:
+        if not self.per_user_accounts:
+            return pwd.getpwuid(os.geteuid()).pw_name
+        name = self.unix_name_template.format(username=self.user.name)
+        if not UNIX_NAME_RE.match(name):
+            raise SpawnException(
+                f"The user name {self.user.name!r} cannot be mapped to a unix account "
+                "(lowercase letters, digits, '-' and '_', at most 32 characters in all).",
+                reason="username",
+                status_code=400,
+            )
+        return name
+
+    @property
+    def home(self) -> str:
+        if self.per_user_accounts:
+            return os.path.join(self.home_base, self.unix_name)
+        return os.path.abspath(os.path.join(self.dev_home_root, self.user.name))
+
+    async def ensure_account(self) -> None:
+        """Create the unix account and a private home (0700) if needed."""
+        if not self.per_user_accounts:
+            os.makedirs(self.home, mode=0o700, exist_ok=True)
+            return
+        name = self.unix_name
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            if not self.create_system_users:
+                raise SpawnException(
+                    f"No unix account {name!r} exists for you; ask an admin.", reason="account"
+                ) from None
+            argv = [
+                "useradd", "--create-home", "--home-dir", self.home, "--shell", "/bin/bash",
+                "--user-group", "--comment", f"lens user {self.user.name}", name,
+            ]
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            )
+            _, err = await proc.communicate()
+            if proc.returncode not in (0, 9):  # 9: created concurrently
+                raise SpawnException(
+                    "Your account could not be created; an admin has been told.",
+                    reason="account",
+                    status_code=500,
+                    log_message=f"useradd {name} failed: {err.decode(errors='replace')}",
+                )
+            self.log.info("Created unix account %s for hub user %s", name, self.user.name)
+        entry = pwd.getpwnam(name)
+        os.makedirs(entry.pw_dir, exist_ok=True)
+        os.chown(entry.pw_dir, entry.pw_uid, entry.pw_gid)
+        os.chmod(entry.pw_dir, 0o700)
+
+    # -- profile -------------------------------------------------------------
+    def apply_profile(self, profile: Profile) -> None:
+        self.default_url = profile.default_url
+        self.mem_limit = int(profile.memory.limit) if profile.memory.limit else None
+        self.mem_guarantee = int(profile.memory.guarantee) if profile.memory.guarantee else None
+        self.cpu_limit = float(profile.cpu.limit) if profile.cpu.limit else None
+        self.cpu_guarantee = float(profile.cpu.guarantee) if profile.cpu.guarantee else None
+
+    def get_args(self) -> list[str]:
+        args = super().get_args()
+        if running_as_root() and not self.per_user_accounts:
+            args.append("--allow-root")
+        if self.profile and self.profile.idle_timeout:
+            # The server also stops itself when idle, so per-profile timeouts
+            # hold even where the hub's culler uses the global default.
+            args.append(f"--ServerApp.shutdown_no_activity_timeout={self.profile.idle_timeout}")
+            args.append(f"--MappingKernelManager.cull_idle_timeout={self.profile.idle_timeout}")
+        return args
+
+    # -- environment -----------------------------------------------------------
+    def user_env(self, env: dict) -> dict:
+        env["USER"] = self.unix_name if self.per_user_accounts else self.user.name
+        env["HOME"] = self.home
+        env["SHELL"] = "/bin/bash"
+        return env
+
+    def get_env(self) -> dict:
+        env = super().get_env()
+        bins = [os.path.join(sys.prefix, "bin")]
+        prefix = os.environ.get("LENS_CODE_SERVER_PREFIX")
+        if prefix:
+            bins.append(os.path.join(prefix, "node_modules", ".bin"))
+        env["PATH"] = os.pathsep.join([*bins, env.get("PATH", os.defpath)])
+        tmp = os.path.join(self.home, ".cache", "lens-tmp")
+        env["TMPDIR"] = tmp
+        env["JUPYTER_VSCODE_PROXY_USE_SOCKET"] = "true"
+        env["JUPYTER_RUNTIME_DIR"] = os.path.join(self.home, ".local", "share", "jupyter", "runtime")
+        env.update(self.lens_env())
+        return env
+
+    def make_preexec_fn(self, name):
+        home, group = self.home, self._cgroup
+        tmp = os.path.join(home, ".cache", "lens-tmp")
+        drop = set_user_setuid(self.unix_name, chdir=False) if self.per_user_accounts else None
+
+        def preexec():
+            if group is not None:
+                cgroups.join_cgroup(group)
+            if drop is not None:
+                drop()
+            os.makedirs(tmp, mode=0o700, exist_ok=True)
+            os.chdir(home)
+
+        return preexec
+
+    # -- lifecycle ---------------------------------------------------------------
+    async def run_pre_spawn_hook(self):
+        if self.profile is not None:
+            await self.check_budget(self.profile)
+        return await super().run_pre_spawn_hook()
+
+    async def start(self):
+        await self.ensure_account()
+        if self.enforce_memory_limit and self.mem_limit:
+            self._cgroup = cgroups.prepare_memory_cgroup(
+                f"{self.unix_name}-{self.name or 'default'}", self.mem_limit
+            )
+        result = await super().start()
+        await self.meter_event("start")
+        return result
+
+    async def stop(self, now=False):
+        await super().stop(now=now)
+        await self.meter_event("stop")
+        cgroups.remove_cgroup(self._cgroup)
+
+    def get_state(self):
+        state = super().get_state()
+        if self.profile:
+            state["profile"] = self.profile.slug
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        slug = state.get("profile")
+        if slug:
+            self.profile = self.catalog.get(slug)
