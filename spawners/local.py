@@ -130,7 +130,7 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
                     reason="account",
                     status_code=500,
                     log_message=f"useradd {name} failed: {err.decode(errors='replace')}",
-                )
+                ) from None
             self.log.info("Created unix account %s for hub user %s", name, self.user.name)
         entry = pwd.getpwnam(name)
         os.makedirs(entry.pw_dir, exist_ok=True)
