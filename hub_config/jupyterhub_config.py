@@ -100,39 +100,6 @@ else:
     spec.loader.exec_module(k8s)
     k8s.configure_k8s(c, settings)
 
-# --- roles: servers may call lens and the gateway; services get minimal rights ---
-c.JupyterHub.load_roles = [
-    {
-        "name": "user",
-        "scopes": ["self", "access:services!service=lens", "access:services!service=dask-gateway"],
-    },
-    {
-        "name": "server",
-        "scopes": [
-            "users:activity!user",
-            "access:servers!server",
-            "access:services!service=lens",
-            "access:services!service=dask-gateway",
-        ],
-    },
-    {
-        "name": "idle-culler",
-        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
-        "services": ["idle-culler"],
-    },
-    {
-        "name": "lens-service",
-        "scopes": ["list:users", "read:users", "read:groups", "read:servers", "admin:auth_state"],
-        "services": ["lens"],
-    },
-    {"name": "lens-gate", "scopes": ["access:services!service=lens"], "services": ["lens-gate"]},
-    {
-        "name": "dask-gateway",
-        "scopes": ["access:services!service=lens", "read:users:name"],
-        "services": ["dask-gateway"],
-    },
-]
-
 # --- managed services ------------------------------------------------------------
 service_env = {
     "LENS_STATE_DIR": str(state.root),
@@ -180,5 +147,32 @@ if deployment == "local" and gateway_config.exists():
                 "LENS_GATEWAY_PROXY_PORT": str(ports["gateway_proxy"]),
                 "LENS_SERVICE_URL": f"http://127.0.0.1:{ports['lens_service']}/services/lens/",
             },
+        }
+    )
+
+# --- roles: servers may call lens (and the gateway); services get minimal rights ---
+service_names = {svc["name"] for svc in c.JupyterHub.services}
+access = [f"access:services!service={name}" for name in ("lens", "dask-gateway") if name in service_names]
+c.JupyterHub.load_roles = [
+    {"name": "user", "scopes": ["self", *access]},
+    {"name": "server", "scopes": ["users:activity!user", "access:servers!server", *access]},
+    {
+        "name": "idle-culler",
+        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+        "services": ["idle-culler"],
+    },
+    {
+        "name": "lens-service",
+        "scopes": ["list:users", "read:users", "read:groups", "read:servers", "admin:auth_state"],
+        "services": ["lens"],
+    },
+    {"name": "lens-gate", "scopes": ["access:services!service=lens"], "services": ["lens-gate"]},
+]
+if "dask-gateway" in service_names:
+    c.JupyterHub.load_roles.append(
+        {
+            "name": "dask-gateway",
+            "scopes": ["access:services!service=lens", "read:users:name"],
+            "services": ["dask-gateway"],
         }
     )

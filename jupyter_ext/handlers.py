@@ -11,6 +11,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
 from . import __version__
+from .service_client import LensServiceClient, ServiceError
 
 AUTH_RESOURCE = "lens"
 
@@ -39,5 +40,21 @@ class StatusHandler(LensAPIHandler):
         )
 
 
+class ServiceCheckHandler(LensAPIHandler):
+    """Who the lens service sees when this server calls it (its token and scopes at work)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self):
+        try:
+            me = await LensServiceClient(self.lens_service_url).request("GET", "api/me")
+        except ServiceError as exc:
+            raise web.HTTPError(exc.status if 400 <= exc.status < 600 else 502, exc.message) from None
+        self.finish(json.dumps(me))
+
+
 def default_handlers() -> list[tuple]:
-    return [(r"/lens/api/status", StatusHandler)]
+    return [
+        (r"/lens/api/status", StatusHandler),
+        (r"/lens/api/service-check", ServiceCheckHandler),
+    ]
