@@ -29,6 +29,7 @@ class HubStack:
 
     # -- lifecycle -------------------------------------------------------
     def start(self, timeout: float = 60) -> HubStack:
+        self.state.mkdir(parents=True, exist_ok=True)
         self.log_path = self.state / "stack.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(
