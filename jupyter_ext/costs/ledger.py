@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
@@ -96,6 +96,17 @@ def _budget_from_row(row) -> Budget:
     )
 
 
+_INSERT_ENTRY = db.entries.insert()
+_SELECT_BALANCE = select(db.balances.c.held_micro, db.balances.c.spent_micro).where(and_(
+    db.balances.c.account == bindparam("account"), db.balances.c.period_key == bindparam("period_key")))
+
+_SELECT_BUDGETS = select(db.budgets).where(
+    db.budgets.c.account.in_(bindparam("accounts", expanding=True))).order_by(db.budgets.c.account)
+_SELECT_BUDGETS_LOCK = _SELECT_BUDGETS.with_for_update()
+_SELECT_ALERTS = select(db.alerts.c.threshold).where(and_(
+    db.alerts.c.account == bindparam("account"), db.alerts.c.period_key == bindparam("period_key")))
+
+
 class Ledger:
     """``Ledger(engine)``; make the engine with ``db.make_engine(url)`` (SQLite or PostgreSQL)."""
 
@@ -103,14 +114,19 @@ class Ledger:
         self.engine = db.configure_engine(engine)
         db.metadata.create_all(engine)
         self.notifiers = [LogNotifier(), *notifiers]
-        self._insert = (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)
+        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        stmt = insert(db.balances)
+        self._upsert = stmt.on_conflict_do_update(
+            index_elements=[db.balances.c.account, db.balances.c.period_key],
+            set_={"held_micro": db.balances.c.held_micro + stmt.excluded.held_micro,
+                  "spent_micro": db.balances.c.spent_micro + stmt.excluded.spent_micro})
 
     # -- plumbing ---------------------------------------------------------------
     @contextmanager
     def transaction(self):
         """A write transaction (BEGIN IMMEDIATE on SQLite). Budget events are sent after commit."""
         events: list[BudgetEvent] = []
-        with self.engine.begin() as conn:
+        with db.write_lock(self.engine), self.engine.begin() as conn:
             conn.info["lens_events"] = events
             try:
                 yield conn
@@ -119,31 +135,33 @@ class Ledger:
         dispatch(self.notifiers, events)
 
     def _budgets(self, conn: Connection, accounts, lock: bool) -> dict[str, Budget]:
-        query = select(db.budgets).where(db.budgets.c.account.in_(list(accounts)))
-        query = query.order_by(db.budgets.c.account)
-        if lock:
-            query = query.with_for_update()
-        return {row.account: _budget_from_row(row) for row in conn.execute(query)}
+        query = _SELECT_BUDGETS_LOCK if lock else _SELECT_BUDGETS
+        rows = conn.execute(query, {"accounts": sorted(accounts)})
+        return {row.account: _budget_from_row(row) for row in rows}
 
     def _balance(self, conn: Connection, account: str, period_key: str) -> tuple[int, int]:
-        row = conn.execute(
-            select(db.balances.c.held_micro, db.balances.c.spent_micro).where(
-                and_(db.balances.c.account == account, db.balances.c.period_key == period_key))
-        ).first()
+        row = conn.execute(_SELECT_BALANCE, {"account": account, "period_key": period_key}).first()
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
-    def _post(self, conn: Connection, at: datetime, account: str, period_key: str, kind: str,
-              category: str, ref: str, hold_id: int | None, held: int, spent: int) -> None:
-        conn.execute(db.entries.insert().values(
-            at=naive(at), account=account, period_key=period_key, kind=kind, category=category,
-            ref=ref, hold_id=hold_id, held_delta=held, spent_delta=spent))
-        stmt = self._insert(db.balances).values(
-            account=account, period_key=period_key, held_micro=held, spent_micro=spent)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[db.balances.c.account, db.balances.c.period_key],
-            set_={"held_micro": db.balances.c.held_micro + stmt.excluded.held_micro,
-                  "spent_micro": db.balances.c.spent_micro + stmt.excluded.spent_micro})
-        conn.execute(stmt)
+    @staticmethod
+    def _entry(at: datetime, account: str, period_key: str, kind: str, category: str, ref: str,
+               hold_id: int | None, held: int, spent: int) -> dict:
+        return {"at": naive(at), "account": account, "period_key": period_key, "kind": kind,
+                "category": category, "ref": ref, "hold_id": hold_id, "held_delta": held,
+                "spent_delta": spent}
+
+    def _post(self, conn: Connection, rows: list[dict]) -> None:
+        """Append journal entries and move the cached balances, in two executemany calls."""
+        if not rows:
+            return
+        conn.execute(_INSERT_ENTRY, rows)
+        moved: dict[tuple[str, str], list[int]] = {}
+        for r in rows:
+            m = moved.setdefault((r["account"], r["period_key"]), [0, 0])
+            m[0] += r["held_delta"]
+            m[1] += r["spent_delta"]
+        conn.execute(self._upsert, [{"account": a, "period_key": k, "held_micro": h, "spent_micro": sp}
+                                    for (a, k), (h, sp) in moved.items()])
 
     def _room(self, conn, budgets: dict[str, Budget], accounts, amount: int, now) -> None:
         for account in accounts:
@@ -167,8 +185,10 @@ class Ledger:
             unfunded = period_key.startswith(("before:", "after:"))
             funded = 0 if unfunded else budget.amount_micro
             _, spent = self._balance(conn, account, period_key)
-            done = {int(r[0]) for r in conn.execute(select(db.alerts.c.threshold).where(and_(
-                db.alerts.c.account == account, db.alerts.c.period_key == period_key)))}
+            if not crossed(budget.thresholds, spent, funded, set()):
+                continue  # below every threshold: no need to look up what was sent
+            done = {int(r[0]) for r in conn.execute(
+                _SELECT_ALERTS, {"account": account, "period_key": period_key})}
             for threshold in crossed(budget.thresholds, spent, funded, done):
                 conn.execute(db.alerts.insert().values(
                     account=account, period_key=period_key, threshold=threshold, at=naive(now)))
@@ -245,9 +265,9 @@ class Ledger:
             hold_id = conn.execute(db.holds.insert().values(
                 category=category, ref=str(ref), description=description, amount_micro=amount,
                 status="open", created_at=naive(now))).inserted_primary_key[0]
-            for account in accounts:
-                key = period_for(budgets.get(account), now).key
-                self._post(conn, now, account, key, "hold", category, str(ref), hold_id, amount, 0)
+            self._post(conn, [
+                self._entry(now, a, period_for(budgets.get(a), now).key, "hold", category, str(ref),
+                            hold_id, amount, 0) for a in accounts])
             return int(hold_id)
 
     def _open_hold(self, conn: Connection, hold_id: int):
@@ -268,12 +288,14 @@ class Ledger:
             budgets = self._budgets(conn, [a for a, _ in posted], lock=True)
             held = int(hold.amount_micro)
             covered = min(actual, held)
+            rows = []
             for account, key in posted:
-                self._post(conn, now, account, key, "charge", hold.category, hold.ref, hold_id,
-                           -covered, actual)
+                rows.append(self._entry(now, account, key, "charge", hold.category, hold.ref,
+                                        hold_id, -covered, actual))
                 if held > covered:
-                    self._post(conn, now, account, key, "refund", hold.category, hold.ref,
-                               hold_id, -(held - covered), 0)
+                    rows.append(self._entry(now, account, key, "refund", hold.category, hold.ref,
+                                            hold_id, -(held - covered), 0))
+            self._post(conn, rows)
             conn.execute(db.holds.update().where(db.holds.c.id == hold_id).values(
                 status="charged", actual_micro=actual, closed_at=naive(now)))
             self._check_alerts(conn, budgets, posted, now)
@@ -283,9 +305,9 @@ class Ledger:
         now = utc(now)
         with self.transaction() as conn:
             hold, posted = self._open_hold(conn, hold_id)
-            for account, key in posted:
-                self._post(conn, now, account, key, "release", hold.category, hold.ref, hold_id,
-                           -int(hold.amount_micro), 0)
+            self._post(conn, [
+                self._entry(now, account, key, "release", hold.category, hold.ref, hold_id,
+                            -int(hold.amount_micro), 0) for account, key in posted])
             conn.execute(db.holds.update().where(db.holds.c.id == hold_id).values(
                 status="released", actual_micro=0, closed_at=naive(now)))
 
@@ -301,11 +323,9 @@ class Ledger:
         if amount == 0:
             return None
         budgets = self._budgets(conn, accounts, lock=True)
-        touched = []
-        for account in accounts:
-            key = period_for(budgets.get(account), now).key
-            self._post(conn, now, account, key, "record", category, str(ref), None, 0, amount)
-            touched.append((account, key))
+        touched = [(a, period_for(budgets.get(a), now).key) for a in accounts]
+        self._post(conn, [self._entry(now, a, key, "record", category, str(ref), None, 0, amount)
+                          for a, key in touched])
         self._check_alerts(conn, budgets, touched, now)
         return None
 
