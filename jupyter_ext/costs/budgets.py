@@ -17,7 +17,7 @@ HUB = "hub"
 PERIODS = ("monthly", "window")
 CATEGORIES = ("servers", "dask", "jobs", "storage")
 DEFAULT_THRESHOLDS = (50, 80, 100)
-_ACCOUNT_RE = re.compile(r"^(user|group):[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+_ACCOUNT_RE = re.compile(r"^(user|group):\w[\w.@+-]{0,127}$")
 
 
 def check_account(account: str) -> str:
@@ -25,7 +25,7 @@ def check_account(account: str) -> str:
         return account
     raise ValueError(
         f"account: {account!r} is not valid; use 'user:NAME', 'group:NAME' or 'hub' "
-        "(NAME: letters, digits and . _ @ + -)"
+        "(NAME: letters, digits and . _ @ + -, no spaces)"
     )
 
 
