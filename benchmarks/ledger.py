@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import text  # noqa: E402
 
-from jupyter_ext.costs.db import make_engine, write_lock  # noqa: E402
+from jupyter_ext.costs.db import make_engine, metadata, write_lock  # noqa: E402
 from jupyter_ext.costs.ledger import BudgetExceeded, Ledger  # noqa: E402
 
 AMOUNT = 1_210_000
@@ -59,9 +59,17 @@ def run_pool(n_ops, threads, fn):
     return latencies, wall, results
 
 
+def fresh_engine(url, threads):
+    if url.startswith("sqlite"):
+        return make_engine(url)
+    engine = make_engine(url, pool_size=threads + 2, max_overflow=8)
+    metadata.drop_all(engine)  # a shared server database: start each round from empty books
+    metadata.create_all(engine)
+    return engine
+
+
 def bench_lens(url, n_ops, threads, budget_ops, charge):
-    engine = make_engine(url, pool_size=threads, max_overflow=8) if not url.startswith("sqlite") \
-        else make_engine(url)
+    engine = fresh_engine(url, threads)
     ledger = Ledger(engine)
     for u in range(USERS):
         ledger.set_budget(f"user:u{u}", budget_ops * AMOUNT)
@@ -86,7 +94,7 @@ def bench_lens(url, n_ops, threads, budget_ops, charge):
 
 
 def bench_counter(url, n_ops, threads, budget_ops, charge):
-    engine = make_engine(url)
+    engine = fresh_engine(url, threads)
     with engine.begin() as c:
         c.execute(text("DROP TABLE IF EXISTS bare_budgets"))
         c.execute(text("CREATE TABLE bare_budgets (account VARCHAR(160) PRIMARY KEY, "
@@ -127,11 +135,20 @@ def main():
     ap.add_argument("--ops", type=int, default=1000)
     ap.add_argument("--threads", default="8,32", help="comma-separated thread counts (default 8,32)")
     ap.add_argument("--db", help="database URL (default: a fresh SQLite file per run)")
+    ap.add_argument("--postgres", action="store_true",
+                    help="also run against a throwaway local PostgreSQL (needs initdb and psycopg)")
     args = ap.parse_args()
     logging.getLogger("lens.costs").setLevel(logging.ERROR)  # threshold notices are expected here
     tmp = tempfile.TemporaryDirectory()
     for threads in [int(t) for t in args.threads.split(",")]:
         one_round(args, threads, tmp.name)
+    if args.postgres:
+        from tests.costs.pg import postgres_cluster
+
+        with postgres_cluster() as url:
+            args.db = url
+            for threads in [int(t) for t in args.threads.split(",")]:
+                one_round(args, threads, tmp.name)
     tmp.cleanup()
 
 

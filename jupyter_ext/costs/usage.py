@@ -138,3 +138,34 @@ class UsageMeter:
                 "stopped_at": utc(r.stopped_at) if r.stopped_at else None,
                 "accrued_micro": int(r.accrued_micro), "accrued_until": utc(r.accrued_until),
                 "snapshot": json.loads(r.snapshot), "detail": json.loads(r.detail)}
+
+
+def over_limit_refs(meter: UsageMeter, category: str = "servers", now: datetime | None = None) -> list[str]:
+    """Open intervals (e.g. running servers) charged to an account that is at 100 % with no
+    override: what to stop when ``CostsSettings.stop_servers_at_limit`` is on."""
+    out, cache = [], {}
+    for row in meter.open_intervals(category):
+        blocked = False
+        for account in row["accounts"]:
+            if account not in cache:
+                cache[account] = meter.ledger.summary(account, now).blocked
+            blocked = blocked or cache[account]
+        if blocked:
+            out.append(row["ref"])
+    return out
+
+
+async def accrue_forever(meter: UsageMeter, interval: float, log=None) -> None:
+    """Accrue every ``interval`` seconds until cancelled (run it as a service task).
+    The database work runs in a thread so the event loop stays responsive."""
+    import asyncio
+
+    while True:
+        try:
+            await asyncio.to_thread(meter.accrue)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # keep metering through transient DB errors
+            if log is not None:
+                log.warning("costs accrual failed: %s", exc)
+        await asyncio.sleep(interval)

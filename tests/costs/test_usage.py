@@ -99,3 +99,36 @@ def test_bad_interval_input(ledger):
         meter.start("x", "servers", ["user:a"], "-1")
     with pytest.raises(TypeError, match="rate_usd_hour"):
         meter.start("x", "servers", ["user:a"], 1.5)
+
+
+def test_over_limit_refs_lists_servers_of_blocked_accounts(ledger):
+    from jupyter_ext.costs.usage import over_limit_refs
+
+    meter = UsageMeter(ledger)
+    ledger.set_budget("user:poor", 1_000_000)
+    meter.start("server:poor/", "servers", ["user:poor"], "1.0", at=T0)
+    meter.start("server:rich/", "servers", ["user:rich"], "1.0", at=T0)
+    assert over_limit_refs(meter, now=T0) == []
+    meter.accrue(T0 + timedelta(hours=1))  # $1 spent: 100 %
+    assert over_limit_refs(meter, now=T0) == ["server:poor/"]
+    ledger.override("user:poor", by="admin", now=T0)
+    assert over_limit_refs(meter, now=T0) == []
+
+
+async def test_accrue_forever_runs_until_cancelled(ledger):
+    import asyncio
+
+    from jupyter_ext.costs.usage import accrue_forever
+
+    meter = UsageMeter(ledger)
+    start = datetime.now(UTC) - timedelta(hours=1)
+    meter.start("server:loop/", "servers", ["user:loop"], "3.6", at=start)  # $0.001 per second
+    task = asyncio.create_task(accrue_forever(meter, 0.05))
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if ledger.summary("user:loop").spent_micro >= 3_600_000:
+            break
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert ledger.summary("user:loop").spent_micro >= 3_600_000
