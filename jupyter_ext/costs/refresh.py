@@ -36,6 +36,7 @@ S3_VOLUME_TYPES = {
     "Amazon Glacier": "GLACIER",
     "Glacier Deep Archive": "DEEP_ARCHIVE",
     "Express One Zone": "EXPRESS_ONEZONE",
+    "S3 Express One Zone": "EXPRESS_ONEZONE",
 }
 BATCH = 40  # instance types per ANY_OF filter
 
@@ -175,10 +176,15 @@ def refresh_snapshot(base: dict, pricing, ec2_for_region: Callable[[str], object
     snap = copy.deepcopy(base)
     regions = regions or sorted(snap["regions"])
     counts: dict[str, dict] = {}
+    template = base["regions"].get("us-east-1") or base["regions"][sorted(base["regions"])[0]]
     for region in regions:
-        reg = snap["regions"].setdefault(
-            region, copy.deepcopy(snap["regions"][sorted(base["regions"])[0]]))
-        types = instance_types or sorted(reg["ec2"])
+        if region not in snap["regions"]:
+            # a new region: EC2 prices only from the API; S3/EBS fee structure from the template
+            snap["regions"][region] = {"ec2": {}, "spot": {}, "ebs": copy.deepcopy(template["ebs"]),
+                                       "s3": copy.deepcopy(template["s3"]),
+                                       "carried_from": "us-east-1 fees where the API gave none"}
+        reg = snap["regions"][region]
+        types = instance_types or sorted(reg["ec2"] or template["ec2"])
         got: dict[str, dict] = {}
         for i in range(0, len(types), BATCH):
             filters = _filters(EC2_BASE_FILTERS, region) + [

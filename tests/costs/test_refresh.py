@@ -113,3 +113,16 @@ def test_cli_prices_show(region, capsys):
     assert main(["prices", "show", "--region", region, "--family", "c8g"]) == 0
     out = capsys.readouterr().out
     assert "c8g.large" in out and "GLACIER" in out and "price snapshot" in out
+
+
+def test_refresh_adds_a_new_region_without_borrowing_its_ec2_prices():
+    pricing, stub = stubbed_pricing(region="eu-central-1")
+    base = packaged_snapshot()
+    with stub:
+        snap = refresh_snapshot(base, pricing, None, regions=["eu-central-1"], instance_types=TYPES,
+                                now=datetime(2026, 11, 24, tzinfo=UTC))
+    reg = snap["regions"]["eu-central-1"]
+    assert sorted(reg["ec2"]) == TYPES  # only what the API returned (recorded us-east-1 pages)
+    assert reg["spot"] == {}
+    assert PriceCatalog(snap).hourly("t3.micro", "eu-central-1") > 0
+    assert "us-east-1" in snap["regions"] and "eu-west-1" in snap["regions"]  # others kept
