@@ -75,6 +75,7 @@ entries = Table(
     Column("spent_delta", BigInteger, nullable=False),
     Index("ix_lens_entries_account_period", "account", "period_key"),
     Index("ix_lens_entries_at", "at"),
+    Index("ix_lens_entries_hold", "hold_id"),
 )
 
 # Running balances per (account, period): a cache of the journal, updated in

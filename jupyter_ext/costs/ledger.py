@@ -161,7 +161,7 @@ class Ledger:
             m[0] += r["held_delta"]
             m[1] += r["spent_delta"]
         conn.execute(self._upsert, [{"account": a, "period_key": k, "held_micro": h, "spent_micro": sp}
-                                    for (a, k), (h, sp) in moved.items()])
+                                    for (a, k), (h, sp) in sorted(moved.items())])  # lock order
 
     def _room(self, conn, budgets: dict[str, Budget], accounts, amount: int, now) -> None:
         for account in accounts:
@@ -277,7 +277,8 @@ class Ledger:
         if hold.status != "open":
             raise HoldError(f"hold_id: hold {hold_id} is already {hold.status}")
         posted = conn.execute(select(db.entries.c.account, db.entries.c.period_key).where(and_(
-            db.entries.c.hold_id == hold_id, db.entries.c.kind == "hold"))).all()
+            db.entries.c.hold_id == hold_id, db.entries.c.kind == "hold"))
+            .order_by(db.entries.c.account)).all()
         return hold, [(r.account, r.period_key) for r in posted]
 
     def charge(self, hold_id: int, actual_micro: int, now: datetime | None = None) -> dict:
