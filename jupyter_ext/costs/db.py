@@ -110,6 +110,7 @@ intervals = Table(
     Column("accrued_micro", BigInteger, nullable=False, default=0),
     Column("accrued_until", DateTime, nullable=False),
     Column("min_seconds", Integer, nullable=False, default=0),
+    Column("step_seconds", Integer, nullable=False, default=0),  # accrue at most this often
     Column("snapshot", Text, nullable=False, default=""),
     Column("detail", Text, nullable=False, default="{}"),  # JSON
     Index("ix_lens_usage_ref", "ref"),

@@ -25,6 +25,10 @@ from .ledger import Ledger, _accounts
 from .meter import cost_for_seconds
 from .money import dec
 
+# How often an open interval is booked at most: often enough to block a budget in time,
+# rarely enough that a month of a long-lived archive is not 40,000 journal rows.
+DEFAULT_STEP_SECONDS = {"servers": 300, "dask": 60, "jobs": 300, "storage": 3600}
+
 
 def _seconds(a: datetime, b: datetime) -> Decimal:
     return max(Decimal(0), Decimal(str((utc(b) - utc(a)).total_seconds())))
@@ -39,8 +43,11 @@ class UsageMeter:
             db.intervals.c.ref == ref, db.intervals.c.stopped_at.is_(None))).with_for_update()).first()
 
     def start(self, ref: str, category: str, accounts, rate_usd_hour, at: datetime | None = None,
-              min_seconds: int = 0, snapshot: dict | None = None, detail: dict | None = None) -> int:
-        """Open an interval for ``ref`` (or return the one already open)."""
+              min_seconds: int = 0, snapshot: dict | None = None, detail: dict | None = None,
+              step_seconds: int | None = None) -> int:
+        """Open an interval for ``ref`` (or return the one already open). ``accrue`` books it
+        at most every ``step_seconds`` (default by category, ``DEFAULT_STEP_SECONDS``);
+        ``stop`` always books it to the end."""
         check_category(category)
         accounts = _accounts(accounts)
         rate = dec(rate_usd_hour, "rate_usd_hour")
@@ -55,6 +62,7 @@ class UsageMeter:
                 ref=ref, category=category, accounts=json.dumps(accounts), rate_usd_hour=str(rate),
                 started_at=naive(at), accrued_micro=0, accrued_until=naive(at),
                 min_seconds=int(min_seconds), snapshot=json.dumps(snapshot or {}),
+                step_seconds=int(DEFAULT_STEP_SECONDS[category] if step_seconds is None else step_seconds),
                 detail=json.dumps(detail or {}))).inserted_primary_key[0])
 
     def _accrue_row(self, conn, row, until: datetime) -> int:
@@ -74,7 +82,8 @@ class UsageMeter:
             rows = conn.execute(select(db.intervals).where(db.intervals.c.stopped_at.is_(None))
                                 .order_by(db.intervals.c.id).with_for_update()).all()
             for row in rows:
-                booked += self._accrue_row(conn, row, now)
+                if _seconds(row.accrued_until, now) >= (row.step_seconds or 0):
+                    booked += self._accrue_row(conn, row, now)
         return booked
 
     def stop(self, ref: str, at: datetime | None = None) -> int | None:
@@ -108,7 +117,8 @@ class UsageMeter:
             raise ValueError(f"ref: {ref!r} has no open interval")
         self.stop(ref, at)
         return self.start(ref, row.category, json.loads(row.accounts), rate_usd_hour, at,
-                          snapshot=json.loads(row.snapshot), detail=json.loads(row.detail))
+                          snapshot=json.loads(row.snapshot), detail=json.loads(row.detail),
+                          step_seconds=row.step_seconds)
 
     def close_stale(self, running_refs, at: datetime | None = None, category: str | None = None) -> list[str]:
         """After a hub restart: stop open intervals whose ref is no longer running."""

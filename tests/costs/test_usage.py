@@ -132,3 +132,17 @@ async def test_accrue_forever_runs_until_cancelled(ledger):
     with pytest.raises(asyncio.CancelledError):
         await task
     assert ledger.summary("user:loop").spent_micro >= 3_600_000
+
+
+def test_accrual_step_limits_journal_rows_but_not_the_total(ledger):
+    meter = UsageMeter(ledger)
+    meter.start("archive:big", "storage", ["user:s"], "0.36", at=T0)  # default step: 1 hour
+    meter.start("server:s/", "servers", ["user:s"], "0.36", at=T0, step_seconds=0)  # every call
+    for minute in range(1, 121):
+        meter.accrue(T0 + timedelta(minutes=minute))
+    rows = ledger.spend_rows(T0, T0 + timedelta(days=1), ["user:s"])
+    assert sum(r["ref"] == "archive:big" for r in rows) == 2  # at 60 and 120 minutes
+    assert sum(r["ref"] == "server:s/" for r in rows) == 120
+    meter.accrue(T0 + timedelta(minutes=150))  # under a step since the last: skipped
+    assert meter.stop("archive:big", at=T0 + timedelta(minutes=150)) == 900_000  # stop books all
+    assert ledger.summary("user:s", T0).by_category["storage"] == 900_000
