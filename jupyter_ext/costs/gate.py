@@ -45,6 +45,19 @@ def spawn_gate(ledger: Ledger, accounts, rate_usd_hour: Decimal | str, hours: De
                                    "remaining_micro": remaining(ledger, accounts, now)})
 
 
+def spawn_hold(ledger: Ledger, accounts, rate_usd_hour: Decimal | str, ref: str,
+               hours: Decimal | str = "1", category: str = "servers",
+               catalog: PriceCatalog | None = None, now: datetime | None = None) -> tuple[int, Estimate]:
+    """Like ``spawn_gate`` but race-safe: hold ``hours`` of the rate, so that N concurrent
+    starts against a budget that fits k accept exactly k. Pass the hold id to
+    ``UsageMeter.start(..., hold_id=)``, which releases it when metering begins; release
+    it yourself (``ledger.release``) if the start fails."""
+    amount = round_micro(dec(rate_usd_hour, "rate_usd_hour") * MICRO * dec(hours, "hours"))
+    hold_id = ledger.hold(accounts, amount, category, ref, f"start gate: {hours} h", now)
+    snap = catalog.info.as_dict() if catalog else {}
+    return hold_id, Estimate(amount, snap, {"rate_usd_hour": str(rate_usd_hour), "hours": str(hours)})
+
+
 def dask_gate(ledger: Ledger, accounts, worker_rate_usd_hour, max_workers: int,
               hours: Decimal | str = "1", scheduler_rate_usd_hour="0",
               catalog: PriceCatalog | None = None, now: datetime | None = None) -> Estimate:

@@ -302,15 +302,26 @@ class Ledger:
             self._check_alerts(conn, budgets, posted, now)
         return {"hold_id": hold_id, "charged_micro": actual, "refunded_micro": held - covered}
 
-    def release(self, hold_id: int, now: datetime | None = None) -> None:
+    def release(self, hold_id: int, now: datetime | None = None, conn: Connection | None = None,
+                missing_ok: bool = False) -> None:
+        """Return a hold whole (the work never ran, or metering took over).
+        ``missing_ok``: do nothing if it is already closed."""
         now = utc(now)
-        with self.transaction() as conn:
+        if conn is None:
+            with self.transaction() as conn:
+                return self.release(hold_id, now, conn, missing_ok)
+        try:
             hold, posted = self._open_hold(conn, hold_id)
-            self._post(conn, [
-                self._entry(now, account, key, "release", hold.category, hold.ref, hold_id,
-                            -int(hold.amount_micro), 0) for account, key in posted])
-            conn.execute(db.holds.update().where(db.holds.c.id == hold_id).values(
-                status="released", actual_micro=0, closed_at=naive(now)))
+        except HoldError:
+            if missing_ok:
+                return None
+            raise
+        self._post(conn, [
+            self._entry(now, account, key, "release", hold.category, hold.ref, hold_id,
+                        -int(hold.amount_micro), 0) for account, key in posted])
+        conn.execute(db.holds.update().where(db.holds.c.id == hold_id).values(
+            status="released", actual_micro=0, closed_at=naive(now)))
+        return None
 
     def record(self, accounts, amount_micro: int, category: str, ref: str,
                now: datetime | None = None, conn: Connection | None = None) -> None:

@@ -44,10 +44,14 @@ class UsageMeter:
 
     def start(self, ref: str, category: str, accounts, rate_usd_hour, at: datetime | None = None,
               min_seconds: int = 0, snapshot: dict | None = None, detail: dict | None = None,
-              step_seconds: int | None = None) -> int:
+              step_seconds: int | None = None, hold_id: int | None = None) -> int:
         """Open an interval for ``ref`` (or return the one already open). ``accrue`` books it
         at most every ``step_seconds`` (default by category, ``DEFAULT_STEP_SECONDS``);
-        ``stop`` always books it to the end."""
+        ``stop`` always books it to the end.
+
+        ``hold_id``: the hold the start gate placed (``gate.spawn_hold``). It keeps the
+        budget reserved until metering takes over, and is released at the first booking,
+        so concurrent starts cannot all squeeze through the same remaining budget."""
         check_category(category)
         accounts = _accounts(accounts)
         rate = dec(rate_usd_hour, "rate_usd_hour")
@@ -57,18 +61,24 @@ class UsageMeter:
         with self.ledger.transaction() as conn:
             row = self._open(conn, ref)
             if row is not None:
+                if hold_id is not None:  # already metered (a restarted hub re-reporting it)
+                    self.ledger.release(hold_id, at, conn=conn, missing_ok=True)
                 return int(row.id)
+            detail = {**(detail or {}), **({"hold_id": int(hold_id)} if hold_id is not None else {})}
             return int(conn.execute(db.intervals.insert().values(
                 ref=ref, category=category, accounts=json.dumps(accounts), rate_usd_hour=str(rate),
                 started_at=naive(at), accrued_micro=0, accrued_until=naive(at),
                 min_seconds=int(min_seconds), snapshot=json.dumps(snapshot or {}),
                 step_seconds=int(DEFAULT_STEP_SECONDS[category] if step_seconds is None else step_seconds),
-                detail=json.dumps(detail or {}))).inserted_primary_key[0])
+                detail=json.dumps(detail))).inserted_primary_key[0])
 
     def _accrue_row(self, conn, row, until: datetime) -> int:
         until = max(utc(until), utc(row.accrued_until))
         total = cost_for_seconds(row.rate_usd_hour, _seconds(row.started_at, until))
         delta = total - int(row.accrued_micro)
+        hold_id = json.loads(row.detail).get("hold_id")
+        if hold_id is not None:  # metering takes over from the start gate hold
+            self.ledger.release(hold_id, until, conn=conn, missing_ok=True)
         if delta > 0:
             self.ledger.record(json.loads(row.accounts), delta, row.category, row.ref, until, conn=conn)
         conn.execute(db.intervals.update().where(db.intervals.c.id == row.id).values(

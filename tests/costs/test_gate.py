@@ -62,3 +62,43 @@ def test_settings_build_ledger_and_catalog(tmp_path):
     assert s.load_catalog().hourly("t3.micro") > 0
     with pytest.raises(ValueError, match="account"):
         accounts_for("bad name")
+
+
+def test_concurrent_spawns_with_start_hold_accept_exactly_what_fits(ledger):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime, timedelta
+
+    from jupyter_ext.costs.gate import spawn_hold
+    from jupyter_ext.costs.usage import UsageMeter
+
+    t0 = datetime(2026, 9, 7, 9, 0, tzinfo=UTC)
+    ledger.set_budget("group:class", 10 * 1_006_000)  # ten g5.xlarge hours
+    meter = UsageMeter(ledger)
+    barrier = threading.Barrier(30)
+
+    def spawn(i):
+        accts = accounts_for(f"s{i}", ["class"])
+        barrier.wait()
+        try:
+            hold_id, _ = spawn_hold(ledger, accts, "1.006", f"server:s{i}/", now=t0)
+        except BudgetExceeded:
+            return None
+        meter.start(f"server:s{i}/", "servers", accts, "1.006", at=t0, hold_id=hold_id)
+        return i
+
+    with ThreadPoolExecutor(30) as pool:
+        started = [i for i in pool.map(spawn, range(30)) if i is not None]
+    assert len(started) == 10
+    s = ledger.summary("group:class", t0)
+    assert (s.held_micro, s.spent_micro, s.available_micro) == (10 * 1_006_000, 0, 0)
+    # metering takes over at the first booking: the holds are released, usage is spent
+    meter.accrue(t0 + timedelta(minutes=30))
+    s = ledger.summary("group:class", t0)
+    assert s.held_micro == 0 and s.spent_micro == 10 * 503_000
+    # a restarted hub re-reporting a running server with a fresh hold does not leak it
+    ref = f"server:s{started[0]}/"
+    h = ledger.hold([f"user:s{started[0]}"], 1, "servers", ref, now=t0)
+    meter.start(ref, "servers", [f"user:s{started[0]}"], "1.006", at=t0, hold_id=h)
+    assert ledger.get_hold(h)["status"] == "released"
+    assert ledger.verify() == []
