@@ -78,3 +78,15 @@ def job_hold(ledger: Ledger, catalog: PriceCatalog, accounts, instance_type: str
     hold_id = ledger.hold(accounts, est.amount_micro, "jobs", ref,
                           description or f"{nodes} x {instance_type}, {walltime_seconds}s", now)
     return hold_id, est
+
+
+def dask_hold(ledger: Ledger, accounts, worker_rate_usd_hour, max_workers: int, ref: str,
+              hours: Decimal | str = "1", scheduler_rate_usd_hour="0",
+              catalog: PriceCatalog | None = None, now: datetime | None = None) -> tuple[int, Estimate]:
+    """Race-safe ``dask_gate``: hold ``hours`` at the cluster's maximum size; hand the hold id
+    to ``UsageMeter.start(..., hold_id=)`` for the cluster ref."""
+    if max_workers < 0:
+        raise ValueError("max_workers: must be >= 0")
+    rate = dec(worker_rate_usd_hour, "worker_rate_usd_hour") * max_workers + dec(
+        scheduler_rate_usd_hour, "scheduler_rate_usd_hour")
+    return spawn_hold(ledger, accounts, rate, ref, hours, "dask", catalog, now)

@@ -102,3 +102,14 @@ def test_concurrent_spawns_with_start_hold_accept_exactly_what_fits(ledger):
     meter.start(ref, "servers", [f"user:s{started[0]}"], "1.006", at=t0, hold_id=h)
     assert ledger.get_hold(h)["status"] == "released"
     assert ledger.verify() == []
+
+
+def test_dask_hold_reserves_max_size(ledger):
+    from jupyter_ext.costs.gate import dask_hold
+
+    ledger.set_budget("user:dee", 2 * D)
+    hold_id, est = dask_hold(ledger, ["user:dee"], "0.1", max_workers=10, ref="dask:dee.1")
+    assert est.amount_micro == 1 * D and ledger.get_hold(hold_id)["category"] == "dask"
+    dask_hold(ledger, ["user:dee"], "0.1", max_workers=10, ref="dask:dee.2")
+    with pytest.raises(BudgetExceeded):
+        dask_hold(ledger, ["user:dee"], "0.1", max_workers=1, ref="dask:dee.3")
