@@ -113,8 +113,12 @@ def cmd_budget_set(args) -> int:
     from jupyter_ext.costs.money import to_micro, usd
 
     try:
-        amount = to_micro(args.amount_usd, "AMOUNT_USD")
         thresholds = [int(t) for t in args.thresholds.split(",")]
+    except ValueError:
+        raise CommandError(f"--thresholds: {args.thresholds!r} must be comma-separated whole "
+                           "percentages, e.g. 50,80,100") from None
+    try:
+        amount = to_micro(args.amount_usd, "AMOUNT_USD")
         b = _ledger(args).set_budget(args.account, amount, args.period, _when(args.start, "--start"),
                                      _when(args.end, "--end"), thresholds)
     except (ValueError, TypeError) as exc:

@@ -45,7 +45,7 @@ def test_budget_errors_name_the_field(db_url, capsys):
         (["budgets", "set", "user:a", "ten"], "AMOUNT_USD: 'ten' is not a decimal"),
         (["budgets", "set", "user:a", "10", "--period", "window"], "needs both"),
         (["budgets", "set", "user:a", "10", "--start", "2026-01-01"], "only a 'window' budget"),
-        (["budgets", "set", "user:a", "10", "--thresholds", "x"], "invalid literal"),
+        (["budgets", "set", "user:a", "10", "--thresholds", "x"], "--thresholds: 'x' must be comma-separated whole percentages"),
         (["budgets", "override", "user:nobody", "--by", "root"], "no budget to override"),
         (["budgets", "override", "user:nobody"], "--by"),
     ]
