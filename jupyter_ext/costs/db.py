@@ -149,7 +149,11 @@ def configure_engine(engine: Engine) -> Engine:
             dbapi_conn.isolation_level = None
             dbapi_conn.execute("PRAGMA busy_timeout = 60000")
             info["lens_sqlite"] = True
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front, so a budget check and the hold it guards
+        # cannot interleave with another writer; connections marked read-only (the
+        # ledger's queries) take a deferred snapshot that never blocks the writer.
+        readonly = conn.get_execution_options().get("lens_readonly", False)
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
     engine._lens_configured = True
     engine._lens_write_lock = threading.Lock()

@@ -112,6 +112,9 @@ class Ledger:
 
     def __init__(self, engine: Engine, notifiers=()):
         self.engine = db.configure_engine(engine)
+        # Reads take a plain (deferred) transaction: on SQLite they neither wait for nor
+        # block the writer. Writes go through ``transaction()`` (BEGIN IMMEDIATE).
+        self.reader = engine.execution_options(lens_readonly=True)
         db.metadata.create_all(engine)
         self.notifiers = [LogNotifier(), *notifiers]
         insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
@@ -218,11 +221,11 @@ class Ledger:
             return conn.execute(db.budgets.delete().where(db.budgets.c.account == account)).rowcount > 0
 
     def get_budget(self, account: str) -> Budget | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return self._budgets(conn, [check_account(account)], lock=False).get(account)
 
     def budgets(self) -> list[Budget]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(select(db.budgets).order_by(db.budgets.c.account))
             return [_budget_from_row(r) for r in rows]
 
@@ -251,7 +254,7 @@ class Ledger:
         """Raise ``BudgetExceeded`` if ``amount_micro`` does not fit; hold nothing."""
         accounts, now = _accounts(accounts), utc(now)
         amount = _int_micro(amount_micro, "amount_micro")
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             self._room(conn, self._budgets(conn, accounts, lock=False), accounts, amount, now)
 
     def hold(self, accounts, amount_micro: int, category: str, ref: str, description: str = "",
@@ -343,13 +346,13 @@ class Ledger:
 
     # -- queries --------------------------------------------------------------------
     def get_hold(self, hold_id: int) -> dict | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(select(db.holds).where(db.holds.c.id == hold_id)).first()
             return dict(row._mapping) if row else None
 
     def summary(self, account: str, now: datetime | None = None) -> AccountSummary:
         account, now = check_account(account), utc(now)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             budget = self._budgets(conn, [account], lock=False).get(account)
             period = period_for(budget, now)
             held, spent = self._balance(conn, account, period.key)
@@ -371,7 +374,7 @@ class Ledger:
         return bool(self.blocked_accounts(accounts, now))
 
     def accounts(self) -> list[str]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             seen = {r[0] for r in conn.execute(select(db.balances.c.account).distinct())}
             seen |= {r[0] for r in conn.execute(select(db.budgets.c.account))}
         return sorted(seen)
@@ -384,7 +387,7 @@ class Ledger:
             db.entries.c.at < naive(end)))
         if accounts is not None:
             query = query.where(db.entries.c.account.in_(list(accounts)))
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(query.order_by(db.entries.c.at, db.entries.c.id)).all()
         return [{"at": utc(r.at), "account": r.account, "category": r.category, "ref": r.ref,
                  "kind": r.kind, "amount_micro": int(r.spent_delta)} for r in rows]
@@ -392,7 +395,7 @@ class Ledger:
     def verify(self) -> list[str]:
         """Recompute balances from the journal and open holds; return any discrepancies."""
         problems = []
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             journal = {(r.account, r.period_key): (int(r.h), int(r.s)) for r in conn.execute(
                 select(db.entries.c.account, db.entries.c.period_key,
                        func.sum(db.entries.c.held_delta).label("h"),

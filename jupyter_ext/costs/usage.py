@@ -120,7 +120,7 @@ class UsageMeter:
     def rescale(self, ref: str, rate_usd_hour, at: datetime | None = None) -> int:
         """Change the rate of a running ref (a Dask cluster scaling): close and reopen."""
         at = utc(at)
-        with self.ledger.engine.connect() as conn:
+        with self.ledger.reader.connect() as conn:
             row = conn.execute(select(db.intervals).where(and_(
                 db.intervals.c.ref == ref, db.intervals.c.stopped_at.is_(None)))).first()
         if row is None:
@@ -142,11 +142,11 @@ class UsageMeter:
         query = select(db.intervals).where(db.intervals.c.stopped_at.is_(None))
         if category:
             query = query.where(db.intervals.c.category == check_category(category))
-        with self.ledger.engine.connect() as conn:
+        with self.ledger.reader.connect() as conn:
             return [self._row(r) for r in conn.execute(query.order_by(db.intervals.c.id))]
 
     def intervals(self, ref: str) -> list[dict]:
-        with self.ledger.engine.connect() as conn:
+        with self.ledger.reader.connect() as conn:
             rows = conn.execute(select(db.intervals).where(db.intervals.c.ref == ref)
                                 .order_by(db.intervals.c.id))
             return [self._row(r) for r in rows]

@@ -54,3 +54,30 @@ def test_two_engines_on_one_database_still_exactly_10(db_url, engine):
         assert ledgers[0].verify() == []
     finally:
         other.dispose()
+
+
+def test_reads_do_not_wait_for_a_writer(ledger):
+    """Summaries (spawn form, %costs, /metrics) read a snapshot while a write is open."""
+    import time
+
+    ledger.set_budget("user:a", 10**9)
+    inside = threading.Event()
+    release = threading.Event()
+
+    def writer():
+        with ledger.transaction() as conn:
+            ledger.record("user:a", 5, "jobs", "x", conn=conn)
+            inside.set()
+            release.wait(10)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        assert inside.wait(10)
+        t0 = time.perf_counter()
+        assert ledger.summary("user:a").spent_micro == 0  # the uncommitted write is not seen
+        assert time.perf_counter() - t0 < 2
+    finally:
+        release.set()
+        t.join()
+    assert ledger.summary("user:a").spent_micro == 5
