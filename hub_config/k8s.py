@@ -38,6 +38,7 @@ ENV: dict[str, tuple[str, Any]] = {
     "home_storage_class": ("LENS_HOME_STORAGE_CLASS", ""),
     "shared_data_claim": ("LENS_SHARED_DATA_CLAIM", ""),
     "user_service_account": ("LENS_USER_SERVICE_ACCOUNT", ""),
+    "gate_token": ("LENS_GATE_TOKEN", ""),
 }
 SETTING_KEYS = set(ENV)
 
@@ -65,7 +66,9 @@ def service_urls(k: Mapping[str, Any]) -> dict[str, str]:
         "lens_service": lens,
         "lens_api": f"{lens}/services/lens/",
         "gateway_service": f"http://{traefik}",
-        "gateway_address": f"http://proxy-public.{ns}.svc.cluster.local/services/dask-gateway",
+        # Straight to traefik (the gateway's prefix is /services/dask-gateway); the
+        # browser reaches dashboards through the hub's proxy (PUBLIC_ADDRESS).
+        "gateway_address": f"http://{traefik}/services/dask-gateway",
         "gateway_proxy": f"gateway://{traefik}:80",
     }
 
@@ -131,6 +134,20 @@ def configure_k8s(c, settings: Mapping[str, Any] | None = None) -> dict:
         spawner.service_account = k["user_service_account"]
         spawner.automount_service_account_token = True
 
+    if not k["gate_token"]:
+        k["gate_token"] = z2jh_secret("hub.services.lens-gate.apiToken")
+    if k["gate_token"]:
+        spawner.lens_api_token = k["gate_token"]
+
     _set_service_url(c, "lens", urls["lens_service"])
     _set_service_url(c, "dask-gateway", urls["gateway_service"])
     return k
+
+
+def z2jh_secret(key: str) -> str:
+    """A value from z2jh's hub secret (e.g. a generated service token); '' outside the chart."""
+    try:
+        from z2jh import get_secret_value  # z2jh's helper module, next to its jupyterhub_config.py
+    except ImportError:
+        return ""
+    return get_secret_value(key, "") or ""

@@ -84,7 +84,7 @@ async def test_pod_manifest_of_every_profile(make_spawner, slug):
     assert env["JUPYTERHUB_DEFAULT_URL"] == profile.default_url
     assert env["LENS_PROFILE"] == slug
     assert env["LENS_SERVICE_URL"] == "http://lens-service.lens.svc.cluster.local:10101/services/lens/"
-    assert env["DASK_GATEWAY__ADDRESS"] == "http://proxy-public.lens.svc.cluster.local/services/dask-gateway"
+    assert env["DASK_GATEWAY__ADDRESS"] == "http://traefik-lens-dask-gateway.lens.svc.cluster.local/services/dask-gateway"
     assert env["DASK_GATEWAY__PROXY_ADDRESS"] == "gateway://traefik-lens-dask-gateway.lens.svc.cluster.local:80"
     assert env["DASK_GATEWAY__AUTH__TYPE"] == "jupyterhub"
     assert env["SCRATCH_BUCKET"] == "s3://lens-scratch/jupyter-alice"
