@@ -41,6 +41,14 @@ ENV: dict[str, tuple[str, Any]] = {
     "gate_token": ("LENS_GATE_TOKEN", ""),
 }
 SETTING_KEYS = set(ENV)
+# $JUPYTERHUB_API_TOKEN in user pods: JupyterHub's "server" role plus the two
+# services the server calls with it (dask-gateway checks the service name).
+SERVER_TOKEN_SCOPES = [
+    "users:activity!user",
+    "access:servers!server",
+    "access:services!service=dask-gateway",
+    "access:services!service=lens",
+]
 
 
 def k8s_settings(settings: Mapping[str, Any] | None, environ: Mapping[str, str] = os.environ) -> dict:
@@ -129,6 +137,8 @@ def configure_k8s(c, settings: Mapping[str, Any] | None = None) -> dict:
     if k["home_storage_class"]:
         spawner.storage_class = k["home_storage_class"]
     spawner.shared_data_claim = k["shared_data_claim"]
+    if "server_token_scopes" not in c.Spawner and "server_token_scopes" not in spawner:
+        spawner.server_token_scopes = SERVER_TOKEN_SCOPES
     if k["user_service_account"]:
         # IRSA: the service account's role limits S3 to the user's own prefix.
         spawner.service_account = k["user_service_account"]

@@ -239,6 +239,8 @@ async def check_hub_config(c: Config) -> None:
     assert services["lens"]["url"] == "http://lens-service.lens.svc.cluster.local:10101"
     assert services["lens"]["api_token"] == "token-lens"  # z2jh's entries are kept, not replaced
     assert services["dask-gateway"]["url"] == "http://traefik-lens-dask-gateway.lens.svc.cluster.local"
+    assert "access:services!service=dask-gateway" in spawner.server_token_scopes
+    assert "access:services!service=lens" in spawner.server_token_scopes
 
 
 async def test_chart_hub_config_selects_kube_profile_spawner(make_spawner, monkeypatch):
@@ -269,6 +271,22 @@ async def test_extra_config_snippet_runs_the_hub_config_dir(make_spawner, monkey
     c = z2jh_seeded_config()
     run_extra_config(c, tmp_path, monkeypatch)
     await check_hub_config(c)
+
+
+def test_configure_k8s_keeps_scopes_set_by_the_shared_config():
+    from hub_config.k8s import configure_k8s
+
+    c = Config()
+    c.Spawner.server_token_scopes = ["users:activity!user", "custom"]
+    configure_k8s(c, {})
+    assert "server_token_scopes" not in c.KubeProfileSpawner
+    assert c.JupyterHub.spawner_class == "lens-kube"
+
+
+def test_users_may_use_the_services():
+    scopes = VALUES["jupyterhub"]["hub"]["loadRoles"]["user"]["scopes"]
+    assert "self" in scopes
+    assert {"access:services!service=dask-gateway", "access:services!service=lens"} <= set(scopes)
 
 
 def test_k8s_settings_reject_unknown_keys():
