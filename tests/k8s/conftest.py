@@ -66,15 +66,17 @@ def k8s_config():
 
 
 @pytest.fixture
-def make_spawner(k8s_config):
+def make_spawner(k8s_config, monkeypatch):
     """Build KubeProfileSpawner(_mock=True) inside the running loop (async tests only)."""
-    from tests.conftest import require
+    import kubernetes_asyncio.config
+    from kubernetes_asyncio.config import kube_config
 
-    kc = os.environ.get("KUBECONFIG", "")
-    require(
-        bool(kc) and Path(kc).exists(),
-        "kubernetes_asyncio was imported before tests/k8s could set a dummy KUBECONFIG",
-    )
+    if not Path(os.path.expanduser(kube_config.KUBE_CONFIG_DEFAULT_LOCATION)).exists():
+        # Another test module imported kubernetes_asyncio before this conftest
+        # could set KUBECONFIG: point its default (read at import) at the dummy,
+        # as kubernetes_asyncio's own tests do.
+        for module in (kube_config, kubernetes_asyncio.config):
+            monkeypatch.setattr(module, "KUBE_CONFIG_DEFAULT_LOCATION", str(DUMMY_KUBECONFIG))
     from spawners.kube import KubeProfileSpawner
 
     def make(user=None, config=None, **kwargs):

@@ -61,7 +61,7 @@ def helm_merge(base, override):
 
 
 def yaml_files():
-    for root in (REPO / "helm", REPO / "hub_config"):
+    for root in (REPO / "helm", REPO / "hub_config", REPO / ".github"):
         yield from sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml"))
 
 
