@@ -126,6 +126,10 @@ def test_pre_puller_pulls_exactly_the_catalog_images():
     images = {f"{i['name']}:{i['tag']}" for i in VALUES["jupyterhub"]["prePuller"]["extraImages"].values()}
     assert images == {p.image for p in CATALOG.profiles}
     assert VALUES["jupyterhub"]["prePuller"]["continuous"]["enabled"] is True
+    # ... also on the tainted GPU nodes, which need the gpu image most
+    gpu_taints = {(t["key"], t["effect"]) for p in CATALOG.profiles if p.gpu_count for t in p.tolerations}
+    pre = {(t["key"], t["effect"]) for t in VALUES["jupyterhub"]["prePuller"]["extraTolerations"]}
+    assert gpu_taints <= pre
 
 
 def render(path: Path, values: dict, release: str = "lens", namespace: str = "lens") -> list[dict]:
