@@ -117,6 +117,8 @@ def test_hub_wiring():
     assert hub["image"]["name"].endswith("/hub")
     assert hub["config"]["JupyterHub"]["spawner_class"] == "lens-kube"
     assert hub["extraEnv"]["LENS_DEPLOYMENT"] == "k8s"
+    # lens's hub state must be on z2jh's hub PVC (/srv/jupyterhub), writable by uid 1000
+    assert hub["extraEnv"]["LENS_STATE_DIR"].startswith("/srv/jupyterhub/")
     assert set(hub["services"]) >= {"lens", "lens-gate", "dask-gateway"}
     assert VALUES["jupyterhub"]["singleuser"]["storage"]["type"] == "none"  # homes come from the spawner
     assert VALUES["jupyterhub"]["cull"]["enabled"] is True
@@ -198,12 +200,13 @@ def test_network_policies():
 
 # -- the hub config as the chart loads it ----------------------------------------
 
-def run_extra_config(c: Config, config_dir: Path, monkeypatch) -> None:
+def run_extra_config(c: Config, config_dir: Path, monkeypatch, state_dir: Path) -> None:
     """Run hub.extraConfig snippets in key order with a z2jh-like namespace."""
     monkeypatch.setenv("LENS_HUB_CONFIG_DIR", str(config_dir))
     for key, value in VALUES["jupyterhub"]["hub"]["extraEnv"].items():
-        if key not in ("LENS_HUB_CONFIG_DIR", "LENS_PROFILES"):
+        if key not in ("LENS_HUB_CONFIG_DIR", "LENS_PROFILES", "LENS_STATE_DIR"):
             monkeypatch.setenv(key, str(value))
+    monkeypatch.setenv("LENS_STATE_DIR", str(state_dir))  # the chart's is on the hub PVC
     monkeypatch.setenv("LENS_PROFILES", str(REPO / "hub_config" / "profiles.yaml"))
     monkeypatch.setenv("POD_NAMESPACE", "lens")
     monkeypatch.setenv("HELM_RELEASE_NAME", "lens")
@@ -211,15 +214,30 @@ def run_extra_config(c: Config, config_dir: Path, monkeypatch) -> None:
         exec(compile(snippet, "hub.extraConfig", "exec"), {"c": c, "get_config": lambda key, default=None: default})
 
 
+Z2JH_OWNED = {
+    # what z2jh's jupyterhub_config.py sets before extraConfig runs, and lens must keep
+    ("JupyterHub", "db_url"): "sqlite:///jupyterhub.sqlite",
+    ("JupyterHub", "hub_ip"): "0.0.0.0",
+    ("JupyterHub", "hub_connect_ip"): "10.100.0.10",
+    ("ConfigurableHTTPProxy", "api_url"): "http://10.100.0.11:8001",
+    ("ConfigurableHTTPProxy", "should_start"): False,
+}
+
+
 def z2jh_seeded_config() -> Config:
     """What z2jh's jupyterhub_config.py has set by the time extraConfig runs (the parts lens touches)."""
     c = Config()
     c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
+    for (section, key), value in Z2JH_OWNED.items():
+        c[section][key] = value
+    hub = VALUES["jupyterhub"]["hub"]
     c.JupyterHub.services = [
-        {"name": name, "api_token": f"token-{name}", **svc}
-        for name, svc in VALUES["jupyterhub"]["hub"]["services"].items()
+        {"name": name, "api_token": f"token-{name}", **svc} for name, svc in hub["services"].items()
+    ] + [{"name": "jupyterhub-idle-culler", "api_token": "token-culler", "command": ["python3", "-m", "jupyterhub_idle_culler"]}]
+    c.JupyterHub.load_roles = [{"name": name, **role} for name, role in hub["loadRoles"].items()] + [
+        {"name": "jupyterhub-idle-culler", "scopes": ["list:users"], "services": ["jupyterhub-idle-culler"]}
     ]
-    c.JupyterHub.update(VALUES["jupyterhub"]["hub"]["config"]["JupyterHub"])
+    c.JupyterHub.update(hub["config"]["JupyterHub"])
     return c
 
 
@@ -243,16 +261,24 @@ async def check_hub_config(c: Config) -> None:
     assert services["lens"]["url"] == "http://lens-service.lens.svc.cluster.local:10101"
     assert services["lens"]["api_token"] == "token-lens"  # z2jh's entries are kept, not replaced
     assert services["dask-gateway"]["url"] == "http://traefik-lens-dask-gateway.lens.svc.cluster.local"
+    assert "jupyterhub-idle-culler" in services  # z2jh's own services survive
+    assert not any("command" in s for n, s in services.items() if n != "jupyterhub-idle-culler"), (
+        "on Kubernetes the lens service and the gateway run in their own pods, not as hub subprocesses"
+    )
+    roles = {r["name"] for r in c.JupyterHub.load_roles}
+    assert {"jupyterhub-idle-culler", "lens-gate", "lens-service", "user"} <= roles
+    for (section, key), value in Z2JH_OWNED.items():
+        assert c[section][key] == value, f"{section}.{key} belongs to z2jh on Kubernetes"
     assert "access:services!service=dask-gateway" in spawner.server_token_scopes
     assert "access:services!service=lens" in spawner.server_token_scopes
 
 
-async def test_chart_hub_config_selects_kube_profile_spawner(make_spawner, monkeypatch):
+async def test_chart_hub_config_selects_kube_profile_spawner(make_spawner, monkeypatch, tmp_path):
     """hub.extraConfig runs hub_config/jupyterhub_config.py (the lead's), which calls configure_k8s."""
     config_file = REPO / "hub_config" / "jupyterhub_config.py"
     require(config_file.exists(), "hub_config/jupyterhub_config.py has not landed on this branch yet")
     c = z2jh_seeded_config()
-    run_extra_config(c, REPO / "hub_config", monkeypatch)
+    run_extra_config(c, REPO / "hub_config", monkeypatch, tmp_path / "state")
     await check_hub_config(c)
 
 
@@ -273,7 +299,7 @@ async def test_extra_config_snippet_runs_the_hub_config_dir(make_spawner, monkey
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.delitem(sys.modules, "k8s", raising=False)
     c = z2jh_seeded_config()
-    run_extra_config(c, tmp_path, monkeypatch)
+    run_extra_config(c, tmp_path, monkeypatch, tmp_path / "state")
     await check_hub_config(c)
 
 
