@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import textwrap
@@ -33,7 +34,8 @@ from tests.conftest import require
 from tests.k8s.conftest import REPO, make_user
 
 CHART = REPO / "helm" / "lens"
-UPSTREAM = REPO.parent / "shared" / "data" / "helm"
+# shared/ sits beside the repository (as in CI); LENS_SHARED_DATA overrides.
+UPSTREAM = Path(os.environ.get("LENS_SHARED_DATA", REPO.parent / "shared" / "data")) / "helm"
 CATALOG = load_catalog(REPO / "hub_config" / "profiles.yaml")
 VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
 K8S_VERSIONS = sorted({"1.32.0", latest_version()})
@@ -116,6 +118,7 @@ def test_hub_wiring():
     hub = VALUES["jupyterhub"]["hub"]
     assert hub["image"]["name"].endswith("/hub")
     assert hub["config"]["JupyterHub"]["spawner_class"] == "lens-kube"
+    assert hub["config"]["JupyterHub"]["authenticator_class"] != "dummy"
     assert hub["extraEnv"]["LENS_DEPLOYMENT"] == "k8s"
     # lens's hub state must be on z2jh's hub PVC (/srv/jupyterhub), writable by uid 1000
     assert hub["extraEnv"]["LENS_STATE_DIR"].startswith("/srv/jupyterhub/")

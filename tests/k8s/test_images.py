@@ -36,7 +36,7 @@ MUST_HAVE = {
     "gpu": {"cupy-cuda12x", "dask-cuda", "xarray", "dask-gateway"},
     "hub": {"jupyterhub", "jupyterhub-kubespawner", "pycurl", "psycopg2-binary"},
 }
-RESOLVE_BUDGET_S = 100  # per resolution, run in parallel; 15-40 s measured here (network-bound)
+RESOLVE_BUDGET_S = 300  # per resolution (in parallel); measured 15-40 s on an idle 2-core machine, more under load
 VENV_BIN = Path(sys.executable).parent
 
 
