@@ -93,6 +93,27 @@ def test_dockerfile_pins_runs_as_1000_and_checks_health(name):
     assert "pip check" in text  # lens's own dependency ranges hold in the built image
 
 
+def requirement_files(path: Path) -> list[Path]:
+    files = [path]
+    for raw in path.read_text().splitlines():
+        line = raw.split("#")[0].strip()
+        if line.startswith("-r "):
+            files += requirement_files((path.parent / line[3:].strip()).resolve())
+    return files
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_dockerfile_copies_every_included_requirements_file(name):
+    """`-r ../x.txt` inside the image only works if x.txt was copied to the same relative place."""
+    text = dockerfile(name)
+    for path in requirement_files(IMAGES / name / "requirements.txt"):
+        rel = path.relative_to(IMAGES).as_posix()
+        assert f"COPY images/{rel} /tmp/lens/images/{rel}" in text, f"{name}: images/{rel} is not copied"
+    ignore = (IMAGES / name / "Dockerfile.dockerignore").read_text().splitlines()
+    for needed in ("!pyproject.toml", "!spawners/**", "!jupyter_ext/**", "!hub_config/**", "!images/**"):
+        assert needed in ignore
+
+
 def test_the_hub_image_carries_hub_config():
     text = dockerfile("hub")
     assert "COPY hub_config /etc/lens/hub_config" in text
