@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import pwd
 import re
@@ -196,7 +197,10 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
     async def run_pre_spawn_hook(self):
         if self.profile is not None:
             await self.check_budget(self.profile)
-        return await super().run_pre_spawn_hook()
+        result = super().run_pre_spawn_hook()
+        if inspect.isawaitable(result):
+            result = await result
+        return result
 
     async def start(self):
         await self.ensure_account()

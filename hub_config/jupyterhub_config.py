@@ -1,0 +1,178 @@
+# JupyterHub configuration for lens, local (`make hub`) and Kubernetes (helm/).
+#
+# Everything deployment-specific comes from lens.yaml ($LENS_CONFIG) and the
+# LENS_* environment (see jupyter_ext/hub/settings.py); the profile catalog is
+# hub_config/profiles.yaml ($LENS_PROFILES).
+import logging
+import os
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+from jupyter_ext.hub.settings import SettingsError, load_settings
+from jupyter_ext.hub.state import ensure_state
+from spawners.profiles import CatalogError, load_catalog
+
+c = get_config()  # noqa: F821
+log = logging.getLogger("lens.config")
+HERE = Path(__file__).resolve().parent
+PY = sys.executable
+
+try:
+    settings = load_settings()
+    catalog = load_catalog(os.environ.setdefault("LENS_PROFILES", str(HERE / "profiles.yaml")))
+except (SettingsError, CatalogError) as exc:
+    # A bad catalog or settings file stops the hub with a message naming the culprit.
+    sys.exit(f"lens: cannot start the hub: {exc}")
+
+deployment = os.environ.get("LENS_DEPLOYMENT", "local")
+state = ensure_state(os.environ.setdefault("LENS_STATE_DIR", str(HERE.parent / "state")))
+ports = settings["ports"]
+bind = urlparse(settings["bind_url"])
+public_host = f"{bind.scheme}://{bind.hostname}:{bind.port or 80}"
+
+# --- hub, proxy, state ---------------------------------------------------------
+c.JupyterHub.bind_url = settings["bind_url"]
+c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{ports['hub']}"
+c.JupyterHub.db_url = state.hub_db_url
+c.JupyterHub.cookie_secret_file = str(state.cookie_secret_file)
+c.JupyterHub.cleanup_servers = False  # a hub restart leaves user servers running
+c.ConfigurableHTTPProxy.pid_file = str(state.proxy_pid_file)
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{ports['proxy_api']}"
+c.ConfigurableHTTPProxy.auth_token = state.token("proxy-auth")
+if os.environ.get("LENS_CHP"):
+    c.ConfigurableHTTPProxy.command = [os.environ["LENS_CHP"]]
+c.JupyterHub.concurrent_spawn_limit = settings["spawner"]["concurrent_spawn_limit"]
+c.JupyterHub.template_vars = {"lens_profiles": [p.slug for p in catalog.profiles]}
+
+# --- authentication ------------------------------------------------------------
+auth = settings["auth"]
+if auth["type"] == "oidc":
+    oidc = auth["oidc"]
+    c.JupyterHub.authenticator_class = "generic-oauth"
+    c.GenericOAuthenticator.client_id = oidc["client_id"]
+    c.GenericOAuthenticator.client_secret = oidc.get("client_secret", "")
+    c.GenericOAuthenticator.authorize_url = oidc["authorize_url"]
+    c.GenericOAuthenticator.token_url = oidc["token_url"]
+    c.GenericOAuthenticator.userdata_url = oidc["userdata_url"]
+    c.GenericOAuthenticator.oauth_callback_url = oidc["oauth_callback_url"]
+    scope = oidc.get("scope", ["openid", "profile", "email"])
+    c.GenericOAuthenticator.scope = scope.split() if isinstance(scope, str) else scope
+    c.GenericOAuthenticator.username_claim = oidc.get("username_claim", "sub")
+    if oidc.get("claim_groups_key"):
+        c.GenericOAuthenticator.claim_groups_key = oidc["claim_groups_key"]
+        c.GenericOAuthenticator.manage_groups = True
+    if oidc.get("allowed_groups"):
+        c.GenericOAuthenticator.allowed_groups = set(oidc["allowed_groups"])
+    else:
+        c.GenericOAuthenticator.allow_all = True
+    if oidc.get("admin_groups"):
+        c.GenericOAuthenticator.admin_groups = set(oidc["admin_groups"])
+    c.Authenticator.admin_users = {settings["admin_user"]}
+else:
+    c.JupyterHub.authenticator_class = "lens-password"
+    c.LensPasswordAuthenticator.db_url = state.lens_db_url
+
+# --- spawner -------------------------------------------------------------------
+spawn = settings["spawner"]
+c.Spawner.start_timeout = spawn["start_timeout"]
+c.Spawner.http_timeout = spawn["http_timeout"]
+c.Spawner.default_url = "/lab"
+c.ProfileSpawnerMixin.lens_service_url = f"http://127.0.0.1:{ports['lens_service']}/services/lens/"
+c.ProfileSpawnerMixin.lens_public_service_url = f"{public_host}/services/lens/"
+c.ProfileSpawnerMixin.lens_api_token = state.token("lens-gate")
+if deployment == "local":
+    c.JupyterHub.spawner_class = "lens-local"
+    if os.geteuid() != 0:
+        log.warning(
+            "lens dev mode: not running as root, so every user's server runs as %s "
+            "with a separate home under %s/homes. Run as root for one unix account per user.",
+            os.environ.get("USER", "this account"),
+            state.root,
+        )
+    c.Spawner.env_keep = ["PATH", "LANG", "LC_ALL", "LENS_CODE_SERVER_PREFIX", "AWS_ENDPOINT_URL"]
+else:
+    # hub_config/k8s.py sits next to this file in the chart's hub pod.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("lens_hub_k8s", HERE / "k8s.py")
+    k8s = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(k8s)
+    k8s.configure_k8s(c, settings)
+
+# --- managed services ------------------------------------------------------------
+service_env = {
+    "LENS_STATE_DIR": str(state.root),
+    "LENS_DB_URL": state.lens_db_url,
+    "LENS_PROFILES": os.environ["LENS_PROFILES"],
+    "PATH": os.environ.get("PATH", ""),
+}
+culler = settings["culler"]
+c.JupyterHub.services = [
+    {
+        "name": "lens",
+        "display": True,
+        "url": f"http://127.0.0.1:{ports['lens_service']}",
+        "command": [PY, "-m", "jupyter_ext.service"],
+        "api_token": state.token("lens-service"),
+        "oauth_no_confirm": True,
+        "environment": service_env,
+    },
+    {"name": "lens-gate", "api_token": state.token("lens-gate"), "display": False},
+    {
+        "name": "idle-culler",
+        "command": [
+            PY, "-m", "jupyterhub_idle_culler",
+            f"--config={HERE / 'idle_culler_config.py'}",
+            f"--timeout={culler['default_timeout']}",
+            f"--cull-every={culler['every']}",
+        ],
+        "api_token": state.token("idle-culler"),
+        "environment": service_env,
+    },
+]
+gateway_config = HERE / "dask_gateway_config.py"
+if deployment == "local" and gateway_config.exists():
+    c.JupyterHub.services.append(
+        {
+            "name": "dask-gateway",
+            "url": f"http://127.0.0.1:{ports['gateway']}",
+            "command": [PY, "-m", "dask_gateway_server", "-f", str(gateway_config)],
+            "api_token": state.token("dask-gateway"),
+            "oauth_no_confirm": True,
+            "display": False,
+            "environment": {
+                **service_env,
+                "LENS_GATEWAY_PORT": str(ports["gateway"]),
+                "LENS_GATEWAY_PROXY_PORT": str(ports["gateway_proxy"]),
+                "LENS_SERVICE_URL": f"http://127.0.0.1:{ports['lens_service']}/services/lens/",
+            },
+        }
+    )
+
+# --- roles: servers may call lens (and the gateway); services get minimal rights ---
+service_names = {svc["name"] for svc in c.JupyterHub.services}
+access = [f"access:services!service={name}" for name in ("lens", "dask-gateway") if name in service_names]
+c.JupyterHub.load_roles = [
+    {"name": "user", "scopes": ["self", *access]},
+    {"name": "server", "scopes": ["users:activity!user", "access:servers!server", *access]},
+    {
+        "name": "idle-culler",
+        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+        "services": ["idle-culler"],
+    },
+    {
+        "name": "lens-service",
+        "scopes": ["list:users", "read:users", "read:groups", "read:servers", "admin:auth_state"],
+        "services": ["lens"],
+    },
+    {"name": "lens-gate", "scopes": ["access:services!service=lens"], "services": ["lens-gate"]},
+]
+if "dask-gateway" in service_names:
+    c.JupyterHub.load_roles.append(
+        {
+            "name": "dask-gateway",
+            "scopes": ["access:services!service=lens", "read:users:name"],
+            "services": ["dask-gateway"],
+        }
+    )

@@ -1,0 +1,60 @@
+"""REST handlers of the server extension (under /lens/api/)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado import web
+
+from . import __version__
+from .service_client import LensServiceClient, ServiceError
+
+AUTH_RESOURCE = "lens"
+
+
+class LensAPIHandler(ExtensionHandlerMixin, APIHandler):
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def lens_service_url(self) -> str:
+        return self.extensionapp.lens_service_url
+
+
+class StatusHandler(LensAPIHandler):
+    @web.authenticated
+    @authorized
+    def get(self):
+        self.finish(
+            json.dumps(
+                {
+                    "version": __version__,
+                    "service_url": self.lens_service_url,
+                    "profile": os.environ.get("LENS_PROFILE", ""),
+                    "hourly_cost": float(os.environ.get("LENS_HOURLY_COST", "0") or 0),
+                }
+            )
+        )
+
+
+class ServiceCheckHandler(LensAPIHandler):
+    """Who the lens service sees when this server calls it (its token and scopes at work)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self):
+        try:
+            me = await LensServiceClient(self.lens_service_url).request("GET", "api/me")
+        except ServiceError as exc:
+            raise web.HTTPError(exc.status if 400 <= exc.status < 600 else 502, exc.message) from None
+        self.finish(json.dumps(me))
+
+
+def default_handlers() -> list[tuple]:
+    return [
+        (r"/lens/api/status", StatusHandler),
+        (r"/lens/api/service-check", ServiceCheckHandler),
+    ]

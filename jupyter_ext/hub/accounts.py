@@ -1,0 +1,169 @@
+"""Local accounts for the password authenticator: scrypt-hashed passwords,
+admin flag, expiry and disabling (workshops), in the lens database."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+USERNAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,23}$")
+# Scrypt parameters: ~50 ms per check on this class of machine, 16 MiB.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+WORDS = (
+    "amber basin cedar delta ember fjord glade harbor island juniper kelp lagoon meadow "
+    "nectar orchid prairie quartz river summit tundra upland valley willow yarrow zephyr "
+    "aurora boreal coral dune estuary fern geyser heath iris jade karst lichen mesa"
+).split()
+
+metadata = sa.MetaData()
+accounts = sa.Table(
+    "lens_accounts",
+    metadata,
+    sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("password_hash", sa.String(256), nullable=False),
+    sa.Column("admin", sa.Boolean, nullable=False, default=False),
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("expires_at", sa.DateTime, nullable=True),
+    sa.Column("workshop", sa.String(64), nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+
+class AccountError(ValueError):
+    """Bad account input, with a message for the user."""
+
+
+@dataclass(frozen=True)
+class Account:
+    username: str
+    admin: bool
+    disabled: bool
+    expires_at: datetime | None
+    workshop: str | None
+
+    def expired(self, now: datetime | None = None) -> bool:
+        now = now or datetime.now(UTC).replace(tzinfo=None)
+        return self.expires_at is not None and now >= self.expires_at
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
+    b64 = base64.b64encode
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    expected = base64.b64decode(digest)
+    got = hashlib.scrypt(
+        password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=len(expected)
+    )
+    return hmac.compare_digest(got, expected)
+
+
+def readable_password(words: int = 3) -> str:
+    """Passwords people can copy from a printed card: word-word-word-NN."""
+    parts = [secrets.choice(WORDS) for _ in range(words)]
+    return "-".join(parts) + f"-{secrets.randbelow(90) + 10}"
+
+
+def validate_username(name: str) -> str:
+    if not isinstance(name, str) or not USERNAME_RE.match(name):
+        raise AccountError(
+            f"invalid user name {name!r}: use 1-24 lowercase letters, digits, '-' or '_', starting with a letter"
+        )
+    return name
+
+
+class AccountStore:
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+        metadata.create_all(engine)
+
+    @classmethod
+    def from_url(cls, url: str) -> AccountStore:
+        return cls(sa.create_engine(url, future=True))
+
+    def _row_to_account(self, row) -> Account:
+        return Account(row.username, bool(row.admin), bool(row.disabled), row.expires_at, row.workshop)
+
+    def get(self, username: str) -> Account | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(accounts).where(accounts.c.username == username)).first()
+        return self._row_to_account(row) if row else None
+
+    def list(self, workshop: str | None = None) -> list[Account]:
+        query = sa.select(accounts).order_by(accounts.c.username)
+        if workshop is not None:
+            query = query.where(accounts.c.workshop == workshop)
+        with self.engine.connect() as conn:
+            return [self._row_to_account(r) for r in conn.execute(query)]
+
+    def create(
+        self,
+        username: str,
+        password: str | None = None,
+        *,
+        admin: bool = False,
+        expires_at: datetime | None = None,
+        workshop: str | None = None,
+    ) -> str:
+        """Create an account; return its (generated) password. Fails if it exists."""
+        validate_username(username)
+        password = password or readable_password()
+        if len(password) < 8:
+            raise AccountError("passwords must have at least 8 characters")
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(accounts.c.username).where(accounts.c.username == username)).first():
+                raise AccountError(f"account {username!r} already exists")
+            conn.execute(
+                accounts.insert().values(
+                    username=username,
+                    password_hash=hash_password(password),
+                    admin=admin,
+                    disabled=False,
+                    expires_at=expires_at,
+                    workshop=workshop,
+                    created_at=datetime.now(UTC).replace(tzinfo=None),
+                )
+            )
+        return password
+
+    def update(self, username: str, **values) -> None:
+        if "password" in values:
+            values["password_hash"] = hash_password(values.pop("password"))
+        with self.engine.begin() as conn:
+            result = conn.execute(accounts.update().where(accounts.c.username == username).values(**values))
+        if result.rowcount == 0:
+            raise AccountError(f"no account {username!r}")
+
+    def delete(self, username: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(accounts.delete().where(accounts.c.username == username))
+
+    def check(self, username: str, password: str) -> tuple[Account | None, str | None]:
+        """(account, None) when the password is right and the account usable,
+        else (None, reason) with a reason safe to show (never which part was wrong)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(accounts).where(accounts.c.username == username)).first()
+        if row is None or not verify_password(password, row.password_hash):
+            return None, None
+        account = self._row_to_account(row)
+        if account.disabled:
+            return None, "This account has been disabled."
+        if account.expired():
+            return None, f"This account expired on {account.expires_at:%Y-%m-%d %H:%M} UTC."
+        return account, None

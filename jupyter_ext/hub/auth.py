@@ -1,0 +1,61 @@
+"""LensPasswordAuthenticator: admin-created local accounts with hashed passwords.
+
+Accounts are made by an admin (`lens users add NAME`, or `lens workshop
+create`); there is no self-signup. Expired or disabled accounts are refused
+with a message that says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from jupyterhub.auth import Authenticator
+from tornado import web
+from traitlets import Unicode, default
+
+from .accounts import USERNAME_RE, AccountStore
+
+
+def default_db_url() -> str:
+    state = os.environ.get("LENS_STATE_DIR", "state")
+    return os.environ.get("LENS_DB_URL") or f"sqlite:///{os.path.abspath(state)}/lens.sqlite"
+
+
+class LensPasswordAuthenticator(Authenticator):
+    db_url = Unicode(config=True, help="SQLAlchemy URL of the lens database holding the accounts.")
+
+    @default("db_url")
+    def _default_db_url(self):
+        return default_db_url()
+
+    @default("username_pattern")
+    def _default_username_pattern(self):
+        return USERNAME_RE.pattern
+
+    @default("allow_all")
+    def _default_allow_all(self):
+        # Every account in the store was made by an admin; that is the allow list.
+        return True
+
+    _store: AccountStore | None = None
+
+    @property
+    def store(self) -> AccountStore:
+        if self._store is None:
+            self._store = AccountStore.from_url(self.db_url)
+        return self._store
+
+    async def authenticate(self, handler, data):
+        username = (data or {}).get("username", "").strip().lower()
+        password = (data or {}).get("password", "")
+        if not username or not password:
+            return None
+        account, refusal = await asyncio.to_thread(self.store.check, username, password)
+        if refusal:
+            error = web.HTTPError(403, refusal)
+            error.jupyterhub_message = refusal  # shown on the hub's error page
+            raise error
+        if account is None:
+            return None
+        return {"name": account.username, "admin": account.admin or None}

@@ -1,0 +1,71 @@
+"""Hub settings: `lens.yaml` (path in $LENS_CONFIG) overlaid by LENS_* environment.
+
+Pure: returns a plain dict that hub_config/jupyterhub_config.py applies.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULTS: dict[str, Any] = {
+    "bind_url": "http://127.0.0.1:8000",
+    "ports": {"proxy_api": 8001, "hub": 8081, "lens_service": 8020, "gateway": 8010, "gateway_proxy": 8786},
+    "auth": {"type": "password"},
+    "spawner": {"start_timeout": 120, "http_timeout": 60, "concurrent_spawn_limit": 20},
+    "culler": {"default_timeout": 3600, "every": 60},
+    "admin_user": "admin",
+}
+AUTH_TYPES = ("password", "oidc")
+OIDC_KEYS = (
+    "client_id", "client_secret", "authorize_url", "token_url", "userdata_url",
+    "oauth_callback_url", "scope", "username_claim", "allowed_groups", "admin_groups", "claim_groups_key",
+)
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_settings(path: str | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
+    env = dict(os.environ if env is None else env)
+    settings = _merge(DEFAULTS, {})
+    path = path or env.get("LENS_CONFIG")
+    if path:
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise SettingsError(f"{path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise SettingsError(f"{path}: must be a mapping")
+        settings = _merge(settings, data)
+    if env.get("LENS_BIND_URL"):
+        settings["bind_url"] = env["LENS_BIND_URL"]
+    for key in settings["ports"]:
+        var = f"LENS_{key.upper()}_PORT"
+        if env.get(var):
+            settings["ports"][key] = int(env[var])
+    if env.get("LENS_AUTH"):
+        settings["auth"] = _merge(settings["auth"], {"type": env["LENS_AUTH"]})
+    oidc = {k: env[f"LENS_OIDC_{k.upper()}"] for k in OIDC_KEYS if env.get(f"LENS_OIDC_{k.upper()}")}
+    if oidc:
+        settings["auth"] = _merge(settings["auth"], {"oidc": oidc})
+    auth_type = settings["auth"].get("type")
+    if auth_type not in AUTH_TYPES:
+        raise SettingsError(f"auth.type must be one of {', '.join(AUTH_TYPES)}, not {auth_type!r}")
+    if auth_type == "oidc":
+        missing = [k for k in ("client_id", "authorize_url", "token_url", "userdata_url", "oauth_callback_url")
+                   if not settings["auth"].get("oidc", {}).get(k)]
+        if missing:
+            raise SettingsError(f"auth.type=oidc needs auth.oidc.{', auth.oidc.'.join(missing)}")
+    return settings

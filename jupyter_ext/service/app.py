@@ -1,0 +1,98 @@
+"""The lens hub service: a JupyterHub managed service (tornado + SQLAlchemy).
+
+Run by the hub as ``python -m jupyter_ext.service``; it reads the standard
+JUPYTERHUB_* environment the hub gives managed services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from urllib.parse import urlparse
+
+from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
+from tornado import web
+from traitlets import List, Unicode, default
+from traitlets.config import Application
+
+from .. import __version__
+from .db import make_engine, metadata
+from .handlers import core_handlers
+
+
+class LensService(Application):
+    name = "lens-service"
+    version = __version__
+    description = "lens: jobs broker, ledger and budgets, archive catalog, admin UI"
+
+    db_url = Unicode(config=True, help="SQLAlchemy URL (SQLite by default; PostgreSQL in production).")
+
+    @default("db_url")
+    def _default_db_url(self):
+        state = os.environ.get("LENS_STATE_DIR", "state")
+        return os.environ.get("LENS_DB_URL") or f"sqlite:///{os.path.abspath(state)}/lens.sqlite"
+
+    service_url = Unicode(config=True, help="Where to listen (default: $JUPYTERHUB_SERVICE_URL).")
+
+    @default("service_url")
+    def _default_service_url(self):
+        return os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8020")
+
+    prefix = Unicode(config=True, help="URL prefix (default: $JUPYTERHUB_SERVICE_PREFIX).")
+
+    @default("prefix")
+    def _default_prefix(self):
+        return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/lens/")
+
+    trusted_services = List(
+        Unicode(),
+        ["lens-gate", "dask-gateway"],
+        config=True,
+        help="Hub services allowed to call the internal routes (budget checks, metering).",
+    )
+
+    def initialize(self, argv=None):
+        super().initialize(argv)
+        self.engine = make_engine(self.db_url)
+        metadata.create_all(self.engine)
+        self.hub_auth = HubOAuth(
+            api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""),
+            cache_max_age=60,
+            access_scopes={"access:services!service=lens"},
+        )
+
+    # -- hooks the area modules fill in ---------------------------------------
+    def budget_check(self, user: str, category: str) -> dict:
+        """Whether `user` may start spending in `category` (no budgets yet: always)."""
+        return {"allowed": True, "message": "", "remaining_usd": None, "summary": None}
+
+    def budget_summary(self, user: str) -> dict | None:
+        return None
+
+    def make_app(self) -> web.Application:
+        prefix = self.prefix if self.prefix.endswith("/") else self.prefix + "/"
+        handlers = [
+            *core_handlers(prefix),
+            (rf"{prefix}oauth_callback", HubOAuthCallbackHandler),
+        ]
+        return web.Application(
+            handlers,
+            hub_auth=self.hub_auth,
+            lens=self,
+            cookie_secret=os.urandom(32),
+            xsrf_cookies=False,
+        )
+
+    async def serve(self):
+        url = urlparse(self.service_url)
+        app = self.make_app()
+        app.listen(url.port or 80, url.hostname or "127.0.0.1", xheaders=True)
+        self.log.info("lens service listening on %s%s", self.service_url, self.prefix)
+        await asyncio.Event().wait()
+
+    def start(self):
+        asyncio.run(self.serve())
+
+
+def main(argv=None):
+    LensService.launch_instance(argv)

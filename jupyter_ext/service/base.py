@@ -1,0 +1,99 @@
+"""Base handler of the lens service: hub OAuth identity, JSON errors, access rules."""
+
+from __future__ import annotations
+
+import json
+import traceback
+
+from jupyterhub.services.auth import HubOAuthenticated
+from tornado import web
+
+
+class LensHandler(HubOAuthenticated, web.RequestHandler):
+    """Every lens handler is authenticated by the hub (token or OAuth cookie)."""
+
+    @property
+    def hub_auth(self):
+        return self.settings["hub_auth"]
+
+    @property
+    def lens(self):
+        """The service application object (database, engines, config)."""
+        return self.settings["lens"]
+
+    @property
+    def identity(self) -> dict | None:
+        return self.current_user
+
+    @property
+    def is_service(self) -> bool:
+        return bool(self.identity) and self.identity.get("kind") == "service"
+
+    @property
+    def is_admin(self) -> bool:
+        return bool(self.identity) and bool(self.identity.get("admin"))
+
+    def require_identity(self) -> dict:
+        if not self.identity:
+            raise web.HTTPError(403, "Authentication required: send a hub token with access to the lens service.")
+        return self.identity
+
+    def require_admin(self) -> dict:
+        who = self.require_identity()
+        if not self.is_admin:
+            raise web.HTTPError(403, "This needs a hub admin.")
+        return who
+
+    def require_trusted_service(self) -> dict:
+        who = self.require_identity()
+        if not (self.is_service and who.get("name") in self.lens.trusted_services):
+            raise web.HTTPError(403, "Only the hub's own services may call this.")
+        return who
+
+    def require_user_or_admin(self, name: str) -> dict:
+        """The named user themself, an admin, or a trusted hub service."""
+        who = self.require_identity()
+        if self.is_admin or (self.is_service and who.get("name") in self.lens.trusted_services):
+            return who
+        if who.get("kind") == "user" and who.get("name") == name:
+            return who
+        raise web.HTTPError(403, f"You may not see {name!r}'s data.")
+
+    def json_body(self) -> dict:
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise web.HTTPError(400, "The request body must be JSON.") from None
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, "The request body must be a JSON object.")
+        return body
+
+    def write_json(self, data, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data, default=str))
+
+    def write_error(self, status_code, **kwargs):
+        message = self._reason
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, web.HTTPError) and exc.log_message:
+            message = exc.log_message % exc.args if exc.args else exc.log_message
+        elif exc is not None and status_code >= 500:
+            self.log.error("".join(traceback.format_exception(exc)))
+            message = "Internal error in the lens service."
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"status": status_code, "message": message}))
+
+    @property
+    def log(self):
+        return self.settings["lens"].log
+
+
+class LensPageHandler(LensHandler):
+    """HTML pages: unauthenticated browsers are sent through hub OAuth."""
+
+    def write_error(self, status_code, **kwargs):
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        message = exc.log_message if isinstance(exc, web.HTTPError) and exc.log_message else self._reason
+        self.set_header("Content-Type", "text/html")
+        self.finish(f"<h1>{status_code}</h1><p>{web.escape.xhtml_escape(message)}</p>")

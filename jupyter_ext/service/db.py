@@ -1,0 +1,37 @@
+"""The lens service database (SQLite by default, a PostgreSQL URL accepted)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+
+def make_engine(url: str) -> sa.Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, future=True, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            # WAL lets the hub (accounts) and the service share the file.
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return sa.create_engine(url, future=True, pool_pre_ping=True)
+
+
+metadata = sa.MetaData()
+
+# Raw server start/stop events from the spawners, until they are metered.
+server_events = sa.Table(
+    "lens_server_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user", sa.String(64), nullable=False, index=True),
+    sa.Column("server", sa.String(64), nullable=False, default=""),
+    sa.Column("profile", sa.String(64), nullable=False),
+    sa.Column("rate_usd_per_hour", sa.Float, nullable=False),
+    sa.Column("event", sa.String(16), nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False),
+)
