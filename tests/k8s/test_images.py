@@ -168,6 +168,14 @@ def pypi_reachable() -> bool:
         return False
 
 
+def pypi_only_env() -> dict[str, str]:
+    """pip as a clean image build sees it: PyPI only, no local indexes, wheel dirs or constraints."""
+    keep = {"PIP_CERT", "PIP_DEFAULT_TIMEOUT"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_") or k in keep}
+    env["PIP_CONFIG_FILE"] = os.devnull  # pip loads no configuration file at all
+    return env
+
+
 async def resolve(name: str, workdir: Path) -> tuple[str, dict | str, float]:
     report = workdir / f"{name}.json"
     started = time.monotonic()
@@ -175,7 +183,7 @@ async def resolve(name: str, workdir: Path) -> tuple[str, dict | str, float]:
         sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
         "--disable-pip-version-check", "--only-binary=:all:", "--report", str(report),
         "-r", str(IMAGES / name / "requirements.txt"),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=pypi_only_env(),
     )
     try:
         _, err = await asyncio.wait_for(proc.communicate(), RESOLVE_BUDGET_S)
