@@ -252,3 +252,29 @@ async def test_budget_gate_refuses_with_403(make_spawner, k8s_config, budget_ser
     await rich._run_apply_user_options({"profile": "lab"})
     await rich.run_pre_spawn_hook()
     assert seen == [("token gate-token", "0.096"), ("token gate-token", "0.096")]
+
+
+@pytest.mark.parametrize(
+    "options, status",
+    [({"profile": "nope"}, 400), ({"profile": "gpu"}, 403), ({"profile": 5}, 400), ({}, 200), ({"profile": "lab"}, 200)],
+    ids=["unknown", "forbidden", "not-a-slug", "default", "lab"],
+)
+async def test_same_answers_as_the_local_spawner(make_spawner, options, status):
+    """Both spawners share the mixin, so REST and form spawns get the same status and message."""
+    from spawners.local import LocalProfileSpawner
+
+    def outcome(spawner):
+        async def run():
+            try:
+                await spawner._run_apply_user_options(options)
+            except web.HTTPError as exc:
+                return exc.status_code, exc.log_message
+            return 200, spawner.profile.slug
+        return run()
+
+    user = make_user("bob")
+    local = LocalProfileSpawner(user=user, hub=make_spawner().hub)
+    kube = make_spawner(user=user)
+    local_result, kube_result = await outcome(local), await outcome(kube)
+    assert kube_result == local_result
+    assert kube_result[0] == status
