@@ -1,0 +1,90 @@
+"""Fixtures for the atom engine tests: real unix accounts, a real SQLite DB, and a tiny
+in-process ledger standing in until jupyter_ext.costs.ledger lands (same interface)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import pwd
+import subprocess
+
+import pytest
+import sqlalchemy as sa
+
+from jupyter_ext.atom.catalog import load_catalog
+
+TEST_USERS = ("atomalice", "atombob")
+
+
+class TinyBudgetExceeded(Exception):
+    def __init__(self, estimate: int, remaining: int):
+        self.estimate, self.remaining = estimate, remaining
+        super().__init__(f"over budget: estimate {estimate} micro-USD, remaining {remaining}")
+
+
+class TinyLedger:
+    """Hold -> charge/refund bookkeeping in memory (TEST ONLY; the real one is costs.Ledger)."""
+
+    def __init__(self, budgets: dict[str, int] | None = None):
+        self.budgets = dict(budgets or {})
+        self.holds: dict[str, tuple[list[str], int]] = {}
+        self.charged: dict[str, int] = {}
+        self.released: list[str] = []
+        self._ids = itertools.count(1)
+
+    def remaining(self, account: str) -> int:
+        held = sum(a for accts, a in self.holds.values() if account in accts)
+        spent = sum(v for k, v in self.charged.items() if account in self._accts[k])
+        return self.budgets.get(account, 10**15) - held - spent
+
+    _accts: dict[str, list[str]] = {}
+
+    def hold(self, accounts, amount_micro, category, ref, description=""):
+        for acct in accounts:
+            left = self.remaining(acct)
+            if amount_micro > left:
+                raise TinyBudgetExceeded(amount_micro, left)
+        hid = f"h{next(self._ids)}"
+        self.holds[hid] = (list(accounts), amount_micro)
+        self._accts[hid] = list(accounts)
+        return hid
+
+    def charge(self, hold_id, actual_micro):
+        accts, amount = self.holds.pop(hold_id)
+        self.charged[hold_id] = actual_micro
+
+    def release(self, hold_id):
+        self.holds.pop(hold_id)
+        self.released.append(hold_id)
+
+
+@pytest.fixture
+def ledger():
+    return TinyLedger()
+
+
+@pytest.fixture
+def engine(tmp_path):
+    return sa.create_engine(f"sqlite:///{tmp_path}/lens.sqlite")
+
+
+@pytest.fixture(scope="session")
+def catalog():
+    return load_catalog()
+
+
+def ensure_unix_user(name: str) -> pwd.struct_passwd:
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                       check=True)
+        return pwd.getpwnam(name)
+
+
+@pytest.fixture(scope="session")
+def unix_users():
+    """Real unix accounts jupyter-<name> for the test users (root only)."""
+    if os.geteuid() != 0:
+        return {}
+    return {u: ensure_unix_user(f"jupyter-{u}") for u in TEST_USERS}
