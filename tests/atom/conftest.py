@@ -88,3 +88,41 @@ def unix_users():
     if os.geteuid() != 0:
         return {}
     return {u: ensure_unix_user(f"jupyter-{u}") for u in TEST_USERS}
+
+
+@pytest.fixture
+def shared_dir():
+    """A state directory other unix users can traverse (pytest's tmp_path is 0700 root)."""
+    import shutil
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="lens-atom-test-", dir="/tmp")
+    os.chmod(path, 0o711)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _sinfo_ok(conf: str) -> bool:
+    try:
+        return subprocess.run(["sinfo", "-h"], env={**os.environ, "SLURM_CONF": conf},
+                              capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session")
+def slurm_conf():
+    """SLURM_CONF of a running cluster: $SLURM_CONF if it answers, else scripts/slurm-up.sh."""
+    from tests.conftest import require
+
+    conf = os.environ.get("SLURM_CONF", "")
+    if conf and _sinfo_ok(conf):
+        return conf
+    require(os.geteuid() == 0 and os.path.exists("/usr/sbin/slurmctld"),
+            "Slurm tests need root and slurm-wlm (make test installs them)")
+    state = os.environ.get("LENS_STATE_DIR") or "/tmp/slurmtest"
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run(["bash", os.path.join(root, "scripts", "slurm-up.sh"), state],
+                         capture_output=True, text=True, timeout=120)
+    require(out.returncode == 0, f"slurm-up.sh failed: {out.stderr[-500:]}")
+    return out.stdout.strip().splitlines()[-1]

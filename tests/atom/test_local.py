@@ -14,7 +14,7 @@ from jupyter_ext.atom.backends.local import LocalBackend
 from jupyter_ext.atom.errors import JobNotFound, UnknownUser
 from jupyter_ext.atom.manager import JobManager
 from tests.atom.conftest import TinyBudgetExceeded, TinyLedger
-from tests.atom.helpers import settle
+from tests.atom.helpers import group_alive, settle
 from tests.conftest import require
 
 
@@ -57,7 +57,7 @@ async def test_array_of_100_with_parameters(manager, ledger):
     rec = await manager.submit("atomalice", ["lab"], job(
         "ens", command=["sh", "-c", 'echo "$LENS_ARRAY_INDEX $P"'],
         array={"size": 100, "params": params}))
-    [done] = await settle(manager, "atomalice", [rec["id"]], timeout=120)
+    [done] = await settle(manager, "atomalice", [rec["id"]], limit=120)
     assert done["state"] == "SUCCEEDED" and done["counts"] == {"SUCCEEDED": 100}
     for i in (0, 42, 99):
         assert (await manager.logs("atomalice", rec["id"], index=i)).strip() == f"{i} v{i}"
@@ -112,16 +112,18 @@ async def test_cancel_kills_the_process_group(manager, ledger):
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.2)
     await manager.cancel("atomalice", rec["id"])
-    [done] = await settle(manager, "atomalice", [rec["id"]], timeout=20)
+    [done] = await settle(manager, "atomalice", [rec["id"]], limit=20)
     assert done["state"] == "CANCELLED"
     assert done["cost_micro"] < done["estimate"]["est_cost_micro"]
-    out = os.popen("ps -eo args").read()
-    assert "sleep 300" not in out
+    backend = manager.backends["local"]
+    bid = manager.store.get(rec["id"])["backend_id"]
+    child = json.loads((backend.root / bid / "tasks" / "0" / "child.json").read_text())["pid"]
+    assert not group_alive(child)
 
 
 async def test_walltime_is_enforced(manager):
     rec = await manager.submit("atomalice", [], job("slow", command=["sleep", "30"], walltime=1))
-    [done] = await settle(manager, "atomalice", [rec["id"]], timeout=20)
+    [done] = await settle(manager, "atomalice", [rec["id"]], limit=20)
     assert done["state"] == "FAILED" and done["reason"] == "TIMEOUT"
 
 
