@@ -194,9 +194,7 @@ def parse_walltime(value: Any, key: str = "walltime") -> int:
     m = re.fullmatch(r"(?:([0-9]+)-)?(?:([0-9]+):)?([0-9]+):([0-9]{2})", text)
     if not m:
         raise SpecError(key, f"cannot parse {value[:40]!r}", allowed)
-    d, h, mi, s = (int(g) if g else 0 for g in m.groups())
-    if m.group(2) is None:  # "MM:SS"
-        h, mi, s = 0, mi, s
+    d, h, mi, s = (int(g) if g else 0 for g in m.groups())  # "MM:SS" leaves h = 0
     return _int(key, ((d * 24 + h) * 60 + mi) * 60 + s, 1, MAX_WALLTIME)
 
 
@@ -391,14 +389,17 @@ def parse_spec(data: Mapping[str, Any], catalog=None) -> JobSpec:
     if not command and script is None:
         raise SpecError("command", "the app has no default command; give command or script")
 
-    def pick(key):
-        return data[key] if data.get(key) is not None else defaults.get(key)
+    def pick(key, default):
+        for source in (data, defaults):
+            if source.get(key) is not None:
+                return source[key]
+        return default
 
-    vcpus = _int("vcpus", pick("vcpus") or 1, 1, MAX_VCPUS)
-    memory = parse_memory(pick("memory") or 2048)
-    gpus = _int("gpus", pick("gpus") or 0, 0, MAX_GPUS)
-    nodes = _int("nodes", pick("nodes") or 1, 1, MAX_NODES)
-    walltime = parse_walltime(pick("walltime") or 3600)
+    vcpus = _int("vcpus", pick("vcpus", 1), 1, MAX_VCPUS)
+    memory = parse_memory(pick("memory", 2048))
+    gpus = _int("gpus", pick("gpus", 0), 0, MAX_GPUS)
+    nodes = _int("nodes", pick("nodes", 1), 1, MAX_NODES)
+    walltime = parse_walltime(pick("walltime", 3600))
     array = _array(data.get("array"))
     if array and nodes > 1:
         raise SpecError("array", "multi-node jobs cannot be arrays", "nodes=1 with array")
