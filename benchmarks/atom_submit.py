@@ -9,8 +9,8 @@ Run from the repository root (as root for Slurm, which must be up or startable):
 from __future__ import annotations
 
 import argparse
-import collections
 import asyncio
+import collections
 import os
 import shutil
 import subprocess
