@@ -238,6 +238,17 @@ class JobManager:
                           st.state, rec["cost_micro"])
         self.store.put(rec)
 
+    async def poll(self, interval: float = 5.0) -> None:
+        """Refresh forever (run as a task of the lens service; cancel it to stop)."""
+        while True:
+            try:
+                await self.refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.log.exception("atom: refresh failed")
+            await asyncio.sleep(interval)
+
     async def start(self) -> dict[str, int]:
         """Re-adopt jobs after a service restart: active jobs are looked up again (and
         reported LOST by their backend if gone); half-submitted ones are marked LOST."""

@@ -30,14 +30,13 @@ class TinyLedger:
         self.holds: dict[str, tuple[list[str], int]] = {}
         self.charged: dict[str, int] = {}
         self.released: list[str] = []
+        self._accts: dict[str, list[str]] = {}
         self._ids = itertools.count(1)
 
     def remaining(self, account: str) -> int:
         held = sum(a for accts, a in self.holds.values() if account in accts)
         spent = sum(v for k, v in self.charged.items() if account in self._accts[k])
         return self.budgets.get(account, 10**15) - held - spent
-
-    _accts: dict[str, list[str]] = {}
 
     def hold(self, accounts, amount_micro, category, ref, description=""):
         for acct in accounts:
@@ -50,7 +49,7 @@ class TinyLedger:
         return hid
 
     def charge(self, hold_id, actual_micro):
-        accts, amount = self.holds.pop(hold_id)
+        self.holds.pop(hold_id)
         self.charged[hold_id] = actual_micro
 
     def release(self, hold_id):
