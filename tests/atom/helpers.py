@@ -30,8 +30,9 @@ def group_alive(pgid: int) -> bool:
         if pid.isdigit():
             try:
                 with open(f"/proc/{pid}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[2]) == pgid:
-                        return True
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[2]) == pgid and fields[0] != "Z":  # zombies are dead
+                    return True
             except (FileNotFoundError, ProcessLookupError):
                 continue
     return False

@@ -180,6 +180,10 @@ async def test_restart_readopts_running_and_marks_vanished_lost(make_manager, un
     gone_bid = m1.store.get(gone["id"])["backend_id"]
     pid = backend._procs[(gone_bid, 0)].pid
     tdir = backend.root / gone_bid / "tasks" / "0"
+    for _ in range(100):
+        if (tdir / "child.json").exists():
+            break
+        await asyncio.sleep(0.05)
     child = json.loads((tdir / "child.json").read_text())["pid"]
     os.killpg(pid, signal.SIGKILL)
     os.killpg(child, signal.SIGKILL)

@@ -14,6 +14,7 @@ from jupyter_ext.atom.manager import JobManager
 from jupyter_ext.atom.script import render_script
 from jupyter_ext.atom.spec import parse_spec
 from tests.atom.helpers import settle
+from tests.atom.test_slurm import cancel_leftovers
 from tests.conftest import require
 
 
@@ -130,4 +131,7 @@ async def test_slurm_runs_hostile_text_literally(slurm_conf, shared_dir, engine,
     require(os.geteuid() == 0, "Slurm jobs run as the users through --uid/--gid (root)")
     backend = SlurmBackend(state_dir=shared_dir + "/slurm", slurm_conf=slurm_conf)
     manager = JobManager(engine, {"slurm": backend}, ledger, catalog=catalog)
-    await _literal_run(manager, canary)
+    try:
+        await _literal_run(manager, canary)
+    finally:
+        cancel_leftovers(manager, slurm_conf)

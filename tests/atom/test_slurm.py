@@ -23,7 +23,20 @@ def manager(slurm_conf, shared_dir, engine, ledger, catalog, unix_users):
     require(os.geteuid() == 0, "Slurm jobs run as the users through --uid/--gid (root)")
     backend = SlurmBackend(state_dir=shared_dir, slurm_conf=slurm_conf,
                            partition_map={"*": "debug"})
-    return JobManager(engine, {"slurm": backend}, ledger, catalog=catalog)
+    manager = JobManager(engine, {"slurm": backend}, ledger, catalog=catalog)
+    yield manager
+    cancel_leftovers(manager, slurm_conf)
+
+
+def cancel_leftovers(manager, slurm_conf):
+    """scancel this test's unfinished jobs (by id), so a failure cannot clog the queue."""
+    import subprocess
+
+    ids = [r["backend_id"] for r in manager.store.in_states(["PENDING", "RUNNING"])
+           if r.get("backend_id")]
+    if ids:
+        subprocess.run(["scancel", *ids], env={**os.environ, "SLURM_CONF": slurm_conf},
+                       capture_output=True)
 
 
 def job(name="t", **kw):

@@ -83,6 +83,10 @@ def main(taskdir):
                 if time.time() >= deadline and not state["timeout"]:
                     out.write(b"lens: walltime exceeded, stopping the job\n")
                     stop("timeout")
+    try:  # nothing of the job outlives it (background processes included)
+        os.killpg(child.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
     reason = "CANCELLED" if state["cancelled"] else ("TIMEOUT" if state["timeout"] else "")
     write_json(os.path.join(taskdir, "exit.json"), {
         "exit_code": rc if rc >= 0 else 128 - rc, "signal": -rc if rc < 0 else None,
