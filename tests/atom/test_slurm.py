@@ -9,7 +9,7 @@ import pytest
 
 from jupyter_ext.atom.backends.base import JobRef, Submission
 from jupyter_ext.atom.backends.slurm import SlurmBackend, decode_exit, parse_task_string
-from jupyter_ext.atom.errors import JobNotFound
+from jupyter_ext.atom.errors import BackendError, JobNotFound
 from jupyter_ext.atom.manager import JobManager
 from jupyter_ext.atom.spec import parse_spec
 from tests.atom.helpers import settle
@@ -138,3 +138,23 @@ async def test_jobs_that_left_squeue_come_from_sacct(slurm_conf, shared_dir, uni
     st = (await backend.status([ref]))["999999"]
     assert backend.calls["squeue"] == 1 and backend.calls["sacct"] == 1
     assert st.state == "LOST"
+
+
+async def test_logs_never_follow_a_users_symlink(manager, unix_users):
+    """The output directory belongs to the user; a symlink planted there must not make
+    the service read a file the user cannot."""
+    rec = await manager.submit("atomalice", [], job("s", command=["true"]))
+    await settle(manager, "atomalice", [rec["id"]], limit=60, interval=0.5)
+    outdir = manager.backends["slurm"].root / rec["id"]
+    bid = manager.store.get(rec["id"])["backend_id"]
+    out = outdir / f"slurm-{bid}.out"
+    out.unlink(missing_ok=True)
+    os.symlink("/etc/shadow", out)
+    with pytest.raises(BackendError, match="refusing to read"):
+        await manager.logs("atomalice", rec["id"])
+    out.unlink()
+    secret = outdir / "root-owned"
+    secret.write_text("secret")  # same directory, owned by root, not by the user
+    os.link(secret, out)
+    with pytest.raises(BackendError, match="not the job's own output file"):
+        await manager.logs("atomalice", rec["id"])

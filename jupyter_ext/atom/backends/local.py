@@ -134,16 +134,14 @@ class LocalBackend(LoggingConfigurable):
         os.chmod(jobdir, 0o711)
         userdir = jobdir / "user"
         userdir.mkdir(mode=0o700)
-        if os.geteuid() == 0:
-            os.chown(userdir, acct.uid, acct.gid)
-        if spec.script is not None:
+        argv = list(spec.command)
+        if spec.script is not None:  # written before the user owns the directory
             script = userdir / "script.sh"
             script.write_text(spec.script)
-            if os.geteuid() == 0:
-                os.chown(script, acct.uid, acct.gid)
             argv = ["/bin/bash", str(script)]
-        else:
-            argv = list(spec.command)
+        if os.geteuid() == 0:
+            for path in (userdir, *userdir.iterdir()):
+                os.chown(path, acct.uid, acct.gid)
         home = acct.home if os.path.isdir(acct.home) else str(userdir)
         env = {"PATH": BASE_PATH, "HOME": home, "USER": acct.name, "LOGNAME": acct.name,
                "SHELL": "/bin/bash", "LANG": "C.UTF-8"}

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import stat
 import time
 from pathlib import Path
 
@@ -311,16 +312,29 @@ class SlurmBackend(LoggingConfigurable):
         name = (f"slurm-{ref.backend_id}_{index or 0}.out" if ref.array_size > 1
                 else f"slurm-{ref.backend_id}.out")
         self.calls["logs"] += 1
-        try:
-            text = (outdir / name).read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-        return tail_lines(text, tail)
+        acct = unix_account(ref.user, self.user_template)
+        return tail_lines(read_user_file(outdir / name, acct.uid), tail)
 
     async def list(self) -> list[str]:
         data = json.loads(await self._run([self._bin("squeue"), "--json", "--states=all"]))
         return sorted({str(j.get("array_job_id") or j["job_id"]) for j in data.get("jobs", [])
                        if (j.get("comment") or "").startswith("lens:")})
+
+
+def read_user_file(path: Path, uid: int) -> str:
+    """Read an output file in a user-writable directory without following links: the user
+    could otherwise point it at a file only the service may read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        raise BackendError(f"refusing to read {path.name}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode) or (os.geteuid() == 0 and st.st_uid != uid):
+            raise BackendError(f"refusing to read {path.name}: not the job's own output file")
+        return f.read().decode("utf-8", "replace")
 
 
 def _ts(text: str) -> float | None:
