@@ -21,7 +21,7 @@ DEFAULT_PATH = Path(__file__).resolve().parents[2] / "hub_config" / "atom_apps.y
 APP_KEYS = {"display_name", "description", "mpi", "versions", "default_version", "images",
             "instance_families", "defaults", "runtime_scale", "reference_runtime", "command"}
 DEFAULT_KEYS = {"vcpus", "memory", "gpus", "nodes", "walltime"}
-FAMILY_RE = re.compile(r"^[a-z][a-z0-9-]*[0-9][a-z0-9-]*$")
+FAMILY_RE = re.compile(r"^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\Z")
 
 
 @dataclass(frozen=True)

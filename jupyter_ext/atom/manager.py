@@ -184,9 +184,12 @@ class JobManager:
             return _public(rec)
         _, backend = self._backend(rec["backend"])
         await backend.cancel(self._ref(rec))
-        rec["cancel_requested"] = True
-        self.store.put(rec)
-        await self._refresh_backend(rec["backend"], [rec])
+        async with self._lock:
+            rec = self.store.get(job_id)
+            rec["cancel_requested"] = True
+            self.store.put(rec)
+            if rec["state"] in ACTIVE_STATES:
+                await self._refresh_backend(rec["backend"], [rec])
         return _public(self.store.get(job_id))
 
     # --- tracking ------------------------------------------------------------------------

@@ -20,12 +20,13 @@ ARCHES = ("x86_64-amd", "x86_64-intel", "arm64")
 DEP_TYPES = ("afterok", "afterany")
 DEFAULT_ARCH = "x86_64-amd"
 
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
-IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}$")
-ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-TAG_KEY_RE = re.compile(r"^[A-Za-z0-9_.:/=+@-]{1,128}$")
-JOB_ID_RE = re.compile(r"^j-[0-9a-f]{12}$")
-VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}\Z")
+IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}\Z")
+ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
+TAG_KEY_RE = re.compile(r"^[A-Za-z0-9_.:/=+@-]{1,128}\Z")
+TAG_VALUE_RE = re.compile(r"^[\w .:/=+@-]{0,256}\Z")
+JOB_ID_RE = re.compile(r"^j-[0-9a-f]{12}\Z")
+VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 RESERVED_ENV_PREFIXES = ("LENS_", "SLURM_", "AWS_BATCH_", "AWS_")
 RESERVED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LD_PRELOAD", "LD_LIBRARY_PATH", "BASH_ENV", "ENV")
 
@@ -257,7 +258,9 @@ def _tags(value: Any) -> tuple[tuple[str, str], ...]:
     tags = _mapping("tags", value, TAG_KEY_RE, 256, "keys of [A-Za-z0-9_.:/=+@-], 1..128 chars",
                     reserved_prefixes=("lens:", "aws:"), limit=40)
     for k, v in tags:
-        _no_controls(f"tags.{k}", v)
+        if not TAG_VALUE_RE.match(v):
+            raise SpecError(f"tags.{k}", "invalid tag value",
+                            "letters, digits, spaces and _ . : / = + - @ (at most 256)")
     return tags
 
 
@@ -413,7 +416,7 @@ def parse_spec(data: Mapping[str, Any], catalog=None) -> JobSpec:
     if outputs is not None:
         outputs = _location("outputs", outputs)
     project = _str(data, "project", NAME_RE, "one of your groups")
-    backend = _str(data, "backend", re.compile(r"^[a-z][a-z0-9_-]{0,31}$"), "local, slurm, batch")
+    backend = _str(data, "backend", re.compile(r"^[a-z][a-z0-9_-]{0,31}\Z"), "local, slurm, batch")
     return JobSpec(
         name=name, command=command, script=script, app=app_name, version=version, image=image,
         arch=arch, vcpus=vcpus, memory_mib=memory, gpus=gpus, nodes=nodes, walltime_s=walltime,

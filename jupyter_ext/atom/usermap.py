@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from .errors import UnknownUser
 
-HUB_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
+HUB_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}\Z")
 
 
 @dataclass(frozen=True)

@@ -135,3 +135,14 @@ async def test_slurm_runs_hostile_text_literally(slurm_conf, shared_dir, engine,
         await _literal_run(manager, canary)
     finally:
         cancel_leftovers(manager, slurm_conf)
+
+
+@pytest.mark.parametrize("data,field", [
+    ({"name": "ok\n"}, "name"), ({"env": {"A\n": "1"}}, "env.A\n"[:6]),
+    ({"tags": {"k": "v\n"}}, "tags.k"), ({"depends_on": ["j-0123456789ab\n"]}, "depends_on.id"),
+    ({"image": "alpine\n"}, "image"),
+])
+def test_trailing_newlines_are_rejected(data, field):
+    with pytest.raises(SpecError) as err:
+        parse_spec({"name": "ok", "command": ["true"], **data})
+    assert err.value.field.startswith(field.strip())

@@ -49,7 +49,7 @@ STATE_MAP = {
     "FAILED": FAILED, "TIMEOUT": FAILED, "NODE_FAIL": FAILED, "OUT_OF_MEMORY": FAILED,
     "PREEMPTED": FAILED, "BOOT_FAIL": FAILED, "DEADLINE": FAILED, "REVOKED": FAILED,
 }
-PARAM_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+PARAM_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
 
 
 def parse_task_string(text: str) -> list[int]:
