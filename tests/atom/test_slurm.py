@@ -9,7 +9,7 @@ import pytest
 
 from jupyter_ext.atom.backends.base import JobRef, Submission
 from jupyter_ext.atom.backends.slurm import SlurmBackend, decode_exit, parse_task_string
-from jupyter_ext.atom.errors import BackendError, JobNotFound
+from jupyter_ext.atom.errors import BackendError, JobNotFound, UnknownUser
 from jupyter_ext.atom.manager import JobManager
 from jupyter_ext.atom.spec import parse_spec
 from tests.atom.helpers import settle
@@ -158,3 +158,20 @@ async def test_logs_never_follow_a_users_symlink(manager, unix_users):
     os.link(secret, out)
     with pytest.raises(BackendError, match="not the job's own output file"):
         await manager.logs("atomalice", rec["id"])
+
+
+async def test_unknown_unix_account_fails_clearly(manager, ledger):
+    with pytest.raises(UnknownUser, match="jupyter-nosuchuser"):
+        await manager.submit("nosuchuser", [], job())
+    assert not ledger.holds
+
+
+async def test_restart_readopts_slurm_jobs(manager, slurm_conf):
+    rec = await manager.submit("atomalice", [], job("keep", command=["sleep", "1"]))
+    old = manager.backends["slurm"]
+    fresh = SlurmBackend(state_dir=str(old.root), slurm_conf=slurm_conf)
+    m2 = JobManager(manager.store.engine, {"slurm": fresh}, manager.ledger,
+                    catalog=manager.catalog)
+    await m2.start()
+    [done] = await settle(m2, "atomalice", [rec["id"]], limit=60, interval=0.5)
+    assert done["state"] == "SUCCEEDED" and done["cost_micro"] is not None

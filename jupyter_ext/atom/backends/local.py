@@ -61,9 +61,17 @@ def _proc_start(pid: int) -> str | None:
     """The kernel's start time of ``pid`` (to tell a live process from a reused pid)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
         return None
+    if len(fields) < 20 or fields[0] in ("Z", "X"):  # a zombie has finished
+        return None
+    return fields[19]
+
+
+def _same_process(pid: dict) -> bool:
+    """Is the recorded supervisor still running (not a later process with its pid)?"""
+    return pid.get("start") is not None and _proc_start(pid["pid"]) == pid["start"]
 
 
 def _read_log(path: Path, tail: int | None) -> str:
@@ -179,8 +187,7 @@ class LocalBackend(LoggingConfigurable):
                     return PENDING, {}
             else:
                 proc = self._procs.get(key)
-                alive = proc.poll() is None if proc else (
-                    _proc_start(pid["pid"]) == pid["start"])
+                alive = proc.poll() is None if proc else _same_process(pid)
                 if alive:
                     return RUNNING, {"started": pid["time"]}
                 rec = _read_json(tdir / "exit.json") or {
@@ -313,7 +320,7 @@ class LocalBackend(LoggingConfigurable):
                 _write_json(tdir / "exit.json", {"exit_code": None, "reason": "CANCELLED"})
             elif state == RUNNING:
                 pid = _read_json(jobdir / "tasks" / str(i) / "pid.json")
-                if pid and _proc_start(pid["pid"]) == pid["start"]:
+                if pid and _same_process(pid):
                     try:
                         os.kill(pid["pid"], signal.SIGTERM)
                     except ProcessLookupError:
