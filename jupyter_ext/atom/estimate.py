@@ -21,7 +21,7 @@ def _cost(seconds: int, rate_micro_per_hour: int) -> int:
 
 
 def estimate(spec: JobSpec, catalog=None, rate_for: RateFor | None = None,
-             node_rate_micro: int | None = None) -> dict[str, Any]:
+             node_rate_micro: int | None = None, snapshot: str | None = None) -> dict[str, Any]:
     """Instance type, hourly rate and cost bounds for ``spec`` (no side effects)."""
     from .rates import rate_for as fallback
 
@@ -46,7 +46,7 @@ def estimate(spec: JobSpec, catalog=None, rate_for: RateFor | None = None,
         "runtime_scale": scale,
         "est_cost_micro": _cost(spec.walltime_s * units, rate),
         "expected_cost_micro": _cost(expected_s * units, rate),
-        "snapshot": getattr(rate_for, "snapshot", SNAPSHOT),
+        "snapshot": snapshot or getattr(rate_for, "snapshot", SNAPSHOT),
     }
 
 

@@ -52,7 +52,8 @@ class JobManager:
 
     def __init__(self, engine, backends: Mapping[str, Backend], ledger: LedgerProtocol,
                  catalog=None, rate_for: Callable[[str, bool], int] | None = None,
-                 default_backend: str | None = None, log: logging.Logger | None = None):
+                 default_backend: str | None = None, log: logging.Logger | None = None,
+                 price_snapshot: str | None = None):
         if not backends:
             raise AtomError("JobManager needs at least one backend")
         self.store = JobStore(engine)
@@ -60,6 +61,7 @@ class JobManager:
         self.ledger = ledger
         self.catalog = catalog
         self.rate_for = rate_for
+        self.price_snapshot = price_snapshot
         self.default_backend = default_backend or next(iter(self.backends))
         self.log = log or logging.getLogger("lens.atom")
         self._lock = asyncio.Lock()
@@ -90,7 +92,7 @@ class JobManager:
         spec = self._spec(spec)
         name, backend = self._backend(spec.backend)
         est = estimate_spec(spec, self.catalog, self.rate_for,
-                            getattr(backend, "node_rate_micro", None))
+                            getattr(backend, "node_rate_micro", None), self.price_snapshot)
         est["backend"] = name
         return est
 

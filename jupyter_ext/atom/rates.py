@@ -105,7 +105,11 @@ def choose_instance(families, arch: str, vcpus: int, memory_mib: int, gpus: int,
             continue
         if spot and not it.spot:
             continue
-        fits.append((rate(it.name, spot), it.vcpus, it.name, it))
+        try:
+            price = rate(it.name, spot)
+        except (LookupError, ValueError):  # not in this price snapshot: not a candidate
+            continue
+        fits.append((price, it.vcpus, it.name, it))
     if not fits:
         biggest = max((it.vcpus for it in INSTANCE_TYPES.values()
                        if it.name.split(".")[0] in fams), default=0)

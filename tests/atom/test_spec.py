@@ -126,3 +126,16 @@ def test_actual_cost_is_integer_runtime_x_nodes_x_rate():
     assert actual_cost(3600, 4, 1_000_000) == 4_000_000
     assert actual_cost(1, 1, 3599) == 1  # rounds up to a whole micro-dollar
     assert isinstance(actual_cost(12.6, 2, 306_000), int)
+
+
+def test_estimate_with_another_price_source(catalog):
+    """The costs snapshot may not price every type: unpriced types are skipped."""
+    def rate(instance_type, spot):
+        if not instance_type.startswith("m6a."):
+            raise KeyError(instance_type)
+        return 1_000_000
+
+    spec = parse_spec({"name": "e", "command": ["x"], "vcpus": 2, "memory": "1G"}, catalog)
+    est = estimate(spec, catalog, rate, snapshot="prices-2026-11-20")
+    assert est["instance_type"] == "m6a.large" and est["hourly_rate_micro"] == 1_000_000
+    assert est["snapshot"] == "prices-2026-11-20"
