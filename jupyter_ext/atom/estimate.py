@@ -51,5 +51,7 @@ def estimate(spec: JobSpec, catalog=None, rate_for: RateFor | None = None,
 
 
 def actual_cost(task_seconds: float, nodes: int, rate_micro_per_hour: int) -> int:
-    """Runtime (summed over array members) x nodes x rate, in micro-dollars."""
-    return _cost(int(round(task_seconds)) * nodes, rate_micro_per_hour)
+    """Runtime (summed over array members, to the millisecond) x nodes x rate, rounded up
+    to a whole micro-dollar."""
+    ms = int(round(task_seconds * 1000)) * nodes
+    return -(-ms * rate_micro_per_hour // 3_600_000)

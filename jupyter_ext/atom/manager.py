@@ -39,6 +39,7 @@ from .spec import JobSpec, lens_env, parse_spec
 from .store import JobStore
 
 HELD, REJECTED = "HELD", "REJECTED"
+LEDGER_CATEGORY = "jobs"  # the costs ledger categories: servers, dask, jobs, storage
 LOG_TAIL_LINES = 20
 PUBLIC_DROP = ("hold_id", "accounts")
 
@@ -127,7 +128,7 @@ class JobManager:
             image = self.catalog.get(spec.app).image_for(spec.arch, spec.version)
         lens_id = f"j-{uuid.uuid4().hex[:12]}"
         accounts = [f"user:{user}"] + ([f"group:{project}"] if project else [])
-        hold_id = self.ledger.hold(accounts, est["est_cost_micro"], "atom", lens_id,
+        hold_id = self.ledger.hold(accounts, est["est_cost_micro"], LEDGER_CATEGORY, lens_id,
                                    f"atom job {spec.name} ({est['instance_type']} x "
                                    f"{spec.nodes * spec.array_size})")
         now = time.time()

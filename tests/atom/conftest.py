@@ -17,8 +17,10 @@ TEST_USERS = ("atomalice", "atombob")
 
 
 class TinyBudgetExceeded(Exception):
+    """Same attributes as jupyter_ext.costs.ledger.BudgetExceeded."""
+
     def __init__(self, estimate: int, remaining: int):
-        self.estimate, self.remaining = estimate, remaining
+        self.estimate_micro, self.remaining_micro = estimate, remaining
         super().__init__(f"over budget: estimate {estimate} micro-USD, remaining {remaining}")
 
 

@@ -162,7 +162,7 @@ async def test_over_budget_is_refused_with_estimate_and_remaining(make_manager, 
     manager = make_manager(led=led)
     with pytest.raises(TinyBudgetExceeded) as err:
         await manager.submit("atomalice", [], job(walltime="01:00:00", vcpus=4))
-    assert err.value.remaining == 1000 and err.value.estimate > 1000
+    assert err.value.remaining_micro == 1000 and err.value.estimate_micro > 1000
     assert manager.list("atomalice") == []
 
 
