@@ -196,3 +196,19 @@ async def test_restart_readopts_running_and_marks_vanished_lost(make_manager, un
     assert rkeep["state"] == "SUCCEEDED" and rkeep["runtime_s"] >= 1.4
     assert rgone["state"] == "LOST"
     assert not ledger.holds  # both settled with the ledger
+
+
+async def test_array_parallel_throttle(make_manager, unix_users):
+    manager = make_manager(max_concurrency=8)
+    rec = await manager.submit("atomalice", [], job(
+        "p", command=["sleep", "0.3"], array={"size": 4, "parallel": 1}))
+    peak = 0
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        await manager.refresh()
+        r = manager.get("atomalice", rec["id"])
+        peak = max(peak, r["counts"].get("RUNNING", 0))
+        if r["state"] == "SUCCEEDED":
+            break
+        await asyncio.sleep(0.03)
+    assert r["state"] == "SUCCEEDED" and peak == 1

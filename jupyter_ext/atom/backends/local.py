@@ -230,35 +230,34 @@ class LocalBackend(LoggingConfigurable):
         return True
 
     def _schedule(self) -> None:
-        running = sum(1 for k, p in list(self._procs.items()) if p.poll() is None)
-        running += sum(1 for bid in self._jobs for i in range(self._jobs[bid]["size"])
-                       if (bid, i) not in self._procs and (bid, i) not in self._done
-                       and self._task_state(bid, i)[0] == RUNNING)
+        """Launch pending tasks whose dependencies are met, within the limits."""
+        for key, proc in list(self._procs.items()):
+            if proc.poll() is not None:
+                self._task_state(*key)  # records the outcome and forgets the process
+        waiting = {bid: [i for i in range(job["size"])
+                         if (bid, i) not in self._done and (bid, i) not in self._procs]
+                   for bid, job in self._jobs.items()}
+        adopted = sum(1 for bid, idx in waiting.items() for i in idx
+                      if self._task_state(bid, i)[0] == RUNNING)
+        running = len(self._procs) + adopted
         for bid, job in self._jobs.items():
             if running >= self.max_concurrency:
                 return
             jobdir = self.root / bid
-            if (jobdir / "cancelled").exists() or (jobdir / "blocked.json").exists():
+            if not waiting[bid] or (jobdir / "cancelled").exists() or (
+                    jobdir / "blocked.json").exists() or not self._deps_ready(bid):
                 continue
-            tasks = None
-            for i in range(job["size"]):
-                if running >= self.max_concurrency:
-                    return
-                if (bid, i) in self._done or (bid, i) in self._procs:
-                    continue
-                if tasks is None:
-                    if not self._deps_ready(bid):
-                        break
-                    tasks = True
-                    par = job.get("parallel")
-                    active = sum(1 for j in range(job["size"]) if (bid, j) in self._procs)
-                if par and active >= par:
+            slots = self.max_concurrency - running
+            if job.get("parallel"):
+                mine = sum(1 for j in range(job["size"]) if (bid, j) in self._procs)
+                slots = min(slots, job["parallel"] - mine)
+            for i in waiting[bid]:
+                if slots <= 0:
                     break
-                if self._task_state(bid, i)[0] != PENDING:
-                    continue
-                self._launch(bid, i)
-                running += 1
-                active += 1
+                if self._task_state(bid, i)[0] == PENDING:
+                    self._launch(bid, i)
+                    running += 1
+                    slots -= 1
 
     def _launch(self, bid: str, i: int) -> None:
         tdir = self.root / bid / "tasks" / str(i)
