@@ -60,3 +60,18 @@ async def test_half_submitted_jobs_are_marked_lost_on_start(manager, ledger):
     assert summary["lost_in_submission"] == 1
     assert manager.store.get(rec["id"])["state"] == "LOST"
     assert rec["hold_id"] in ledger.released and not ledger.holds
+
+
+def test_settings_build_a_manager_from_config(shared_dir, engine, ledger):
+    from traitlets.config import Config
+
+    from jupyter_ext.atom.settings import AtomSettings
+
+    c = Config()
+    c.AtomSettings.backends = ["local"]
+    c.LocalBackend.state_dir = shared_dir + "/cfg"
+    c.LocalBackend.max_concurrency = 3
+    manager = AtomSettings(config=c).build_manager(engine, ledger)
+    assert manager.default_backend == "local"
+    assert manager.backends["local"].max_concurrency == 3
+    assert "wrf" in [a["name"] for a in manager.apps()]
