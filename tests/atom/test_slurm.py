@@ -8,7 +8,7 @@ import os
 import pytest
 
 from jupyter_ext.atom.backends.base import JobRef, Submission
-from jupyter_ext.atom.backends.slurm import SlurmBackend, decode_exit, parse_task_string
+from jupyter_ext.atom.backends.slurm import SlurmBackend, decode_exit, parse_squeue
 from jupyter_ext.atom.errors import BackendError, JobNotFound, UnknownUser
 from jupyter_ext.atom.manager import JobManager
 from jupyter_ext.atom.spec import parse_spec
@@ -44,9 +44,15 @@ def job(name="t", **kw):
 
 
 def test_pure_helpers():
-    assert parse_task_string("1-5%2") == [1, 2, 3, 4, 5]
-    assert parse_task_string("3,7-9") == [3, 7, 8, 9]
     assert decode_exit(768) == 3 and decode_exit(9) == 137 and decode_exit(0) == 0
+    rows = parse_squeue(
+        "5471|5471|1|PENDING|JobArrayTaskLimit|N/A|N/A|0|\n"
+        "5472|5471|0|RUNNING|None|2026-11-24T02:25:53|NONE|0|\n"
+        "3461|3461|N/A|FAILED|NonZeroExitCode|2026-11-24T02:21:28|2026-11-24T02:21:29|768|\n")
+    assert rows["5471"][1][:3] == ["PENDING", "JobArrayTaskLimit", 0]
+    assert rows["5471"][0][0] == "RUNNING" and rows["5471"][0][3] and rows["5471"][0][4] is None
+    assert rows["3461"][0][:3] == ["FAILED", "NonZeroExitCode", 3]
+    assert rows["3461"][0][4] - rows["3461"][0][3] == 1
 
 
 def test_sbatch_argv_is_a_list_with_all_options(tmp_path):
@@ -74,6 +80,7 @@ async def test_runs_as_user_with_env_quoted(manager):
     assert done["state"] == "SUCCEEDED", done
     log = await manager.logs("atomalice", rec["id"])
     assert log.splitlines()[0] == "jupyter-atomalice"
+    assert manager.store.get(rec["id"])["backend_id"] in await manager.backends["slurm"].list()
     assert "a b'c\"d|" in log
 
 

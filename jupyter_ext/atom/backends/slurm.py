@@ -2,7 +2,7 @@
 
 - submit: ``sbatch --parsable`` with every option on the command line (never #SBATCH
   lines built from user text), run as the user with ``--uid/--gid`` when lens is root;
-- status: ONE ``squeue --json --states=all`` per refresh, plus one ``sacct -c`` (jobcomp)
+- status: ONE parsable ``squeue --array --states=all`` per refresh, plus one ``sacct -c`` (jobcomp)
   call for plain jobs that already left squeue;
 - cancel: ``scancel``; logs: the job's output files.
 """
@@ -49,18 +49,32 @@ STATE_MAP = {
     "FAILED": FAILED, "TIMEOUT": FAILED, "NODE_FAIL": FAILED, "OUT_OF_MEMORY": FAILED,
     "PREEMPTED": FAILED, "BOOT_FAIL": FAILED, "DEADLINE": FAILED, "REVOKED": FAILED,
 }
+SQUEUE_FIELDS = ("JobID", "ArrayJobID", "ArrayTaskID", "State", "Reason", "StartTime",
+                 "EndTime", "exit_code")
+SQUEUE_FORMAT = ",".join(f"{f}:|" for f in SQUEUE_FIELDS)
 PARAM_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
 
 
-def parse_task_string(text: str) -> list[int]:
-    """'1-5%2' / '3,7-9' -> member indexes."""
-    out: list[int] = []
-    for part in text.split("%")[0].split(","):
-        if not part:
+def parse_squeue(text: str) -> dict[str, dict[int, list]]:
+    """Rows of ``squeue --array --Format=SQUEUE_FORMAT`` -> bid -> {index: row}."""
+    out: dict[str, dict[int, list]] = collections.defaultdict(dict)
+    for line in text.splitlines():
+        parts = line.split("|")
+        if len(parts) < len(SQUEUE_FIELDS):
             continue
-        lo, _, hi = part.partition("-")
-        hi_, step = (hi.split(":") + ["1"])[:2] if hi else (lo, "1")
-        out.extend(range(int(lo), int(hi_) + 1, int(step)))
+        job_id, array_id, task, state_name, reason, start, end, status = parts[:8]
+        state = STATE_MAP.get(state_name.split()[0] if state_name else "", PENDING)
+        start_t, end_t = _ts(start), _ts(end)
+        if state == PENDING:
+            start_t = end_t = None
+        elif state == RUNNING:
+            end_t = None
+        code = decode_exit(int(status)) if status.strip().lstrip("-").isdigit() else None
+        row = [state, reason if reason != "None" else "", code, start_t, end_t]
+        if task.strip().isdigit():
+            out[array_id.strip()][int(task)] = row
+        else:
+            out[job_id.strip()][0] = row
     return out
 
 
@@ -216,26 +230,11 @@ class SlurmBackend(LoggingConfigurable):
         os.replace(tmp, path)
 
     async def _squeue(self) -> dict[str, dict[int, list]]:
-        """bid -> {index: [state, reason, exit, start, end]} from one squeue call."""
-        data = json.loads(await self._run([self._bin("squeue"), "--json", "--states=all"]))
-        out: dict[str, dict[int, list]] = collections.defaultdict(dict)
-        for j in data.get("jobs", []):
-            state = STATE_MAP.get(j.get("job_state"), PENDING)
-            start, end = j.get("start_time") or None, j.get("end_time") or None
-            if state == PENDING:
-                start = end = None
-            elif state == RUNNING:
-                end = None
-            row = [state, j.get("state_reason") or "", decode_exit(j.get("exit_code")), start, end]
-            if j.get("array_job_id"):
-                bid = str(j["array_job_id"])
-                if j.get("array_task_id") is not None:
-                    out[bid][int(j["array_task_id"])] = row
-                for idx in parse_task_string(j.get("array_task_string") or ""):
-                    out[bid].setdefault(idx, row)
-            else:
-                out[str(j["job_id"])][0] = row
-        return out
+        """bid -> {index: [state, reason, exit, start, end]} from ONE squeue call (array
+        members expanded with -r; parsable columns are ~10x faster than --json)."""
+        text = await self._run([self._bin("squeue"), "--noheader", "--array", "--states=all",
+                                f"--Format={SQUEUE_FORMAT}"])
+        return parse_squeue(text)
 
     async def _sacct(self, bids: list[str]) -> dict[str, list]:
         """Finished plain jobs that already left squeue, from the jobcomp log."""
@@ -316,9 +315,14 @@ class SlurmBackend(LoggingConfigurable):
         return tail_lines(read_user_file(outdir / name, acct.uid), tail)
 
     async def list(self) -> list[str]:
-        data = json.loads(await self._run([self._bin("squeue"), "--json", "--states=all"]))
-        return sorted({str(j.get("array_job_id") or j["job_id"]) for j in data.get("jobs", [])
-                       if (j.get("comment") or "").startswith("lens:")})
+        text = await self._run([self._bin("squeue"), "--noheader", "--states=all",
+                                "--Format=ArrayJobID:|,Comment:|"])
+        ids = set()
+        for line in text.splitlines():
+            bid, _, comment = line.partition("|")
+            if comment.startswith("lens:"):
+                ids.add(bid.strip())
+        return sorted(ids)
 
 
 def read_user_file(path: Path, uid: int) -> str:
