@@ -252,3 +252,22 @@ def test_status_mapping_of_describe_entries():
     st = job_status({"jobId": "c", "status": "RUNNING", "arrayProperties": {
         "statusSummary": {"RUNNING": 2, "SUCCEEDED": 3, "RUNNABLE": 1}}})
     assert st.counts == {"RUNNING": 2, "SUCCEEDED": 3, "PENDING": 1}
+
+
+async def test_refresh_makes_one_status_call_per_backend(aws_env, batch_queues, engine, ledger,
+                                                         catalog, shared_dir, unix_users):
+    from jupyter_ext.atom.backends.local import LocalBackend
+
+    local = LocalBackend(state_dir=shared_dir + "/l")
+    batch = BatchBackend(queues=batch_queues)
+    manager = JobManager(engine, {"local": local, "batch": batch}, ledger, catalog=catalog)
+    for i in range(5):
+        await manager.submit("atomalice", [], job(f"l{i}", command=["sleep", "5"], backend="local"))
+        await manager.submit("atomalice", [], job(f"b{i}", backend="batch"))
+    local.calls.clear()
+    batch.calls.clear()
+    counts = await manager.refresh()
+    assert counts == {"local": 5, "batch": 5}
+    assert local.calls["status"] == 1 and dict(batch.calls) == {"describe_jobs": 1}
+    for rec in manager.list("atomalice"):
+        await manager.cancel("atomalice", rec["id"])
