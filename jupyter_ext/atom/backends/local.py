@@ -69,6 +69,14 @@ def _proc_start(pid: int) -> str | None:
     return fields[19]
 
 
+def _last_line(path: Path) -> str:
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except FileNotFoundError:
+        return ""
+    return f": {lines[-1][:300]}" if lines else ""
+
+
 def _same_process(pid: dict) -> bool:
     """Is the recorded supervisor still running (not a later process with its pid)?"""
     return pid.get("start") is not None and _proc_start(pid["pid"]) == pid["start"]
@@ -191,8 +199,8 @@ class LocalBackend(LoggingConfigurable):
                 if alive:
                     return RUNNING, {"started": pid["time"]}
                 rec = _read_json(tdir / "exit.json") or {
-                    "exit_code": None, "reason": "supervisor vanished (lost)", "lost": True,
-                    "started": pid["time"]}
+                    "exit_code": None, "lost": True, "started": pid["time"],
+                    "reason": "supervisor vanished (lost)" + _last_line(tdir / "runner.err")}
         self._procs.pop(key, None)
         if rec.get("lost"):
             state = LOST
@@ -263,10 +271,10 @@ class LocalBackend(LoggingConfigurable):
         tdir = self.root / bid / "tasks" / str(i)
         tdir.mkdir(mode=0o700, exist_ok=True)
         _write_json(tdir / "launch.json", {"time": time.time()})
-        proc = subprocess.Popen(
-            [self.python, "-I", RUNNER, str(tdir)], stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-            close_fds=True)
+        with open(tdir / "runner.err", "wb") as err:  # the supervisor's own failures
+            proc = subprocess.Popen(
+                [self.python, "-I", RUNNER, str(tdir)], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True, close_fds=True)
         self._procs[(bid, i)] = proc
         _write_json(tdir / "pid.json", {"pid": proc.pid, "start": _proc_start(proc.pid),
                                         "time": time.time()})
