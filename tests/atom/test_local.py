@@ -212,3 +212,10 @@ async def test_array_parallel_throttle(make_manager, unix_users):
             break
         await asyncio.sleep(0.03)
     assert r["state"] == "SUCCEEDED" and peak == 1
+
+
+async def test_missing_program_fails_with_127_and_a_message(manager):
+    rec = await manager.submit("atomalice", [], job("nope", command=["/no/such/program", "x"]))
+    [done] = await settle(manager, "atomalice", [rec["id"]])
+    assert done["state"] == "FAILED" and done["exit_code"] == 127
+    assert "cannot start '/no/such/program'" in done["failure"]["log_tail"]
