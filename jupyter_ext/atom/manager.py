@@ -149,18 +149,26 @@ class JobManager:
         sub = Submission(lens_id, user, groups, spec, image, tuple(deps), tags, env)
         try:
             rec["backend_id"] = await backend.submit(sub)
-        except BaseException as exc:
-            self.ledger.release(hold_id)
-            rec.update(state=REJECTED, reason=str(exc) or type(exc).__name__, ended_at=time.time(),
-                       cost_micro=0)
-            self.store.put(rec)
-            if isinstance(exc, asyncio.CancelledError | AtomError):
-                raise
+        except asyncio.CancelledError:
+            self.log.warning("atom: submission of %s was cancelled; %s may have accepted it",
+                             lens_id, name)
+            self._reject(rec, "the submission was interrupted")
+            raise
+        except AtomError as exc:
+            self._reject(rec, str(exc))
+            raise
+        except Exception as exc:
+            self._reject(rec, str(exc) or type(exc).__name__)
             raise BackendError(f"{name} refused the job: {exc}") from exc
         rec.update(state="PENDING", submitted_at=time.time())
         self.store.put(rec)
         self.log.info("atom: %s submitted %s to %s as %s", user, lens_id, name, rec["backend_id"])
         return _public(rec)
+
+    def _reject(self, rec: dict[str, Any], reason: str) -> None:
+        self.ledger.release(rec["hold_id"])
+        rec.update(state=REJECTED, reason=reason, ended_at=time.time(), cost_micro=0)
+        self.store.put(rec)
 
     # --- queries -------------------------------------------------------------------------
     def list(self, user: str) -> list[dict[str, Any]]:
