@@ -219,3 +219,13 @@ async def test_missing_program_fails_with_127_and_a_message(manager):
     [done] = await settle(manager, "atomalice", [rec["id"]])
     assert done["state"] == "FAILED" and done["exit_code"] == 127
     assert "cannot start '/no/such/program'" in done["failure"]["log_tail"]
+
+
+async def test_cancel_right_after_submit_is_never_lost(manager):
+    """Cancelling while the supervisor is still starting must not leave a LOST job."""
+    recs = [await manager.submit("atomalice", [], job(f"c{i}", command=["sleep", "30"]))
+            for i in range(3)]
+    for rec in recs:
+        await manager.cancel("atomalice", rec["id"])
+    done = await settle(manager, "atomalice", [r["id"] for r in recs], limit=30)
+    assert [d["state"] for d in done] == ["CANCELLED"] * 3

@@ -56,6 +56,14 @@ def main(taskdir):
     signal.signal(signal.SIGINT, lambda *_: stop("cancelled"))
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     started = time.time()
+    # From here on a cancel is a signal we handle; before, the service only left a marker
+    # (it signals us only once ready.json exists), so look for that marker now.
+    write_json(os.path.join(taskdir, "ready.json"), {"time": started})
+    if os.path.exists(os.path.join(jobdir, "cancelled")):
+        write_json(os.path.join(taskdir, "exit.json"), {
+            "exit_code": None, "signal": None, "started": started, "ended": time.time(),
+            "reason": "CANCELLED"})
+        return
     kwargs = {}
     if job.get("uid") is not None and os.geteuid() == 0:
         kwargs = {"user": job["uid"], "group": job["gid"], "extra_groups": job["groups"]}

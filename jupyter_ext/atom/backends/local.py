@@ -325,9 +325,10 @@ class LocalBackend(LoggingConfigurable):
                 tdir = jobdir / "tasks" / str(i)
                 tdir.mkdir(mode=0o700, exist_ok=True)
                 _write_json(tdir / "exit.json", {"exit_code": None, "reason": "CANCELLED"})
-            elif state == RUNNING:
-                pid = _read_json(jobdir / "tasks" / str(i) / "pid.json")
-                if pid and _same_process(pid):
+            elif state == RUNNING:  # a supervisor not yet ready sees the marker itself
+                tdir = jobdir / "tasks" / str(i)
+                pid = _read_json(tdir / "pid.json")
+                if pid and (tdir / "ready.json").exists() and _same_process(pid):
                     try:
                         os.kill(pid["pid"], signal.SIGTERM)
                     except ProcessLookupError:
