@@ -271,3 +271,23 @@ async def test_refresh_makes_one_status_call_per_backend(aws_env, batch_queues, 
     assert local.calls["status"] == 1 and dict(batch.calls) == {"describe_jobs": 1}
     for rec in manager.list("atomalice"):
         await manager.cancel("atomalice", rec["id"])
+
+
+def test_submit_request_shapes(catalog):
+    from jupyter_ext.atom.backends.base import Submission
+    from jupyter_ext.atom.backends.batch import submit_kwargs
+    from jupyter_ext.atom.spec import parse_spec
+
+    mpi = parse_spec({"name": "gchp.c90", "app": "gchp", "nodes": 4, "walltime": 30}, catalog)
+    kw = submit_kwargs(Submission("j-1", "u", (), mpi, "img", (("abc", "afterok"),),
+                                  {"lens:user": "u"}, {"A": "1"}), "q", "arn:def")
+    assert "containerOverrides" not in kw and kw["jobName"] == "gchp_c90"
+    node = kw["nodeOverrides"]
+    assert node["numNodes"] == 4 and node["nodePropertyOverrides"][0]["targetNodes"] == "0:"
+    assert node["nodePropertyOverrides"][0]["containerOverrides"]["command"] == ["mpirun", "gchp"]
+    assert kw["dependsOn"] == [{"jobId": "abc"}] and kw["timeout"] == {"attemptDurationSeconds": 60}
+    script = parse_spec({"name": "s", "script": "echo $HOME\n", "array": 5}, catalog)
+    kw = submit_kwargs(Submission("j-2", "u", (), script, None), "q", "arn:def")
+    cmd = kw["containerOverrides"]["command"]
+    assert kw["arrayProperties"] == {"size": 5} and cmd[:2] == ["/bin/sh", "-c"]
+    assert cmd[2].endswith("echo $HOME\n") and cmd[3] == "lens-job"
