@@ -182,3 +182,19 @@ async def test_restart_readopts_slurm_jobs(manager, slurm_conf):
     await m2.start()
     [done] = await settle(m2, "atomalice", [rec["id"]], limit=60, interval=0.5)
     assert done["state"] == "SUCCEEDED" and done["cost_micro"] is not None
+
+
+async def test_sacct_jobcomp_reports_finished_jobs(manager):
+    """The sacct -c path (used once a job has left squeue) on a real finished job."""
+    rec = await manager.submit("atomalice", [], job("x3", command=["sh", "-c", "exit 3"]))
+    await settle(manager, "atomalice", [rec["id"]], limit=60, interval=0.5)
+    backend = manager.backends["slurm"]
+    bid = manager.store.get(rec["id"])["backend_id"]
+    rows = {}
+    for _ in range(20):  # slurmctld appends to the jobcomp log right after the job ends
+        rows = await backend._sacct([bid])
+        if bid in rows:
+            break
+        await asyncio.sleep(0.25)
+    state, _, exit_code, start, end = rows[bid]
+    assert (state, exit_code) == ("FAILED", 3) and start and end >= start
