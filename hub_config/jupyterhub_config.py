@@ -111,6 +111,12 @@ if deployment == "local":
         "LENS_DB_URL": state.lens_db_url,
         "LENS_PROFILES": os.environ["LENS_PROFILES"],
         "PATH": os.environ.get("PATH", ""),
+        # backends and AWS endpoints the operator configured (README "Backends")
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if k in ("LENS_SERVICE_CONFIG", "SLURM_CONF", "LENS_ATOM_APPS") or k.startswith("AWS_")
+        },
     }
     culler = settings["culler"]
     c.JupyterHub.services = [
