@@ -207,6 +207,7 @@ class Archiver:
             rep.finish()
             return None, manifest, rep.p
         rep.set(phase="publish")
+        rep.check()  # last chance to stop: nothing is visible yet
         mid, _ = repo.put_manifest(manifest)
         entry = ArchiveEntry(
             id=mid, name=opts.name, owner=str(repo.owner), created=created, manifest=mid,
