@@ -159,5 +159,25 @@ class ArchiveEngine(Configurable):
         repo = self.repo(owner, principal, create=False)
         return check_repository(repo, read_data=read_data, workers=max(2, self.workers))
 
+    def usage(self, *, owner: str, principal: Principal) -> dict:
+        """Stored objects and monthly cost per storage class, for the ledger to charge
+        over time (``pricing.accrued(monthly_micro, seconds)``). Metadata counts as
+        STANDARD."""
+        repo = self.repo(owner, principal, create=False)
+        by_class: dict[str, list[int]] = {}
+        for pi in repo.packs.values():
+            by_class.setdefault(pi.storage_class, []).append(pi.size)
+        hot = [o.size for kind in ("index/", "manifests/", "archives/", "config")
+               for o in self.store.list(repo.key(kind))]
+        by_class.setdefault("STANDARD", []).extend(hot)
+        out = {}
+        for cls, sizes in by_class.items():
+            c = pricing.storage_cost(sizes, cls if cls in pricing.STORAGE_CLASSES
+                                     else "STANDARD", self.prices)
+            out[cls] = {"objects": c.objects, "bytes": c.stored_bytes,
+                        "monthly_micro": c.monthly}
+        return {"owner": str(repo.owner), "classes": out,
+                "monthly_micro": sum(v["monthly_micro"] for v in out.values())}
+
     def apply_lifecycle(self, template: str) -> list[dict]:
         return lifecycle.apply(self.store, template)

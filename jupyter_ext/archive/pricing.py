@@ -140,6 +140,12 @@ def early_deletion_fee(cost: StorageCost, days_stored: float) -> int:
     return math.ceil(cost.monthly * remaining / MONTH_DAYS)
 
 
+def accrued(monthly_micro: int, seconds: float) -> int:
+    """Micro-dollars owed for keeping something that costs ``monthly_micro`` per
+    30-day month for ``seconds`` (what a ledger charges per interval)."""
+    return math.ceil(monthly_micro * max(0.0, seconds) / (MONTH_DAYS * DAY))
+
+
 def cost_table(object_sizes, hot_sizes=(), prices: dict | None = None,
                classes=STORAGE_CLASSES) -> list[dict]:
     """Cost per class for data packs in that class plus metadata objects in STANDARD."""

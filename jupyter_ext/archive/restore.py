@@ -145,6 +145,12 @@ class Restorer:
         return os.path.join(self.target, *rel.split("/"))
 
     def _inside(self, path: str) -> None:
+        """Refuse ``path`` unless its nearest existing ancestor resolves inside the
+        target (an existing symlink in the target cannot redirect writes)."""
+        while not os.path.lexists(path):
+            if path == self.target or not path.startswith(self.target + os.sep):
+                return  # nothing below the target exists yet: nothing can redirect
+            path = os.path.dirname(path)
         real_root = os.path.realpath(self.target)
         real = os.path.realpath(path)
         if real != real_root and not real.startswith(real_root + os.sep):
@@ -158,8 +164,7 @@ class Restorer:
             dest = self._dest(f.path)
             if f.type == SYMLINK:
                 check_link(f.path, f.target)
-            if os.path.isdir(os.path.dirname(dest)):
-                self._inside(os.path.dirname(dest))
+            self._inside(os.path.dirname(dest))
             if f.type != DIR and os.path.lexists(dest) and f.path not in done:
                 if not self.overwrite:
                     conflicts.append(f.path)
@@ -242,8 +247,8 @@ class Restorer:
     def _write_file(self, f: FileEntry, pool: ThreadPoolExecutor) -> None:
         dest = self._dest(f.path)
         parent = os.path.dirname(dest)
-        os.makedirs(parent, exist_ok=True)
         self._inside(parent)
+        os.makedirs(parent, exist_ok=True)
         tmp = os.path.join(parent, f".{os.path.basename(dest)}{TMP_MARK}{secrets.token_hex(4)}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
@@ -281,8 +286,8 @@ class Restorer:
     def _write_link(self, f: FileEntry) -> None:
         dest = self._dest(f.path)
         parent = os.path.dirname(dest)
-        os.makedirs(parent, exist_ok=True)
         self._inside(parent)
+        os.makedirs(parent, exist_ok=True)
         tmp = os.path.join(parent, f".{os.path.basename(dest)}{TMP_MARK}{secrets.token_hex(4)}")
         os.symlink(f.target, tmp)
         os.replace(tmp, dest)
@@ -302,8 +307,8 @@ class Restorer:
                 for f in self.plan.files:
                     if f.type == DIR:
                         d = self._dest(f.path)
-                        os.makedirs(d, exist_ok=True)
                         self._inside(d)
+                        os.makedirs(d, exist_ok=True)
                 for f in files:
                     if f.path in done:
                         self.rep.add(files_done=1, bytes_done=f.size)

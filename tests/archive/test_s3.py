@@ -169,3 +169,20 @@ def test_cli_lifecycle_apply(bucket, capsys):
         lens(["archive", "lifecycle", "apply", "--template", "bogus",
               "--repo", f"s3://{bucket}/lens"])
     assert "bogus" in capsys.readouterr().err
+
+
+def test_kms_encryption_and_usage(tmp_path, bucket):
+    key_id = boto3.client("kms").create_key()["KeyMetadata"]["KeyId"]
+    src = make_tree(str(tmp_path / "src"))
+    eng = engine(f"s3://{bucket}/k", sse="aws:kms", kms_key_id=key_id)
+    eng.create([src], owner="alice", principal=ALICE, name="a", storage_class="GLACIER")
+    s3 = boto3.client("s3")
+    key = next(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="k/")["Contents"]
+               if "/data/" in o["Key"])
+    head = s3.head_object(Bucket=bucket, Key=key)
+    assert head["ServerSideEncryption"] == "aws:kms"
+    assert key_id in head["SSEKMSKeyId"]
+    usage = eng.usage(owner="alice", principal=ALICE)
+    assert usage["classes"]["GLACIER"]["objects"] >= 1
+    assert usage["classes"]["STANDARD"]["objects"] >= 3  # index, manifest, entry, config
+    assert usage["monthly_micro"] == sum(c["monthly_micro"] for c in usage["classes"].values())

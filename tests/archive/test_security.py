@@ -109,3 +109,19 @@ def test_existing_symlink_in_target_is_not_followed_outside(tmp_path):
     with pytest.raises(UnsafePath):
         eng.restore("a", target=str(target), owner="alice", principal=ALICE, overwrite=True)
     assert not (outside / "f.txt").exists()
+
+
+def test_planted_symlink_cannot_create_directories_outside(tmp_path):
+    eng = engine(str(tmp_path / "repo"))
+    src = tmp_path / "src" / "d"
+    (src / "deep" / "er").mkdir(parents=True)
+    (src / "deep" / "er" / "f.txt").write_text("payload")
+    eng.create([str(src)], owner="alice", principal=ALICE, name="a")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = tmp_path / "target"
+    target.mkdir()
+    os.symlink(str(outside), target / "d")
+    with pytest.raises(UnsafePath):
+        eng.restore("a", target=str(target), owner="alice", principal=ALICE, overwrite=True)
+    assert list(outside.iterdir()) == []

@@ -102,6 +102,12 @@ def test_glacier_overhead_minimum_duration_and_early_deletion():
     assert all(isinstance(v, int) for v in table.values())
 
 
+def test_accrued_charge_is_prorated_integer():
+    assert pricing.accrued(30_000, 30 * pricing.DAY) == 30_000
+    assert pricing.accrued(30_000, pricing.DAY) == 1_000
+    assert pricing.accrued(30_000, 0) == 0 and isinstance(pricing.accrued(7, 1), int)
+
+
 def test_retrieval_tiers_and_bad_class():
     est = {e.tier: e for e in pricing.retrieval_estimates({"GLACIER": [pricing.GB] * 2})}
     assert set(est) == {"bulk", "standard", "expedited"}
