@@ -132,8 +132,13 @@ class Archiver:
         try:
             chunks = []
             total = 0
-            with open(src, "rb", buffering=0) as f:
-                for view in iter_chunks(f, self.repo.params):
+            try:
+                f = open(src, "rb", buffering=0)  # noqa: SIM115 - closed below
+            except OSError as exc:
+                self._unreadable[entry.path] = str(exc)
+                return
+            with f:
+                for view in self._read(f, entry):
                     self.rep.check()
                     cid = chunk_id(view)
                     chunks.append(cid.hex())
@@ -147,6 +152,8 @@ class Archiver:
                             packer = Packer()
                     else:
                         self.rep.add(bytes_done=n)
+            if entry.path in self._unreadable:
+                return
             entry.chunks = chunks
             entry.size = total  # what was read wins over the scanned size
         finally:
@@ -156,10 +163,19 @@ class Archiver:
                 pool.put(packer)
         self.rep.add(files_done=1)
 
+    def _read(self, f, entry):
+        """Chunks of an open file; a read error skips the file (recorded, not fatal)."""
+        try:
+            yield from iter_chunks(f, self.repo.params)
+        except OSError as exc:
+            self._unreadable[entry.path] = str(exc)
+
     def run(self, sources: list[str]):
         """Archive ``sources``; return (ArchiveEntry | None for dry-run, Manifest, Progress)."""
         repo, opts, rep = self.repo, self.opts, self.rep
         items, skipped = scan(sources)
+        self._unreadable: dict[str, str] = {}
+        self.parent_id = ""
         files = [(e, s) for e, s in items if e.type == FILE]
         rep.set(phase="index", files_total=len(files), bytes_total=sum(e.size for e, _ in files))
         repo.load_index()
@@ -193,15 +209,19 @@ class Archiver:
             self._uploads.shutdown(wait=True, cancel_futures=True)
         if self._error:
             raise self._error
+        if self._unreadable:
+            items = [(e, s) for e, s in items if e.path not in self._unreadable]
+            files = [(e, s) for e, s in files if e.path not in self._unreadable]
+            skipped += [f"{p}: {why}" for p, why in sorted(self._unreadable.items())]
         created = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
         manifest = Manifest(
             name=opts.name, owner=str(repo.owner), created=created,
             files=[e for e, _ in items], tags=dict(opts.tags), meta=dict(opts.meta),
             sources=[os.path.abspath(s) for s in sources], storage_class=opts.storage_class,
-            chunker=repo.params.as_dict(), parent=getattr(self, "parent_id", ""),
+            chunker=repo.params.as_dict(), parent=self.parent_id,
             stats={"files": len(files), "size": rep.p.bytes_total, "new_bytes": rep.p.bytes_new,
                    "added_bytes": rep.p.bytes_stored, "packs": rep.p.packs,
-                   "skipped": skipped[:1000]})
+                   "skipped": skipped[:1000], "skipped_count": len(skipped)})
         manifest.validate()
         if opts.dry_run:
             rep.finish()

@@ -50,15 +50,18 @@ def test_sigkill_at_random_points(tmp_path):
     assert time.monotonic() - t0 < 30
     eng = engine(repo)
     kills = 0
-    for i in range(60):
+    for i in range(80):
         if kills >= 22:
             break
         _churn(src, rng, i)
         proc = _spawn(repo, src)
+        started = time.monotonic()
         time.sleep(rng.uniform(0, work))
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             kills += 1
+        else:  # finished first: the machine got faster, aim earlier
+            work = max(0.02, min(work, time.monotonic() - started) * 0.8)
         proc.wait(30)
         proc.stdout.close()
         proc.stderr.close()

@@ -169,3 +169,24 @@ def test_dry_run_costs_stores_nothing(tmp_path):
     assert rows["GLACIER"]["billed_bytes"] > rows["STANDARD"]["billed_bytes"]  # 40 KB overhead
     assert not list(eng.store.list("users/alice/data/"))
     assert eng.list(owner="alice", principal=ALICE) == []
+
+
+def test_file_vanishing_mid_archive_is_skipped_not_fatal(tmp_path):
+    src = make_tree(str(tmp_path / "src"))
+    doomed = os.path.join(src, "doomed.txt")
+    with open(doomed, "w") as f:
+        f.write("here at scan time")
+
+    def vanish(p):
+        if p.phase == "archive" and os.path.exists(doomed):
+            os.unlink(doomed)  # after the scan, before it is read
+
+    eng = engine(str(tmp_path / "repo"))
+    res = eng.create([src], owner="alice", principal=ALICE, name="a", progress=vanish)
+    assert res["archive"]["files"] == 4
+    shown = eng.show("a", owner="alice", principal=ALICE)
+    assert "data/doomed.txt" not in {f["path"] for f in shown["files"]}
+    assert any("doomed.txt" in s for s in shown["stats"]["skipped"])
+    out = tmp_path / "out"
+    eng.restore("a", target=str(out), owner="alice", principal=ALICE)
+    assert snapshot(str(out / "data")) == snapshot(src)
