@@ -65,6 +65,10 @@ class ArchiveEngine(Configurable):
     restore_days = Integer(7, help="Days a thawed Glacier copy stays readable.").tag(
         config=True)
     poll_interval = Float(60.0, help="Seconds between x-amz-restore polls.").tag(config=True)
+    cache_dir = Unicode(
+        os.path.expanduser("~/.cache/lens/archive"),
+        help="Local cache of (immutable) pack indexes of remote repositories; '' disables."
+    ).tag(config=True)
     local_fsync = Bool(True, help="fsync local objects before the rename.").tag(config=True)
 
     def __init__(self, prices: dict | None = None, **kwargs):
@@ -91,7 +95,9 @@ class ArchiveEngine(Configurable):
     def repo(self, owner: str, principal: Principal, create: bool = True) -> Repository:
         avg = self.chunk_avg_size
         params = ChunkerParams(max(64, avg // 4), avg, avg * 4)
-        return Repository.open(self.store, owner, principal, params, create=create)
+        cache = self.cache_dir if self.repository.startswith("s3://") else ""
+        return Repository.open(self.store, owner, principal, params, create=create,
+                               cache_dir=cache)
 
     # -- operations ---------------------------------------------------------------
     def create(self, paths: list[str], *, owner: str, principal: Principal, name: str,

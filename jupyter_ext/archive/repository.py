@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -110,8 +111,9 @@ def check_id(text: str, what: str = "archive id") -> str:
 class Repository:
     """One owner's archives. Thread-safe for concurrent writers of different packs."""
 
-    def __init__(self, store, owner: Owner, params: ChunkerParams):
+    def __init__(self, store, owner: Owner, params: ChunkerParams, cache_dir: str = ""):
         self.store = store
+        self.cache_dir = cache_dir
         self.owner = owner
         self.params = params
         self.prefix = owner.prefix
@@ -122,7 +124,8 @@ class Repository:
     # -- opening ---------------------------------------------------------------
     @classmethod
     def open(cls, store, owner: str | Owner, principal: Principal,
-             params: ChunkerParams | None = None, create: bool = True) -> Repository:
+             params: ChunkerParams | None = None, create: bool = True,
+             cache_dir: str = "") -> Repository:
         owner = owner if isinstance(owner, Owner) else Owner.parse(owner)
         if not owner.allows(principal):
             raise AccessDenied(f"{principal.user} may not use the repository of {owner}")
@@ -136,7 +139,7 @@ class Repository:
             stored = (params or ChunkerParams()).validate()
             doc = {"version": 1, "owner": str(owner), "chunker": stored.as_dict()}
             store.put(key, json.dumps(doc).encode(), storage_class=HOT)
-        return cls(store, owner, stored)
+        return cls(store, owner, stored, cache_dir)
 
     def key(self, *parts: str) -> str:
         return self.prefix + "/".join(parts)
@@ -156,7 +159,21 @@ class Repository:
         keys = [o.key for o in self.store.list(self.key("index/"))]
 
         def fetch(k):
-            return PackIndex.from_bytes(self.store.get(k))
+            pid = k.rsplit("/", 1)[-1]
+            cached = self._cache_path(k)
+            if cached and os.path.exists(cached):
+                try:
+                    with open(cached, "rb") as f:
+                        pi = PackIndex.from_bytes(f.read())
+                    if pi.pack == pid:
+                        return pi
+                except (OSError, IntegrityError):
+                    pass
+            data = self.store.get(k)
+            pi = PackIndex.from_bytes(data)
+            if cached:
+                self._cache_put(cached, data)
+            return pi
 
         index: dict[bytes, Location] = {}
         packs: dict[str, PackIndex] = {}
@@ -168,6 +185,26 @@ class Repository:
         with self._lock:
             self._index, self._packs = index, packs
         return index
+
+    def _cache_path(self, key: str) -> str:
+        """Pack indexes are immutable: remote ones are cached on local disk."""
+        if not self.cache_dir:
+            return ""
+        import blake3
+
+        tag = blake3.blake3(self.store.url.encode()).hexdigest()[:16]
+        return os.path.join(self.cache_dir, tag, *key.split("/"))
+
+    @staticmethod
+    def _cache_put(path: str, data: bytes) -> None:
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path}.tmp{os.getpid()}.{threading.get_ident()}"
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # the cache is an optimisation only
 
     @property
     def packs(self) -> dict[str, PackIndex]:

@@ -12,7 +12,7 @@ BOB = Principal("bob", ("ocean",))
 
 
 def engine(repo: str, **kw) -> ArchiveEngine:
-    opts = {"repository": repo, "chunk_avg_size": 16 * 1024, "pack_size": 128 * 1024,
+    opts = {"cache_dir": "","repository": repo, "chunk_avg_size": 16 * 1024, "pack_size": 128 * 1024,
             "workers": 2, "upload_workers": 2, "local_fsync": False, "poll_interval": 0.2}
     opts.update(kw)
     return ArchiveEngine(**opts)

@@ -186,3 +186,20 @@ def test_kms_encryption_and_usage(tmp_path, bucket):
     assert usage["classes"]["GLACIER"]["objects"] >= 1
     assert usage["classes"]["STANDARD"]["objects"] >= 3  # index, manifest, entry, config
     assert usage["monthly_micro"] == sum(c["monthly_micro"] for c in usage["classes"].values())
+
+
+def test_index_cache_serves_restarts(tmp_path, bucket):
+    src = make_tree(str(tmp_path / "src"))
+    cache = tmp_path / "cache"
+    eng = engine(f"s3://{bucket}/c", cache_dir=str(cache))
+    eng.create([src], owner="alice", principal=ALICE, name="a")
+    eng2 = engine(f"s3://{bucket}/c", cache_dir=str(cache))
+    packs = eng2.repo("alice", ALICE).packs
+    cached = list(cache.rglob("index/*"))
+    assert packs and len(cached) == len(packs)
+    # a corrupt cache entry is ignored and refetched
+    cached[0].write_bytes(b"junk")
+    eng3 = engine(f"s3://{bucket}/c", cache_dir=str(cache))
+    assert set(eng3.repo("alice", ALICE).packs) == set(packs)
+    eng3.restore("a", target=str(tmp_path / "o"), owner="alice", principal=ALICE)
+    assert snapshot(str(tmp_path / "o" / "data")) == snapshot(src)
