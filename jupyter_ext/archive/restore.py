@@ -11,7 +11,9 @@ import datetime as dt
 import fnmatch
 import json
 import os
+import re
 import secrets
+import stat
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +30,7 @@ from .repository import Repository
 
 MAX_RANGE = 32 * 1024 * 1024
 TMP_MARK = ".lens-tmp-"
+TMP_RE = re.compile(r"^\..+\.lens-tmp-[0-9a-f]{8}$")
 
 
 def select(files: list[FileEntry], paths: list[str] | None) -> list[FileEntry]:
@@ -156,8 +159,41 @@ class Restorer:
         if real != real_root and not real.startswith(real_root + os.sep):
             raise UnsafePath(f"{path!r} resolves outside the restore target {self.target!r}")
 
+    @property
+    def resuming(self) -> bool:
+        return self.state["status"] in ("thawing", "downloading", "failed")
+
+    def _already_restored(self, f: FileEntry, dest: str) -> bool:
+        """On resume: a file written before a crash but not yet recorded as done
+        (same type, size and ns mtime, which the restore sets before its rename)."""
+        try:
+            st = os.lstat(dest)
+        except FileNotFoundError:
+            return False
+        if f.type == SYMLINK:
+            return os.path.islink(dest) and os.readlink(dest) == f.target
+        return (f.type == FILE and stat.S_ISREG(st.st_mode) and st.st_size == f.size
+                and st.st_mtime_ns == f.mtime_ns)
+
+    def _sweep_temp(self) -> None:
+        """Remove our own temp files left in the target by a killed restore."""
+        dirs = {os.path.dirname(self._dest(f.path)) for f in self.plan.files}
+        for d in dirs:
+            try:
+                names = os.listdir(d)
+            except OSError:
+                continue
+            for name in names:
+                if TMP_RE.match(name):
+                    try:
+                        os.unlink(os.path.join(d, name))
+                    except OSError:
+                        pass
+
     def preflight(self) -> None:
         """Refuse unsafe paths and existing files before anything is written."""
+        if self.resuming:
+            self._sweep_temp()
         done = set(self.state["done"])
         conflicts = []
         for f in self.plan.files:
@@ -166,7 +202,10 @@ class Restorer:
                 check_link(f.path, f.target)
             self._inside(os.path.dirname(dest))
             if f.type != DIR and os.path.lexists(dest) and f.path not in done:
-                if not self.overwrite:
+                if self.resuming and self._already_restored(f, dest):
+                    self.state["done"].append(f.path)
+                    done.add(f.path)
+                elif not self.overwrite:
                     conflicts.append(f.path)
                 elif os.path.isdir(dest) and not os.path.islink(dest):
                     raise Exists(f"{f.path}: a directory is in the way")

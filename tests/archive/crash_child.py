@@ -7,13 +7,18 @@ import sys
 from jupyter_ext.archive import ArchiveEngine, Principal
 
 
-def main(repo: str, src: str) -> None:
+def main(repo: str, src: str, mode: str = "create") -> None:
     eng = ArchiveEngine(repository=repo, chunk_avg_size=16 * 1024, pack_size=96 * 1024,
-                        workers=2, upload_workers=2, local_fsync=True)
+                        workers=2, upload_workers=2, local_fsync=True, cache_dir="")
     print("ready", flush=True)
-    res = eng.create([src], owner="alice", principal=Principal("alice"), name="crashy")
+    who = Principal("alice")
+    if mode == "restore":  # src is the restore target here
+        res = eng.restore("crashy", target=src, owner="alice", principal=who)
+        print("done", res["state"]["status"], flush=True)
+        return
+    res = eng.create([src], owner="alice", principal=who, name="crashy")
     print("done", res["archive"]["id"], flush=True)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:])

@@ -20,9 +20,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CHILD = [sys.executable, "-m", "tests.archive.crash_child"]
 
 
-def _spawn(repo, src):
+def _spawn(repo, src, mode="create"):
     env = dict(os.environ, PYTHONPATH=ROOT)
-    proc = subprocess.Popen(CHILD + [repo, src], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(CHILD + [repo, src, mode], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
     return proc
@@ -84,3 +84,48 @@ def test_sigkill_at_random_points(tmp_path):
     out = tmp_path / "out"
     eng.restore("crashy", target=str(out), owner="alice", principal=ALICE)
     assert snapshot(str(out / "data")) == snapshot(src)
+
+
+def test_sigkill_during_restore_resumes(tmp_path):
+    rng = random.Random(int(os.environ.get("LENS_CRASH_SEED", "11")))
+    src = make_tree(str(tmp_path / "src"), scale=2)
+    many = os.path.join(src, "many")
+    os.makedirs(many)
+    for i in range(400):
+        with open(os.path.join(many, f"f{i:03d}.txt"), "wb") as f:
+            f.write(rng.randbytes(rng.randint(0, 6000)))
+    repo = str(tmp_path / "repo")
+    probe = _spawn(repo, src)
+    assert probe.wait(60) == 0, probe.stderr.read()
+    out = str(tmp_path / "out")
+    t = time.monotonic()
+    first = _spawn(repo, str(tmp_path / "probe-out"), "restore")
+    assert first.wait(60) == 0, first.stderr.read()
+    work = max(0.05, time.monotonic() - t)
+    kills, finished = 0, False
+    for _ in range(40):
+        if kills >= 8:
+            break
+        proc = _spawn(repo, out, "restore")
+        started = time.monotonic()
+        time.sleep(rng.uniform(0, work * 0.4))
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            kills += 1
+        else:
+            work = max(0.02, min(work, time.monotonic() - started) * 0.8)
+        proc.wait(30)
+        err = proc.stderr.read()
+        proc.stdout.close()
+        proc.stderr.close()
+        if proc.returncode == 0:
+            finished = True  # a resumed run completed: nothing left to interrupt
+            break
+        assert proc.returncode == -signal.SIGKILL, err  # never "exists" on resume
+    print(f"restore kills: {kills}, finished by itself: {finished}")
+    assert kills >= 1
+    if not finished:
+        final = _spawn(repo, out, "restore")  # resumes: no --overwrite needed
+        assert final.wait(60) == 0, final.stderr.read()
+    assert not [n for _d, _s, names in os.walk(out) for n in names if "lens-tmp" in n]
+    assert snapshot(os.path.join(out, "data")) == snapshot(src)
