@@ -6,19 +6,20 @@ Entry point: :class:`jupyter_ext.archive.engine.ArchiveEngine`; access is scoped
 
 from .engine import ArchiveEngine, parse_pairs
 from .errors import (
-                     AccessDenied,
-                     ArchiveError,
-                     Cancelled,
-                     ConfigError,
-                     Exists,
-                     IntegrityError,
-                     NotFound,
-                     ObjectArchived,
-                     UnsafePath,
+    AccessDenied,
+    ArchiveError,
+    Cancelled,
+    ConfigError,
+    Exists,
+    IntegrityError,
+    NotFound,
+    ObjectArchived,
+    StoreError,
+    UnsafePath,
 )
 from .progress import Progress
 from .repository import Owner, Principal
 
 __all__ = ["ArchiveEngine", "parse_pairs", "Principal", "Owner", "Progress", "ArchiveError",
            "AccessDenied", "Cancelled", "ConfigError", "Exists", "IntegrityError", "NotFound",
-           "ObjectArchived", "UnsafePath"]
+           "ObjectArchived", "StoreError", "UnsafePath"]

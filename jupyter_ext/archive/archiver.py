@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import blake3
 
 from .chunks import chunk_id, encode, iter_chunks
-from .errors import ConfigError
+from .errors import Cancelled, ConfigError
 from .manifest import FILE, ArchiveEntry, Manifest
 from .pricing import check_class
 from .progress import Reporter
@@ -87,6 +87,7 @@ class Archiver:
         self._inflight = threading.BoundedSemaphore(opts.upload_workers + 2)
         self._futures: list = []
         self._error: BaseException | None = None
+        self._abort = threading.Event()  # set on the first failure: workers stop early
         self.pack_sizes: list[int] = []
         self._sizes_lock = threading.Lock()
 
@@ -140,6 +141,8 @@ class Archiver:
             with f:
                 for view in self._read(f, entry):
                     self.rep.check()
+                    if self._abort.is_set():
+                        raise Cancelled("stopped after an earlier failure")
                     cid = chunk_id(view)
                     chunks.append(cid.hex())
                     n = len(view)
@@ -199,8 +202,14 @@ class Archiver:
         try:
             with ThreadPoolExecutor(opts.workers, thread_name_prefix="lens-chunk") as workers:
                 futures = [workers.submit(self._file, e, s, pool) for e, s in todo]
-                for fut in futures:
-                    fut.result()
+                try:
+                    for fut in futures:
+                        fut.result()
+                except BaseException:
+                    self._abort.set()
+                    for fut in futures:
+                        fut.cancel()
+                    raise
             while not pool.empty():
                 self._ship(pool.get())
             for fut in self._futures:

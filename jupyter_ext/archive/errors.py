@@ -40,3 +40,7 @@ class Exists(ArchiveError, FileExistsError):
 
 class Cancelled(ArchiveError):
     """The operation was cancelled through its cancel event."""
+
+
+class StoreError(ArchiveError):
+    """The object store refused or failed a request (after retries)."""

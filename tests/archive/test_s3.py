@@ -203,3 +203,11 @@ def test_index_cache_serves_restarts(tmp_path, bucket):
     assert set(eng3.repo("alice", ALICE).packs) == set(packs)
     eng3.restore("a", target=str(tmp_path / "o"), owner="alice", principal=ALICE)
     assert snapshot(str(tmp_path / "o" / "data")) == snapshot(src)
+
+
+def test_missing_bucket_is_a_clear_error(tmp_path, aws_env, capsys):
+    src = make_tree(str(tmp_path / "src"))
+    code = lens(["archive", "create", src, "--repo", "s3://no-such-bucket-lens/x",
+                 "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no-such-bucket-lens" in err and "NoSuchBucket" in err

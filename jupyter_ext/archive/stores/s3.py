@@ -14,7 +14,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import ConfigError, NotFound, ObjectArchived
+from ..errors import ConfigError, NotFound, ObjectArchived, StoreError
 from ..pricing import STORAGE_CLASSES, check_class
 from .base import ObjectInfo, Store
 
@@ -33,6 +33,13 @@ def parse_restore_header(value: str | None) -> str | None:
     if not m:
         return None
     return "ongoing" if m.group(1) == "true" else "done"
+
+
+def store_error(exc: Exception, op: str, where: str) -> StoreError:
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        return StoreError(f"S3 {op} {where}: {err.get('Code', '?')}: {err.get('Message', '')}")
+    return StoreError(f"S3 {op} {where}: {exc}")
 
 
 def with_retries(fn, attempts: int = 6, base: float = 0.2, cap: float = 8.0):
@@ -99,7 +106,10 @@ class S3Store(Store):
             def upload():
                 self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data,
                                        **extra)
-        with_retries(upload)
+        try:
+            with_retries(upload)
+        except (ClientError, BotoCoreError) as exc:
+            raise store_error(exc, "put", f"s3://{self.bucket}/{self._key(key)}") from None
 
     def get(self, key, start=None, length=None):
         kwargs = {"Bucket": self.bucket, "Key": self._key(key)}
@@ -114,15 +124,20 @@ class S3Store(Store):
                 raise NotFound(f"object {key!r} not found") from None
             if code == "InvalidObjectState":
                 raise ObjectArchived(f"object {key!r} is archived; restore it first") from None
-            raise
+            raise store_error(exc, "get", f"s3://{self.bucket}/{self._key(key)}") from None
+        except BotoCoreError as exc:
+            raise store_error(exc, "get", f"s3://{self.bucket}/{self._key(key)}") from None
 
     def list(self, prefix):
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=self._key(prefix))
-        for page in pages:
-            for obj in page.get("Contents", []):
-                yield ObjectInfo(obj["Key"][len(self.prefix):], obj["Size"],
-                                 obj.get("StorageClass", "STANDARD"))
+        try:
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    yield ObjectInfo(obj["Key"][len(self.prefix):], obj["Size"],
+                                     obj.get("StorageClass", "STANDARD"))
+        except (ClientError, BotoCoreError) as exc:
+            raise store_error(exc, "list", f"s3://{self.bucket}/{self._key(prefix)}") from None
 
     def head(self, key):
         try:
@@ -131,7 +146,7 @@ class S3Store(Store):
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 raise NotFound(f"object {key!r} not found") from None
-            raise
+            raise store_error(exc, "head", f"s3://{self.bucket}/{self._key(key)}") from None
         return ObjectInfo(key, r["ContentLength"], r.get("StorageClass", "STANDARD"),
                           parse_restore_header(r.get("Restore")))
 
@@ -147,7 +162,8 @@ class S3Store(Store):
                 Bucket=self.bucket, Key=self._key(key), RestoreRequest=request))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "RestoreAlreadyInProgress":
-                raise
+                raise store_error(exc, "restore", f"s3://{self.bucket}/{self._key(key)}"
+                                  ) from None
 
     def get_lifecycle(self):
         try:
