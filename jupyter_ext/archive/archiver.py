@@ -56,24 +56,25 @@ class ArchiveOptions:
 
 
 class Packer:
-    """Accumulates blobs into one pack."""
+    """Accumulates blobs into one pack (one growing buffer, no join copy)."""
 
     def __init__(self):
-        self.parts: list[bytes] = [PACK_MAGIC]
-        self.size = len(PACK_MAGIC)
+        self.buf = bytearray(PACK_MAGIC)
         self.chunks: list = []
 
+    @property
+    def size(self) -> int:
+        return len(self.buf)
+
     def add(self, cid_hex: str, blob: bytes, raw_len: int) -> None:
-        self.chunks.append([cid_hex, self.size, len(blob), raw_len])
-        self.parts.append(blob)
-        self.size += len(blob)
+        self.chunks.append([cid_hex, len(self.buf), len(blob), raw_len])
+        self.buf += blob
 
     def __bool__(self) -> bool:
         return bool(self.chunks)
 
-    def seal(self) -> tuple[bytes, str, list]:
-        data = b"".join(self.parts)
-        return data, blake3.blake3(data).hexdigest(), self.chunks
+    def seal(self) -> tuple[bytearray, str, list]:
+        return self.buf, blake3.blake3(self.buf).hexdigest(), self.chunks
 
 
 class Archiver:
@@ -84,7 +85,8 @@ class Archiver:
         self._claim_lock = threading.Lock()
         self._claimed: set[bytes] = set()
         self._uploads = ThreadPoolExecutor(opts.upload_workers, thread_name_prefix="lens-up")
-        self._inflight = threading.BoundedSemaphore(opts.upload_workers + 2)
+        # packs sealed but not yet stored; bounds memory to about this many packs
+        self._inflight = threading.BoundedSemaphore(opts.upload_workers)
         self._futures: list = []
         self._error: BaseException | None = None
         self._abort = threading.Event()  # set on the first failure: workers stop early

@@ -111,7 +111,10 @@ class ArchiveEngine(Configurable):
             name=name, tags=tags or {}, meta=meta or {},
             storage_class=storage_class or self.storage_class, level=self.zstd_level,
             pack_size=self.pack_size, workers=self.workers,
-            upload_workers=self.upload_workers, dry_run=dry_run)
+            # a local disk gains nothing from more writers; S3 gains from concurrency
+            upload_workers=(self.upload_workers if self.repository.startswith("s3://")
+                            else min(2, self.upload_workers)),
+            dry_run=dry_run)
         repo = self.repo(owner, principal)
         archiver = Archiver(repo, opts, Reporter(progress, cancel))
         entry, manifest, prog = archiver.run(paths)

@@ -158,3 +158,17 @@ def test_restore_header_and_retries():
 
     with pytest.raises(ClientError):
         with_retries(denied, base=0.001)
+
+
+def test_engine_imports_nothing_from_jupyter():
+    import subprocess
+    import sys
+
+    code = ("import sys, jupyter_ext.archive, jupyter_ext.archive.stores.s3, "
+            "jupyter_ext.commands.archive\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('jupyter_server', 'IPython', 'ipywidgets', 'jupyterhub', 'tornado', 'ipykernel'))\n"
+            "print(','.join(bad))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == ""
