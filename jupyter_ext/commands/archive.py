@@ -161,21 +161,22 @@ def cmd_restore(args):
     if not args.plan and not args.to:
         raise CommandError("restore: --to DIR is required (or --plan to only plan)")
     eng = _engine(args)
+    plan = eng.plan(args.archive, args.paths, owner=_owner(args), principal=_principal())
     if args.plan:
-        plan = eng.plan(args.archive, args.paths, owner=_owner(args), principal=_principal())
         _out(args, plan.as_dict(), _plan_text(plan.as_dict()))
         return 0
+    if not args.json:  # the plan (packs, bytes to thaw, cost and time per tier) comes first
+        print(_plan_text(plan.as_dict()), flush=True)
     res = eng.restore(args.archive, args.paths, target=args.to, owner=_owner(args),
                       principal=_principal(), tier=args.tier, overwrite=args.overwrite,
                       wait=not args.no_wait, timeout=args.timeout,
                       progress=_progress_printer(args.progress and not args.json))
     st = res["state"]
-    text = _plan_text(res["plan"]) + "\n"
     if st["status"] == "done":
-        text += f"restored {len(st['done'])} entries to {st['target']}"
+        text = f"restored {len(st['done'])} entries to {st['target']}"
     else:
-        text += (f"{st['status']}: {st.get('waiting', 0)} pack(s) still thawing; run the same "
-                 "command again to resume")
+        text = (f"{st['status']}: {st.get('waiting', 0)} pack(s) still thawing; run the same "
+                "command again to resume")
     _out(args, res, text)
     return 0
 

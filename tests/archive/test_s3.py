@@ -211,3 +211,20 @@ def test_missing_bucket_is_a_clear_error(tmp_path, aws_env, capsys):
                  "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and "no-such-bucket-lens" in err and "NoSuchBucket" in err
+
+
+def test_cli_glacier_restore_no_wait_then_resume(tmp_path, bucket, slow_thaw, capsys):
+    src = make_tree(str(tmp_path / "src"))
+    repo = f"s3://{bucket}/cli"
+    assert lens(["archive", "create", src, "--repo", repo, "--name", "g", "--class", "GLACIER",
+                 "--no-progress"]) == 0
+    dest = str(tmp_path / "out")
+    capsys.readouterr()
+    assert lens(["archive", "restore", "g", "--repo", repo, "--to", dest, "--tier", "standard",
+                 "--no-wait", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "to thaw:" in out and "standard" in out and "still thawing" in out
+    assert lens(["archive", "restore", "g", "--repo", repo, "--to", dest, "--poll-interval",
+                 "0.2", "--timeout", "60", "--no-progress"]) == 0
+    assert "restored" in capsys.readouterr().out
+    assert snapshot(dest + "/data") == snapshot(src)
