@@ -28,7 +28,7 @@ from .pricing import COLD_CLASSES, check_tier, retrieval_estimates
 from .progress import Reporter
 from .repository import Repository
 
-MAX_RANGE = 32 * 1024 * 1024
+MAX_RANGE = 8 * 1024 * 1024
 TMP_MARK = ".lens-tmp-"
 TMP_RE = re.compile(r"^\..+\.lens-tmp-[0-9a-f]{8}$")
 
@@ -295,7 +295,7 @@ class Restorer:
             groups = iter(self._groups(f))
             for g in groups:
                 window[len(window)] = pool.submit(self._fetch, f, g)
-                if len(window) >= self.workers * 2:
+                if len(window) >= self.workers + 1:
                     break
             nxt = len(window)
             while window:
