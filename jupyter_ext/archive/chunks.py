@@ -19,7 +19,7 @@ from .errors import ConfigError, IntegrityError
 CODEC_RAW = 0
 CODEC_ZSTD = 1
 RAW_MARGIN = 0.97
-READ_SIZE = 8 * 1024 * 1024
+READ_SIZE = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def chunk_id(data) -> bytes:
 
 def iter_chunks(fileobj, params: ChunkerParams, read_size: int = READ_SIZE):
     """Yield memoryviews of the content-defined chunks of a binary file object."""
-    read_size = max(read_size, params.max_size * 2)
+    read_size = max(read_size, params.max_size)
     tail = b""
     while True:
         data = fileobj.read(read_size)
