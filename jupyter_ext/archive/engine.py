@@ -19,7 +19,7 @@ from . import lifecycle, pricing
 from .archiver import ArchiveOptions, Archiver
 from .check import CheckReport, check_repository
 from .chunks import ChunkerParams
-from .errors import ConfigError
+from .errors import ConfigError, NotFound
 from .progress import Reporter
 from .repository import Principal, Repository
 from .restore import Restorer, plan_restore
@@ -132,7 +132,12 @@ class ArchiveEngine(Configurable):
         return self.create(paths, dry_run=True, **kwargs)
 
     def list(self, *, owner: str, principal: Principal, **filters) -> list[dict]:
-        repo = self.repo(owner, principal, create=False)
+        """Archives of ``owner`` matching ``name`` (glob), ``tags``, ``since``/``until``
+        (ISO dates), ``path`` (glob over manifest paths) and ``text``."""
+        try:
+            repo = self.repo(owner, principal, create=False)
+        except NotFound:
+            return []  # no repository yet: nothing archived
         return [e.as_dict() for e in repo.search(**filters)]
 
     def show(self, ref: str, *, owner: str, principal: Principal) -> dict:
