@@ -365,6 +365,8 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", help="work directory to use and keep")
     ap.add_argument("--tools", default="lens,restic,borg,tar", help="comma list")
     ap.add_argument("--no-glacier", action="store_true")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="best of N for the first archive and the restore")
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args(argv)
     for exe in ("restic", "borg", "zstd", "tar"):
@@ -384,17 +386,23 @@ def main(argv=None) -> int:
         chosen = {"lens": Lens, "restic": Restic, "borg": Borg, "tar": TarZstd}
         tools = [chosen[n](work) for n in args.tools.split(",")]
         res = {t.name: {} for t in tools}
-        for t in tools:
-            shutil.rmtree(t.repo, ignore_errors=True)
-            t.init()
         # first version
         glacier = None
         if not args.no_glacier and "lens" in res:
             glacier = glacier_partial(src, work)
-        for t in tools:
-            s, rss = t.backup(src, "v1")
-            res[t.name].update(first_s=s, first_rss=rss)
-            print(f"{t.name}: first {size1 / MB / s:,.1f} MB/s", flush=True)
+        # --repeat N: the first archive and the restore run N times in rotating tool
+        # order (fresh repositories each time); the best time counts, which damps the
+        # noise of a shared machine.
+        for r in range(args.repeat):
+            for t in tools[r % len(tools):] + tools[:r % len(tools)]:
+                shutil.rmtree(t.repo, ignore_errors=True)
+                t.init()
+                s, rss = t.backup(src, "v1")
+                best = res[t.name].get("first_s")
+                if best is None or s < best:
+                    res[t.name].update(first_s=s)
+                res[t.name]["first_rss"] = max(rss, res[t.name].get("first_rss", 0))
+                print(f"{t.name}: first {size1 / MB / s:,.1f} MB/s", flush=True)
         changed = mutate(src)
         size2 = du(src)
         print(f"changed {changed / MB:,.0f} MB of {size2 / MB:,.0f} MB", flush=True)
@@ -402,18 +410,24 @@ def main(argv=None) -> int:
             s, rss = t.backup(src, "v2")
             res[t.name].update(second_s=s, second_rss=rss, repo=du(t.repo))
             print(f"{t.name}: second {size2 / MB / s:,.1f} MB/s", flush=True)
-        for t in tools:
-            dest = os.path.join(work, f"restore-{t.name.replace('|', '-')}")
-            shutil.rmtree(dest, ignore_errors=True)
-            s, rss = t.restore(dest)
-            res[t.name].update(restore_s=s, restore_rss=rss)
-            shutil.rmtree(dest, ignore_errors=True)
-            print(f"{t.name}: restore {size2 / MB / s:,.1f} MB/s", flush=True)
+        for r in range(args.repeat):
+            for t in tools[r % len(tools):] + tools[:r % len(tools)]:
+                dest = os.path.join(work, f"restore-{t.name.replace('|', '-')}")
+                shutil.rmtree(dest, ignore_errors=True)
+                s, rss = t.restore(dest)
+                best = res[t.name].get("restore_s")
+                if best is None or s < best:
+                    res[t.name].update(restore_s=s)
+                res[t.name]["restore_rss"] = max(rss, res[t.name].get("restore_rss", 0))
+                shutil.rmtree(dest, ignore_errors=True)
+                print(f"{t.name}: restore {size2 / MB / s:,.1f} MB/s", flush=True)
         base = res.get("restic")
         widths = (11, 11, 8, 11, 8, 11, 8, 11, 8, 10)
         print()
+        load = os.getloadavg()[0]
         print(f"dataset: v1 {size1 / MB:,.0f} MB, v2 {size2 / MB:,.0f} MB "
-              f"({changed / MB:,.0f} MB changed); {os.cpu_count()} cores")
+              f"({changed / MB:,.0f} MB changed); {os.cpu_count()} cores, load {load:.1f}; "
+              f"best of {args.repeat} for 1st and restore")
         print(fmt_row(("tool", "1st MB/s", "x restic", "2nd MB/s", "x restic", "repo MB",
                        "x restic", "restore MB/s", "x restic", "peak RSS"), widths))
         for name, r in res.items():
