@@ -6,11 +6,14 @@ worker threads at most every ``interval`` seconds, and once at the end.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
 
 from .errors import Cancelled
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -99,7 +102,12 @@ class Reporter:
         if not force and now - self._last < self.interval:
             return
         self._last = now
-        self.callback(self.p)
+        try:
+            self.callback(self.p)
+        except Cancelled:
+            raise
+        except Exception:  # a broken display must not break an archive or a restore
+            log.exception("progress callback failed")
 
     def finish(self) -> Progress:
         self.p.finished = time.monotonic()

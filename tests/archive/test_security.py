@@ -125,3 +125,33 @@ def test_planted_symlink_cannot_create_directories_outside(tmp_path):
     with pytest.raises(UnsafePath):
         eng.restore("a", target=str(target), owner="alice", principal=ALICE, overwrite=True)
     assert list(outside.iterdir()) == []
+
+
+def test_archiving_a_tree_with_escaping_symlinks_skips_them(tmp_path):
+    src = tmp_path / "src" / "d"
+    src.mkdir(parents=True)
+    (src / "ok.txt").write_text("fine")
+    os.symlink("/etc/passwd", src / "abs")
+    os.symlink("../../../outside", src / "up")
+    os.symlink("ok.txt", src / "inside")
+    eng = engine(str(tmp_path / "repo"))
+    eng.create([str(src)], owner="alice", principal=ALICE, name="a")
+    shown = eng.show("a", owner="alice", principal=ALICE)
+    paths = {f["path"] for f in shown["files"]}
+    assert paths == {"d", "d/ok.txt", "d/inside"}
+    assert {"d/abs", "d/up"} <= set(shown["stats"]["skipped"])
+    out = tmp_path / "out"
+    eng.restore("a", target=str(out), owner="alice", principal=ALICE)
+    assert os.readlink(out / "d" / "inside") == "ok.txt"
+    assert not os.path.lexists(out / "d" / "abs")
+
+
+def test_broken_progress_callback_does_not_break_the_archive(tmp_path):
+    src = make_tree(str(tmp_path / "src"))
+    eng = engine(str(tmp_path / "repo"))
+
+    def broken(_p):
+        raise RuntimeError("widget went away")
+
+    res = eng.create([src], owner="alice", principal=ALICE, name="a", progress=broken)
+    assert res["archive"]["files"] == 4
