@@ -155,6 +155,7 @@ def cost_table(object_sizes, hot_sizes=(), prices: dict | None = None,
     for cls in classes:
         c = storage_cost(data, cls, prices)
         row = c.as_dict()
+        row["early_delete_30d_micro"] = c.early_deletion_fee(30)
         row["hot_monthly_micro"] = hot.monthly
         row["total_monthly_micro"] = c.monthly + hot.monthly
         rows.append(row)

@@ -105,12 +105,14 @@ def cmd_create(args):
     if args.dry_run:
         lines = [f"dry run: {p['files_total']} files, {_mb(p['bytes_total'])}, "
                  f"new {_mb(p['bytes_new'])}, packed {_mb(p['bytes_stored'])}",
-                 f"{'class':20} {'objects':>8} {'monthly':>12} {'minimum':>12} {'min days':>8}"]
+                 f"{'class':20} {'objects':>8} {'monthly':>12} {'minimum':>12} {'min days':>8} "
+                 f"{'delete@30d':>12}"]
         for row in res["costs"]:
             lines.append(f"{row['storage_class']:20} {row['objects']:>8} "
                          f"{format_micro(row['total_monthly_micro']):>12} "
                          f"{format_micro(row['minimum_charge_micro']):>12} "
-                         f"{row['min_days']:>8}")
+                         f"{row['min_days']:>8} "
+                         f"{format_micro(row['early_delete_30d_micro']):>12}")
         _out(args, res, "\n".join(lines))
         return 0
     a = res["archive"]

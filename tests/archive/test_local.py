@@ -167,6 +167,8 @@ def test_dry_run_costs_stores_nothing(tmp_path):
     rows = {r["storage_class"]: r for r in res["costs"]}
     assert rows["GLACIER"]["objects"] >= 1 and rows["GLACIER"]["min_days"] == 90
     assert rows["GLACIER"]["billed_bytes"] > rows["STANDARD"]["billed_bytes"]  # 40 KB overhead
+    assert rows["DEEP_ARCHIVE"]["early_delete_30d_micro"] > 0
+    assert rows["STANDARD"]["early_delete_30d_micro"] == 0
     assert not list(eng.store.list("users/alice/data/"))
     assert eng.list(owner="alice", principal=ALICE) == []
 
