@@ -1,0 +1,109 @@
+"""%archive / %archives / %restore through a real user server and the lens catalog."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from IPython.core.error import UsageError
+from IPython.testing.globalipapp import get_ipython
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def ip():
+    shell = get_ipython()
+    shell.extension_manager.load_extension("jupyter_ext.magics")
+    return shell
+
+
+@pytest.fixture(scope="module")
+def archivist(stack):
+    name = "archivist"
+    token = stack.create_user(name)
+    stack.spawn(name, "lab")
+    yield name, token
+    stack.stop_server(name)
+
+
+@pytest.fixture
+def home(archivist, stack, monkeypatch):
+    name, token = archivist
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_URL", f"{stack.url}/user/{name}/")
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", token)
+    if os.geteuid() == 0:
+        entry = pwd.getpwnam(f"jupyter-{name}")
+        return Path(entry.pw_dir), entry
+    return stack.state / "homes" / name, None
+
+
+def write_tree(root: Path, owner) -> dict[str, bytes]:
+    files = {"results/a.txt": b"alpha\n" * 1000, "results/sub/b.bin": os.urandom(300_000),
+             "results/dup.bin": b"z" * 200_000}
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    if owner:
+        for dirpath, dirs, names in os.walk(root / "results"):
+            for n in [*dirs, *names]:
+                os.chown(os.path.join(dirpath, n), owner.pw_uid, owner.pw_gid)
+        os.chown(root / "results", owner.pw_uid, owner.pw_gid)
+    return files
+
+
+def test_archive_list_restore_roundtrip(ip, home, stack, archivist, monkeypatch):
+    import jupyter_ext.magics.archive as am
+
+    monkeypatch.setattr(am, "display", lambda *a, **k: None)
+    root, owner = home
+    files = write_tree(root, owner)
+    dry = ip.run_line_magic("archive", "results --name run-1 --dry-run")
+    assert dry["costs"]
+    task = ip.run_line_magic("archive", "results --name run-1 --tag project=ess --wait")
+    assert task["status"] == "done", task
+    found = ip.run_line_magic("archives", "run-*")
+    assert [a["name"] for a in found] == ["run-1"]
+    # the service catalog knows it, and meters its storage
+    name, token = archivist
+    r = requests.get(f"{stack.url}/services/lens/api/archives", headers={"Authorization": f"token {token}"}, timeout=10)
+    assert [a["name"] for a in r.json()["archives"]] == ["run-1"]
+    plan = ip.run_line_magic("restore", "run-1 --to back --plan")
+    assert plan["files"] == 3
+    task = ip.run_line_magic("restore", "run-1 --to back --wait")
+    assert task["status"] == "done", task
+    for rel, data in files.items():
+        assert (root / "back" / rel).read_bytes() == data
+    # never overwrites without --overwrite
+    with pytest.raises(UsageError):
+        ip.run_line_magic("restore", "run-1 --to back --wait")
+
+
+def test_paths_outside_the_users_files_are_refused(ip, home, monkeypatch):
+    import jupyter_ext.magics.archive as am
+
+    monkeypatch.setattr(am, "display", lambda *a, **k: None)
+    with pytest.raises(UsageError, match="outside your files"):
+        ip.run_line_magic("archive", "/etc --name etc")
+    with pytest.raises(UsageError, match="outside your files"):
+        ip.run_line_magic("restore", "run-1 --to ../../tmp/x")
+    with pytest.raises(UsageError, match="no such file"):
+        ip.run_line_magic("archive", "does-not-exist")
+    with pytest.raises(UsageError):
+        ip.run_line_magic("archive", "results --class PLATINUM")
+
+
+def test_another_user_cannot_see_the_catalog(stack, archivist):
+    name, _ = archivist
+    other = stack.create_user("archive-other")
+    r = requests.get(f"{stack.url}/services/lens/api/archives?user={name}",
+                     headers={"Authorization": f"token {other}"}, timeout=10)
+    assert r.status_code == 403
+    r = requests.get(f"{stack.url}/services/lens/api/archives", headers={"Authorization": f"token {other}"}, timeout=10)
+    assert r.json()["archives"] == []
+    time.sleep(0)
