@@ -22,3 +22,14 @@ def stack(tmp_path_factory):
     yield hub
     hub.stop()
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ip():
+    """One IPython shell for the session with the lens magics loaded (as in kernels)."""
+    from IPython.core.getipython import get_ipython
+    from IPython.testing.globalipapp import start_ipython
+
+    shell = start_ipython() or get_ipython()
+    shell.extension_manager.load_extension("jupyter_ext.magics")
+    return shell

@@ -9,16 +9,9 @@ import time
 import pytest
 import requests
 from IPython.core.error import UsageError
-from IPython.testing.globalipapp import get_ipython
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture(scope="module")
-def ip():
-    shell = get_ipython()
-    shell.extension_manager.load_extension("jupyter_ext.magics")
-    return shell
 
 
 @pytest.fixture(scope="module")

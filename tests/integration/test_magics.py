@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.testing.globalipapp import get_ipython
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture(scope="module")
-def ip():
-    shell = get_ipython()
-    shell.extension_manager.load_extension("jupyter_ext.magics")
-    return shell
 
 
 @pytest.fixture(scope="module")
