@@ -156,7 +156,10 @@ class PlanHandler(ArchiveHandler):
     @web.authenticated
     @authorized
     def post(self, ref):
-        paths = self.body().get("paths") or None
+        data = self.body()
+        if data.get("to"):
+            self.inside_root(data["to"], "to")  # refuse a bad target before any planning
+        paths = data.get("paths") or None
         try:
             plan = self.archives.engine.plan(ref, paths, owner=self.archives.owner, principal=self.archives.principal)
         except ArchiveError as exc:

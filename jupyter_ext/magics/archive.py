@@ -170,7 +170,9 @@ class ArchiveMagics(Magics):
         p.add_argument("--wait", action="store_true")
         args = p.parse_args(split_line(line))
         with lens_errors():
-            plan = client().request("POST", f"archives/{args.archive}/plan", json={"paths": args.paths or None})
+            plan = client().request(
+                "POST", f"archives/{args.archive}/plan", json={"paths": args.paths or None, "to": args.to}
+            )
         display(HTML(plan_html(plan)))
         if args.plan:
             return plan

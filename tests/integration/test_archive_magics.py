@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import time
 from pathlib import Path
 
@@ -56,25 +57,26 @@ def test_archive_list_restore_roundtrip(ip, home, stack, archivist, monkeypatch)
     monkeypatch.setattr(am, "display", lambda *a, **k: None)
     root, owner = home
     files = write_tree(root, owner)
-    dry = ip.run_line_magic("archive", "results --name run-1 --dry-run")
+    run = f"run-{secrets.token_hex(4)}"  # homes outlive a test stack; names must not collide
+    dry = ip.run_line_magic("archive", f"results --name {run} --dry-run")
     assert dry["costs"]
-    task = ip.run_line_magic("archive", "results --name run-1 --tag project=ess --wait")
+    task = ip.run_line_magic("archive", f"results --name {run} --tag project=ess --wait")
     assert task["status"] == "done", task
-    found = ip.run_line_magic("archives", "run-*")
-    assert [a["name"] for a in found] == ["run-1"]
+    found = ip.run_line_magic("archives", run)
+    assert [a["name"] for a in found] == [run]
     # the service catalog knows it, and meters its storage
     name, token = archivist
     r = requests.get(f"{stack.url}/services/lens/api/archives", headers={"Authorization": f"token {token}"}, timeout=10)
-    assert [a["name"] for a in r.json()["archives"]] == ["run-1"]
-    plan = ip.run_line_magic("restore", "run-1 --to back --plan")
+    assert run in [a["name"] for a in r.json()["archives"]]
+    plan = ip.run_line_magic("restore", f"{run} --to back-{run} --plan")
     assert plan["files"] == 3
-    task = ip.run_line_magic("restore", "run-1 --to back --wait")
+    task = ip.run_line_magic("restore", f"{run} --to back-{run} --wait")
     assert task["status"] == "done", task
     for rel, data in files.items():
-        assert (root / "back" / rel).read_bytes() == data
+        assert (root / f"back-{run}" / rel).read_bytes() == data
     # never overwrites without --overwrite
     with pytest.raises(UsageError):
-        ip.run_line_magic("restore", "run-1 --to back --wait")
+        ip.run_line_magic("restore", f"{run} --to back-{run} --wait")
 
 
 def test_paths_outside_the_users_files_are_refused(ip, home, monkeypatch):
@@ -84,7 +86,7 @@ def test_paths_outside_the_users_files_are_refused(ip, home, monkeypatch):
     with pytest.raises(UsageError, match="outside your files"):
         ip.run_line_magic("archive", "/etc --name etc")
     with pytest.raises(UsageError, match="outside your files"):
-        ip.run_line_magic("restore", "run-1 --to ../../tmp/x")
+        ip.run_line_magic("restore", "no-such-archive --to ../../tmp/x")
     with pytest.raises(UsageError, match="no such file"):
         ip.run_line_magic("archive", "does-not-exist")
     with pytest.raises(UsageError):
