@@ -33,7 +33,11 @@ def install() -> None:
             if session is not None and not session.closed:
                 loop.create_task(session.close())
             return
-        original(self)
+        try:
+            original(self)
+        except RuntimeError:
+            # the shared loop already stopped: nothing left to close
+            pass
 
     Gateway.__del__ = __del__
     _INSTALLED = True

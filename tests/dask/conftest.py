@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import tempfile
 
+import boto3
 import pytest
 
 # Import hypothesis's internals now, before dask's client threads run: Debian's
@@ -17,6 +18,9 @@ import hypothesis.internal.observability  # noqa: F401
 from jupyter_ext.gateway import client_fix
 from tests.conftest import require
 from tests.dask import support
+from tests.support import moto as moto_support
+
+SCRATCH_BUCKET = "lens-dask-scratch"
 
 client_fix.install()
 
@@ -37,7 +41,7 @@ class Stack:
 
 
 @pytest.fixture(scope="session")
-def dask_stack():
+def dask_stack(moto_endpoint):
     require(support.have_root(), "the Dask gateway tests run clusters as unix users: need root + useradd")
     tag = f"ld{os.getpid() % 100000}"
     users = {"a": f"{tag}a", "b": f"{tag}b", "c": f"{tag}c"}
@@ -50,11 +54,19 @@ def dask_stack():
         gw = support.GatewayProc(os.path.join(state, "gateway"), extra_config=TEST_LIMITS)
         hub = support.Hub(os.path.join(state, "hub"), gw.port).start()
         try:
+            aws = moto_support.aws_env(moto_endpoint)
+            boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1",
+                         aws_access_key_id="testing", aws_secret_access_key="testing",
+                         ).create_bucket(Bucket=SCRATCH_BUCKET)
             gw.env = {
                 "JUPYTERHUB_API_TOKEN": hub.gateway_token,
                 "JUPYTERHUB_API_URL": hub.api_url,
                 "LENS_SERVICE_URL": budget.url,
+                "LENS_SCRATCH_BUCKET": SCRATCH_BUCKET,
+                "LENS_DATA_BUCKET": SCRATCH_BUCKET,
+                **aws,
             }
+            s.aws = aws
             gw.start()
             for u in users.values():
                 hub.create_user(u)
