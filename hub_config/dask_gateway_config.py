@@ -77,7 +77,8 @@ elif backend == "slurm":
     )
     if is_root and not shutil.which("sudo"):
         # A root gateway switches users with runuser (util-linux) instead of sudo.
-        c.LensSlurmBackend.user_switch_command = ["runuser", "-u", "{user}", "--"]
+        runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+        c.LensSlurmBackend.user_switch_command = [runuser, "-u", "{user}", "--"]
 elif backend == "kubernetes":
     c.DaskGateway.backend_class = "dask_gateway_server.backends.kubernetes.KubeBackend"
     c.GatewaySettings.kubernetes = True

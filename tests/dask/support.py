@@ -48,16 +48,17 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60, ok=(200,)) 
 
 
 def stop_proc(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM the leader only (it stops its clusters), then SIGKILL its group if needed."""
     if proc.poll() is not None:
         return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
+    proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         proc.wait(5)
 
 

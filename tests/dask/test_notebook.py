@@ -34,7 +34,7 @@ def test_pangeo_notebook_runs(dask_stack, monkeypatch, tmp_path):
     env.update(s.aws)
     env["JUPYTERHUB_API_TOKEN"] = s.tokens["b"]
     env["LENS_PANGEO_SIZE_GB"] = os.environ.get("LENS_PANGEO_SIZE_GB", "0.1")
-    env["MPLBACKEND"] = "Agg"
+    monkeypatch.delenv("MPLBACKEND", raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     nb = nbformat.read(NOTEBOOK, as_version=4)
