@@ -131,7 +131,7 @@ class LensBackendMixin(Backend):
                     user.name,
                     category=settings.budget_category,
                     token=self.admin_api_token,
-                    timeout=settings.budget_timeout,
+                    request_timeout=settings.budget_timeout,
                     session=getattr(self, "session", None),
                 )
             except BudgetError as exc:

@@ -45,7 +45,7 @@ async def check_budget(
     *,
     category: str = "dask",
     token: str = "",
-    timeout: float = 5.0,
+    request_timeout: float = 5.0,
     session: aiohttp.ClientSession | None = None,
 ) -> BudgetDecision:
     """Ask the lens service; raise BudgetError when refused or unreachable."""
@@ -58,7 +58,7 @@ async def check_budget(
             budget_url(service_url),
             params={"user": user, "category": category},
             headers=headers,
-            timeout=aiohttp.ClientTimeout(total=timeout),
+            timeout=aiohttp.ClientTimeout(total=request_timeout),
         ) as resp:
             if resp.status != 200:
                 text = (await resp.text())[:200]

@@ -36,7 +36,7 @@ async def stop_user_clusters(
     *,
     gateway_url: str | None = None,
     token: str | None = None,
-    timeout: float = 10.0,
+    request_timeout: float = 10.0,
 ) -> list[str]:
     """Stop every active cluster of ``user_name``; return the stopped cluster names.
 
@@ -52,7 +52,7 @@ async def stop_user_clusters(
             async with session.delete(
                 url,
                 headers={"Authorization": f"token {tok}"},
-                timeout=aiohttp.ClientTimeout(total=timeout),
+                timeout=aiohttp.ClientTimeout(total=request_timeout),
             ) as resp:
                 if resp.status != 200:
                     log.warning(

@@ -149,14 +149,14 @@ def live_costs(snapshot: Mapping, rates: Rates, now_ms: int | None = None) -> li
     return result
 
 
-async def fetch_usage(gateway_url: str, token: str, *, timeout: float = 10.0) -> dict:
+async def fetch_usage(gateway_url: str, token: str, *, request_timeout: float = 10.0) -> dict:
     """The gateway's usage snapshot (needs the gateway's service token)."""
     url = gateway_url.rstrip("/") + "/api/v1/lens/usage"
     async with aiohttp.ClientSession() as session:
         async with session.get(
             url,
             headers={"Authorization": f"token {token}"},
-            timeout=aiohttp.ClientTimeout(total=timeout),
+            timeout=aiohttp.ClientTimeout(total=request_timeout),
         ) as resp:
             if resp.status != 200:
                 raise RuntimeError(f"gateway usage request failed: HTTP {resp.status} {await resp.text()}")

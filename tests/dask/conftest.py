@@ -7,13 +7,13 @@ import os
 import tempfile
 
 import boto3
-import pytest
 
 # Import hypothesis's internals now, before dask's client threads run: Debian's
 # Python 3.11.2 can fail compiling (assertion-rewriting) a module while those
 # threads run ("AST constructor recursion depth mismatch"), which hypothesis's
 # plugin otherwise does at session end.
 import hypothesis.internal.observability  # noqa: F401
+import pytest
 
 from jupyter_ext.gateway import client_fix
 from tests.conftest import require

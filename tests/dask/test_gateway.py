@@ -4,6 +4,7 @@ cross-user isolation, metering."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import os
@@ -244,7 +245,7 @@ async def test_metering_and_live_costs(dask_stack):
         cluster.scale(1)
         client = cluster.get_client()
         client.wait_for_workers(1, timeout=60)
-        time.sleep(1.0)
+        await asyncio.sleep(1.0)
         rates = Rates(40_000, 5_000, 0)
         intervals = await meter(s.gateway.url, s.hub.gateway_token, since_ms=t_start - 60_000, rates=rates)
         mine = [i for i in intervals if i.cluster == cluster.name]

@@ -192,7 +192,7 @@ async def test_budget_check_against_a_real_http_server():
         with pytest.raises(BudgetError, match="HTTP 404"):
             await check_budget(server.url + "nope/", "alice")
     with pytest.raises(BudgetError, match="budget service is unavailable"):
-        await check_budget(server.url, "alice", timeout=2)
+        await check_budget(server.url, "alice", request_timeout=2)
     with pytest.raises(BudgetError, match="invalid answer"):
         parse_decision({"allowed": "yes"})
 
