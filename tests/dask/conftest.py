@@ -4,6 +4,7 @@ clusters run as throwaway unix accounts jupyter-<name>), shared by the Dask test
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 import boto3
@@ -76,3 +77,5 @@ def dask_stack(moto_endpoint):
         finally:
             gw.stop()
             hub.stop()
+            if not os.environ.get("LENS_KEEP_TEST_STATE"):
+                shutil.rmtree(state, ignore_errors=True)
