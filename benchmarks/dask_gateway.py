@@ -123,6 +123,7 @@ def main() -> int:
             "JUPYTERHUB_API_URL": hub.api_url,
             "LENS_SERVICE_URL": budget.url,
             **aws,
+            **{f"LENS_WORKER_{k}": v for k, v in aws.items() if "KEY" in k},
         }
         bare_cfg = os.path.join(state, "bare_config.py")
         os.makedirs(state, exist_ok=True)

@@ -121,6 +121,9 @@ class LensBackendMixin(Backend):
         config.cluster_max_memory = caps.cluster_max_memory
         config.cluster_max_workers = caps.cluster_max_workers
         env = {k: os.environ[k] for k in settings.forwarded_environment if k in os.environ}
+        prefix = settings.worker_env_prefix
+        if prefix:
+            env.update({k[len(prefix):]: v for k, v in os.environ.items() if k.startswith(prefix) and len(k) > len(prefix)})
         env["SCRATCH_BUCKET"] = scratch_url(user.name, settings)
         env.update(config.environment)
         config.environment = env

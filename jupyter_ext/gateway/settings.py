@@ -161,13 +161,18 @@ class GatewaySettings(Configurable):
             "AWS_ENDPOINT_URL",
             "AWS_DEFAULT_REGION",
             "AWS_REGION",
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-            "AWS_SESSION_TOKEN",
             "FSSPEC_S3_ENDPOINT_URL",
             "LENS_DATA_BUCKET",
         ],
-        help="Variables passed from the gateway's environment to schedulers and workers (data access).",
+        help="Non-secret variables passed from the gateway's environment to schedulers and "
+        "workers (data access). The gateway's own credentials are never forwarded.",
+        config=True,
+    )
+    worker_env_prefix = Unicode(
+        "LENS_WORKER_",
+        help="Gateway variables PREFIX+NAME reach schedulers and workers as NAME, e.g. "
+        "LENS_WORKER_AWS_ACCESS_KEY_ID: give the gateway credentials scoped to the scratch "
+        "bucket under these names, never the hub's own.",
         config=True,
     )
 

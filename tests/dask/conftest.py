@@ -66,6 +66,11 @@ def dask_stack(moto_endpoint):
                 "LENS_SCRATCH_BUCKET": SCRATCH_BUCKET,
                 "LENS_DATA_BUCKET": SCRATCH_BUCKET,
                 **aws,
+                # scratch credentials for workers, under the names the gateway forwards
+                **{f"LENS_WORKER_{k}": v for k, v in aws.items() if k.startswith("AWS_") and "KEY" in k},
+                # the gateway's own credentials, which must never reach user processes
+                "AWS_ACCESS_KEY_ID": "lens-gateway-own-key",
+                "AWS_SECRET_ACCESS_KEY": "lens-gateway-own-secret",
             }
             s.aws = aws
             gw.start()

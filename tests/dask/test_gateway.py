@@ -19,6 +19,7 @@ from dask_gateway import Gateway
 
 from jupyter_ext.gateway.lifecycle import stop_user_clusters
 from jupyter_ext.gateway.metering import Rates, meter, my_cluster_costs
+from tests.dask.conftest import SCRATCH_BUCKET
 
 pytestmark = pytest.mark.integration
 
@@ -81,12 +82,14 @@ client.wait_for_workers(2, timeout=60)
 total = client.submit(sum, range(101)).result()
 uids = sorted(set(client.run(os.getuid).values()))
 sched_uid = client.run_on_scheduler(os.getuid)
+worker_env = list(client.run(lambda: {k: os.environ.get(k) for k in
+    ("AWS_ACCESS_KEY_ID", "AWS_ENDPOINT_URL", "SCRATCH_BUCKET")}).values())[0]
 opts = gw.cluster_options()
 widget = type(opts._widget()).__name__
 client.close()
 cluster.shutdown()
 print(json.dumps({"name1": name1, "total": total, "uids": uids, "sched_uid": sched_uid,
-                  "fields": sorted(opts), "widget": widget}))
+                  "fields": sorted(opts), "widget": widget, "worker_env": worker_env}))
 """
 
 
@@ -105,6 +108,12 @@ def test_zero_config_clients_run_clusters_as_the_user(dask_stack):
     assert result["uids"] == [uid] and result["sched_uid"] == uid
     assert result["fields"] == ["idle_timeout", "worker_cores", "worker_memory"]
     assert result["widget"] in ("VBox", "Box", "GridBox")
+    # workers get the scoped scratch credentials and the endpoint, never the gateway's own key
+    assert result["worker_env"] == {
+        "AWS_ACCESS_KEY_ID": s.aws["AWS_ACCESS_KEY_ID"],
+        "AWS_ENDPOINT_URL": s.aws["AWS_ENDPOINT_URL"],
+        "SCRATCH_BUCKET": f"s3://{SCRATCH_BUCKET}/scratch/{s.users['a']}",
+    }
     assert_root_owned()
 
 
