@@ -203,3 +203,20 @@ async def test_budget_check_is_cancellable():
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+def test_catalog_lists_shared_zarr_datasets(monkeypatch):
+    import intake
+
+    monkeypatch.setenv("SCRATCH_BUCKET", "s3://b/scratch/alice")
+    monkeypatch.setenv("LENS_DATA_BUCKET", "lens-data")
+    cat = intake.open_catalog(GatewaySettings().intake_catalog)
+    assert set(cat.entries) == {"synthetic-climate", "scratch-climate"}
+    for name in cat.entries:
+        desc = cat.entries[name]
+        assert desc.reader.endswith("XArrayDatasetReader")
+    datas = {d.kwargs["url"] for d in cat.data.values()}
+    assert datas == {
+        "s3://{env(LENS_DATA_BUCKET)}/shared/synthetic-climate.zarr",
+        "{env(SCRATCH_BUCKET)}/pangeo/synthetic-climate.zarr",
+    }
