@@ -137,12 +137,15 @@ class GatewaySettings(Configurable):
         return os.path.join(os.path.abspath(state), "scratch")
 
     intake_catalog = Unicode(
-        help="Path or URL of the shared intake catalog (LENS_INTAKE_CATALOG in user servers).",
+        help="Path or URL of the shared intake catalog, given to user servers as LENS_INTAKE_CATALOG "
+        "(default: $LENS_INTAKE_CATALOG, else hub_config/catalog.yaml of the source tree).",
         config=True,
     )
 
     @default("intake_catalog")
     def _default_intake_catalog(self):
+        if os.environ.get("LENS_INTAKE_CATALOG"):
+            return os.environ["LENS_INTAKE_CATALOG"]
         here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         return os.path.join(here, "hub_config", "catalog.yaml")
 
