@@ -1,0 +1,184 @@
+"""Every lens-specific Dask Gateway setting, as one traitlets Configurable.
+
+The gateway config file (``hub_config/dask_gateway_config.py``) sets these as
+``c.GatewaySettings.<name>``; the spawner builds the same class from the hub's
+config to compute a user server's environment (``env.gateway_env``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from traitlets import Bool, Float, Integer, List, Unicode, default
+from traitlets.config import Configurable
+
+GIB = 2**30
+
+
+class GatewaySettings(Configurable):
+    """lens settings for Dask Gateway: limits, options, idle culling, rates, data."""
+
+    # --- addresses -------------------------------------------------------
+    service_name = Unicode(
+        "dask-gateway",
+        help="Name of the gateway as a JupyterHub service (URL /services/<name>/).",
+        config=True,
+    )
+    gateway_port = Integer(
+        help="Port of the gateway's public HTTP proxy on 127.0.0.1 (env LENS_GATEWAY_PORT).",
+        config=True,
+    )
+
+    @default("gateway_port")
+    def _default_gateway_port(self):
+        return int(os.environ.get("LENS_GATEWAY_PORT", "8010"))
+
+    proxy_port = Integer(
+        help="Port of the gateway's scheduler (TCP/TLS) proxy (env LENS_GATEWAY_PROXY_PORT).",
+        config=True,
+    )
+
+    @default("proxy_port")
+    def _default_proxy_port(self):
+        return int(os.environ.get("LENS_GATEWAY_PROXY_PORT", "8786"))
+
+    proxy_host = Unicode(
+        "127.0.0.1",
+        help="Host user servers use to reach the scheduler proxy (gateway://HOST:PORT).",
+        config=True,
+    )
+
+    # --- per-worker option bounds -----------------------------------------
+    default_worker_cores = Integer(1, help="Default cores per worker.", config=True)
+    max_worker_cores = Integer(4, help="Upper bound of the worker cores option.", config=True)
+    default_worker_memory_gib = Float(2.0, help="Default GiB per worker.", config=True)
+    min_worker_memory_gib = Float(0.5, help="Lower bound of the worker memory option (GiB).", config=True)
+    max_worker_memory_gib = Float(16.0, help="Upper bound of the worker memory option (GiB).", config=True)
+    worker_images = List(
+        Unicode(),
+        ["pangeo/pangeo-notebook:latest"],
+        help="Worker images users may pick (Kubernetes only); the first is the default.",
+        config=True,
+    )
+    max_worker_gpus = Integer(1, help="Upper bound of GPUs per worker (Kubernetes only).", config=True)
+    kubernetes = Bool(
+        False,
+        help="Offer the Kubernetes-only options (worker image, GPUs).",
+        config=True,
+    )
+
+    # --- idle culling -------------------------------------------------------
+    idle_timeout_minutes = Float(
+        30.0, help="Default idle timeout of a cluster, in minutes.", config=True
+    )
+    min_idle_timeout_minutes = Float(
+        1.0, help="Smallest idle timeout a user may choose, in minutes.", config=True
+    )
+    max_idle_timeout_minutes = Float(
+        480.0,
+        help="Largest idle timeout a user may choose, in minutes (no cluster lives idle forever).",
+        config=True,
+    )
+
+    # --- per-user and per-cluster limits -------------------------------------
+    user_max_clusters = Integer(2, help="Active clusters one user may have.", config=True)
+    user_max_cores = Float(8, help="Cores one user's clusters may reserve in total.", config=True)
+    user_max_memory_gib = Float(32, help="GiB one user's clusters may reserve in total.", config=True)
+    cluster_max_cores = Float(8, help="Cores one cluster may use (scheduler included).", config=True)
+    cluster_max_memory_gib = Float(32, help="GiB one cluster may use (scheduler included).", config=True)
+
+    # --- money (integer micro-dollars) -----------------------------------------
+    core_hour_microusd = Integer(
+        40_000, help="Price of one worker core for one hour, micro-USD.", config=True
+    )
+    gib_hour_microusd = Integer(
+        5_000, help="Price of one GiB of worker memory for one hour, micro-USD.", config=True
+    )
+    gpu_hour_microusd = Integer(
+        900_000, help="Price of one worker GPU for one hour, micro-USD.", config=True
+    )
+
+    # --- budget ------------------------------------------------------------------
+    lens_service_url = Unicode(
+        help="Base URL of the lens service (env LENS_SERVICE_URL); empty disables budget checks.",
+        config=True,
+    )
+
+    @default("lens_service_url")
+    def _default_lens_service_url(self):
+        return os.environ.get("LENS_SERVICE_URL", "")
+
+    budget_category = Unicode("dask", help="Ledger category of Dask clusters.", config=True)
+    budget_timeout = Float(5.0, help="Seconds to wait for the budget check.", config=True)
+
+    # --- users and data ----------------------------------------------------------
+    unix_user_prefix = Unicode(
+        "jupyter-",
+        help="Hub user NAME runs as unix account PREFIX+NAME in the local and Slurm backends.",
+        config=True,
+    )
+    scratch_bucket = Unicode(
+        help="S3 bucket for per-user scratch (s3://BUCKET/scratch/USER); empty means local mode (env LENS_SCRATCH_BUCKET).",
+        config=True,
+    )
+
+    @default("scratch_bucket")
+    def _default_scratch_bucket(self):
+        return os.environ.get("LENS_SCRATCH_BUCKET", "")
+
+    scratch_root = Unicode(
+        help="Local-mode scratch root; user scratch is ROOT/USER (default $LENS_STATE_DIR/scratch).",
+        config=True,
+    )
+
+    @default("scratch_root")
+    def _default_scratch_root(self):
+        state = os.environ.get("LENS_STATE_DIR", "state")
+        return os.path.join(os.path.abspath(state), "scratch")
+
+    intake_catalog = Unicode(
+        help="Path or URL of the shared intake catalog, given to user servers as LENS_INTAKE_CATALOG "
+        "(default: $LENS_INTAKE_CATALOG, else hub_config/catalog.yaml of the source tree).",
+        config=True,
+    )
+
+    @default("intake_catalog")
+    def _default_intake_catalog(self):
+        if os.environ.get("LENS_INTAKE_CATALOG"):
+            return os.environ["LENS_INTAKE_CATALOG"]
+        here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        return os.path.join(here, "hub_config", "catalog.yaml")
+
+    s3_endpoint_url = Unicode(
+        help="S3 endpoint for user servers and workers (env AWS_ENDPOINT_URL; empty = AWS).",
+        config=True,
+    )
+
+    @default("s3_endpoint_url")
+    def _default_s3_endpoint_url(self):
+        return os.environ.get("AWS_ENDPOINT_URL", "")
+
+    forwarded_environment = List(
+        Unicode(),
+        [
+            "AWS_ENDPOINT_URL",
+            "AWS_DEFAULT_REGION",
+            "AWS_REGION",
+            "FSSPEC_S3_ENDPOINT_URL",
+            "LENS_DATA_BUCKET",
+        ],
+        help="Non-secret variables passed from the gateway's environment to schedulers and "
+        "workers (data access). The gateway's own credentials are never forwarded.",
+        config=True,
+    )
+    worker_env_prefix = Unicode(
+        "LENS_WORKER_",
+        help="Gateway variables PREFIX+NAME reach schedulers and workers as NAME, e.g. "
+        "LENS_WORKER_AWS_ACCESS_KEY_ID: give the gateway credentials scoped to the scratch "
+        "bucket under these names, never the hub's own.",
+        config=True,
+    )
+
+    def unix_user(self, user_name: str) -> str:
+        """The unix account a hub user's cluster processes run as."""
+        return f"{self.unix_user_prefix}{user_name}"
