@@ -143,7 +143,12 @@ if deployment == "local":
         },
     ]
     gateway_config = HERE / "dask_gateway_config.py"
-    if deployment == "local" and gateway_config.exists():
+    if gateway_config.exists():
+        c.ProfileSpawnerMixin.dask_gateway = True
+        c.ProfileSpawnerMixin.dask_gateway_token = state.token("dask-gateway")
+        c.ProfileSpawnerMixin.hub_public_url = public_host
+        service_env["LENS_GATEWAY_TOKEN"] = state.token("dask-gateway")  # lens meters clusters
+        service_env["LENS_GATEWAY_PORT"] = str(ports["gateway"])
         c.JupyterHub.services.append(
             {
                 "name": "dask-gateway",

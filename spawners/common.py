@@ -85,6 +85,21 @@ class ProfileSpawnerMixin(LoggingConfigurable):
         5.0, config=True, help="Seconds to wait for the lens service's budget answer before refusing."
     )
 
+    dask_gateway = Bool(
+        False,
+        config=True,
+        help="A dask-gateway hub service runs: give servers its zero-config environment and stop "
+        "a user's clusters when their server stops.",
+    )
+
+    dask_gateway_token = Unicode(
+        config=True, help="The dask-gateway service's token, used to stop a user's clusters."
+    )
+
+    hub_public_url = Unicode(
+        "http://127.0.0.1:8000", config=True, help="The hub's address as user servers reach it."
+    )
+
     extra_lens_env = Dict(
         config=True,
         help="Extra environment for every user server (e.g. SCRATCH_BUCKET, DASK_GATEWAY__ADDRESS).",
@@ -255,5 +270,23 @@ class ProfileSpawnerMixin(LoggingConfigurable):
             "LENS_PROFILE": self.profile.slug if self.profile else "",
             "LENS_HOURLY_COST": str(hourly_rate(self.profile) or 0) if self.profile else "0",
         }
+        if self.dask_gateway:
+            from jupyter_ext.gateway.env import gateway_env
+
+            env.update(gateway_env(self.user.name, self.hub_public_url))
         env.update({k: str(v).replace("{username}", self.user.name) for k, v in self.extra_lens_env.items()})
         return env
+
+    async def stop_dask_clusters(self) -> None:
+        """Clusters die with their owner's server (stopped or culled)."""
+        if not self.dask_gateway:
+            return
+        from jupyter_ext.gateway.lifecycle import stop_user_clusters
+
+        try:
+            stopped = await stop_user_clusters(self.user.name, token=self.dask_gateway_token or None)
+        except Exception as exc:  # stopping the server must not fail on this
+            self.log.warning("stopping %s's Dask clusters failed: %s", self.user.name, exc)
+            return
+        if stopped:
+            self.log.info("Stopped %d Dask cluster(s) of %s with their server", len(stopped), self.user.name)

@@ -206,6 +206,7 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
 
     async def stop(self, now=False):
         await super().stop(now=now)
+        await self.stop_dask_clusters()
         await self.meter_event("stop")
         cgroups.remove_cgroup(self._cgroup)
 

@@ -12,3 +12,10 @@ def load_ipython_extension(ipython):
 
     for magics in (CostsMagics, AtomMagics, ArchiveMagics):
         ipython.register_magics(magics)
+    # Work around a dask-gateway client deadlock on refused cluster creation.
+    try:
+        from ..gateway.client_fix import install
+
+        install()
+    except ImportError:
+        pass

@@ -1,0 +1,46 @@
+"""Dask Gateway as a hub service, through the real hub and proxy."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def gateway_for(stack, token):
+    from dask_gateway import Gateway
+    from dask_gateway.auth import JupyterHubAuth
+
+    return Gateway(
+        address=f"{stack.url}/services/dask-gateway",
+        proxy_address=f"gateway://127.0.0.1:{stack.env['LENS_GATEWAY_PROXY_PORT']}",
+        auth=JupyterHubAuth(api_token=token),
+    )
+
+
+def test_clusters_belong_to_their_owner_and_die_with_the_server(stack):
+    a_token = stack.create_user("gw-a")
+    b_token = stack.create_user("gw-b")
+    stack.spawn("gw-a", "lab")
+    # the server got the zero-config environment
+    env_check = stack.api("GET", "/users/gw-a").json()["servers"][""]
+    assert env_check["ready"]
+    gw_a, gw_b = gateway_for(stack, a_token), gateway_for(stack, b_token)
+    try:
+        cluster = gw_a.new_cluster()
+        name = cluster.name
+        assert [c.name for c in gw_a.list_clusters()] == [name]
+        assert gw_b.list_clusters() == []
+        with pytest.raises(Exception):  # noqa: B017 - dask-gateway raises ValueError/ClientError variants
+            gw_b.connect(name)
+        # stopping the owner's server stops the owner's clusters
+        stack.stop_server("gw-a")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and gw_a.list_clusters():
+            time.sleep(0.5)
+        assert gw_a.list_clusters() == []
+    finally:
+        gw_a.close()
+        gw_b.close()
