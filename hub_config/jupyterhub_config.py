@@ -172,7 +172,7 @@ c.JupyterHub.load_roles = [
     },
     {
         "name": "lens-admin",
-        "scopes": ["admin:users", "admin:groups", "admin:servers", "list:users", "read:roles:users"],
+        "scopes": ["admin:users", "admin:groups", "admin:servers", "tokens", "list:users", "read:roles:users"],
         "services": ["lens-admin"],
     },
     {"name": "lens-gate", "scopes": ["access:services!service=lens"], "services": ["lens-gate"]},

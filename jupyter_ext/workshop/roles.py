@@ -34,6 +34,9 @@ def instructor_role(ws: Workshop) -> dict:
     """A load_roles entry: every scope filtered to the workshop's group."""
     g = ws.name
     scopes = [f"{s}!group={g}" for s in INSTRUCTOR_SCOPES]
+    # User servers check access with jupyterhub.services.auth.check_scopes, which
+    # cannot resolve group filters to users (documented upstream): name each seat.
+    scopes += [f"access:servers!user={seat}" for seat in ws.seats]
     return {
         "name": role_name(g),
         "description": f"Instructors of workshop {g}: see, open and stop its seats' servers",
