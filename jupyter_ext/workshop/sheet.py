@@ -70,8 +70,12 @@ def render_html(ws: Workshop, creds: list[Credential], login_url: str) -> str:
             f'<div class="row"><span class="label">Go to</span><span class="url">{escape(login_url)}</span></div>'
             f'<div class="row"><span class="label">Username</span><span class="value username">{escape(c.username)}</span></div>'
             f'<div class="row"><span class="label">Password</span><span class="value password">{escape(c.password)}</span></div>'
-            f'<div class="foot">Valid until {escape(expires)}. Your course material opens on first login.</div>'
-            "</div>"
+            + (
+                f'<div class="foot">Valid until {escape(expires)}. Your course material opens on first login.</div>'
+                if c.role == "student"
+                else '<div class="foot">Instructor account: it does not expire with the workshop.</div>'
+            )
+            + "</div>"
         )
     profiles = ", ".join(ws.profiles) or "all"
     return (

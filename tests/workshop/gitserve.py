@@ -1,12 +1,14 @@
-"""A git repository served over git's dumb HTTP protocol on loopback."""
+"""A git repository served over HTTP on loopback by `git http-backend` (git's
+smart HTTP protocol, what real git hosts speak; nbgitpuller's shallow clones
+need it: the dumb protocol cannot do --depth)."""
 
 from __future__ import annotations
 
-import functools
+import os
 import subprocess
 import threading
 from contextlib import contextmanager
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
@@ -29,15 +31,53 @@ def make_course_repo(root: Path, name: str = "course") -> Path:
     return bare
 
 
-class _Quiet(SimpleHTTPRequestHandler):
+class _GitHTTP(BaseHTTPRequestHandler):
+    """CGI bridge to `git http-backend` (argv list, no shell)."""
+
+    root = ""
+
     def log_message(self, *args):
         pass
+
+    def _run(self):
+        path, _, query = self.path.partition("?")
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "GIT_PROJECT_ROOT": self.root,
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "REQUEST_METHOD": self.command,
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(body)),
+            "REMOTE_ADDR": self.client_address[0],
+            "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+        }
+        out = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True).stdout
+        head, _, payload = out.partition(b"\r\n\r\n")
+        status, headers = 200, []
+        for line in head.decode("latin-1").split("\r\n"):
+            key, _, value = line.partition(": ")
+            if key.lower() == "status":
+                status = int(value.split()[0])
+            elif key:
+                headers.append((key, value))
+        self.send_response(status)
+        for key, value in headers:
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = _run
 
 
 @contextmanager
 def serve_dir(path: Path):
-    """Serve `path` on 127.0.0.1:<free port>; yields the base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(path)))
+    """Serve the repositories under `path` on 127.0.0.1:<free port>; yields the base URL."""
+    handler = type("Handler", (_GitHTTP,), {"root": str(path)})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
