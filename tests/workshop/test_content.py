@@ -20,7 +20,7 @@ def test_content_is_pulled_on_first_login(wstack, tmp_path):
     with serve_dir(bare.parent) as base:
         repo = f"{base}/course.git"
         r = lens(wstack, "create", "geo", "--seats", "1", "--expires", "+1d", "--content", f"{repo}@main")
-        link = next(line.split(": ", 1)[1] for line in r.stdout.splitlines() if "content link:" in line)
+        link = next(line.split(": ", 1)[1].strip() for line in r.stdout.splitlines() if "content link:" in line)
         assert link.startswith(f"{wstack.url}/hub/user-redirect/git-pull?repo=")
         assert "branch=main" in link and "urlpath=lab%2Ftree%2Fcourse" in link
         token = wstack.create_user("geo-01")
