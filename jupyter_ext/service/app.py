@@ -71,14 +71,6 @@ class LensService(Application):
             access_scopes={"access:services!service=lens"},
         )
 
-    # -- hooks the area modules fill in ---------------------------------------
-    def budget_check(self, user: str, category: str) -> dict:
-        """Whether `user` may start spending in `category` (no budgets yet: always)."""
-        return {"allowed": True, "message": "", "remaining_usd": None, "summary": None}
-
-    def budget_summary(self, user: str) -> dict | None:
-        return None
-
     def add_periodic(self, seconds: float, func) -> None:
         """Run `func()` (sync or async) every `seconds` while the service runs."""
         self.periodic.append((seconds, func))
