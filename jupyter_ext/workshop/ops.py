@@ -15,7 +15,7 @@ from pathlib import Path
 from ..hub.accounts import AccountStore
 from .content import hub_pull_link
 from .hubapi import HubAPI
-from .model import Workshop, WorkshopError, utcnow
+from .model import Workshop, WorkshopError, format_usd, utcnow
 from .roles import role_name
 from .roster import Seat
 from .seatcost import seat_costs
@@ -72,22 +72,20 @@ def check_clashes(accounts: AccountStore, name: str, seats: list[Seat], instruct
 
 
 def apply_group_budget(lens_db_url: str, ws: Workshop) -> str:
-    """THE call site for the costs ledger: the group's budget for the
-    workshop's window is budget-per-seat x seats. Until jupyter_ext.costs.ledger
-    exists, the per-seat budget stays in the workshop table only."""
+    """THE call site for the costs ledger: the group's budget for the workshop's
+    window [created, expires) is budget-per-seat x seats, in micro-dollars."""
     if ws.budget_per_seat_micro is None:
         return "no budget"
     total = ws.budget_per_seat_micro * len(ws.seats)
     try:
-        from ..costs.ledger import Ledger  # type: ignore[import-not-found]
+        from ..costs.db import make_engine
+        from ..costs.ledger import Ledger
     except ImportError:
-        return f"recorded {total} micro-USD for group:{ws.name} (ledger not installed yet: stored in lens_workshops)"
-    import sqlalchemy as sa
-
-    Ledger(sa.create_engine(lens_db_url, future=True)).set_budget(
+        return f"recorded {total} micro-USD for group:{ws.name} (costs ledger not installed: kept in lens_workshops)"
+    budget = Ledger(make_engine(lens_db_url)).set_budget(
         f"group:{ws.name}", total, period="window", start=ws.created_at or utcnow(), end=ws.expires_at
     )
-    return f"group:{ws.name} budget set to {total} micro-USD"
+    return f"ledger budget group:{ws.name} = {format_usd(budget.amount_micro)} until {ws.expires_at:%Y-%m-%d %H:%M} UTC"
 
 
 def create_workshop(
@@ -205,7 +203,9 @@ def extend_workshop(*, lens_db_url: str, name: str, expires_at: datetime) -> Wor
     for seat in ws.seats:
         if accounts.get(seat) is not None:
             accounts.update(seat, expires_at=expires_at)
-    return store.get(name)
+    ws = store.get(name)
+    apply_group_budget(lens_db_url, ws)  # the budget window follows the expiry
+    return ws
 
 
 def export_workshop(*, lens_db_url: str, name: str, public_url: str) -> dict:

@@ -42,6 +42,7 @@ def test_create_is_complete_and_idempotent(wstack):
             "--budget-per-seat", "5", "--instructors", "teach1")
     r = lens(wstack, *args)
     assert "3 created, 0 unchanged" in r.stdout and "$5.00 per seat" in r.stdout
+    assert "ledger budget group:ws1 = $15.00 until" in r.stdout
     assert "restart the hub to activate the instructor role 'workshop-ws1-instructors'" in r.stdout
     group = wstack.api("GET", "/groups/ws1").json()
     assert sorted(group["users"]) == ["ws1-01", "ws1-02", "ws1-03"]
