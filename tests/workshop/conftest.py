@@ -53,3 +53,19 @@ def try_login(stack, name, password) -> requests.Response:
 def restart(stack) -> None:
     stack.stop()
     stack.start(admin_login=False)
+
+
+def fresh_seats(*names: str) -> None:
+    """Remove the unix accounts (and homes) an earlier run of these tests left
+    for these seats, so a clone from a dead test server is not reused."""
+    import os
+    import pwd
+
+    if os.geteuid() != 0:
+        return
+    for name in names:
+        try:
+            pwd.getpwnam(f"jupyter-{name}")
+        except KeyError:
+            continue
+        subprocess.run(["userdel", "-r", f"jupyter-{name}"], capture_output=True)

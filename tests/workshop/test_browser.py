@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import require
 from tests.support.hub import REPO
-from tests.workshop.conftest import lens
+from tests.workshop.conftest import fresh_seats, lens
 from tests.workshop.gitserve import make_course_repo, serve_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -42,6 +42,7 @@ def login(page, url, username, password):
 
 
 def test_workshop_in_the_browser(wstack, browser, tmp_path):
+    fresh_seats("brw-01", "brw-02")
     bare = make_course_repo(tmp_path, "oceans")
     with serve_dir(bare.parent) as base:
         # 1. the instructor creates the workshop

@@ -9,13 +9,14 @@ import pytest
 import requests
 
 from jupyter_ext.workshop.homes import seat_home
-from tests.workshop.conftest import lens
+from tests.workshop.conftest import fresh_seats, lens
 from tests.workshop.gitserve import make_course_repo, serve_dir
 
 pytestmark = pytest.mark.integration
 
 
 def test_content_is_pulled_on_first_login(wstack, tmp_path):
+    fresh_seats("geo-01")
     bare = make_course_repo(tmp_path)
     with serve_dir(bare.parent) as base:
         repo = f"{base}/course.git"
