@@ -189,6 +189,9 @@ class ProfileSpawnerMixin(LoggingConfigurable):
             headers={"Authorization": f"token {self.lens_api_token}", "Content-Type": "application/json"},
             body=json.dumps(body) if body is not None else None,
             request_timeout=self.budget_gate_timeout,
+            # tornado queues requests beyond max_clients (10) and drops them after
+            # min(connect, request) timeout: a class of 40 starting at once queues.
+            connect_timeout=self.budget_gate_timeout,
         )
         resp = await AsyncHTTPClient().fetch(req)
         return json.loads(resp.body or b"{}")
