@@ -155,7 +155,7 @@ def create_workshop(
 class CloseResult:
     stopped: list[str]
     disabled: list[str]
-    archives: dict[str, Path | None]
+    archives: dict[str, str | None]
     costs: dict[str, int]
 
 
@@ -179,16 +179,33 @@ def close_workshop(
     stopped = hub.stop_servers(list(ws.seats))
     for seat in ws.seats:
         hub.revoke_tokens(seat)
-    archives: dict[str, Path | None] = {}
+    archives: dict[str, str | None] = {}
     if archive:
         dest = workshop_dir(state_root, name) / "archive"
         for seat in ws.seats:
-            # Single call site for the archive engine (jupyter_ext/archive) once merged.
-            archives[seat] = archive_home(seat_home(seat, state_root), dest / f"{seat}.tar.zst")
+            archives[seat] = archive_seat(seat, seat_home(seat, state_root), dest, name, archive_home)
     import sqlalchemy as sa
 
     costs = seat_costs(sa.create_engine(lens_db_url, future=True), list(ws.seats), utcnow())
     return CloseResult(stopped, disabled, archives, costs)
+
+
+def archive_seat(seat: str, home: Path, dest: Path, workshop: str, fallback) -> str | None:
+    """Archive one seat's home with the archive engine (a deduplicated, compressed
+    repository in `dest`, owned by user:SEAT); a tar.zst if the engine is absent."""
+    if not home.is_dir():
+        return None
+    try:
+        from ..archive.engine import ArchiveEngine
+        from ..archive.repository import Principal
+    except ImportError:
+        path = fallback(home, dest / f"{seat}.tar.zst")
+        return str(path) if path else None
+    engine = ArchiveEngine(repository=str(dest / "repository"), cache_dir="")
+    result = engine.create([str(home)], owner=f"user:{seat}", principal=Principal(user="lens-admin", admin=True),
+                           name=f"workshop-{workshop}-{seat}", tags={"workshop": workshop})
+    entry = result.get("archive") or {}
+    return f"{dest / 'repository'} {entry.get('id') or entry.get('name') or ''}".strip()
 
 
 def extend_workshop(*, lens_db_url: str, name: str, expires_at: datetime) -> Workshop:
