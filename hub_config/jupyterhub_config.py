@@ -112,6 +112,12 @@ if deployment == "local":
         "LENS_PROFILES": os.environ["LENS_PROFILES"],
         "PATH": os.environ.get("PATH", ""),
         "LENS_WORKSHOP_EXPIRY_EVERY": os.environ.get("LENS_WORKSHOP_EXPIRY_EVERY", "30"),
+        # backends and AWS endpoints the operator configured (README "Backends")
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if k in ("LENS_SERVICE_CONFIG", "SLURM_CONF", "LENS_ATOM_APPS") or k.startswith("AWS_")
+        },
     }
     culler = settings["culler"]
     c.JupyterHub.services = [

@@ -93,6 +93,19 @@ class ProfileSpawnerMixin(LoggingConfigurable):
         help="Extra environment for every user server (e.g. SCRATCH_BUCKET, DASK_GATEWAY__ADDRESS).",
     )
 
+    # The catalog drives the form and the selection for every lens spawner.
+    @default("options_form")
+    def _default_options_form(self):
+        return self.lens_options_form
+
+    @default("options_from_form")
+    def _default_options_from_form(self):
+        return self.lens_options_from_form
+
+    @default("apply_user_options")
+    def _default_apply_user_options(self):
+        return lambda spawner, options: spawner.apply_profile_options(options)
+
     profile: Profile | None = None
     _hold_id: int | None = None
 

@@ -87,18 +87,6 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         from_catalog._lens_catalog = True
         return from_catalog
 
-    @default("options_form")
-    def _default_options_form(self):
-        return self.lens_options_form
-
-    @default("options_from_form")
-    def _default_options_from_form(self):
-        return self.lens_options_from_form
-
-    @default("apply_user_options")
-    def _default_apply_user_options(self):
-        return lambda spawner, options: spawner.apply_profile_options(options)
-
     def profile_unavailability(self) -> dict[str, str]:
         # `requires` names local executables; images provide them on Kubernetes.
         return {}

@@ -65,18 +65,6 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
     def _default_cmd(self):
         return [os.path.join(sys.prefix, "bin", "jupyterhub-singleuser")]
 
-    @default("options_form")
-    def _default_options_form(self):
-        return self.lens_options_form
-
-    @default("options_from_form")
-    def _default_options_from_form(self):
-        return self.lens_options_from_form
-
-    @default("apply_user_options")
-    def _default_apply_user_options(self):
-        return lambda spawner, options: spawner.apply_profile_options(options)
-
     _cgroup: Path | None = None
 
     # -- identity ----------------------------------------------------------

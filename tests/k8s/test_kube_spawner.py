@@ -215,18 +215,22 @@ async def test_state_keeps_the_profile(make_spawner):
 # -- budget gate: a real HTTP lens service stand-in on loopback ----------------
 
 class BudgetHandler(web.RequestHandler):
-    def get(self):
-        self.application.settings["seen"].append(
-            (self.request.headers.get("Authorization"), self.get_query_argument("rate"))
-        )
-        allowed = self.get_query_argument("user") != "broke"
-        self.write({"allowed": allowed, "message": "Your monthly budget of $50 is used up."})
+    """The lens service's race-safe start gate: POST api/budget/hold."""
+
+    def post(self):
+        body = json.loads(self.request.body)
+        self.application.settings["seen"].append((self.request.headers.get("Authorization"), str(body["rate"])))
+        if body["user"] == "broke":
+            self.set_status(403)
+            self.write({"allowed": False, "message": "Your monthly budget of $50 is used up."})
+        else:
+            self.write({"allowed": True, "hold_id": 1})
 
 
 @pytest.fixture
 async def budget_service():
     seen: list = []
-    app = web.Application([(r"/services/lens/api/budget/check", BudgetHandler)], seen=seen)
+    app = web.Application([(r"/services/lens/api/budget/hold", BudgetHandler)], seen=seen)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)
