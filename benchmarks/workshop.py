@@ -231,6 +231,7 @@ def main() -> int:
     ap.add_argument("--seats", type=int, default=40)
     ap.add_argument("--timeout", type=float, default=300, help="per-seat login-to-ready limit (s)")
     ap.add_argument("--keep-users", action="store_true")
+    ap.add_argument("--keep-logs", action="store_true", help="keep the hubs' state and logs (path printed)")
     ap.add_argument("--spawn-limit", type=int, default=SPAWN["concurrent_spawn_limit"])
     ap.add_argument("--budget-gate-timeout", type=float, default=SPAWN["budget_gate_timeout"])
     args = ap.parse_args()
@@ -250,7 +251,10 @@ def main() -> int:
     finally:
         if not args.keep_users:
             remove_users(("bench", "vanb"), args.seats)
-        shutil.rmtree(root, ignore_errors=True)
+        if args.keep_logs:
+            print(f"logs kept in {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
     head = ["hub", "ready", "p50 s", "p95 s", "max s", "wall s", "failures", "first errors"]
     print(f"\n{args.seats} seats log in and start `lab` at once; {os.cpu_count()} CPUs (shared machine); "
           f"concurrent_spawn_limit {args.spawn_limit}, lens budget gate timeout {args.budget_gate_timeout:g} s\n")
