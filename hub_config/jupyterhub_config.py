@@ -111,6 +111,7 @@ if deployment == "local":
         "LENS_DB_URL": state.lens_db_url,
         "LENS_PROFILES": os.environ["LENS_PROFILES"],
         "PATH": os.environ.get("PATH", ""),
+        "LENS_WORKSHOP_EXPIRY_EVERY": os.environ.get("LENS_WORKSHOP_EXPIRY_EVERY", "30"),
         # backends and AWS endpoints the operator configured (README "Backends")
         **{
             k: v
@@ -130,6 +131,8 @@ if deployment == "local":
             "environment": service_env,
         },
         {"name": "lens-gate", "api_token": state.token("lens-gate"), "display": False},
+        # `lens workshop` (CLI) acts on the hub with this token from state/secrets.
+        {"name": "lens-admin", "api_token": state.token("lens-admin"), "display": False},
         {
             "name": "idle-culler",
             "command": [
@@ -179,8 +182,14 @@ if deployment == "local":
         },
         {
             "name": "lens-service",
-            "scopes": ["list:users", "read:users", "read:groups", "read:servers", "admin:auth_state"],
+            "scopes": ["list:users", "read:users", "read:groups", "read:servers", "admin:auth_state",
+                       "delete:servers"],  # delete:servers: the workshop expiry task stops expired seats
             "services": ["lens"],
+        },
+        {
+            "name": "lens-admin",
+            "scopes": ["admin:users", "admin:groups", "admin:servers", "tokens", "list:users", "read:roles:users"],
+            "services": ["lens-admin"],
         },
         {"name": "lens-gate", "scopes": ["access:services!service=lens"], "services": ["lens-gate"]},
     ]
@@ -192,3 +201,9 @@ if deployment == "local":
                 "services": ["dask-gateway"],
             }
         )
+
+    # Workshops: one instructor role per workshop, scoped to its group, read from the lens DB
+    # (JupyterHub has no REST API for roles, so `lens workshop create` asks for a restart).
+    from jupyter_ext.workshop.roles import roles_from_db
+
+    c.JupyterHub.load_roles.extend(roles_from_db(state.lens_db_url))

@@ -7,8 +7,11 @@ say how a chosen profile becomes their own settings (``apply_profile``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+from dataclasses import replace
+from html import escape
 from pathlib import Path
 
 from jupyterhub.spawner import SpawnException
@@ -139,11 +142,27 @@ class ProfileSpawnerMixin(LoggingConfigurable):
     def profile_rates(self) -> dict[str, float | None]:
         return {p.slug: hourly_rate(p) for p in self.catalog.profiles}
 
+    # -- workshops (jupyter_ext.workshop): students see and start only their profiles --
+    async def workshop_rules(self):
+        from jupyter_ext.workshop.restriction import SpawnRules, spawn_rules
+
+        if self.is_admin():
+            return SpawnRules()
+        return await asyncio.to_thread(spawn_rules, self.user_groups())
+
+    def restricted_catalog(self, rules) -> Catalog:
+        if rules.allowed is None:
+            return self.catalog
+        return replace(self.catalog, profiles=tuple(p for p in self.catalog.profiles if p.slug in rules.allowed))
+
     # -- form --------------------------------------------------------------
     async def lens_options_form(self, spawner=None) -> str:
         note = await self.budget_note()
+        rules = await self.workshop_rules()
+        if rules.refusal:
+            return f'<p class="alert alert-danger">{escape(rules.refusal)}</p>'
         return render_form(
-            self.catalog,
+            self.restricted_catalog(rules),
             groups=self.user_groups(),
             admin=self.is_admin(),
             rates=self.profile_rates(),
@@ -158,6 +177,12 @@ class ProfileSpawnerMixin(LoggingConfigurable):
 
     # -- selection ---------------------------------------------------------
     async def apply_profile_options(self, user_options: dict) -> None:
+        rules = await self.workshop_rules()
+        if rules.refusal:
+            raise SpawnException(rules.refusal, reason="workshop", status_code=403)
+        if rules.allowed is not None and not (user_options or {}).get("profile"):
+            first = next((p.slug for p in self.catalog.profiles if p.slug in rules.allowed), None)
+            user_options = {**(user_options or {}), "profile": first}
         try:
             profile = select_profile(
                 self.catalog,
@@ -168,9 +193,18 @@ class ProfileSpawnerMixin(LoggingConfigurable):
             )
         except ProfileError as exc:
             raise SpawnException(exc.message, reason="profile", status_code=exc.status) from None
+        if rules.allowed is not None and profile.slug not in rules.allowed:
+            raise SpawnException(
+                f"Profile {profile.slug!r} is not part of your workshop "
+                f"({', '.join(rules.workshops)}); allowed: {', '.join(sorted(rules.allowed))}.",
+                reason="profile",
+                status_code=403,
+            )
         self.profile = profile
         self.log.info("Profile %s selected for %s", profile.slug, self.user.name)
         self.apply_profile(profile)
+        if rules.default_url and profile.interface == "lab":
+            self.default_url = rules.default_url  # nbgitpuller: pull the course, then open it
 
     def apply_profile(self, profile: Profile) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -183,6 +217,9 @@ class ProfileSpawnerMixin(LoggingConfigurable):
             headers={"Authorization": f"token {self.lens_api_token}", "Content-Type": "application/json"},
             body=json.dumps(body) if body is not None else None,
             request_timeout=self.budget_gate_timeout,
+            # tornado queues requests beyond max_clients (10) and drops them after
+            # min(connect, request) timeout: a class of 40 starting at once queues.
+            connect_timeout=self.budget_gate_timeout,
         )
         resp = await AsyncHTTPClient().fetch(req)
         return json.loads(resp.body or b"{}")

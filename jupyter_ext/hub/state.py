@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-TOKENS = ("lens-service", "lens-gate", "idle-culler", "dask-gateway", "proxy-auth", "lens-cookie")
+TOKENS = ("lens-service", "lens-gate", "idle-culler", "dask-gateway", "proxy-auth", "lens-cookie", "lens-admin")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,204 @@
+"""`lens workshop create|list|extend|close|export`: workshop and class hubs.
+
+The CLI talks to the running hub's REST API with the `lens-admin` service
+token (state/secrets/lens-admin.token, made by `lens hub run`), and to the
+lens database directly for accounts and workshop settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ..cli import CommandError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def register(subparsers) -> None:
+    ws = subparsers.add_parser("workshop", help="workshop and class hubs: bulk temporary accounts")
+    ws.add_argument("--state", default=os.environ.get("LENS_STATE_DIR", str(REPO / "state")))
+    ws.add_argument("--hub-url", default=os.environ.get("LENS_BIND_URL", "http://127.0.0.1:8000"),
+                    help="the hub's public URL (default: $LENS_BIND_URL or http://127.0.0.1:8000)")
+    ws.add_argument("--token", default=os.environ.get("LENS_ADMIN_TOKEN"),
+                    help="admin-capable hub token (default: the lens-admin service token in STATE/secrets)")
+    sub = ws.add_subparsers(dest="workshop_command", metavar="ACTION")
+
+    create = sub.add_parser("create", help="create (or complete) a workshop; safe to re-run")
+    create.add_argument("name")
+    who = create.add_mutually_exclusive_group(required=True)
+    who.add_argument("--seats", type=int, help="number of anonymous seats NAME-01..NAME-NN")
+    who.add_argument("--roster", help="CSV with a 'username' column (optional display_name, email)")
+    create.add_argument("--expires", required=True, help="YYYY-MM-DD (through that day, UTC), YYYY-MM-DDTHH:MM, or +N[smhd]")
+    create.add_argument("--profiles", default="lab", help="profiles students may start, comma-separated (default: lab)")
+    create.add_argument("--budget-per-seat", help="USD per seat for the whole workshop")
+    create.add_argument("--content", help="course material: GIT_URL[@branch-or-tag], pulled by nbgitpuller")
+    create.add_argument("--instructors", help="hub user names of the instructors, comma-separated")
+    create.set_defaults(func=cmd_create)
+
+    ls = sub.add_parser("list", help="list workshops")
+    ls.set_defaults(func=cmd_list)
+
+    extend = sub.add_parser("extend", help="move a workshop's expiry")
+    extend.add_argument("name")
+    extend.add_argument("--expires", required=True)
+    extend.set_defaults(func=cmd_extend)
+
+    close = sub.add_parser("close", help="stop servers, disable accounts, report cost per seat")
+    close.add_argument("name")
+    close.add_argument("--archive", action="store_true", help="archive each seat's home (tar.zst) first")
+    close.set_defaults(func=cmd_close)
+
+    export = sub.add_parser("export", help="the workshop, its seats and costs as JSON")
+    export.add_argument("name")
+    export.add_argument("--output", "-o", help="write to this file instead of stdout")
+    export.set_defaults(func=cmd_export)
+    ws.set_defaults(func=lambda args: ws.print_help() or 1)
+
+
+def _state(args):
+    from ..hub.state import ensure_state
+
+    return ensure_state(args.state)
+
+
+def _hub(args, state):
+    from ..workshop.hubapi import HubAPI
+
+    token = args.token
+    if not token:
+        try:
+            token = state.token("lens-admin")
+        except FileNotFoundError:
+            raise CommandError("no lens-admin token in the state directory: give --token") from None
+    return HubAPI(args.hub_url, token)
+
+
+def _known_profiles() -> list[str]:
+    from spawners.profiles import load_catalog
+
+    path = os.environ.get("LENS_PROFILES") or str(REPO / "hub_config" / "profiles.yaml")
+    return [p.slug for p in load_catalog(path).profiles]
+
+
+def cmd_create(args) -> int:
+    from ..hub.accounts import USERNAME_RE
+    from ..workshop import model
+    from ..workshop.content import parse_content
+    from ..workshop.hubapi import HubAPIError
+    from ..workshop.ops import create_workshop
+    from ..workshop.roles import role_name
+    from ..workshop.roster import RosterError, parse_roster, seat_names
+
+    try:
+        name = model.validate_name(args.name)
+        expires = model.parse_expiry(args.expires)
+        profiles = model.check_profiles(
+            model.parse_list(args.profiles, "--profiles", model.NAME_RE), _known_profiles()
+        )
+        budget = model.parse_usd(args.budget_per_seat)
+        repo, ref = parse_content(args.content)
+        instructors = model.parse_list(args.instructors, "--instructors", USERNAME_RE)
+        if args.roster:
+            try:
+                text = Path(args.roster).read_text()
+            except OSError as exc:
+                raise CommandError(f"--roster: {exc}") from None
+            seats = parse_roster(text, args.roster)
+        else:
+            seats = seat_names(name, args.seats)
+    except (model.WorkshopError, RosterError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    ws = model.Workshop(
+        name=name, expires_at=expires, profiles=profiles, budget_per_seat_micro=budget,
+        content_repo=repo, content_ref=ref, instructors=instructors,
+    )
+    state = _state(args)
+    try:
+        res = create_workshop(
+            hub=_hub(args, state), state_root=state.root, lens_db_url=state.lens_db_url,
+            public_url=args.hub_url, ws=ws, seats=seats,
+        )
+    except (model.WorkshopError, HubAPIError) as exc:
+        raise CommandError(str(exc)) from None
+    w = res.workshop
+    print(f"workshop {w.name}: {len(w.seats)} seat(s), expires {w.expires_at:%Y-%m-%d %H:%M} UTC, "
+          f"profiles {', '.join(w.profiles) or 'all'}")
+    print(f"  hub group:     {'created' if res.group_created else 'exists'}")
+    print(f"  accounts:      {len(res.created_accounts)} created, {len(res.existing_accounts)} unchanged")
+    print(f"  budget:        {model.format_usd(w.budget_per_seat_micro)} per seat; {res.budget}")
+    print(f"  sheet (CSV):   {res.csv_path}")
+    print(f"  sheet (print): {res.html_path}")
+    if res.content_link:
+        print(f"  content link:  {res.content_link}")
+    for inst, password in res.instructor_passwords.items():
+        print(f"  instructor account created: {inst} / {password}")
+    if res.role_active is False:
+        print(f"  NOTE: restart the hub to activate the instructor role {role_name(w.name)!r} "
+              "(JupyterHub loads roles only at start; user servers keep running)")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from ..workshop.model import format_usd
+    from ..workshop.store import WorkshopStore
+
+    rows = WorkshopStore.from_url(_state(args).lens_db_url).list()
+    print(f"{'name':16} {'state':8} {'seats':>5} {'expires (UTC)':17} {'per seat':>9} profiles")
+    for w in rows:
+        expires = f"{w.expires_at:%Y-%m-%d %H:%M}" if w.expires_at else "-"
+        print(f"{w.name:16} {w.state():8} {len(w.seats):>5} {expires:17} "
+              f"{format_usd(w.budget_per_seat_micro):>9} {','.join(w.profiles) or 'all'}")
+    return 0
+
+
+def cmd_extend(args) -> int:
+    from ..workshop.model import WorkshopError, parse_expiry
+    from ..workshop.ops import extend_workshop
+
+    try:
+        ws = extend_workshop(lens_db_url=_state(args).lens_db_url, name=args.name,
+                             expires_at=parse_expiry(args.expires))
+    except WorkshopError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"workshop {ws.name}: {len(ws.seats)} seat(s) now expire {ws.expires_at:%Y-%m-%d %H:%M} UTC")
+    return 0
+
+
+def cmd_close(args) -> int:
+    from ..workshop.hubapi import HubAPIError
+    from ..workshop.model import WorkshopError, format_usd
+    from ..workshop.ops import close_workshop
+
+    state = _state(args)
+    try:
+        res = close_workshop(hub=_hub(args, state), state_root=state.root, lens_db_url=state.lens_db_url,
+                             name=args.name, archive=args.archive)
+    except (WorkshopError, HubAPIError) as exc:
+        raise CommandError(str(exc)) from None
+    print(f"workshop {args.name} closed: {len(res.disabled)} account(s) disabled, "
+          f"{len(res.stopped)} server(s) stopped")
+    print(f"{'seat':24} {'cost':>10}  archive")
+    for seat, micro in sorted(res.costs.items()):
+        archive = res.archives.get(seat, "") if args.archive else ""
+        print(f"{seat:24} {format_usd(micro):>10}  {archive or ('(no home)' if args.archive else '')}")
+    print(f"{'total':24} {format_usd(sum(res.costs.values())):>10}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from ..workshop.model import WorkshopError
+    from ..workshop.ops import export_workshop
+
+    try:
+        data = export_workshop(lens_db_url=_state(args).lens_db_url, name=args.name, public_url=args.hub_url)
+    except WorkshopError as exc:
+        raise CommandError(str(exc)) from None
+    text = json.dumps(data, indent=2)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+        print(f"wrote {args.output}")
+    else:
+        print(text)
+    return 0

@@ -1,0 +1,110 @@
+"""Workshop routes of the lens service, and the periodic expiry task.
+
+- ``GET api/workshops/NAME/seats``: each seat's server, last activity and cost
+  so far, for the workshop's instructors (and admins) only.
+- Every $LENS_WORKSHOP_EXPIRY_EVERY seconds (default 30): stop the running
+  servers of accounts that expired or were disabled (workshop seats).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from urllib.parse import quote
+
+from tornado import web
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+from ..hub.accounts import AccountStore
+from ..workshop.expiry import servers_to_stop
+from ..workshop.model import NAME_RE, format_usd, utcnow
+from ..workshop.seatcost import seat_costs
+from ..workshop.store import WorkshopStore
+from .base import LensHandler
+
+
+async def hub_api(method: str, path: str) -> dict | list | None:
+    url = os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api").rstrip("/") + path
+    req = HTTPRequest(
+        url,
+        method=method,
+        headers={"Authorization": f"token {os.environ.get('JUPYTERHUB_API_TOKEN', '')}"},
+        request_timeout=20,
+        allow_nonstandard_methods=True,
+    )
+    resp = await AsyncHTTPClient().fetch(req, raise_error=False)
+    if resp.code >= 400 and resp.code != 404:
+        raise RuntimeError(f"hub {method} {path}: {resp.code} {resp.body[:200]!r}")
+    return json.loads(resp.body) if resp.body else None
+
+
+class SeatsHandler(LensHandler):
+    async def get(self, name):
+        who = self.require_identity()
+        ws = WorkshopStore(self.lens.engine).get(name)
+        is_instructor = ws is not None and who.get("kind") == "user" and who.get("name") in ws.instructors
+        if not (self.is_admin or is_instructor):
+            # Same answer whether or not the workshop exists: no probing of names.
+            raise web.HTTPError(403, f"Only instructors of workshop {name!r} may see its seats.")
+        if ws is None:
+            raise web.HTTPError(404, f"No workshop {name!r}.")
+        costs = await asyncio.to_thread(seat_costs, self.lens.engine, list(ws.seats), utcnow())
+        seats = []
+        for seat in ws.seats:
+            model = await hub_api("GET", f"/users/{quote(seat)}") or {}
+            servers = model.get("servers") or {}
+            seats.append(
+                {
+                    "username": seat,
+                    "server": {k: {"ready": v.get("ready"), "url": v.get("url")} for k, v in servers.items()},
+                    "last_activity": model.get("last_activity"),
+                    "cost_micro_usd": costs.get(seat, 0),
+                    "cost": format_usd(costs.get(seat, 0)),
+                }
+            )
+        self.write_json(
+            {
+                "workshop": ws.name,
+                "state": ws.state(),
+                "expires_at": ws.expires_at,
+                "budget_per_seat_micro_usd": ws.budget_per_seat_micro,
+                "seats": seats,
+                "total_cost_micro_usd": sum(costs.values()),
+            }
+        )
+
+
+async def active_users() -> dict[str, list[str]]:
+    """User name -> names of their running servers ('' is the default)."""
+    found: dict[str, list[str]] = {}
+    offset, limit = 0, 200
+    while True:
+        page = await hub_api("GET", f"/users?state=active&offset={offset}&limit={limit}") or []
+        for user in page:
+            found[user["name"]] = list((user.get("servers") or {}).keys())
+        if len(page) < limit:
+            return found
+        offset += limit
+
+
+async def expire_servers(lens) -> dict[str, str]:
+    """Stop servers of expired or disabled accounts; return who and why."""
+    running = await active_users()
+    if not running:
+        return {}
+    store = AccountStore(lens.engine)
+    accounts = {n: a for n in running if (a := store.get(n)) is not None}
+    stop = servers_to_stop(running, accounts, utcnow())
+    for name, why in stop.items():
+        for server in running[name]:
+            path = f"/users/{quote(name)}/servers/{quote(server)}" if server else f"/users/{quote(name)}/server"
+            await hub_api("DELETE", path)
+        lens.log.info("workshop expiry: stopping %s's server (%s)", name, why)
+    return stop
+
+
+def setup(lens, prefix: str) -> list[tuple]:
+    every = float(os.environ.get("LENS_WORKSHOP_EXPIRY_EVERY", "30") or 30)
+    lens.add_periodic(every, lambda: expire_servers(lens))
+    return [(rf"{prefix}api/workshops/({NAME_RE.pattern[1:-1]})/seats", SeatsHandler)]

@@ -1,0 +1,7 @@
+"""Workshop and class hubs: bulk temporary accounts, expiry, seat budgets,
+course content and instructors.
+
+Pure logic lives in small modules (roster, sheet, roles, content, expiry,
+seatcost); ``store`` keeps the workshop table in the lens database;
+``hubapi`` and ``ops`` are the thin I/O layer the ``lens workshop`` CLI uses.
+"""

@@ -1,0 +1,116 @@
+"""Workshop settings: names, dates, profile lists, money. Pure validation."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+RELATIVE_RE = re.compile(r"^\+(\d+)([smhd])$")
+UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+MICRO = 1_000_000
+
+
+class WorkshopError(ValueError):
+    """Bad workshop input, with a message naming the field."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def validate_name(name: str) -> str:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise WorkshopError(
+            f"workshop name {name!r}: use 1-16 lowercase letters, digits or '-', starting with a letter "
+            "(it becomes the hub group and the prefix of seat names)"
+        )
+    return name
+
+
+def parse_expiry(text: str, now: datetime | None = None) -> datetime:
+    """--expires: YYYY-MM-DD (valid through that day, UTC), an ISO time
+    YYYY-MM-DDTHH:MM[:SS] (UTC), or relative +N[s|m|h|d]. Returns naive UTC."""
+    now = now or utcnow()
+    text = (text or "").strip()
+    m = RELATIVE_RE.match(text)
+    if m:
+        return (now + timedelta(**{UNITS[m.group(2)]: int(m.group(1))})).replace(microsecond=0)
+    try:
+        if len(text) == 10:
+            day = datetime.strptime(text, "%Y-%m-%d")
+            return day + timedelta(days=1)
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise WorkshopError(
+            f"--expires {text!r}: use YYYY-MM-DD, YYYY-MM-DDTHH:MM (UTC) or +N followed by s, m, h or d"
+        ) from None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def parse_usd(text: str | float | int | None, field_name: str = "--budget-per-seat") -> int | None:
+    """'12.50' -> 12_500_000 micro-dollars (never floats in the ledger)."""
+    if text is None or text == "":
+        return None
+    try:
+        value = Decimal(str(text))
+    except InvalidOperation:
+        raise WorkshopError(f"{field_name} {text!r}: give an amount in US dollars, e.g. 5 or 12.50") from None
+    if not value.is_finite() or value < 0:
+        raise WorkshopError(f"{field_name} {text!r}: must be a non-negative amount in US dollars")
+    return int((value * MICRO).to_integral_value())
+
+
+def format_usd(micro: int | None) -> str:
+    if micro is None:
+        return "-"
+    return f"${Decimal(micro) / MICRO:.2f}"
+
+
+def parse_list(text: str | None, field_name: str, pattern: re.Pattern) -> tuple[str, ...]:
+    if not text:
+        return ()
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    bad = [x for x in items if not pattern.match(x)]
+    if bad:
+        raise WorkshopError(f"{field_name}: invalid entries {', '.join(map(repr, bad))}")
+    return tuple(dict.fromkeys(items))
+
+
+def check_profiles(profiles: tuple[str, ...], known: list[str]) -> tuple[str, ...]:
+    unknown = [p for p in profiles if p not in known]
+    if unknown:
+        raise WorkshopError(
+            f"--profiles: unknown profile(s) {', '.join(unknown)}; allowed: {', '.join(known)}"
+        )
+    return profiles
+
+
+@dataclass(frozen=True)
+class Workshop:
+    name: str
+    expires_at: datetime | None
+    profiles: tuple[str, ...]
+    budget_per_seat_micro: int | None = None
+    content_repo: str | None = None
+    content_ref: str | None = None
+    instructors: tuple[str, ...] = ()
+    closed_at: datetime | None = None
+    created_at: datetime | None = None
+    seats: tuple[str, ...] = field(default=())
+
+    def expired(self, now: datetime | None = None) -> bool:
+        now = now or utcnow()
+        return self.expires_at is not None and now >= self.expires_at
+
+    def active(self, now: datetime | None = None) -> bool:
+        return self.closed_at is None and not self.expired(now)
+
+    def state(self, now: datetime | None = None) -> str:
+        if self.closed_at is not None:
+            return "closed"
+        return "expired" if self.expired(now) else "open"

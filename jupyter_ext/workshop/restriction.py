@@ -1,0 +1,58 @@
+"""What a workshop member may spawn: read by the spawner from the lens DB.
+
+Hub-side and synchronous (the spawner calls it in a thread). Users in no
+workshop get no restriction; admins are never restricted (the spawner checks).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from .content import server_pull_path
+from .expiry import allowed_profiles, refusal
+from .model import utcnow
+from .store import WorkshopStore
+
+_stores: dict[str, WorkshopStore] = {}
+
+
+@dataclass(frozen=True)
+class SpawnRules:
+    allowed: set[str] | None = None  # None: any profile the catalog allows
+    refusal: str | None = None  # the workshop is over: refuse every spawn
+    default_url: str | None = None  # nbgitpuller link to the course content
+    workshops: tuple[str, ...] = ()
+
+
+def default_db_url() -> str:
+    state = os.environ.get("LENS_STATE_DIR", "state")
+    return os.environ.get("LENS_DB_URL") or f"sqlite:///{os.path.abspath(state)}/lens.sqlite"
+
+
+def _store(url: str) -> WorkshopStore:
+    if url not in _stores:
+        _stores[url] = WorkshopStore.from_url(url)
+    return _stores[url]
+
+
+def spawn_rules(groups: set[str], db_url: str | None = None) -> SpawnRules:
+    if not groups:
+        return SpawnRules()
+    try:
+        workshops = _store(db_url or default_db_url()).for_groups(groups)
+    except sa.exc.SQLAlchemyError:
+        # Fail closed: a seat must never get around its workshop's limits.
+        return SpawnRules(refusal="The workshop settings could not be read; try again shortly.")
+    if not workshops:
+        return SpawnRules()
+    now = utcnow()
+    content = next((w for w in workshops if w.active(now) and w.content_repo), None)
+    return SpawnRules(
+        allowed=allowed_profiles(workshops, now),
+        refusal=refusal(workshops, now),
+        default_url=server_pull_path(content.content_repo, content.content_ref) if content else None,
+        workshops=tuple(w.name for w in workshops),
+    )

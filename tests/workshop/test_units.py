@@ -1,0 +1,185 @@
+"""Pure workshop logic: roster, settings, sheet, roles, expiry, seat costs, content."""
+
+from __future__ import annotations
+
+import tarfile
+from datetime import datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+import zstandard
+
+from jupyter_ext.hub.accounts import Account, AccountStore
+from jupyter_ext.workshop import model
+from jupyter_ext.workshop.content import hub_pull_link, parse_content, server_pull_path, target_dir
+from jupyter_ext.workshop.expiry import allowed_profiles, refusal, servers_to_stop
+from jupyter_ext.workshop.homes import archive_home
+from jupyter_ext.workshop.restriction import spawn_rules
+from jupyter_ext.workshop.roles import instructor_role, roles_from_db
+from jupyter_ext.workshop.roster import RosterError, parse_roster, seat_names
+from jupyter_ext.workshop.seatcost import interval_costs
+from jupyter_ext.workshop.sheet import UNCHANGED, Credential, read_csv, render_csv, render_html
+from jupyter_ext.workshop.store import WorkshopStore
+
+NOW = datetime(2026, 11, 24, 12, 0, 0)
+
+
+def test_seat_names():
+    assert [s.username for s in seat_names("bio", 3)] == ["bio-01", "bio-02", "bio-03"]
+    assert seat_names("bio", 120)[-1].username == "bio-120"
+    with pytest.raises(ValueError, match="--seats"):
+        seat_names("bio", 0)
+
+
+def test_roster_reports_every_bad_line():
+    text = "username,display_name,email\nann,Ann,a@x\n\n# comment\nAnn,Big Ann,\nann,dup,\nb c,,\n,,\nzed,Zed,z@x,extra\nok_1,,\n"
+    with pytest.raises(RosterError) as exc:
+        parse_roster(text, "r.csv")
+    assert [n for n, _ in exc.value.problems] == [5, 6, 7, 8, 9]
+    msgs = dict(exc.value.problems)
+    assert "invalid username 'Ann'" in msgs[5]
+    assert "duplicate username 'ann' (first on line 2)" in msgs[6]
+    assert "the username is empty" in msgs[8]
+    assert "4 fields" in msgs[9]
+    assert "r.csv:7:" in str(exc.value)
+
+
+def test_roster_without_header_and_unknown_column():
+    seats = parse_roster("ann\nbob\n")
+    assert [s.username for s in seats] == ["ann", "bob"]
+    seats = parse_roster("username,display_name\nann,Ann Lee\n")
+    assert seats[0].display_name == "Ann Lee"
+    with pytest.raises(RosterError, match="unknown column"):
+        parse_roster("username,phone\nann,123\n")
+    with pytest.raises(RosterError, match="empty"):
+        parse_roster("\n# nothing\n")
+
+
+def test_settings_parsing():
+    assert model.parse_expiry("2026-12-01") == datetime(2026, 12, 2)
+    assert model.parse_expiry("2026-12-01T09:30") == datetime(2026, 12, 1, 9, 30)
+    assert model.parse_expiry("+90s", NOW) == NOW + timedelta(seconds=90)
+    assert model.parse_expiry("+2d", NOW) == NOW + timedelta(days=2)
+    with pytest.raises(model.WorkshopError, match="--expires"):
+        model.parse_expiry("next week")
+    assert model.parse_usd("12.5") == 12_500_000
+    assert model.parse_usd("0.000001") == 1
+    for bad in ("-1", "abc", "nan"):
+        with pytest.raises(model.WorkshopError, match="--budget-per-seat"):
+            model.parse_usd(bad)
+    assert model.format_usd(12_500_000) == "$12.50"
+    with pytest.raises(model.WorkshopError, match="workshop name"):
+        model.validate_name("Bio 101")
+    with pytest.raises(model.WorkshopError, match="allowed: lab, vscode"):
+        model.check_profiles(("lab", "gpu"), ["lab", "vscode"])
+
+
+def test_content_links():
+    assert parse_content("http://127.0.0.1:9/x/course.git@v1.2") == ("http://127.0.0.1:9/x/course.git", "v1.2")
+    assert parse_content("https://user@host/course.git") == ("https://user@host/course.git", None)
+    for bad in ("file:///etc", "git@github.com:a/b.git", "http://h/c.git@a;rm"):
+        with pytest.raises(model.WorkshopError, match="--content"):
+            parse_content(bad)
+    assert target_dir("https://h/org/course.git") == "course"
+    link = hub_pull_link("http://hub:8000/", "https://h/org/course.git", "main")
+    assert link == ("http://hub:8000/hub/user-redirect/git-pull?repo=https%3A%2F%2Fh%2Forg%2Fcourse.git"
+                    "&branch=main&targetpath=course&urlpath=lab%2Ftree%2Fcourse")
+    assert server_pull_path("https://h/c.git", None).startswith("/git-pull?repo=")
+
+
+def ws(**kw):
+    base = dict(name="bio", expires_at=NOW + timedelta(hours=1), profiles=("lab",), instructors=("t1",),
+                seats=("bio-01", "bio-02"))
+    base.update(kw)
+    return model.Workshop(**base)
+
+
+def test_sheet_csv_and_html():
+    creds = [Credential("bio-01", "amber-basin-cedar-42", "Ann <b>"), Credential("bio-02", UNCHANGED),
+             Credential("t1", "pw-t1-long", role="instructor")]
+    text = render_csv(ws(), creds, "http://hub/hub/login")
+    assert text.splitlines()[0] == "workshop,username,password,display_name,role,login_url,expires_utc"
+    assert read_csv(text) == {"bio-01": "amber-basin-cedar-42", "t1": "pw-t1-long"}
+    html = render_html(ws(), creds, "http://hub/hub/login")
+    assert html.count('class="card"') == 3
+    assert "Ann &lt;b&gt;" in html and "Ann <b>" not in html
+    assert "break-inside:avoid" in html
+
+
+def test_instructor_role_is_scoped_to_the_group():
+    role = instructor_role(ws())
+    assert role["name"] == "workshop-bio-instructors" and role["users"] == ["t1"]
+    assert all(s.endswith("!group=bio") or s.startswith("access:servers!user=bio-") for s in role["scopes"])
+    assert "servers!group=bio" in role["scopes"] and "access:servers!user=bio-02" in role["scopes"]
+
+
+def test_expiry_decisions():
+    def acct(name, expires=None, disabled=False):
+        return Account(name, False, disabled, expires, "bio")
+
+    accounts = {"a": acct("a", NOW - timedelta(seconds=1)), "b": acct("b", NOW + timedelta(hours=1)),
+                "c": acct("c", None, disabled=True)}
+    stop = servers_to_stop(["a", "b", "c", "stranger"], accounts, NOW)
+    assert set(stop) == {"a", "c"} and "expired" in stop["a"] and "disabled" in stop["c"]
+    open_ws, closed = ws(), ws(name="old", closed_at=NOW - timedelta(days=1), profiles=("vscode",))
+    expired = ws(name="exp", expires_at=NOW - timedelta(minutes=1))
+    assert refusal([open_ws, closed], NOW) is None
+    assert "has been closed" in refusal([closed], NOW)
+    assert "ended on" in refusal([expired], NOW)
+    assert allowed_profiles([open_ws, closed], NOW) == {"lab"}
+    assert allowed_profiles([ws(profiles=())], NOW) is None
+
+
+def test_interval_costs_in_micro_dollars():
+    t = NOW
+    events = [
+        ("a", "", "start", 0.096, t),
+        ("a", "", "stop", 0.096, t + timedelta(hours=1)),
+        ("b", "", "start", 1.0, t),
+        ("a", "", "start", 0.096, t + timedelta(hours=2)),
+    ]
+    costs = interval_costs(events, t + timedelta(hours=2, minutes=30))
+    assert costs == {"a": 96_000 + 48_000, "b": 2_500_000}
+    assert all(isinstance(v, int) for v in costs.values())
+
+
+def test_store_rules_and_roles_from_db(tmp_path):
+    url = f"sqlite:///{tmp_path}/lens.sqlite"
+    store = WorkshopStore.from_url(url)
+    store.save(ws(seats=()))
+    from jupyter_ext.workshop.roster import Seat
+
+    assert store.add_seats("bio", [Seat("bio-01", "Ann"), Seat("bio-02")]) == ["bio-01", "bio-02"]
+    assert store.add_seats("bio", [Seat("bio-01")]) == []
+    got = store.get("bio")
+    assert got.seats == ("bio-01", "bio-02") and got.profiles == ("lab",)
+    roles = roles_from_db(url)
+    assert roles[0]["name"] == "workshop-bio-instructors"
+    assert "access:servers!user=bio-01" in roles[0]["scopes"]
+    rules = spawn_rules({"bio", "other"}, url)
+    assert rules.allowed == {"lab"} and rules.refusal is None and rules.workshops == ("bio",)
+    assert spawn_rules({"other"}, url).allowed is None
+    store.close("bio")
+    assert "closed" in spawn_rules({"bio"}, url).refusal
+    assert roles_from_db(url) == []
+    assert roles_from_db("sqlite:////nonexistent/dir/x.sqlite") == []
+
+
+def test_archive_home(tmp_path):
+    home = tmp_path / "home" / "bio-01"
+    (home / "work").mkdir(parents=True)
+    (home / "work" / "notes.ipynb").write_text("{}")
+    dest = archive_home(home, tmp_path / "out" / "bio-01.tar.zst")
+    with open(dest, "rb") as f, zstandard.ZstdDecompressor().stream_reader(f) as r:
+        with tarfile.open(fileobj=r, mode="r|") as tar:
+            names = [m.name for m in tar]
+    assert "bio-01/work/notes.ipynb" in names
+    assert archive_home(tmp_path / "missing", tmp_path / "x.tar.zst") is None
+    assert oct(dest.stat().st_mode & 0o777) == "0o600"
+
+
+def test_account_store_expiry_message(tmp_path):
+    store = AccountStore(sa.create_engine(f"sqlite:///{tmp_path}/a.sqlite"))
+    pw = store.create("bio-01", expires_at=model.utcnow() - timedelta(minutes=1), workshop="bio")
+    account, why = store.check("bio-01", pw)
+    assert account is None and why.startswith("This account expired on")
