@@ -109,10 +109,15 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
                 "useradd", "--create-home", "--home-dir", self.home, "--shell", "/bin/bash",
                 "--user-group", "--comment", f"lens user {self.user.name}", name,
             ]
-            proc = await asyncio.create_subprocess_exec(
-                *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-            )
-            _, err = await proc.communicate()
+            for attempt in range(20):
+                proc = await asyncio.create_subprocess_exec(
+                    *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+                )
+                _, err = await proc.communicate()
+                # Concurrent first spawns race for /etc/passwd's lock: wait and retry.
+                if b"cannot lock" not in err:
+                    break
+                await asyncio.sleep(0.1 + 0.1 * attempt)
             if proc.returncode not in (0, 9):  # 9: created concurrently
                 raise SpawnException(
                     "Your account could not be created; an admin has been told.",
