@@ -9,8 +9,9 @@ import shutil
 import pytest
 
 from tests.conftest import require
-from tests.support.browser import ARTIFACTS, chromium_missing, launch, remove_unix_account
+from tests.support.browser import ARTIFACTS, chromium_missing, launch
 from tests.support.hub import REPO, make_stack
+from tests.support.unix import remove_account
 
 _saved: list[str] = []
 
@@ -69,7 +70,7 @@ def account(stack):
     if stack.api("GET", f"/users/{name}").json().get("servers"):
         stack.stop_server(name)
     if os.geteuid() == 0:
-        remove_unix_account(f"jupyter-{name}")
+        remove_account(f"jupyter-{name}")
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -4,8 +4,6 @@ Python Playwright (never `playwright install`; see FACTS.md)."""
 from __future__ import annotations
 
 import os
-import pwd
-import subprocess
 from pathlib import Path
 
 from .hub import REPO
@@ -38,12 +36,3 @@ def launch(playwright):
     """A Chromium browser from Debian's package with the flags that work on this machine."""
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
-
-def remove_unix_account(name: str) -> None:
-    """Delete a throwaway unix account (and its home) made by a test or benchmark."""
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return
-    subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True, check=False)
-    subprocess.run(["userdel", "--remove", name], capture_output=True, check=False)
