@@ -20,7 +20,7 @@ export PATH := $(VENV)/bin:$(NPM_PREFIX)/node_modules/.bin:$(CODE_SERVER_PREFIX)
 export LENS_STATE_DIR := $(STATE)
 export LENS_CODE_SERVER_PREFIX := $(CODE_SERVER_PREFIX)
 
-APT_HUB  := nodejs npm git libkrb5-dev ripgrep
+APT_HUB  := git libkrb5-dev ripgrep
 APT_TEST := $(APT_HUB) slurm-wlm munge chromium chromium-driver
 
 .PHONY: help hub test setup setup-test venv proxy code-server apt-hub apt-test lint bench clean
@@ -59,10 +59,12 @@ $(CODE_SERVER_PREFIX)/.stamp-$(CODE_SERVER_VERSION):
 	@touch $@
 
 # --- Debian packages (only as root; otherwise say what is missing).
+# node/npm: Debian's, unless a node that bundles npm (e.g. nodesource) is already there.
 apt-hub:
+	@command -v npm >/dev/null || bash scripts/apt-ensure.sh nodejs npm
 	@bash scripts/apt-ensure.sh $(APT_HUB)
 
-apt-test:
+apt-test: apt-hub
 	@bash scripts/apt-ensure.sh $(APT_TEST)
 
 setup: apt-hub venv proxy

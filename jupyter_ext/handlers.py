@@ -53,8 +53,54 @@ class ServiceCheckHandler(LensAPIHandler):
         self.finish(json.dumps(me))
 
 
+class ServiceForwardHandler(LensAPIHandler):
+    """Forward /lens/api/service/<path> to the lens service as this server's user.
+
+    Kernels (magics, widgets) talk only to their own server; the server's hub
+    token, not anything the kernel holds, authorizes the call at the service,
+    which enforces ownership and budgets.
+    """
+
+    FORWARDED = ("jobs", "costs", "archives", "budget", "me", "workshops")
+
+    async def _forward(self, method: str, path: str):
+        if path.split("/", 1)[0] not in self.FORWARDED:
+            raise web.HTTPError(404, f"No lens service route {path!r}.")
+        body = None
+        if method in ("POST", "PUT", "PATCH"):
+            try:
+                body = json.loads(self.request.body or b"{}")
+            except ValueError:
+                raise web.HTTPError(400, "The request body must be JSON.") from None
+        query = self.request.query
+        target = f"api/{path}" + (f"?{query}" if query else "")
+        try:
+            result = await LensServiceClient(self.lens_service_url).request(method, target, body)
+        except ServiceError as exc:
+            self.set_status(exc.status if 400 <= exc.status < 600 else 502)
+            self.finish(json.dumps({"message": exc.message}))
+            return
+        self.finish(json.dumps(result))
+
+    @web.authenticated
+    @authorized
+    async def get(self, path):
+        await self._forward("GET", path)
+
+    @web.authenticated
+    @authorized
+    async def post(self, path):
+        await self._forward("POST", path)
+
+    @web.authenticated
+    @authorized
+    async def delete(self, path):
+        await self._forward("DELETE", path)
+
+
 def default_handlers() -> list[tuple]:
     return [
         (r"/lens/api/status", StatusHandler),
         (r"/lens/api/service-check", ServiceCheckHandler),
+        (r"/lens/api/service/(.+)", ServiceForwardHandler),
     ]

@@ -7,6 +7,7 @@ JUPYTERHUB_* environment the hub gives managed services.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 from urllib.parse import urlparse
 
@@ -51,10 +52,19 @@ class LensService(Application):
         help="Hub services allowed to call the internal routes (budget checks, metering).",
     )
 
+    # Areas plug in as jupyter_ext/service/<name>.py with setup(lens) -> handlers.
+    area_modules = List(
+        Unicode(),
+        ["costs_routes", "jobs_routes", "archive_routes", "workshop_routes"],
+        config=True,
+        help="Route modules under jupyter_ext.service loaded if present; each has setup(lens, prefix).",
+    )
+
     def initialize(self, argv=None):
         super().initialize(argv)
         self.engine = make_engine(self.db_url)
         metadata.create_all(self.engine)
+        self.periodic: list[tuple[float, object]] = []
         self.hub_auth = HubOAuth(
             api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""),
             cache_max_age=60,
@@ -69,9 +79,38 @@ class LensService(Application):
     def budget_summary(self, user: str) -> dict | None:
         return None
 
+    def add_periodic(self, seconds: float, func) -> None:
+        """Run `func()` (sync or async) every `seconds` while the service runs."""
+        self.periodic.append((seconds, func))
+
+    def area_handlers(self, prefix: str) -> list[tuple]:
+        handlers = []
+        for name in self.area_modules:
+            try:
+                module = importlib.import_module(f"jupyter_ext.service.{name}")
+            except ModuleNotFoundError as exc:
+                if exc.name == f"jupyter_ext.service.{name}":
+                    continue
+                raise
+            handlers.extend(module.setup(self, prefix))
+        return handlers
+
+    async def _run_periodic(self, seconds: float, func) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                result = func()
+                if asyncio.iscoroutine(result):
+                    await result
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.log.exception("periodic task %s failed", getattr(func, "__name__", func))
+
     def make_app(self) -> web.Application:
         prefix = self.prefix if self.prefix.endswith("/") else self.prefix + "/"
         handlers = [
+            *self.area_handlers(prefix),
             *core_handlers(prefix),
             (rf"{prefix}oauth_callback", HubOAuthCallbackHandler),
         ]
@@ -79,14 +118,24 @@ class LensService(Application):
             handlers,
             hub_auth=self.hub_auth,
             lens=self,
-            cookie_secret=os.urandom(32),
+            cookie_secret=self.cookie_secret(),
             xsrf_cookies=False,
         )
+
+    def cookie_secret(self) -> bytes:
+        """Persisted, so browser sessions survive a service restart."""
+        state = os.environ.get("LENS_STATE_DIR")
+        path = os.path.join(state, "secrets", "lens-cookie.token") if state else ""
+        if path and os.path.exists(path):
+            with open(path, "rb") as f:
+                return f.read().strip()
+        return os.urandom(32)
 
     async def serve(self):
         url = urlparse(self.service_url)
         app = self.make_app()
         app.listen(url.port or 80, url.hostname or "127.0.0.1", xheaders=True)
+        self._tasks = [asyncio.create_task(self._run_periodic(sec, fn)) for sec, fn in self.periodic]
         self.log.info("lens service listening on %s%s", self.service_url, self.prefix)
         await asyncio.Event().wait()
 

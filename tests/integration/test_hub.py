@@ -134,3 +134,33 @@ def test_spawn_events_are_metered(stack):
             break
         time.sleep(0.3)
     assert r.json()["server_events"] == 2
+
+
+def test_password_login_flow(stack):
+    stack.add_account("penny", "penny-password-1")
+    s = stack.login_session("penny", "penny-password-1")
+    assert s.get(f"{stack.url}/hub/home", timeout=10).status_code == 200
+    with pytest.raises(RuntimeError, match="403"):
+        stack.login_session("penny", "wrong-password-1")
+    # a disabled account is told so, not "invalid password"
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "jupyter_ext.cli", "users", "--state", str(stack.state), "disable", "penny"],
+                   check=True, capture_output=True, env=stack.env)
+    s = requests.Session()
+    s.get(f"{stack.url}/hub/login", timeout=10)
+    r = s.post(f"{stack.url}/hub/login", data={"username": "penny", "password": "penny-password-1",
+                                                "_xsrf": s.cookies.get("_xsrf", "")}, timeout=30)
+    assert r.status_code == 403
+    assert "This account has been disabled." in r.text
+
+
+def test_spawn_form_shows_profiles_with_prices(stack):
+    stack.add_account("formy", "formy-password-1")
+    s = stack.login_session("formy", "formy-password-1")
+    r = s.get(f"{stack.url}/hub/spawn", timeout=30)
+    assert r.status_code == 200
+    assert 'data-profile="lab"' in r.text and "$0.096/h" in r.text
+    assert 'value="rstudio" disabled' in r.text and "rserver" in r.text
+    assert 'data-profile="gpu"' not in r.text

@@ -28,7 +28,8 @@ class HubStack:
     env: dict = field(default_factory=dict)
 
     # -- lifecycle -------------------------------------------------------
-    def start(self, timeout: float = 60) -> HubStack:
+    def start(self, timeout: float = 60, admin_login: bool = True) -> HubStack:
+        self.state.mkdir(parents=True, exist_ok=True)
         self.log_path = self.state / "stack.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(
@@ -39,7 +40,7 @@ class HubStack:
             cwd=REPO,
         )
         self.wait_ready(timeout)
-        if not self.admin_token:
+        if admin_login and not self.admin_token:
             self.admin_token = self.login_token("admin", ADMIN_PASSWORD)
         return self
 

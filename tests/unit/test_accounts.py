@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from jupyter_ext.hub.accounts import AccountError, AccountStore, hash_password, verify_password
+from jupyter_ext.hub.settings import SettingsError, load_settings
+from jupyter_ext.hub.state import ensure_state
+
+
+@pytest.fixture
+def store(tmp_path):
+    return AccountStore.from_url(f"sqlite:///{tmp_path}/lens.sqlite")
+
+
+def test_passwords_are_hashed_and_checked(store):
+    password = store.create("alice")
+    assert len(password.split("-")) == 4
+    row = store.engine.connect().exec_driver_sql("SELECT password_hash FROM lens_accounts").scalar()
+    assert password not in row and row.startswith("scrypt$")
+    assert store.check("alice", password)[0].username == "alice"
+    assert store.check("alice", "wrong-password") == (None, None)
+    assert store.check("nobody", password) == (None, None)
+    assert verify_password("x" * 10, hash_password("x" * 10))
+    assert not verify_password("x", "garbage")
+
+
+def test_bad_input_is_refused(store):
+    for name in ("Alice", "9lives", "a b", "x" * 30, "../etc"):
+        with pytest.raises(AccountError):
+            store.create(name, "long-enough-password")
+    with pytest.raises(AccountError):
+        store.create("bob", "short")
+    store.create("bob", "long-enough-password")
+    with pytest.raises(AccountError, match="already exists"):
+        store.create("bob", "long-enough-password")
+
+
+def test_disabled_and_expired_accounts_are_refused_with_a_reason(store):
+    pw = store.create("carol", expires_at=datetime.utcnow() - timedelta(minutes=1))
+    account, reason = store.check("carol", pw)
+    assert account is None and "expired" in reason
+    store.update("carol", expires_at=None, disabled=True)
+    assert "disabled" in store.check("carol", pw)[1]
+    store.update("carol", disabled=False)
+    assert store.check("carol", pw)[0] is not None
+
+
+def test_state_secrets_are_private_and_stable(tmp_path):
+    state = ensure_state(tmp_path / "s")
+    first = {p.name: p.read_text() for p in state.secrets_dir.iterdir()}
+    assert all((state.secrets_dir / n).stat().st_mode & 0o777 == 0o600 for n in first)
+    assert state.secrets_dir.stat().st_mode & 0o777 == 0o700
+    ensure_state(tmp_path / "s")
+    assert {p.name: p.read_text() for p in state.secrets_dir.iterdir()} == first
+
+
+def test_settings_from_yaml_and_env(tmp_path):
+    cfg = tmp_path / "lens.yaml"
+    cfg.write_text("bind_url: http://127.0.0.1:9000\nports: {hub: 9081}\n")
+    s = load_settings(str(cfg), env={"LENS_PROXY_API_PORT": "9001"})
+    assert s["bind_url"] == "http://127.0.0.1:9000"
+    assert s["ports"]["hub"] == 9081 and s["ports"]["proxy_api"] == 9001
+    assert s["auth"]["type"] == "password"
+    with pytest.raises(SettingsError, match="auth.type"):
+        load_settings(None, env={"LENS_AUTH": "ldap"})
+    with pytest.raises(SettingsError, match="client_id"):
+        load_settings(None, env={"LENS_AUTH": "oidc"})
+    s = load_settings(None, env={
+        "LENS_AUTH": "oidc", "LENS_OIDC_CLIENT_ID": "x", "LENS_OIDC_AUTHORIZE_URL": "a",
+        "LENS_OIDC_TOKEN_URL": "t", "LENS_OIDC_USERDATA_URL": "u", "LENS_OIDC_OAUTH_CALLBACK_URL": "c",
+    })
+    assert s["auth"]["oidc"]["client_id"] == "x"
