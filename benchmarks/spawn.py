@@ -41,6 +41,8 @@ import requests
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+# the hubs and services started below import lens from this checkout too
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
 
 from tests.support.hub import make_stack  # noqa: E402
 from tests.support.unix import create_account, remove_account  # noqa: E402
