@@ -21,7 +21,7 @@ export LENS_STATE_DIR := $(STATE)
 export LENS_CODE_SERVER_PREFIX := $(CODE_SERVER_PREFIX)
 
 APT_HUB  := git libkrb5-dev ripgrep
-APT_TEST := $(APT_HUB) slurm-wlm munge chromium chromium-driver
+APT_TEST := $(APT_HUB) slurm-wlm munge chromium chromium-driver postgresql
 
 .PHONY: help hub test setup setup-test venv proxy code-server apt-hub apt-test lint bench clean
 
@@ -35,8 +35,8 @@ help:
 $(VENV)/.stamp: pyproject.toml
 	@test -x $(PY_BASE) || { echo "lens needs $(PY_BASE) (Debian's python3 and python3-venv)"; exit 1; }
 	$(PY_BASE) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q --upgrade pip 2>&1 | grep -v 'is ignored' ; test $${PIPESTATUS[0]} -eq 0
+	$(PIP) install -q -e '.[test]' 2>&1 | grep -v 'is ignored' ; test $${PIPESTATUS[0]} -eq 0
 	chmod -R a+rX $(VENV)
 	@touch $@
 

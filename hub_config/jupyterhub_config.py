@@ -31,17 +31,18 @@ ports = settings["ports"]
 bind = urlparse(settings["bind_url"])
 public_host = f"{bind.scheme}://{bind.hostname}:{bind.port or 80}"
 
-# --- hub, proxy, state ---------------------------------------------------------
-c.JupyterHub.bind_url = settings["bind_url"]
-c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{ports['hub']}"
-c.JupyterHub.db_url = state.hub_db_url
-c.JupyterHub.cookie_secret_file = str(state.cookie_secret_file)
+# --- hub, proxy, state (on Kubernetes, z2jh's chart owns all of these) ----------
 c.JupyterHub.cleanup_servers = False  # a hub restart leaves user servers running
-c.ConfigurableHTTPProxy.pid_file = str(state.proxy_pid_file)
-c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{ports['proxy_api']}"
-c.ConfigurableHTTPProxy.auth_token = state.token("proxy-auth")
-if os.environ.get("LENS_CHP"):
-    c.ConfigurableHTTPProxy.command = [os.environ["LENS_CHP"]]
+if deployment == "local":
+    c.JupyterHub.bind_url = settings["bind_url"]
+    c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{ports['hub']}"
+    c.JupyterHub.db_url = state.hub_db_url
+    c.JupyterHub.cookie_secret_file = str(state.cookie_secret_file)
+    c.ConfigurableHTTPProxy.pid_file = str(state.proxy_pid_file)
+    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{ports['proxy_api']}"
+    c.ConfigurableHTTPProxy.auth_token = state.token("proxy-auth")
+    if os.environ.get("LENS_CHP"):
+        c.ConfigurableHTTPProxy.command = [os.environ["LENS_CHP"]]
 c.JupyterHub.concurrent_spawn_limit = settings["spawner"]["concurrent_spawn_limit"]
 c.JupyterHub.template_vars = {"lens_profiles": [p.slug for p in catalog.profiles]}
 
@@ -104,79 +105,89 @@ else:
     spec.loader.exec_module(k8s)
     k8s.configure_k8s(c, settings)
 
-# --- managed services ------------------------------------------------------------
-service_env = {
-    "LENS_STATE_DIR": str(state.root),
-    "LENS_DB_URL": state.lens_db_url,
-    "LENS_PROFILES": os.environ["LENS_PROFILES"],
-    "PATH": os.environ.get("PATH", ""),
-}
-culler = settings["culler"]
-c.JupyterHub.services = [
-    {
-        "name": "lens",
-        "display": True,
-        "url": f"http://127.0.0.1:{ports['lens_service']}",
-        "command": [PY, "-m", "jupyter_ext.service"],
-        "api_token": state.token("lens-service"),
-        "oauth_no_confirm": True,
-        "environment": service_env,
-    },
-    {"name": "lens-gate", "api_token": state.token("lens-gate"), "display": False},
-    {
-        "name": "idle-culler",
-        "command": [
-            PY, "-m", "jupyterhub_idle_culler",
-            f"--config={HERE / 'idle_culler_config.py'}",
-            f"--timeout={culler['default_timeout']}",
-            f"--cull-every={culler['every']}",
-        ],
-        "api_token": state.token("idle-culler"),
-        "environment": service_env,
-    },
-]
-gateway_config = HERE / "dask_gateway_config.py"
-if deployment == "local" and gateway_config.exists():
-    c.JupyterHub.services.append(
+# Services and roles. On Kubernetes they are declared in helm/lens/values.yaml
+# (hub.services, hub.loadRoles), z2jh generates their tokens, and configure_k8s
+# gives them in-cluster URLs; assigning them here would drop z2jh's own.
+if deployment == "local":
+    # --- managed services ------------------------------------------------------------
+    service_env = {
+        "LENS_STATE_DIR": str(state.root),
+        "LENS_DB_URL": state.lens_db_url,
+        "LENS_PROFILES": os.environ["LENS_PROFILES"],
+        "PATH": os.environ.get("PATH", ""),
+        # backends and AWS endpoints the operator configured (README "Backends")
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if k in ("LENS_SERVICE_CONFIG", "SLURM_CONF", "LENS_ATOM_APPS") or k.startswith("AWS_")
+        },
+    }
+    culler = settings["culler"]
+    c.JupyterHub.services = [
         {
-            "name": "dask-gateway",
-            "url": f"http://127.0.0.1:{ports['gateway']}",
-            "command": [PY, "-m", "dask_gateway_server", "-f", str(gateway_config)],
-            "api_token": state.token("dask-gateway"),
+            "name": "lens",
+            "display": True,
+            "url": f"http://127.0.0.1:{ports['lens_service']}",
+            "command": [PY, "-m", "jupyter_ext.service"],
+            "api_token": state.token("lens-service"),
             "oauth_no_confirm": True,
-            "display": False,
-            "environment": {
-                **service_env,
-                "LENS_GATEWAY_PORT": str(ports["gateway"]),
-                "LENS_GATEWAY_PROXY_PORT": str(ports["gateway_proxy"]),
-                "LENS_SERVICE_URL": f"http://127.0.0.1:{ports['lens_service']}/services/lens/",
-            },
-        }
-    )
-
-# --- roles: servers may call lens (and the gateway); services get minimal rights ---
-service_names = {svc["name"] for svc in c.JupyterHub.services}
-access = [f"access:services!service={name}" for name in ("lens", "dask-gateway") if name in service_names]
-c.JupyterHub.load_roles = [
-    {"name": "user", "scopes": ["self", *access]},
-    {"name": "server", "scopes": ["users:activity!user", "access:servers!server", *access]},
-    {
-        "name": "idle-culler",
-        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
-        "services": ["idle-culler"],
-    },
-    {
-        "name": "lens-service",
-        "scopes": ["list:users", "read:users", "read:groups", "read:servers", "admin:auth_state"],
-        "services": ["lens"],
-    },
-    {"name": "lens-gate", "scopes": ["access:services!service=lens"], "services": ["lens-gate"]},
-]
-if "dask-gateway" in service_names:
-    c.JupyterHub.load_roles.append(
+            "environment": service_env,
+        },
+        {"name": "lens-gate", "api_token": state.token("lens-gate"), "display": False},
         {
-            "name": "dask-gateway",
-            "scopes": ["access:services!service=lens", "read:users:name"],
-            "services": ["dask-gateway"],
-        }
-    )
+            "name": "idle-culler",
+            "command": [
+                PY, "-m", "jupyterhub_idle_culler",
+                f"--config={HERE / 'idle_culler_config.py'}",
+                f"--timeout={culler['default_timeout']}",
+                f"--cull-every={culler['every']}",
+            ],
+            "api_token": state.token("idle-culler"),
+            "environment": service_env,
+        },
+    ]
+    gateway_config = HERE / "dask_gateway_config.py"
+    if deployment == "local" and gateway_config.exists():
+        c.JupyterHub.services.append(
+            {
+                "name": "dask-gateway",
+                "url": f"http://127.0.0.1:{ports['gateway']}",
+                "command": [PY, "-m", "dask_gateway_server", "-f", str(gateway_config)],
+                "api_token": state.token("dask-gateway"),
+                "oauth_no_confirm": True,
+                "display": False,
+                "environment": {
+                    **service_env,
+                    "LENS_GATEWAY_PORT": str(ports["gateway"]),
+                    "LENS_GATEWAY_PROXY_PORT": str(ports["gateway_proxy"]),
+                    "LENS_SERVICE_URL": f"http://127.0.0.1:{ports['lens_service']}/services/lens/",
+                },
+            }
+        )
+
+    # --- roles: servers may call lens (and the gateway); services get minimal rights ---
+    service_names = {svc["name"] for svc in c.JupyterHub.services}
+    access = [f"access:services!service={name}" for name in ("lens", "dask-gateway") if name in service_names]
+    c.JupyterHub.load_roles = [
+        {"name": "user", "scopes": ["self", *access]},
+        {"name": "server", "scopes": ["users:activity!user", "access:servers!server", *access]},
+        {
+            "name": "idle-culler",
+            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+            "services": ["idle-culler"],
+        },
+        {
+            "name": "lens-service",
+            "scopes": ["list:users", "read:users", "read:groups", "read:servers", "admin:auth_state"],
+            "services": ["lens"],
+        },
+        {"name": "lens-gate", "scopes": ["access:services!service=lens"], "services": ["lens-gate"]},
+    ]
+    if "dask-gateway" in service_names:
+        c.JupyterHub.load_roles.append(
+            {
+                "name": "dask-gateway",
+                "scopes": ["access:services!service=lens", "read:users:name"],
+                "services": ["dask-gateway"],
+            }
+        )

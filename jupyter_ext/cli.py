@@ -50,4 +50,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main: under `python -m`, this file is __main__,
+    # whose CommandError would differ from the one the commands raise.
+    from jupyter_ext.cli import main as _main
+
+    sys.exit(_main())

@@ -99,7 +99,10 @@ class ServiceForwardHandler(LensAPIHandler):
 
 
 def default_handlers() -> list[tuple]:
+    from .archive_handlers import archive_handlers
+
     return [
+        *archive_handlers(),
         (r"/lens/api/status", StatusHandler),
         (r"/lens/api/service-check", ServiceCheckHandler),
         (r"/lens/api/service/(.+)", ServiceForwardHandler),

@@ -91,6 +91,7 @@ class ProfileSpawnerMixin(LoggingConfigurable):
     )
 
     profile: Profile | None = None
+    _hold_id: int | None = None
 
     # -- catalog -----------------------------------------------------------
     @property
@@ -169,33 +170,51 @@ class ProfileSpawnerMixin(LoggingConfigurable):
         return status.get("summary")
 
     async def check_budget(self, profile: Profile) -> None:
-        """Budget gate: the lens service says whether this user may spend now."""
+        """Budget gate: the lens service holds an hour of this profile's rate against
+        every budget of the user (race-safe), or refuses with the reason."""
+        self._hold_id = None
         if not (self.budget_gate and self.lens_service_url):
             return
-        rate = hourly_rate(profile) or 0.0
-        query = f"api/budget/check?user={self.user.name}&category=servers&rate={rate}"
+        body = {
+            "user": self.user.name,
+            "category": "servers",
+            "rate": hourly_rate(profile) or 0.0,
+            "ref": f"server:{self.user.name}/{self.name or ''}",
+        }
         try:
-            status = await self._lens_call("GET", query)
+            status = await self._lens_call("POST", "api/budget/hold", body)
         except HTTPClientError as exc:
+            if exc.code == 403 and exc.response is not None:
+                try:
+                    message = json.loads(exc.response.body).get("message")
+                except ValueError:
+                    message = None
+                raise SpawnException(
+                    message or "Your budget is exhausted.", reason="budget", status_code=403
+                ) from None
             raise SpawnException(
                 "The budget service could not confirm your budget; try again shortly.",
                 reason="budget-unavailable",
                 status_code=503,
-                log_message=f"lens budget check failed: {exc}",
+                log_message=f"lens budget hold failed: {exc}",
             ) from None
         except OSError as exc:
             raise SpawnException(
                 "The budget service is unreachable; try again shortly.",
                 reason="budget-unavailable",
                 status_code=503,
-                log_message=f"lens budget check failed: {exc}",
+                log_message=f"lens budget hold failed: {exc}",
             ) from None
-        if not status.get("allowed", False):
-            raise SpawnException(
-                status.get("message") or "Your budget is exhausted.",
-                reason="budget",
-                status_code=403,
-            )
+        self._hold_id = status.get("hold_id")
+
+    async def release_budget_hold(self) -> None:
+        hold_id, self._hold_id = getattr(self, "_hold_id", None), None
+        if hold_id is None or not self.lens_service_url:
+            return
+        try:
+            await self._lens_call("POST", "api/budget/release", {"hold_id": hold_id})
+        except Exception as exc:
+            self.log.warning("releasing budget hold %s failed: %s", hold_id, exc)
 
     async def meter_event(self, event: str) -> None:
         """Tell the lens service a server started or stopped, for metering."""
@@ -208,6 +227,9 @@ class ProfileSpawnerMixin(LoggingConfigurable):
             "rate": hourly_rate(self.profile) or 0.0,
             "event": event,
         }
+        if event == "start" and getattr(self, "_hold_id", None) is not None:
+            body["hold_id"] = self._hold_id
+            self._hold_id = None  # metering takes the hold over
         try:
             await self._lens_call("POST", "api/meter/servers", body)
         except Exception as exc:

@@ -1,9 +1,157 @@
-"""KubeProfileSpawner: the same catalog on Kubernetes (see issue 7)."""
+"""KubeProfileSpawner: the same profile catalog, on Kubernetes.
 
+Design (kubespawner 7.1.0):
+
+- The catalog (``profiles.yaml``) is the single source. ``profile_list`` is
+  generated from it (``kube_objects.profile_list``); a ``profile_list`` set in
+  config (e.g. z2jh's ``singleuser.profileList``) is ignored with a warning.
+- kubespawner's own form, ``options_from_form`` and ``load_user_options``
+  are replaced by the shared :class:`ProfileSpawnerMixin` ones, so the form
+  shows $/h, groups restrict profiles, and REST and form spawns behave as on
+  the local spawner: unknown profile -> 400, forbidden -> 403 with a plain
+  message, never a silent fallback. kubespawner's ``_validate_user_options``
+  would turn a forbidden profile into a 400 "No such profile" (or allow it),
+  so it is not used.
+- ``apply_user_options`` (JupyterHub >= 5.3, before the pre-spawn hook) and
+  ``load_user_options`` (called by kubespawner's ``_start``) both run the
+  same idempotent selection; the first gives the hub its HTTP status early.
+- The budget gate runs in the pre-spawn hook; start and stop are metered.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from jupyterhub.utils import maybe_future
 from kubespawner import KubeSpawner
+from traitlets import Bool, Unicode, default
 
+from . import kube_objects
 from .common import ProfileSpawnerMixin
+from .profiles import Profile
 
 
 class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
-    """Placeholder until the Kubernetes work lands."""
+    """Spawn the chosen catalog profile as a pod (see module docstring)."""
+
+    home_mount_path = Unicode(
+        "/home/jovyan", config=True, help="Where the user's home PVC is mounted in every profile's pod."
+    )
+    shared_data_claim = Unicode(
+        "",
+        config=True,
+        help="Name of an existing PVC with shared data, mounted in every pod. Empty: none.",
+    )
+    shared_data_mount_path = Unicode(
+        "/home/jovyan/shared", config=True, help="Mount path of the shared data PVC."
+    )
+    shared_data_read_only = Bool(True, config=True, help="Mount the shared data PVC read-only.")
+    gpu_type_label = Unicode(
+        "lens.io/gpu-type",
+        config=True,
+        help="Node label that carries a profile's gpu.type; GPU profiles select nodes with it.",
+    )
+    pin_instance_type = Bool(
+        False,
+        config=True,
+        help="Also select node.kubernetes.io/instance-type for CPU profiles (GPU profiles always do).",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._configured_values: dict = {}
+        if self.profile_list and not getattr(self.profile_list, "_lens_catalog", False):
+            self.log.warning(
+                "KubeSpawner.profile_list from config is ignored: profiles come from %s",
+                self.profiles_path,
+            )
+            self.profile_list = self._default_profile_list()
+
+    # -- catalog -> kubespawner ---------------------------------------------
+    @property
+    def pod_layout(self) -> kube_objects.PodLayout:
+        return kube_objects.PodLayout(
+            home_mount_path=self.home_mount_path,
+            shared_data_claim=self.shared_data_claim,
+            shared_data_mount_path=self.shared_data_mount_path,
+            shared_data_read_only=self.shared_data_read_only,
+            gpu_type_label=self.gpu_type_label,
+            pin_instance_type=self.pin_instance_type,
+        )
+
+    @default("profile_list")
+    def _default_profile_list(self):
+        def from_catalog(spawner):
+            return kube_objects.profile_list(spawner.catalog, spawner.pod_layout)
+
+        from_catalog._lens_catalog = True
+        return from_catalog
+
+    @default("options_form")
+    def _default_options_form(self):
+        return self.lens_options_form
+
+    @default("options_from_form")
+    def _default_options_from_form(self):
+        return self.lens_options_from_form
+
+    @default("apply_user_options")
+    def _default_apply_user_options(self):
+        return lambda spawner, options: spawner.apply_profile_options(options)
+
+    def profile_unavailability(self) -> dict[str, str]:
+        # `requires` names local executables; images provide them on Kubernetes.
+        return {}
+
+    def apply_profile(self, profile: Profile) -> None:
+        """Apply one profile's overrides on top of the configured values.
+
+        The spawner object outlives a server, so what an earlier profile set
+        (a GPU node selector, say) is first put back to the configured value.
+        """
+        overrides = kube_objects.profile_overrides(profile, self.pod_layout, self.lens_env())
+        for name, value in self._configured_values.items():
+            setattr(self, name, copy.deepcopy(value))
+        for name in overrides:
+            self._configured_values.setdefault(name, copy.deepcopy(getattr(self, name)))
+        self._apply_overrides(overrides)
+
+    async def load_user_options(self):
+        """kubespawner's hook, called from ``_start``: select through the catalog."""
+        await self.apply_profile_options(self.user_options or {})
+
+    def get_args(self) -> list[str]:
+        args = super().get_args()
+        if self.profile and self.profile.idle_timeout:
+            # Same per-profile self-culling as the local spawner.
+            args.append(f"--ServerApp.shutdown_no_activity_timeout={self.profile.idle_timeout}")
+            args.append(f"--MappingKernelManager.cull_idle_timeout={self.profile.idle_timeout}")
+        return args
+
+    # -- lifecycle --------------------------------------------------------------
+    async def run_pre_spawn_hook(self):
+        if self.profile is not None:
+            await self.check_budget(self.profile)
+        # Spawner.run_pre_spawn_hook returns None without a hook, else maybe a future.
+        return await maybe_future(super().run_pre_spawn_hook())
+
+    async def start(self):
+        url = await super().start()
+        await self.meter_event("start")
+        return url
+
+    async def stop(self, now=False):
+        await super().stop(now=now)
+        await self.meter_event("stop")
+
+    def get_state(self):
+        state = super().get_state()
+        if self.profile:
+            state["profile"] = self.profile.slug
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        slug = state.get("profile")
+        if slug:
+            self.profile = self.catalog.get(slug)

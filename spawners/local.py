@@ -208,7 +208,11 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
             self._cgroup = cgroups.prepare_memory_cgroup(
                 f"{self.unix_name}-{self.name or 'default'}", self.mem_limit
             )
-        result = await super().start()
+        try:
+            result = await super().start()
+        except BaseException:
+            await self.release_budget_hold()
+            raise
         await self.meter_event("start")
         return result
 

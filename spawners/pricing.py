@@ -11,13 +11,11 @@ PriceLookup = Callable[[str], float | None]
 
 def default_price_lookup(instance_type: str) -> float | None:
     """On-demand USD/hour from the price snapshot shipped with lens (costs engine)."""
+    from jupyter_ext.costs.catalog import PriceCatalog
+
     try:
-        from jupyter_ext.costs.prices import load_snapshot
-    except ImportError:
-        return None
-    try:
-        return load_snapshot().ec2_hourly(instance_type)
-    except (KeyError, LookupError, AttributeError):
+        return float(PriceCatalog.load().hourly(instance_type))
+    except (KeyError, LookupError, ValueError):
         return None
 
 

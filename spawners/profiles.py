@@ -271,7 +271,9 @@ def select_profile(
     options = user_options or {}
     slug = options.get("profile")
     if isinstance(slug, list):  # from an HTML form
-        slug = slug[0] if len(slug) == 1 else None
+        if len(slug) != 1:
+            raise ProfileError(400, "Choose exactly one profile.")
+        slug = slug[0]
     if slug is None or slug == "":
         profile = catalog.default_profile
     else:

@@ -62,22 +62,23 @@ class LensService(Application):
 
     def initialize(self, argv=None):
         super().initialize(argv)
+        config_file = os.environ.get("LENS_SERVICE_CONFIG")
+        if config_file:
+            # e.g. c.AtomSettings.backends = ["local", "slurm"]; see README "Backends"
+            self.load_config_file(config_file)
         self.engine = make_engine(self.db_url)
         metadata.create_all(self.engine)
         self.periodic: list[tuple[float, object]] = []
+        self.startup: list[object] = []
         self.hub_auth = HubOAuth(
             api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""),
             cache_max_age=60,
             access_scopes={"access:services!service=lens"},
         )
 
-    # -- hooks the area modules fill in ---------------------------------------
-    def budget_check(self, user: str, category: str) -> dict:
-        """Whether `user` may start spending in `category` (no budgets yet: always)."""
-        return {"allowed": True, "message": "", "remaining_usd": None, "summary": None}
-
-    def budget_summary(self, user: str) -> dict | None:
-        return None
+    def add_startup(self, func) -> None:
+        """Run `func()` (sync or async) once before the service starts listening."""
+        self.startup.append(func)
 
     def add_periodic(self, seconds: float, func) -> None:
         """Run `func()` (sync or async) every `seconds` while the service runs."""
@@ -134,6 +135,10 @@ class LensService(Application):
     async def serve(self):
         url = urlparse(self.service_url)
         app = self.make_app()
+        for func in self.startup:
+            result = func()
+            if asyncio.iscoroutine(result):
+                await result
         app.listen(url.port or 80, url.hostname or "127.0.0.1", xheaders=True)
         self._tasks = [asyncio.create_task(self._run_periodic(sec, fn)) for sec, fn in self.periodic]
         self.log.info("lens service listening on %s%s", self.service_url, self.prefix)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from html import escape
 
 import sqlalchemy as sa
@@ -43,45 +42,7 @@ class UserHandler(LensHandler):
             running = conn.execute(
                 sa.select(sa.func.count()).select_from(server_events).where(server_events.c.user == name)
             ).scalar()
-        self.write_json({"name": name, "server_events": running, "budget": self.lens.budget_summary(name)})
-
-
-class BudgetCheckHandler(LensHandler):
-    """May this user start spending (servers, dask, jobs)? Asked by the hub's services."""
-
-    def get(self):
-        user = self.get_argument("user", "")
-        if not user:
-            raise web.HTTPError(400, "Give ?user=NAME.")
-        self.require_user_or_admin(user)
-        category = self.get_argument("category", "servers")
-        if category not in ("servers", "dask", "jobs", "storage"):
-            raise web.HTTPError(400, "category must be one of servers, dask, jobs, storage")
-        self.write_json(self.lens.budget_check(user, category))
-
-
-class ServerMeterHandler(LensHandler):
-    """Server start/stop events from the spawners, the basis of server metering."""
-
-    def post(self):
-        self.require_trusted_service()
-        body = self.json_body()
-        try:
-            event = {
-                "user": str(body["user"]),
-                "server": str(body.get("server", "")),
-                "profile": str(body["profile"]),
-                "rate_usd_per_hour": float(body.get("rate", 0.0)),
-                "event": str(body["event"]),
-            }
-        except (KeyError, TypeError, ValueError) as exc:
-            raise web.HTTPError(400, f"Bad meter event: {exc}") from None
-        if event["event"] not in ("start", "stop"):
-            raise web.HTTPError(400, "event must be 'start' or 'stop'")
-        event["at"] = datetime.now(UTC).replace(tzinfo=None)
-        with self.lens.engine.begin() as conn:
-            conn.execute(server_events.insert().values(**event))
-        self.write_json({"recorded": True}, status=201)
+        self.write_json({"name": name, "server_events": running})
 
 
 class AdminPageHandler(LensPageHandler):
@@ -111,7 +72,5 @@ def core_handlers(prefix: str) -> list[tuple]:
         (rf"{prefix}api/health", HealthHandler),
         (rf"{prefix}api/me", MeHandler),
         (rf"{prefix}api/users/([a-z][a-z0-9_-]*)", UserHandler),
-        (rf"{prefix}api/budget/check", BudgetCheckHandler),
-        (rf"{prefix}api/meter/servers", ServerMeterHandler),
         (rf"{prefix}admin/?", AdminPageHandler),
     ]

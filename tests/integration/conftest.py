@@ -1,4 +1,6 @@
 import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +13,23 @@ def stack(tmp_path_factory):
     require(shutil.which("configurable-http-proxy") is not None or (
         __import__("pathlib").Path(__file__).resolve().parents[2] / ".cache/npm/node_modules/.bin/configurable-http-proxy"
     ).exists(), "configurable-http-proxy (npm) is not installed: run `make proxy`")
-    hub = make_stack(tmp_path_factory.mktemp("lens-stack"))
+    # Not under pytest's 0700 temp dir: jobs run as the users' own accounts and
+    # must traverse the state directory to reach their files.
+    root = Path(tempfile.mkdtemp(prefix="lens-stack-"))
+    root.chmod(0o711)
+    hub = make_stack(root / "state")
     hub.start()
     yield hub
     hub.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ip():
+    """One IPython shell for the session with the lens magics loaded (as in kernels)."""
+    from IPython.core.getipython import get_ipython
+    from IPython.testing.globalipapp import start_ipython
+
+    shell = start_ipython() or get_ipython()
+    shell.extension_manager.load_extension("jupyter_ext.magics")
+    return shell

@@ -49,7 +49,7 @@ def test_server_survives_hub_restart_and_state_is_reused(own_stack):
 
     # Kill only the hub process: the launcher exits and leaves user servers alone.
     os.kill(hub.hub_pid(), signal.SIGTERM)
-    hub.proc.wait(20)
+    hub.proc.wait(90)
     assert _alive(pid_before)
 
     # Second run: same state, nothing created twice, the server is still there.

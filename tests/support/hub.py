@@ -28,7 +28,7 @@ class HubStack:
     env: dict = field(default_factory=dict)
 
     # -- lifecycle -------------------------------------------------------
-    def start(self, timeout: float = 60, admin_login: bool = True) -> HubStack:
+    def start(self, timeout: float = 120, admin_login: bool = True) -> HubStack:
         self.state.mkdir(parents=True, exist_ok=True)
         self.log_path = self.state / "stack.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
@@ -80,7 +80,12 @@ class HubStack:
     def tail(self, n: int = 60) -> str:
         if not self.log_path or not self.log_path.exists():
             return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        # Drop the readiness poll's own noise so the cause stays visible.
+        lines = [
+            line for line in self.log_path.read_text(errors="replace").splitlines()
+            if "/hub/api/" not in line and "xsrf" not in line and "/hub/error/404" not in line
+        ]
+        return "\n".join(lines[-n:])
 
     # -- REST helpers ----------------------------------------------------------
     def api(self, method: str, path: str, token: str | None = None, **kwargs) -> requests.Response:

@@ -105,6 +105,8 @@ def test_selection_rules():
     assert info.value.status == 400 and "no rserver" in info.value.message
     with pytest.raises(ProfileError):
         select_profile(catalog, {"profile": 7}, [])
+    with pytest.raises(ProfileError, match="exactly one"):
+        select_profile(catalog, {"profile": ["lab", "gpu"]}, [])
 
 
 def test_availability_probe():

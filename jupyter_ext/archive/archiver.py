@@ -1,0 +1,256 @@
+"""Create an archive: chunk, deduplicate, compress, pack, upload; publish last.
+
+Crash safety: a pack's index is written only after the pack, the manifest only
+after every pack, and the archive entry (what makes it visible) last. A re-run
+after ``kill -9`` finds the chunks of every indexed pack and does not upload
+them again. Unchanged files (same path, size and mtime as in the previous
+archive of the same name) reuse their chunk lists without being read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import blake3
+
+from .chunks import chunk_id, encode, iter_chunks
+from .errors import Cancelled, ConfigError
+from .manifest import FILE, ArchiveEntry, Manifest
+from .pricing import check_class
+from .progress import Reporter
+from .repository import Repository
+from .scan import scan
+
+PACK_MAGIC = b"LENSPACK1\n"
+
+
+@dataclass
+class ArchiveOptions:
+    name: str
+    tags: dict
+    meta: dict
+    storage_class: str = "STANDARD"
+    level: int = 3
+    pack_size: int = 16 * 1024 * 1024
+    workers: int = 2
+    upload_workers: int = 4
+    dry_run: bool = False
+    use_parent: bool = True
+
+    def validate(self) -> ArchiveOptions:
+        check_class(self.storage_class)
+        if not self.name or len(self.name) > 200 or "\x00" in self.name:
+            raise ConfigError("name: must be 1-200 characters")
+        if not -7 <= self.level <= 22:
+            raise ConfigError(f"level: {self.level} is outside the zstd range -7..22 (0 = raw)")
+        if not 64 * 1024 <= self.pack_size <= 1024**3:
+            raise ConfigError(f"pack_size: {self.pack_size} is outside 64 KiB..1 GiB")
+        if self.workers < 1 or self.upload_workers < 1:
+            raise ConfigError("workers: must be at least 1")
+        return self
+
+
+class Packer:
+    """Accumulates blobs into one pack (one growing buffer, no join copy)."""
+
+    def __init__(self):
+        self.buf = bytearray(PACK_MAGIC)
+        self.chunks: list = []
+
+    @property
+    def size(self) -> int:
+        return len(self.buf)
+
+    def add(self, cid_hex: str, blob: bytes, raw_len: int) -> None:
+        self.chunks.append([cid_hex, len(self.buf), len(blob), raw_len])
+        self.buf += blob
+
+    def __bool__(self) -> bool:
+        return bool(self.chunks)
+
+    def seal(self) -> tuple[bytearray, str, list]:
+        return self.buf, blake3.blake3(self.buf).hexdigest(), self.chunks
+
+
+class Archiver:
+    def __init__(self, repo: Repository, opts: ArchiveOptions, reporter: Reporter | None = None):
+        self.repo = repo
+        self.opts = opts.validate()
+        self.rep = reporter or Reporter()
+        self._claim_lock = threading.Lock()
+        self._claimed: set[bytes] = set()
+        self._uploads = ThreadPoolExecutor(opts.upload_workers, thread_name_prefix="lens-up")
+        # packs sealed but not yet stored; bounds memory to about this many packs
+        self._inflight = threading.BoundedSemaphore(opts.upload_workers)
+        self._futures: list = []
+        self._error: BaseException | None = None
+        self._abort = threading.Event()  # set on the first failure: workers stop early
+        self.pack_sizes: list[int] = []
+        self._sizes_lock = threading.Lock()
+
+    # -- packs -----------------------------------------------------------------
+    def _ship(self, packer: Packer) -> None:
+        if not packer:
+            return
+        data, pid, chunks = packer.seal()
+        with self._sizes_lock:
+            self.pack_sizes.append(len(data))
+        if self.opts.dry_run:
+            self.rep.add(packs=1, bytes_stored=len(data))
+            return
+        self._inflight.acquire()
+
+        def upload():
+            try:
+                self.repo.add_pack(data, pid, chunks, self.opts.storage_class)
+                self.rep.add(packs=1, bytes_stored=len(data))
+            except BaseException as exc:
+                self._error = exc
+                raise
+            finally:
+                self._inflight.release()
+
+        self._futures.append(self._uploads.submit(upload))
+        if self._error:
+            raise self._error
+
+    def _is_new(self, cid: bytes) -> bool:
+        if self.repo.locate(cid) is not None:
+            return False
+        with self._claim_lock:
+            if cid in self._claimed:
+                return False
+            self._claimed.add(cid)
+            return True
+
+    # -- files -----------------------------------------------------------------
+    def _file(self, entry, src: str, pool: queue.Queue) -> None:
+        big = entry.size >= self.opts.pack_size // 4
+        packer = Packer() if big else pool.get()
+        try:
+            chunks = []
+            total = 0
+            try:
+                f = open(src, "rb", buffering=0)  # noqa: SIM115 - closed below
+            except OSError as exc:
+                self._unreadable[entry.path] = str(exc)
+                return
+            with f:
+                for view in self._read(f, entry):
+                    self.rep.check()
+                    if self._abort.is_set():
+                        raise Cancelled("stopped after an earlier failure")
+                    cid = chunk_id(view)
+                    chunks.append(cid.hex())
+                    n = len(view)
+                    total += n
+                    if self._is_new(cid):
+                        packer.add(cid.hex(), encode(view, self.opts.level), n)
+                        self.rep.add(bytes_done=n, bytes_new=n)
+                        if packer.size >= self.opts.pack_size:
+                            self._ship(packer)
+                            packer = Packer()
+                    else:
+                        self.rep.add(bytes_done=n)
+            if entry.path in self._unreadable:
+                return
+            entry.chunks = chunks
+            entry.size = total  # what was read wins over the scanned size
+        finally:
+            if big:
+                self._ship(packer)
+            else:
+                pool.put(packer)
+        self.rep.add(files_done=1)
+
+    def _read(self, f, entry):
+        """Chunks of an open file; a read error skips the file (recorded, not fatal)."""
+        try:
+            yield from iter_chunks(f, self.repo.params)
+        except OSError as exc:
+            self._unreadable[entry.path] = str(exc)
+
+    def run(self, sources: list[str]):
+        """Archive ``sources``; return (ArchiveEntry | None for dry-run, Manifest, Progress)."""
+        repo, opts, rep = self.repo, self.opts, self.rep
+        items, skipped = scan(sources)
+        self._unreadable: dict[str, str] = {}
+        self.parent_id = ""
+        files = [(e, s) for e, s in items if e.type == FILE]
+        rep.set(phase="index", files_total=len(files), bytes_total=sum(e.size for e, _ in files))
+        repo.load_index()
+        parent = self._parent() if opts.use_parent else {}
+        rep.set(phase="archive")
+        todo = []
+        for entry, src in files:
+            old = parent.get(entry.path)
+            if (old is not None and old.type == FILE and old.size == entry.size
+                    and old.mtime_ns == entry.mtime_ns
+                    and all(repo.locate(bytes.fromhex(h)) for h in old.chunks)):
+                entry.chunks = old.chunks
+                rep.add(bytes_done=entry.size, files_done=1)
+            else:
+                todo.append((entry, src))
+        # big files first spreads the work over the workers
+        todo.sort(key=lambda es: -es[0].size)
+        pool: queue.Queue = queue.Queue()
+        for _ in range(opts.workers):
+            pool.put(Packer())
+        try:
+            with ThreadPoolExecutor(opts.workers, thread_name_prefix="lens-chunk") as workers:
+                futures = [workers.submit(self._file, e, s, pool) for e, s in todo]
+                try:
+                    for fut in futures:
+                        fut.result()
+                except BaseException:
+                    self._abort.set()
+                    for fut in futures:
+                        fut.cancel()
+                    raise
+            while not pool.empty():
+                self._ship(pool.get())
+            for fut in self._futures:
+                fut.result()
+        finally:
+            self._uploads.shutdown(wait=True, cancel_futures=True)
+        if self._error:
+            raise self._error
+        if self._unreadable:
+            items = [(e, s) for e, s in items if e.path not in self._unreadable]
+            files = [(e, s) for e, s in files if e.path not in self._unreadable]
+            skipped += [f"{p}: {why}" for p, why in sorted(self._unreadable.items())]
+        created = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+        manifest = Manifest(
+            name=opts.name, owner=str(repo.owner), created=created,
+            files=[e for e, _ in items], tags=dict(opts.tags), meta=dict(opts.meta),
+            sources=[os.path.abspath(s) for s in sources], storage_class=opts.storage_class,
+            chunker=repo.params.as_dict(), parent=self.parent_id,
+            stats={"files": len(files), "size": rep.p.bytes_total, "new_bytes": rep.p.bytes_new,
+                   "added_bytes": rep.p.bytes_stored, "packs": rep.p.packs,
+                   "skipped": skipped[:1000], "skipped_count": len(skipped)})
+        manifest.validate()
+        if opts.dry_run:
+            rep.finish()
+            return None, manifest, rep.p
+        rep.set(phase="publish")
+        rep.check()  # last chance to stop: nothing is visible yet
+        mid, _ = repo.put_manifest(manifest)
+        entry = ArchiveEntry(
+            id=mid, name=opts.name, owner=str(repo.owner), created=created, manifest=mid,
+            tags=dict(opts.tags), meta=dict(opts.meta), storage_class=opts.storage_class,
+            files=len(files), size=rep.p.bytes_total, added_bytes=rep.p.bytes_stored,
+            sources=manifest.sources)
+        repo.publish(entry)
+        return entry, manifest, rep.finish()
+
+    def _parent(self) -> dict:
+        same = [e for e in self.repo.entries() if e.name == self.opts.name]
+        if not same:
+            return {}
+        self.parent_id = same[-1].id
+        return {f.path: f for f in self.repo.manifest(same[-1]).files}

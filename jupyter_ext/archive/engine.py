@@ -1,0 +1,197 @@
+"""The archive engine API used by the CLI, and later by the server extension's
+background tasks and the lens service.
+
+Everything is synchronous and thread-friendly: run it in a worker thread (for
+example ``await asyncio.to_thread(engine.create, ...)``), pass ``progress=`` to
+receive ``Progress`` snapshots (bytes, files, dedup ratio, MB/s, ETA) and
+``cancel=threading.Event()`` to stop it. Cancelling or killing an archive run
+leaves the repository consistent; running it again resumes.
+"""
+
+from __future__ import annotations
+
+import os
+
+from traitlets import Bool, Float, Integer, Unicode
+from traitlets.config import Configurable
+
+from . import lifecycle, pricing
+from .archiver import ArchiveOptions, Archiver
+from .check import CheckReport, check_repository
+from .chunks import ChunkerParams
+from .errors import ConfigError, NotFound
+from .progress import Reporter
+from .repository import Principal, Repository
+from .restore import Restorer, plan_restore
+from .stores import open_store
+
+
+def parse_pairs(items, field: str) -> dict:
+    """``["k=v", ...]`` -> dict, naming ``field`` in the error."""
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{field}: {item!r} is not KEY=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+class ArchiveEngine(Configurable):
+    repository = Unicode(
+        os.path.expanduser("~/.local/share/lens/archive"),
+        help="Archive store: a directory, or s3://bucket/prefix.").tag(config=True)
+    storage_class = Unicode(
+        "STANDARD",
+        help="Default storage class of data packs: " + ", ".join(pricing.STORAGE_CLASSES),
+    ).tag(config=True)
+    zstd_level = Integer(3, help="zstd level for chunks (0 stores raw).").tag(config=True)
+    pack_size = Integer(16 * 1024 * 1024, help="Target size of a pack object in bytes.").tag(
+        config=True)
+    chunk_avg_size = Integer(1024 * 1024, help="FastCDC average chunk size of new "
+                             "repositories (min = avg/4, max = avg*4).").tag(config=True)
+    workers = Integer(max(1, os.cpu_count() or 1),
+                      help="Threads that chunk, hash and compress.").tag(config=True)
+    upload_workers = Integer(4, help="Concurrent pack uploads.").tag(config=True)
+    sse = Unicode("", help="S3 server-side encryption: '', 'AES256' or 'aws:kms'.").tag(
+        config=True)
+    kms_key_id = Unicode("", help="KMS key id for sse='aws:kms'.").tag(config=True)
+    endpoint_url = Unicode("", help="S3 endpoint URL (default: AWS, or AWS_ENDPOINT_URL).").tag(
+        config=True)
+    multipart_threshold = Integer(16 * 1024 * 1024, help="S3 multipart above this size.").tag(
+        config=True)
+    multipart_chunksize = Integer(8 * 1024 * 1024, help="S3 multipart part size.").tag(
+        config=True)
+    restore_days = Integer(7, help="Days a thawed Glacier copy stays readable.").tag(
+        config=True)
+    poll_interval = Float(60.0, help="Seconds between x-amz-restore polls.").tag(config=True)
+    cache_dir = Unicode(
+        os.path.expanduser("~/.cache/lens/archive"),
+        help="Local cache of (immutable) pack indexes of remote repositories; '' disables."
+    ).tag(config=True)
+    local_fsync = Bool(True, help="fsync local objects before the rename.").tag(config=True)
+
+    def __init__(self, prices: dict | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.prices = prices or pricing.DEFAULT_PRICES
+        self._store = None
+
+    # -- plumbing ---------------------------------------------------------------
+    @property
+    def store(self):
+        if self._store is None:
+            opts = {}
+            if self.repository.startswith("s3://"):
+                opts = {"sse": self.sse, "kms_key_id": self.kms_key_id,
+                        "endpoint_url": self.endpoint_url or None,
+                        "multipart_threshold": self.multipart_threshold,
+                        "multipart_chunksize": self.multipart_chunksize,
+                        "concurrency": self.upload_workers}
+            self._store = open_store(self.repository, **opts)
+            if hasattr(self._store, "fsync"):
+                self._store.fsync = self.local_fsync
+        return self._store
+
+    def repo(self, owner: str, principal: Principal, create: bool = True) -> Repository:
+        avg = self.chunk_avg_size
+        params = ChunkerParams(max(64, avg // 4), avg, avg * 4)
+        cache = self.cache_dir if self.repository.startswith("s3://") else ""
+        return Repository.open(self.store, owner, principal, params, create=create,
+                               cache_dir=cache)
+
+    # -- operations ---------------------------------------------------------------
+    def create(self, paths: list[str], *, owner: str, principal: Principal, name: str,
+               tags: dict | None = None, meta: dict | None = None,
+               storage_class: str | None = None, dry_run: bool = False,
+               progress=None, cancel=None) -> dict:
+        """Archive ``paths``. Returns a summary; with ``dry_run`` also the cost table."""
+        if not paths:
+            raise ConfigError("paths: give at least one file or directory")
+        opts = ArchiveOptions(
+            name=name, tags=tags or {}, meta=meta or {},
+            storage_class=storage_class or self.storage_class, level=self.zstd_level,
+            pack_size=self.pack_size, workers=self.workers,
+            # a local disk gains nothing from more writers; S3 gains from concurrency
+            upload_workers=(self.upload_workers if self.repository.startswith("s3://")
+                            else min(2, self.upload_workers)),
+            dry_run=dry_run)
+        repo = self.repo(owner, principal)
+        archiver = Archiver(repo, opts, Reporter(progress, cancel))
+        entry, manifest, prog = archiver.run(paths)
+        result = {"archive": entry.as_dict() if entry else None,
+                  "progress": prog.as_dict(), "dry_run": dry_run}
+        if dry_run:
+            hot = [len(manifest.to_bytes()), 4096, 4096]
+            result["costs"] = pricing.cost_table(archiver.pack_sizes, hot, self.prices)
+            existing = [p.size for p in repo.packs.values()]
+            result["repository_costs"] = pricing.cost_table(
+                existing + archiver.pack_sizes, hot, self.prices)
+        return result
+
+    def estimate(self, paths, **kwargs) -> dict:
+        return self.create(paths, dry_run=True, **kwargs)
+
+    def list(self, *, owner: str, principal: Principal, **filters) -> list[dict]:
+        """Archives of ``owner`` matching ``name`` (glob), ``tags``, ``since``/``until``
+        (ISO dates), ``path`` (glob over manifest paths) and ``text``."""
+        try:
+            repo = self.repo(owner, principal, create=False)
+        except NotFound:
+            return []  # no repository yet: nothing archived
+        return [e.as_dict() for e in repo.search(**filters)]
+
+    def show(self, ref: str, *, owner: str, principal: Principal) -> dict:
+        repo = self.repo(owner, principal, create=False)
+        entry = repo.resolve(ref)
+        m = repo.manifest(entry)
+        return {"archive": entry.as_dict(), "files": [f.to_json() for f in m.files],
+                "stats": m.stats}
+
+    def plan(self, ref: str, paths=None, *, owner: str, principal: Principal):
+        repo = self.repo(owner, principal, create=False)
+        return plan_restore(repo, ref, paths, self.prices)
+
+    def restore(self, ref: str, paths=None, *, target: str, owner: str,
+                principal: Principal, tier: str = "bulk", overwrite: bool = False,
+                wait: bool = True, timeout: float | None = None, progress=None,
+                cancel=None) -> dict:
+        """Restore (or resume restoring). With ``wait=False`` returns once thaws are
+        requested; call again later, it picks up the persisted state."""
+        repo = self.repo(owner, principal, create=False)
+        plan = plan_restore(repo, ref, paths, self.prices)
+        r = Restorer(repo, plan, target, tier=tier, overwrite=overwrite,
+                     days=self.restore_days, poll_interval=self.poll_interval,
+                     timeout=timeout, workers=max(2, self.upload_workers),
+                     reporter=Reporter(progress, cancel))
+        state = r.run(wait=wait)
+        return {"plan": plan.as_dict(), "state": state, "progress": r.rep.p.as_dict()}
+
+    def restores(self, *, owner: str, principal: Principal) -> list[dict]:
+        return self.repo(owner, principal, create=False).restores()
+
+    def check(self, *, owner: str, principal: Principal, read_data: bool = False) -> CheckReport:
+        repo = self.repo(owner, principal, create=False)
+        return check_repository(repo, read_data=read_data, workers=max(2, self.workers))
+
+    def usage(self, *, owner: str, principal: Principal) -> dict:
+        """Stored objects and monthly cost per storage class, for the ledger to charge
+        over time (``pricing.accrued(monthly_micro, seconds)``). Metadata counts as
+        STANDARD."""
+        repo = self.repo(owner, principal, create=False)
+        by_class: dict[str, list[int]] = {}
+        for pi in repo.packs.values():
+            by_class.setdefault(pi.storage_class, []).append(pi.size)
+        hot = [o.size for kind in ("index/", "manifests/", "archives/", "config")
+               for o in self.store.list(repo.key(kind))]
+        by_class.setdefault("STANDARD", []).extend(hot)
+        out = {}
+        for cls, sizes in by_class.items():
+            c = pricing.storage_cost(sizes, cls if cls in pricing.STORAGE_CLASSES
+                                     else "STANDARD", self.prices)
+            out[cls] = {"objects": c.objects, "bytes": c.stored_bytes,
+                        "monthly_micro": c.monthly}
+        return {"owner": str(repo.owner), "classes": out,
+                "monthly_micro": sum(v["monthly_micro"] for v in out.values())}
+
+    def apply_lifecycle(self, template: str) -> list[dict]:
+        return lifecycle.apply(self.store, template)

@@ -1,0 +1,303 @@
+"""A repository: one owner's (user or group) key prefix in a store.
+
+Layout under ``users/<name>/`` or ``groups/<name>/``::
+
+    config                 hot   chunker parameters (fixed for dedup)
+    data/<aa>/<pack-id>    cold  packs of zstd/raw blobs, in the chosen storage class
+    index/<pack-id>        hot   the chunks of one pack (written after the pack)
+    manifests/<id>         hot   archive manifests (written after all packs)
+    archives/<id>          hot   index entries; written last, they make an archive visible
+    restores/<id>          hot   persisted restore state (resumable)
+
+Access goes through ``Repository.open(store, owner, principal)``, which refuses
+a principal that is not the owner (or a member of the owning group).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import zstandard
+
+from .chunks import ChunkerParams
+from .errors import AccessDenied, ConfigError, IntegrityError, NotFound
+from .manifest import HEX64, ArchiveEntry, Manifest
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+HOT = "STANDARD"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: a user with groups. ``admin`` may open any repository."""
+
+    user: str
+    groups: tuple = ()
+    admin: bool = False
+
+
+@dataclass(frozen=True)
+class Owner:
+    kind: str  # "user" | "group"
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> Owner:
+        kind, sep, name = text.partition(":")
+        if not sep:
+            kind, name = "user", text
+        if kind not in ("user", "group"):
+            raise ConfigError(f"owner: kind {kind!r} is not 'user' or 'group'")
+        if not NAME.match(name):
+            raise ConfigError(f"owner: {name!r} is not a valid name ([A-Za-z0-9._@-], 1-64)")
+        return cls(kind, name)
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.kind}s/{self.name}/"
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+    def allows(self, who: Principal) -> bool:
+        if who.admin:
+            return True
+        if self.kind == "user":
+            return who.user == self.name
+        return self.name in who.groups
+
+
+@dataclass(frozen=True)
+class Location:
+    pack: str
+    offset: int
+    length: int
+    raw_len: int
+
+
+@dataclass
+class PackIndex:
+    pack: str
+    size: int
+    storage_class: str
+    chunks: list = field(default_factory=list)  # [hex id, offset, length, raw_len]
+
+    def to_bytes(self) -> bytes:
+        doc = {"pack": self.pack, "size": self.size, "class": self.storage_class,
+               "chunks": self.chunks}
+        return zstandard.ZstdCompressor(level=3).compress(json.dumps(doc).encode())
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> PackIndex:
+        try:
+            doc = json.loads(zstandard.ZstdDecompressor().decompress(data))
+            return cls(doc["pack"], doc["size"], doc["class"], doc["chunks"])
+        except (zstandard.ZstdError, ValueError, KeyError) as exc:
+            raise IntegrityError(f"pack index does not decode: {exc}") from None
+
+
+def check_id(text: str, what: str = "archive id") -> str:
+    if not HEX64.match(text or ""):
+        raise NotFound(f"{what} {text!r} not found")
+    return text
+
+
+class Repository:
+    """One owner's archives. Thread-safe for concurrent writers of different packs."""
+
+    def __init__(self, store, owner: Owner, params: ChunkerParams, cache_dir: str = ""):
+        self.store = store
+        self.cache_dir = cache_dir
+        self.owner = owner
+        self.params = params
+        self.prefix = owner.prefix
+        self._lock = threading.Lock()
+        self._index: dict[bytes, Location] | None = None
+        self._packs: dict[str, PackIndex] = {}
+
+    # -- opening ---------------------------------------------------------------
+    @classmethod
+    def open(cls, store, owner: str | Owner, principal: Principal,
+             params: ChunkerParams | None = None, create: bool = True,
+             cache_dir: str = "") -> Repository:
+        owner = owner if isinstance(owner, Owner) else Owner.parse(owner)
+        if not owner.allows(principal):
+            raise AccessDenied(f"{principal.user} may not use the repository of {owner}")
+        key = owner.prefix + "config"
+        try:
+            doc = json.loads(store.get(key))
+            stored = ChunkerParams(**doc["chunker"])
+        except NotFound:
+            if not create:
+                raise NotFound(f"no archive repository for {owner}") from None
+            stored = (params or ChunkerParams()).validate()
+            doc = {"version": 1, "owner": str(owner), "chunker": stored.as_dict()}
+            store.put(key, json.dumps(doc).encode(), storage_class=HOT)
+        return cls(store, owner, stored, cache_dir)
+
+    def key(self, *parts: str) -> str:
+        return self.prefix + "/".join(parts)
+
+    @staticmethod
+    def pack_key_rel(pack: str) -> str:
+        return f"data/{pack[:2]}/{pack}"
+
+    def pack_key(self, pack: str) -> str:
+        return self.prefix + self.pack_key_rel(pack)
+
+    # -- chunk index -------------------------------------------------------------
+    def load_index(self, workers: int = 8) -> dict[bytes, Location]:
+        with self._lock:
+            if self._index is not None:
+                return self._index
+        keys = [o.key for o in self.store.list(self.key("index/"))]
+
+        def fetch(k):
+            pid = k.rsplit("/", 1)[-1]
+            cached = self._cache_path(k)
+            if cached and os.path.exists(cached):
+                try:
+                    with open(cached, "rb") as f:
+                        pi = PackIndex.from_bytes(f.read())
+                    if pi.pack == pid:
+                        return pi
+                except (OSError, IntegrityError):
+                    pass
+            data = self.store.get(k)
+            pi = PackIndex.from_bytes(data)
+            if cached:
+                self._cache_put(cached, data)
+            return pi
+
+        index: dict[bytes, Location] = {}
+        packs: dict[str, PackIndex] = {}
+        with ThreadPoolExecutor(max(1, min(workers, len(keys) or 1))) as pool:
+            for pi in pool.map(fetch, keys):
+                packs[pi.pack] = pi
+                for cid, off, ln, raw in pi.chunks:
+                    index.setdefault(bytes.fromhex(cid), Location(pi.pack, off, ln, raw))
+        with self._lock:
+            self._index, self._packs = index, packs
+        return index
+
+    def _cache_path(self, key: str) -> str:
+        """Pack indexes are immutable: remote ones are cached on local disk."""
+        if not self.cache_dir:
+            return ""
+        import blake3
+
+        tag = blake3.blake3(self.store.url.encode()).hexdigest()[:16]
+        return os.path.join(self.cache_dir, tag, *key.split("/"))
+
+    @staticmethod
+    def _cache_put(path: str, data: bytes) -> None:
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path}.tmp{os.getpid()}.{threading.get_ident()}"
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # the cache is an optimisation only
+
+    @property
+    def packs(self) -> dict[str, PackIndex]:
+        self.load_index()
+        return self._packs
+
+    def locate(self, cid: bytes) -> Location | None:
+        return self.load_index().get(cid)
+
+    def add_pack(self, pack: bytes, pack_id: str, chunks: list, storage_class: str) -> None:
+        """Store a pack in its class, then its hot index: only then are its chunks known."""
+        self.store.put(self.pack_key(pack_id), pack, storage_class=storage_class,
+                       tags={"lens-kind": "data"})
+        pi = PackIndex(pack_id, len(pack), storage_class, chunks)
+        self.store.put(self.key("index", pack_id), pi.to_bytes(), storage_class=HOT)
+        index = self.load_index()
+        with self._lock:
+            self._packs[pack_id] = pi
+            for cid, off, ln, raw in chunks:
+                index.setdefault(bytes.fromhex(cid), Location(pack_id, off, ln, raw))
+
+    # -- archives ----------------------------------------------------------------
+    def put_manifest(self, manifest: Manifest) -> tuple[str, int]:
+        import blake3
+
+        data = manifest.to_bytes()
+        mid = blake3.blake3(data).hexdigest()
+        self.store.put(self.key("manifests", mid), data, storage_class=HOT)
+        return mid, len(data)
+
+    def publish(self, entry: ArchiveEntry) -> None:
+        """Write the index entry last: from now on the archive is visible."""
+        self.store.put(self.key("archives", entry.id), entry.to_bytes(), storage_class=HOT)
+
+    def entries(self) -> list[ArchiveEntry]:
+        out = []
+        for obj in self.store.list(self.key("archives/")):
+            out.append(ArchiveEntry.from_bytes(self.store.get(obj.key)))
+        out.sort(key=lambda e: (e.created, e.id))
+        return out
+
+    def resolve(self, ref: str) -> ArchiveEntry:
+        """An archive by full id, unique id prefix (>= 6 hex) or name (latest wins)."""
+        entries = self.entries()
+        if ref and re.fullmatch(r"[0-9a-f]{6,64}", ref):
+            hits = [e for e in entries if e.id.startswith(ref)]
+            if len(hits) == 1:
+                return hits[0]
+            if len(hits) > 1:
+                raise ConfigError(f"archive: id prefix {ref!r} is ambiguous")
+        named = [e for e in entries if e.name == ref]
+        if named:
+            return named[-1]
+        raise NotFound(f"archive {ref!r} not found for {self.owner}")
+
+    def manifest(self, entry_or_id) -> Manifest:
+        mid = entry_or_id.manifest if isinstance(entry_or_id, ArchiveEntry) else entry_or_id
+        check_id(mid, "manifest")
+        return Manifest.from_bytes(self.store.get(self.key("manifests", mid))).validate()
+
+    def search(self, name: str | None = None, tags: dict | None = None,
+               since: str | None = None, until: str | None = None,
+               path: str | None = None, text: str | None = None) -> list[ArchiveEntry]:
+        """Filter archives by name glob, tags, ISO date range, path glob, free text."""
+        out = []
+        for e in self.entries():
+            if name and not fnmatch.fnmatchcase(e.name, name):
+                continue
+            if tags and any(e.tags.get(k) != v for k, v in tags.items()):
+                continue
+            if since and e.created < since:
+                continue
+            if until and e.created[:len(until)] > until:
+                continue
+            if text and text.lower() not in json.dumps(
+                    [e.name, e.tags, e.meta, e.sources]).lower():
+                continue
+            if path and not any(fnmatch.fnmatchcase(f.path, path)
+                                for f in self.manifest(e).files):
+                continue
+            out.append(e)
+        return out
+
+    # -- restore state -----------------------------------------------------------
+    def save_state(self, rid: str, state: dict) -> None:
+        self.store.put(self.key("restores", rid), json.dumps(state).encode(), storage_class=HOT)
+
+    def load_state(self, rid: str) -> dict | None:
+        try:
+            return json.loads(self.store.get(self.key("restores", rid)))
+        except NotFound:
+            return None
+
+    def restores(self) -> list[dict]:
+        return [json.loads(self.store.get(o.key))
+                for o in self.store.list(self.key("restores/"))]

@@ -1,0 +1,377 @@
+"""Plan and run restores: exact packs first, thaw cold packs, verify, write atomically.
+
+``plan_restore`` needs only hot metadata (manifest + pack indexes). ``Restorer``
+persists its state in the repository (``restores/<id>``) so a restart resumes:
+thaw requests are not repeated and finished files are skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import json
+import os
+import re
+import secrets
+import stat
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import blake3
+
+from .chunks import decode
+from .errors import ArchiveError, Exists, IntegrityError, NotFound, UnsafePath
+from .manifest import DIR, FILE, SYMLINK, ArchiveEntry, FileEntry, check_link, check_relpath
+from .pricing import COLD_CLASSES, check_tier, retrieval_estimates
+from .progress import Reporter
+from .repository import Repository
+
+MAX_RANGE = 8 * 1024 * 1024
+TMP_MARK = ".lens-tmp-"
+TMP_RE = re.compile(r"^\..+\.lens-tmp-[0-9a-f]{8}$")
+
+
+def select(files: list[FileEntry], paths: list[str] | None) -> list[FileEntry]:
+    """Entries matching any of ``paths`` (exact, a directory prefix, or a glob) and
+    the directories above them; everything when ``paths`` is empty."""
+    if not paths:
+        return list(files)
+    pats = [p.strip("/") for p in paths]
+    chosen = [f for f in files if any(f.path == p or f.path.startswith(p + "/")
+                                      or fnmatch.fnmatchcase(f.path, p) for p in pats)]
+    if not chosen:
+        raise NotFound(f"paths: nothing in the archive matches {paths}")
+    keep = {f.path for f in chosen}
+    for f in chosen:
+        parts = f.path.split("/")
+        keep.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    return [f for f in files if f.path in keep]
+
+
+@dataclass
+class RestorePlan:
+    archive: ArchiveEntry
+    files: list
+    paths: list
+    packs: dict = field(default_factory=dict)   # pack -> {"size","class","needed"}
+    bytes_to_read: int = 0
+    raw_bytes: int = 0
+    estimates: list = field(default_factory=list)
+
+    @property
+    def cold_packs(self) -> list[str]:
+        return sorted(p for p, i in self.packs.items() if i["class"] in COLD_CLASSES)
+
+    @property
+    def thaw_bytes(self) -> int:
+        return sum(self.packs[p]["size"] for p in self.cold_packs)
+
+    def as_dict(self) -> dict:
+        return {"archive": self.archive.id, "name": self.archive.name,
+                "files": sum(1 for f in self.files if f.type == FILE),
+                "raw_bytes": self.raw_bytes, "packs": len(self.packs),
+                "bytes_to_read": self.bytes_to_read, "cold_packs": len(self.cold_packs),
+                "thaw_bytes": self.thaw_bytes,
+                "estimates": [e.as_dict() for e in self.estimates]}
+
+
+def plan_restore(repo: Repository, ref: str, paths: list[str] | None = None,
+                 prices: dict | None = None) -> RestorePlan:
+    entry = repo.resolve(ref)
+    manifest = repo.manifest(entry)
+    files = select(manifest.files, paths)
+    plan = RestorePlan(entry, files, sorted(paths or []))
+    for f in files:
+        if f.type != FILE:
+            continue
+        plan.raw_bytes += f.size
+        for h in f.chunks:
+            loc = repo.locate(bytes.fromhex(h))
+            if loc is None:
+                raise IntegrityError(f"{f.path}: chunk {h[:16]} is missing from the repository")
+            info = plan.packs.get(loc.pack)
+            if info is None:
+                pi = repo.packs[loc.pack]
+                info = plan.packs[loc.pack] = {"size": pi.size, "class": pi.storage_class,
+                                               "needed": 0}
+            info["needed"] += loc.length
+            plan.bytes_to_read += loc.length
+    by_class: dict[str, list[int]] = {}
+    for info in plan.packs.values():
+        by_class.setdefault(info["class"], []).append(info["size"])
+    plan.estimates = retrieval_estimates(by_class, prices)
+    return plan
+
+
+def restore_id(archive_id: str, paths: list, target: str) -> str:
+    key = json.dumps([archive_id, sorted(paths), os.path.abspath(target)])
+    return blake3.blake3(key.encode()).hexdigest()
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class Restorer:
+    def __init__(self, repo: Repository, plan: RestorePlan, target: str, *, tier: str = "bulk",
+                 overwrite: bool = False, days: int = 7, poll_interval: float = 60.0,
+                 timeout: float | None = None, workers: int = 4,
+                 reporter: Reporter | None = None):
+        self.repo, self.plan = repo, plan
+        self.target = os.path.abspath(os.path.expanduser(target))
+        self.tier = check_tier(tier)
+        self.overwrite, self.days = overwrite, days
+        self.poll_interval, self.timeout, self.workers = poll_interval, timeout, workers
+        self.rep = reporter or Reporter()
+        self.id = restore_id(plan.archive.id, plan.paths, self.target)
+        state = repo.load_state(self.id)
+        if state and state.get("status") == "done":
+            state = None  # a finished restore is not resumed; a new one starts
+        self.state = state or {
+            "id": self.id, "archive": plan.archive.id, "name": plan.archive.name,
+            "paths": plan.paths, "target": self.target, "tier": tier, "status": "planned",
+            "thaw_requested": {}, "done": [], "created": _now(), "error": ""}
+        self._last_save = 0.0
+
+    # -- state ---------------------------------------------------------------
+    def save(self, force: bool = True) -> None:
+        if force or time.monotonic() - self._last_save > 2.0:
+            self.state["updated"] = _now()
+            self.repo.save_state(self.id, self.state)
+            self._last_save = time.monotonic()
+
+    # -- paths ---------------------------------------------------------------
+    def _dest(self, rel: str) -> str:
+        check_relpath(rel)
+        return os.path.join(self.target, *rel.split("/"))
+
+    def _inside(self, path: str) -> None:
+        """Refuse ``path`` unless its nearest existing ancestor resolves inside the
+        target (an existing symlink in the target cannot redirect writes)."""
+        while not os.path.lexists(path):
+            if path == self.target or not path.startswith(self.target + os.sep):
+                return  # nothing below the target exists yet: nothing can redirect
+            path = os.path.dirname(path)
+        real_root = os.path.realpath(self.target)
+        real = os.path.realpath(path)
+        if real != real_root and not real.startswith(real_root + os.sep):
+            raise UnsafePath(f"{path!r} resolves outside the restore target {self.target!r}")
+
+    @property
+    def resuming(self) -> bool:
+        return self.state["status"] in ("thawing", "downloading", "failed")
+
+    def _already_restored(self, f: FileEntry, dest: str) -> bool:
+        """On resume: a file written before a crash but not yet recorded as done
+        (same type, size and ns mtime, which the restore sets before its rename)."""
+        try:
+            st = os.lstat(dest)
+        except FileNotFoundError:
+            return False
+        if f.type == SYMLINK:
+            return os.path.islink(dest) and os.readlink(dest) == f.target
+        return (f.type == FILE and stat.S_ISREG(st.st_mode) and st.st_size == f.size
+                and st.st_mtime_ns == f.mtime_ns)
+
+    def _sweep_temp(self) -> None:
+        """Remove our own temp files left in the target by a killed restore."""
+        dirs = {os.path.dirname(self._dest(f.path)) for f in self.plan.files}
+        for d in dirs:
+            try:
+                names = os.listdir(d)
+            except OSError:
+                continue
+            for name in names:
+                if TMP_RE.match(name):
+                    try:
+                        os.unlink(os.path.join(d, name))
+                    except OSError:
+                        pass
+
+    def preflight(self) -> None:
+        """Refuse unsafe paths and existing files before anything is written."""
+        if self.resuming:
+            self._sweep_temp()
+        done = set(self.state["done"])
+        conflicts = []
+        for f in self.plan.files:
+            dest = self._dest(f.path)
+            if f.type == SYMLINK:
+                check_link(f.path, f.target)
+            self._inside(os.path.dirname(dest))
+            if f.type != DIR and os.path.lexists(dest) and f.path not in done:
+                if self.resuming and self._already_restored(f, dest):
+                    self.state["done"].append(f.path)
+                    done.add(f.path)
+                elif not self.overwrite:
+                    conflicts.append(f.path)
+                elif os.path.isdir(dest) and not os.path.islink(dest):
+                    raise Exists(f"{f.path}: a directory is in the way")
+        if conflicts:
+            more = f" (+{len(conflicts) - 5} more)" if len(conflicts) > 5 else ""
+            raise Exists(f"{len(conflicts)} file(s) exist, e.g. {', '.join(conflicts[:5])}"
+                         f"{more}; pass overwrite=True (--overwrite) to replace them")
+
+    # -- thaw ----------------------------------------------------------------
+    def thaw(self, wait: bool = True) -> bool:
+        """Request restores of cold packs; with ``wait`` poll until readable.
+
+        Returns True when every pack is readable.
+        """
+        store, started = self.repo.store, time.monotonic()
+        pending = self.plan.cold_packs
+        self.rep.set(phase="thaw")
+        while True:
+            still = []
+            for pack in pending:
+                key = self.repo.pack_key(pack)
+                info = store.head(key)
+                if info.readable:
+                    continue
+                if info.restore is None:
+                    store.request_restore(key, self.tier, self.days)
+                    self.state["thaw_requested"][pack] = _now()
+                still.append(pack)
+            self.state["status"] = "thawing" if still else "downloading"
+            self.state["waiting"] = len(still)
+            self.save()
+            if not still:
+                return True
+            if not wait:
+                return False
+            if self.timeout is not None and time.monotonic() - started > self.timeout:
+                raise ArchiveError(f"timeout: {len(still)} pack(s) still thawing; run the "
+                                   "restore again later, it resumes")
+            self.rep.check()
+            time.sleep(self.poll_interval)
+            pending = still
+
+    # -- download --------------------------------------------------------------
+    def _groups(self, f: FileEntry):
+        """Ranges to fetch: runs of chunks contiguous within one pack."""
+        group = None
+        for h in f.chunks:
+            loc = self.repo.locate(bytes.fromhex(h))
+            if (group and group["pack"] == loc.pack
+                    and group["start"] + group["len"] == loc.offset
+                    and group["len"] + loc.length <= MAX_RANGE):
+                group["len"] += loc.length
+                group["items"].append((h, loc))
+            else:
+                if group:
+                    yield group
+                group = {"pack": loc.pack, "start": loc.offset, "len": loc.length,
+                         "items": [(h, loc)]}
+        if group:
+            yield group
+
+    def _fetch(self, f: FileEntry, g: dict) -> list[bytes]:
+        try:
+            blob = self.repo.store.get(self.repo.pack_key(g["pack"]), g["start"], g["len"])
+            out = []
+            for h, loc in g["items"]:
+                rel = loc.offset - g["start"]
+                out.append(decode(blob[rel:rel + loc.length], bytes.fromhex(h), loc.raw_len))
+            return out
+        except IntegrityError as exc:
+            raise IntegrityError(
+                f"restore failed: {f.path}: data in pack {g['pack'][:16]} is corrupt ({exc})"
+            ) from None
+        except NotFound:
+            raise IntegrityError(f"restore failed: {f.path}: pack {g['pack'][:16]} is missing"
+                                 ) from None
+
+    def _write_file(self, f: FileEntry, pool: ThreadPoolExecutor) -> None:
+        dest = self._dest(f.path)
+        parent = os.path.dirname(dest)
+        self._inside(parent)
+        os.makedirs(parent, exist_ok=True)
+        tmp = os.path.join(parent, f".{os.path.basename(dest)}{TMP_MARK}{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            window: OrderedDict = OrderedDict()
+            groups = iter(self._groups(f))
+            for g in groups:
+                window[len(window)] = pool.submit(self._fetch, f, g)
+                if len(window) >= self.workers + 1:
+                    break
+            nxt = len(window)
+            while window:
+                _, fut = window.popitem(last=False)
+                for data in fut.result():
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
+                    self.rep.add(bytes_done=len(data))
+                g = next(groups, None)
+                if g is not None:
+                    window[nxt] = pool.submit(self._fetch, f, g)
+                    nxt += 1
+                self.rep.check()
+            os.fchmod(fd, f.mode & 0o7777)
+        except BaseException:
+            os.close(fd)
+            os.unlink(tmp)
+            raise
+        os.close(fd)
+        os.utime(tmp, ns=(f.mtime_ns, f.mtime_ns))
+        if os.path.lexists(dest) and not self.overwrite and f.path not in self.state["done"]:
+            os.unlink(tmp)
+            raise Exists(f"{f.path}: exists; pass overwrite=True (--overwrite)")
+        os.replace(tmp, dest)
+
+    def _write_link(self, f: FileEntry) -> None:
+        dest = self._dest(f.path)
+        parent = os.path.dirname(dest)
+        self._inside(parent)
+        os.makedirs(parent, exist_ok=True)
+        tmp = os.path.join(parent, f".{os.path.basename(dest)}{TMP_MARK}{secrets.token_hex(4)}")
+        os.symlink(f.target, tmp)
+        os.replace(tmp, dest)
+
+    def run(self, wait: bool = True) -> dict:
+        """Restore (resuming unfinished state). Returns the final state dict."""
+        self.preflight()
+        files = [f for f in self.plan.files if f.type == FILE]
+        self.rep.set(files_total=len(files), bytes_total=sum(f.size for f in files))
+        if not self.thaw(wait):
+            return self.state
+        self.rep.set(phase="restore")
+        done = set(self.state["done"])
+        os.makedirs(self.target, exist_ok=True)
+        try:
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="lens-get") as pool:
+                for f in self.plan.files:
+                    if f.type == DIR:
+                        d = self._dest(f.path)
+                        self._inside(d)
+                        os.makedirs(d, exist_ok=True)
+                for f in files:
+                    if f.path in done:
+                        self.rep.add(files_done=1, bytes_done=f.size)
+                        continue
+                    self._write_file(f, pool)
+                    done.add(f.path)
+                    self.state["done"].append(f.path)
+                    self.rep.add(files_done=1)
+                    self.save(force=False)
+            for f in self.plan.files:
+                if f.type == SYMLINK and f.path not in done:
+                    self._write_link(f)
+                    self.state["done"].append(f.path)
+            for f in sorted((f for f in self.plan.files if f.type == DIR),
+                            key=lambda e: -e.path.count("/")):
+                d = self._dest(f.path)
+                os.chmod(d, f.mode & 0o7777)
+                os.utime(d, ns=(f.mtime_ns, f.mtime_ns))
+        except (IntegrityError, UnsafePath, Exists) as exc:
+            self.state["status"], self.state["error"] = "failed", str(exc)
+            self.save()
+            raise
+        self.state["status"] = "done"
+        self.save()
+        self.rep.finish()
+        return self.state
+

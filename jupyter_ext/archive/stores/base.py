@@ -1,0 +1,67 @@
+"""The object-store interface the repository needs. Implementations are thread-safe."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    storage_class: str = "STANDARD"
+    # None: no restore requested; "ongoing": thaw in progress; "done": readable copy exists.
+    restore: str | None = None
+
+    @property
+    def readable(self) -> bool:
+        from ..pricing import COLD_CLASSES
+
+        return self.storage_class not in COLD_CLASSES or self.restore == "done"
+
+
+class Store:
+    """Flat keys (``a/b/c``) to immutable byte objects."""
+
+    url = ""
+
+    def put(self, key: str, data: bytes, *, storage_class: str | None = None,
+            tags: dict | None = None) -> None:
+        raise NotImplementedError
+
+    def get(self, key: str, start: int | None = None, length: int | None = None) -> bytes:
+        """Return the object (or ``length`` bytes from ``start``).
+
+        Raises NotFound, or ObjectArchived when a cold object is not thawed.
+        """
+        raise NotImplementedError
+
+    def list(self, prefix: str):
+        """Yield ObjectInfo for every key under ``prefix``."""
+        raise NotImplementedError
+
+    def head(self, key: str) -> ObjectInfo:
+        raise NotImplementedError
+
+    def exists(self, key: str) -> bool:
+        from ..errors import NotFound
+
+        try:
+            self.head(key)
+        except NotFound:
+            return False
+        return True
+
+    def delete(self, key: str) -> None:
+        raise NotImplementedError
+
+    def request_restore(self, key: str, tier: str, days: int) -> None:
+        """Ask for a thawed copy of a cold object (no-op where nothing is cold)."""
+
+    def put_lifecycle(self, rules: list[dict]) -> dict:
+        from ..errors import ConfigError
+
+        raise ConfigError("lifecycle: only S3 repositories have lifecycle rules")
+
+    def get_lifecycle(self) -> list[dict]:
+        return []

@@ -1,0 +1,34 @@
+"""``AtomSettings``: build the JobManager and its backends from traitlets config, e.g.::
+
+    c.AtomSettings.backends = ["local", "slurm"]
+    c.AtomSettings.default_backend = "slurm"
+    c.LocalBackend.state_dir = "/var/lib/lens/atom-local"
+    c.SlurmBackend.state_dir = "/shared/lens/atom-slurm"
+"""
+
+from __future__ import annotations
+
+from traitlets import Float, List, Unicode
+from traitlets.config import LoggingConfigurable
+
+from . import make_backend
+from .catalog import load_catalog
+from .manager import JobManager
+
+
+class AtomSettings(LoggingConfigurable):
+    backends = List(Unicode(), ["local"],
+                    help="Backends to enable, from: local, slurm, batch.").tag(config=True)
+    default_backend = Unicode("", help="Backend for specs that name none ('' = the first).").tag(
+        config=True)
+    catalog_path = Unicode("", help="App catalog YAML ('' = hub_config/atom_apps.yaml or "
+                           "$LENS_ATOM_APPS).").tag(config=True)
+    refresh_interval = Float(5.0, help="Seconds between status refreshes of active jobs.").tag(
+        config=True)
+
+    def build_manager(self, engine, ledger, rate_for=None, price_snapshot=None) -> JobManager:
+        backends = {name: make_backend(name, config=self.config, log=self.log)
+                    for name in self.backends}
+        return JobManager(engine, backends, ledger, catalog=load_catalog(self.catalog_path or None),
+                          rate_for=rate_for, default_backend=self.default_backend or None,
+                          log=self.log, price_snapshot=price_snapshot)

@@ -1,0 +1,56 @@
+"""Persistence of the job state machine (SQLAlchemy Core; SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+jobs = sa.Table(
+    "atom_jobs", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("user", sa.String(128), nullable=False, index=True),
+    sa.Column("backend", sa.String(32), nullable=False),
+    sa.Column("backend_id", sa.String(128)),
+    sa.Column("state", sa.String(16), nullable=False, index=True),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("updated", sa.Float, nullable=False),
+    sa.Column("record", sa.Text, nullable=False),
+)
+
+
+class JobStore:
+    """Job records as JSON documents with indexed user/state columns."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+        metadata.create_all(engine)
+
+    def put(self, rec: dict[str, Any]) -> None:
+        rec["updated"] = time.time()
+        row = {"id": rec["id"], "user": rec["user"], "backend": rec["backend"],
+               "backend_id": rec.get("backend_id"), "state": rec["state"],
+               "created": rec["created"], "updated": rec["updated"],
+               "record": json.dumps(rec)}
+        with self.engine.begin() as conn:
+            n = conn.execute(jobs.update().where(jobs.c.id == rec["id"]).values(**row)).rowcount
+            if not n:
+                conn.execute(jobs.insert().values(**row))
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(jobs.c.record).where(jobs.c.id == job_id)).first()
+        return json.loads(row[0]) if row else None
+
+    def for_user(self, user: str) -> list[dict[str, Any]]:
+        q = sa.select(jobs.c.record).where(jobs.c.user == user).order_by(jobs.c.created)
+        with self.engine.connect() as conn:
+            return [json.loads(r[0]) for r in conn.execute(q)]
+
+    def in_states(self, states) -> list[dict[str, Any]]:
+        q = sa.select(jobs.c.record).where(jobs.c.state.in_(list(states))).order_by(jobs.c.created)
+        with self.engine.connect() as conn:
+            return [json.loads(r[0]) for r in conn.execute(q)]

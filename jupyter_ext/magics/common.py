@@ -1,0 +1,31 @@
+"""Shared helpers of the magics: argument parsing and turning errors into UsageError."""
+
+from __future__ import annotations
+
+import shlex
+from contextlib import contextmanager
+
+from IPython.core.error import UsageError
+
+from ..kernel_client import LensClient, LensClientError
+
+
+def split_line(line: str) -> list[str]:
+    """shlex, so quoted arguments stay whole; unbalanced quotes are a UsageError."""
+    try:
+        return shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"cannot parse the arguments: {exc}") from None
+
+
+@contextmanager
+def lens_errors():
+    """Service and validation failures become UsageErrors: a message, no traceback."""
+    try:
+        yield
+    except LensClientError as exc:
+        raise UsageError(exc.message) from None
+
+
+def client() -> LensClient:
+    return LensClient()

@@ -1,0 +1,67 @@
+"""%costs: spend this period by category, the budget, what remains, a forecast, a plot."""
+
+from __future__ import annotations
+
+from html import escape
+
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import HTML, display
+
+from .common import client, lens_errors
+
+CATEGORIES = ("servers", "dask", "jobs", "storage")
+
+
+def money(micro) -> str:
+    return "—" if micro is None else f"${micro / 1_000_000:,.2f}"
+
+
+def render_report(report: dict) -> str:
+    """HTML summary of a costs report (pure, for tests)."""
+    by_cat = report.get("by_category") or {}
+    rows = "".join(
+        f"<tr><td>{c}</td><td style='text-align:right'>{money(by_cat.get(c, 0))}</td></tr>" for c in CATEGORIES
+    )
+    fc = report.get("forecast") or {}
+    if fc.get("exhausts_at"):
+        when = fc["exhausts_at"][:10]
+        warn = " (before the period ends)" if fc.get("exhausts_before_period_end") else ""
+        forecast = f"At the current burn rate ({money(fc.get('burn_micro_per_day'))}/day) the budget runs out on {when}{warn}."
+    elif fc.get("burn_micro_per_day"):
+        forecast = f"Burn rate: {money(fc['burn_micro_per_day'])}/day."
+    else:
+        forecast = "No spending in the last days."
+    period = report.get("period") or {}
+    snap = report.get("snapshot") or {}
+    return (
+        f"<div class='lens-costs'><b>{escape(str(report.get('account', '')))}</b> — period "
+        f"{escape(str(period.get('key', '')))}<br>"
+        f"<table><tr><th>category</th><th>spent</th></tr>{rows}"
+        f"<tr><td><b>total</b></td><td style='text-align:right'><b>{money(report.get('spent_micro'))}</b></td></tr>"
+        f"</table>"
+        f"Budget: {money(report.get('budget_micro'))} · held: {money(report.get('held_micro'))} · "
+        f"remaining: {money(report.get('remaining_micro'))}<br>{escape(forecast)}"
+        f"<br><small>prices: {escape(str(snap.get('date', '')))} {escape(str(snap.get('source', '')))}</small></div>"
+    )
+
+
+@magics_class
+class CostsMagics(Magics):
+    @magic_arguments()
+    @argument("--group", "-g", default="", help="show a group's (lab's, class's) costs; you must be a member")
+    @argument("--no-plot", action="store_true", help="skip the daily spend plot")
+    @line_magic
+    def costs(self, line):
+        """Show spending this period by category (servers, Dask, jobs, storage), the
+        budget, what remains, a burn-rate forecast and a plot of daily spend."""
+        args = parse_argstring(self.costs, line)
+        params = {"group": args.group} if args.group else None
+        with lens_errors():
+            report = client().service("GET", "costs", params=params)
+        display(HTML(render_report(report)))
+        if not args.no_plot and report.get("daily"):
+            from ..costs.plots import report_figure
+
+            display(report_figure(report))
+        return None

@@ -1,0 +1,24 @@
+"""Child process for the crash test: archive a tree, then exit. Killed with SIGKILL."""
+
+from __future__ import annotations
+
+import sys
+
+from jupyter_ext.archive import ArchiveEngine, Principal
+
+
+def main(repo: str, src: str, mode: str = "create") -> None:
+    eng = ArchiveEngine(repository=repo, chunk_avg_size=16 * 1024, pack_size=96 * 1024,
+                        workers=2, upload_workers=2, local_fsync=True, cache_dir="")
+    print("ready", flush=True)
+    who = Principal("alice")
+    if mode == "restore":  # src is the restore target here
+        res = eng.restore("crashy", target=src, owner="alice", principal=who)
+        print("done", res["state"]["status"], flush=True)
+        return
+    res = eng.create([src], owner="alice", principal=who, name="crashy")
+    print("done", res["archive"]["id"], flush=True)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,194 @@
+"""The local directory store end to end: archive, dedup, search, restore, verify."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from jupyter_ext.archive import Cancelled, Exists, IntegrityError
+from jupyter_ext.archive.repository import Repository
+
+from .helpers import ALICE, engine, make_tree, snapshot
+
+
+def test_round_trip_is_byte_identical(tmp_path):
+    src = make_tree(str(tmp_path / "src"))
+    eng = engine(str(tmp_path / "repo"))
+    seen = []
+    res = eng.create([src], owner="alice", principal=ALICE, name="run1",
+                     tags={"project": "ice"}, meta={"doi": "10.1/x"}, progress=seen.append)
+    assert res["archive"]["files"] == 4  # regular files; the symlink is an entry too
+    assert seen and seen[-1].phase == "done" and seen[-1].files_done == 4
+    last = seen[-1].as_dict()
+    assert {"bytes_done", "files_done", "dedup_ratio", "mb_per_s", "eta"} <= set(last)
+    out = tmp_path / "out"
+    res = eng.restore("run1", target=str(out), owner="alice", principal=ALICE)
+    assert res["state"]["status"] == "done"
+    assert snapshot(str(out / "data")) == snapshot(src)
+    assert eng.check(owner="alice", principal=ALICE, read_data=True).ok
+
+
+def test_dedup_across_archives_and_unchanged_files_skipped(tmp_path):
+    src = make_tree(str(tmp_path / "src"))
+    eng = engine(str(tmp_path / "repo"))
+    first = eng.create([src], owner="alice", principal=ALICE, name="a")
+    # a different archive name (no parent to reuse) still stores nothing new
+    second = eng.create([src], owner="alice", principal=ALICE, name="b")
+    assert second["progress"]["bytes_new"] == 0
+    assert second["archive"]["added_bytes"] == 0
+    # change 1 byte in the big file: only the chunks around it are new
+    path = os.path.join(src, "random.bin")
+    with open(path, "r+b") as f:
+        f.seek(150_000)
+        f.write(b"\xff")
+    third = eng.create([src], owner="alice", principal=ALICE, name="a")
+    assert 0 < third["progress"]["bytes_new"] < 0.5 * first["progress"]["bytes_new"]
+    out = tmp_path / "out"
+    eng.restore("a", target=str(out), owner="alice", principal=ALICE)
+    assert snapshot(str(out / "data")) == snapshot(src)
+
+
+def test_metadata_is_separate_from_packs(tmp_path):
+    src = make_tree(str(tmp_path / "src"))
+    eng = engine(str(tmp_path / "repo"))
+    eng.create([src], owner="alice", principal=ALICE, name="a")
+    top = sorted(os.listdir(tmp_path / "repo" / "users" / "alice"))
+    assert top == ["archives", "config", "data", "index", "manifests"]
+
+
+def test_search_by_name_tag_date_and_path(tmp_path):
+    src = make_tree(str(tmp_path / "src"))
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "model.nc").write_bytes(b"x" * 100)
+    eng = engine(str(tmp_path / "repo"))
+    eng.create([src], owner="alice", principal=ALICE, name="obs-2024", tags={"kind": "obs"})
+    eng.create([str(other)], owner="alice", principal=ALICE, name="model-run",
+               tags={"kind": "model"})
+
+    def names(**kw):
+        return sorted(a["name"] for a in eng.list(owner="alice", principal=ALICE, **kw))
+
+    assert names() == ["model-run", "obs-2024"]
+    assert names(name="obs-*") == ["obs-2024"]
+    assert names(tags={"kind": "model"}) == ["model-run"]
+    assert names(path="*.nc") == ["model-run"]
+    assert names(path="data/nested/*") == ["obs-2024"]
+    assert names(since="2000-01-01") == ["model-run", "obs-2024"]
+    assert names(until="2000-01-01") == []
+    assert names(text="obs") == ["obs-2024"]
+
+
+def test_partial_restore_and_plan(tmp_path):
+    src = make_tree(str(tmp_path / "src"))
+    eng = engine(str(tmp_path / "repo"))
+    eng.create([src], owner="alice", principal=ALICE, name="a")
+    full = eng.plan("a", owner="alice", principal=ALICE)
+    part = eng.plan("a", ["data/nested"], owner="alice", principal=ALICE)
+    assert part.as_dict()["files"] == 1 and part.bytes_to_read < full.bytes_to_read
+    assert len(part.packs) <= len(full.packs)
+    out = tmp_path / "out"
+    eng.restore("a", ["data/nested"], target=str(out), owner="alice", principal=ALICE)
+    assert sorted(os.listdir(out / "data")) == ["nested"]
+    assert (out / "data/nested/notes.txt").read_text().startswith("lens archive test")
+    assert (os.stat(out / "data/nested/notes.txt").st_mode & 0o777) == 0o640
+
+
+def test_never_overwrites_without_flag(tmp_path):
+    src = make_tree(str(tmp_path / "src"))
+    eng = engine(str(tmp_path / "repo"))
+    eng.create([src], owner="alice", principal=ALICE, name="a")
+    out = tmp_path / "out"
+    (out / "data").mkdir(parents=True)
+    (out / "data" / "table.csv").write_text("mine")
+    with pytest.raises(Exists, match="table.csv"):
+        eng.restore("a", target=str(out), owner="alice", principal=ALICE)
+    assert (out / "data" / "table.csv").read_text() == "mine"
+    assert not (out / "data" / "random.bin").exists()  # refused before writing anything
+    eng.restore("a", target=str(out), owner="alice", principal=ALICE, overwrite=True)
+    assert snapshot(str(out / "data")) == snapshot(src)
+
+
+def test_flipped_byte_fails_loudly_naming_the_file(tmp_path):
+    src = make_tree(str(tmp_path / "src"))
+    eng = engine(str(tmp_path / "repo"))
+    eng.create([src], owner="alice", principal=ALICE, name="a")
+    repo = Repository.open(eng.store, "alice", ALICE)
+    manifest = repo.manifest(repo.resolve("a"))
+    csv = next(f for f in manifest.files if f.path == "data/table.csv")
+    loc = repo.locate(bytes.fromhex(csv.chunks[1]))
+    path = os.path.join(eng.store.root, repo.pack_key(loc.pack))
+    with open(path, "r+b") as f:
+        f.seek(loc.offset + loc.length // 2)
+        b = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([b[0] ^ 0x01]))
+    out = tmp_path / "out"
+    with pytest.raises(IntegrityError, match="data/table.csv"):
+        eng.restore("a", ["data/table.csv"], target=str(out), owner="alice", principal=ALICE)
+    assert not (out / "data" / "table.csv").exists()
+    assert not [n for n in os.listdir(out / "data") if "lens-tmp" in n]
+    report = eng.check(owner="alice", principal=ALICE, read_data=True)
+    assert not report.ok and any(loc.pack[:16] in e for e in report.errors)
+    assert eng.check(owner="alice", principal=ALICE).ok  # structure alone is still fine
+
+
+def test_cancel_then_resume(tmp_path):
+    src = make_tree(str(tmp_path / "src"), scale=4)
+    eng = engine(str(tmp_path / "repo"))
+    cancel = threading.Event()
+
+    def stop_after_first_pack(p):
+        if p.packs >= 1:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        eng.create([src], owner="alice", principal=ALICE, name="a",
+                   progress=stop_after_first_pack, cancel=cancel)
+    assert eng.list(owner="alice", principal=ALICE) == []  # not visible
+    assert eng.check(owner="alice", principal=ALICE).ok
+    stored = sum(1 for _ in eng.store.list("users/alice/index/"))
+    assert stored >= 1
+    res = eng.create([src], owner="alice", principal=ALICE, name="a")
+    assert res["progress"]["bytes_new"] < res["progress"]["bytes_total"]
+    out = tmp_path / "out"
+    eng.restore("a", target=str(out), owner="alice", principal=ALICE)
+    assert snapshot(str(out / "data")) == snapshot(src)
+
+
+def test_dry_run_costs_stores_nothing(tmp_path):
+    src = make_tree(str(tmp_path / "src"))
+    eng = engine(str(tmp_path / "repo"))
+    res = eng.create([src], owner="alice", principal=ALICE, name="a", dry_run=True,
+                     storage_class="GLACIER")
+    assert res["archive"] is None
+    rows = {r["storage_class"]: r for r in res["costs"]}
+    assert rows["GLACIER"]["objects"] >= 1 and rows["GLACIER"]["min_days"] == 90
+    assert rows["GLACIER"]["billed_bytes"] > rows["STANDARD"]["billed_bytes"]  # 40 KB overhead
+    assert rows["DEEP_ARCHIVE"]["early_delete_30d_micro"] > 0
+    assert rows["STANDARD"]["early_delete_30d_micro"] == 0
+    assert not list(eng.store.list("users/alice/data/"))
+    assert eng.list(owner="alice", principal=ALICE) == []
+
+
+def test_file_vanishing_mid_archive_is_skipped_not_fatal(tmp_path):
+    src = make_tree(str(tmp_path / "src"))
+    doomed = os.path.join(src, "doomed.txt")
+    with open(doomed, "w") as f:
+        f.write("here at scan time")
+
+    def vanish(p):
+        if p.phase == "archive" and os.path.exists(doomed):
+            os.unlink(doomed)  # after the scan, before it is read
+
+    eng = engine(str(tmp_path / "repo"))
+    res = eng.create([src], owner="alice", principal=ALICE, name="a", progress=vanish)
+    assert res["archive"]["files"] == 4
+    shown = eng.show("a", owner="alice", principal=ALICE)
+    assert "data/doomed.txt" not in {f["path"] for f in shown["files"]}
+    assert any("doomed.txt" in s for s in shown["stats"]["skipped"])
+    out = tmp_path / "out"
+    eng.restore("a", target=str(out), owner="alice", principal=ALICE)
+    assert snapshot(str(out / "data")) == snapshot(src)

@@ -1,0 +1,174 @@
+"""Pure pieces: chunking, blob codec, manifests, pricing, lifecycle templates."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import pytest
+from botocore.exceptions import ClientError
+
+from jupyter_ext.archive import chunks, lifecycle, pricing
+from jupyter_ext.archive.errors import ConfigError, IntegrityError, UnsafePath
+from jupyter_ext.archive.manifest import FileEntry, Manifest, check_link, check_relpath
+from jupyter_ext.archive.stores.s3 import parse_restore_header, with_retries
+
+P = chunks.ChunkerParams(4096, 16384, 65536)
+
+
+def _cuts(data: bytes) -> list[bytes]:
+    return [bytes(v) for v in chunks.iter_chunks(io.BytesIO(data), P, read_size=P.max_size * 2)]
+
+
+def test_chunking_is_content_defined_and_streaming_safe():
+    rng = random.Random(1)
+    data = rng.randbytes(1_000_000)
+    parts = _cuts(data)
+    assert b"".join(parts) == data
+    assert all(len(p) <= P.max_size for p in parts)
+    # streaming in small reads gives the same cuts as one big buffer
+    whole = [bytes(v) for v in chunks.iter_chunks(io.BytesIO(data), P, read_size=10**7)]
+    assert whole == parts
+    # an insertion near the start only changes the chunks around it
+    edited = data[:1000] + b"INSERTED" + data[1000:]
+    after = _cuts(edited)
+    shared = set(parts) & set(after)
+    assert len(shared) >= len(parts) - 2
+
+
+def test_codec_compresses_text_and_keeps_random_raw():
+    text = b"temperature,salinity\n" * 5000
+    blob = chunks.encode(text, 3)
+    assert blob[0] == chunks.CODEC_ZSTD and len(blob) < len(text) // 10
+    noise = random.Random(2).randbytes(50_000)
+    raw = chunks.encode(noise, 3)
+    assert raw[0] == chunks.CODEC_RAW and raw[1:] == noise
+    cid = chunks.chunk_id(text)
+    assert chunks.decode(blob, cid, len(text)) == text
+    bad = bytearray(raw)
+    bad[100] ^= 1
+    with pytest.raises(IntegrityError):
+        chunks.decode(bytes(bad), chunks.chunk_id(noise), len(noise))
+
+
+def test_chunker_params_validated():
+    with pytest.raises(ConfigError, match="min_size"):
+        chunks.ChunkerParams(100, 50, 200).validate()
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/../../x", "/etc/passwd", "a//b", "", "a/./b",
+                                 "C:/x", "a\x00b"])
+def test_relpath_refuses_escapes(bad):
+    with pytest.raises(UnsafePath):
+        check_relpath(bad)
+
+
+def test_symlink_targets():
+    assert check_link("a/b", "../c") == "../c"
+    for target in ("../../etc", "/etc/passwd", "../x/../../y"):
+        with pytest.raises(UnsafePath):
+            check_link("a/b", target)
+
+
+def test_manifest_round_trip_and_duplicate_paths():
+    m = Manifest("n", "user:a", "2026-01-01T00:00:00", [FileEntry("x", chunks=["0" * 64])],
+                 tags={"k": "v"}, meta={"m": "1"})
+    m2 = Manifest.from_bytes(m.to_bytes())
+    assert m2.files[0].chunks == ["0" * 64] and m2.tags == {"k": "v"}
+    m.files.append(FileEntry("x"))
+    with pytest.raises(UnsafePath, match="twice"):
+        m.validate()
+
+
+def test_glacier_overhead_minimum_duration_and_early_deletion():
+    gb = pricing.GB
+    # 1000 objects of 1 MiB in GLACIER: 40 KB overhead each (32 KB at GLACIER, 8 KB STANDARD)
+    sizes = [1024 * 1024] * 1000
+    c = pricing.storage_cost(sizes, "GLACIER")
+    expect = (-(-3600 * (sum(sizes) + 1000 * 32 * 1024) // gb)
+              + -(-23000 * 1000 * 8 * 1024 // gb))
+    assert c.monthly == expect
+    assert c.billed_bytes == sum(sizes) + 1000 * 40 * 1024
+    assert c.min_days == 90 and c.minimum_charge == -(-c.monthly * 90 // 30)
+    assert c.early_deletion_fee(30) == -(-c.monthly * 60 // 30)
+    assert c.early_deletion_fee(120) == 0
+    # STANDARD_IA bills small objects as 128 KB
+    ia = pricing.storage_cost([1000], "STANDARD_IA")
+    assert ia.billed_bytes == 128 * 1024
+    # DEEP_ARCHIVE is the cheapest per month for large data, STANDARD the dearest
+    table = {r["storage_class"]: r["monthly_micro"]
+             for r in pricing.cost_table([gb] * 10)}
+    assert table["DEEP_ARCHIVE"] < table["GLACIER"] < table["STANDARD_IA"] < table["STANDARD"]
+    assert all(isinstance(v, int) for v in table.values())
+
+
+def test_accrued_charge_is_prorated_integer():
+    assert pricing.accrued(30_000, 30 * pricing.DAY) == 30_000
+    assert pricing.accrued(30_000, pricing.DAY) == 1_000
+    assert pricing.accrued(30_000, 0) == 0 and isinstance(pricing.accrued(7, 1), int)
+
+
+def test_retrieval_tiers_and_bad_class():
+    est = {e.tier: e for e in pricing.retrieval_estimates({"GLACIER": [pricing.GB] * 2})}
+    assert set(est) == {"bulk", "standard", "expedited"}
+    assert est["bulk"].cost < est["standard"].cost < est["expedited"].cost
+    assert est["expedited"].hours[1] < est["standard"].hours[0]
+    deep = {e.tier for e in pricing.retrieval_estimates({"DEEP_ARCHIVE": [1]})}
+    assert deep == {"bulk", "standard"}
+    with pytest.raises(ConfigError, match="storage_class.*GLACIER"):
+        pricing.check_class("COLD")
+    custom = {**pricing.DEFAULT_PRICES, "storage": {**pricing.DEFAULT_PRICES["storage"],
+              "GLACIER": {**pricing.DEFAULT_PRICES["storage"]["GLACIER"], "per_gb_month": 0,
+                          "overhead_class": 0, "overhead_standard": 0}}}
+    assert pricing.storage_cost([pricing.GB], "GLACIER", custom).monthly == 0
+
+
+def test_lifecycle_templates():
+    rules = lifecycle.lifecycle_rules("archive-optimization", "lens/")
+    data, abort = rules
+    assert [(t["Days"], t["StorageClass"]) for t in data["Transitions"]] == [
+        (30, "STANDARD_IA"), (90, "GLACIER"), (365, "DEEP_ARCHIVE")]
+    assert data["Filter"]["And"]["Tags"] == [{"Key": "lens-kind", "Value": "data"}]
+    assert abort["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 7
+    for name in lifecycle.TEMPLATES:
+        assert any("AbortIncompleteMultipartUpload" in r
+                   for r in lifecycle.lifecycle_rules(name))
+    with pytest.raises(ConfigError, match="fast-access"):
+        lifecycle.lifecycle_rules("nope")
+    merged = lifecycle.merge_rules([{"ID": "theirs"}, {"ID": "lens-old"}], rules)
+    assert [r["ID"] for r in merged][0] == "theirs" and len(merged) == 3
+
+
+def test_restore_header_and_retries():
+    assert parse_restore_header(None) is None
+    assert parse_restore_header('ongoing-request="true"') == "ongoing"
+    assert parse_restore_header('ongoing-request="false", expiry-date="x"') == "done"
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise ClientError({"Error": {"Code": "SlowDown"}}, "PutObject")
+        return "ok"
+
+    assert with_retries(flaky, base=0.001) == "ok" and len(calls) == 3
+
+    def denied():
+        raise ClientError({"Error": {"Code": "AccessDenied"}}, "PutObject")
+
+    with pytest.raises(ClientError):
+        with_retries(denied, base=0.001)
+
+
+def test_engine_imports_nothing_from_jupyter():
+    import subprocess
+    import sys
+
+    code = ("import sys, jupyter_ext.archive, jupyter_ext.archive.stores.s3, "
+            "jupyter_ext.commands.archive\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('jupyter_server', 'IPython', 'ipywidgets', 'jupyterhub', 'tornado', 'ipykernel'))\n"
+            "print(','.join(bad))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == ""

@@ -1,0 +1,231 @@
+"""The local backend for real: processes run as the users' unix accounts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from jupyter_ext.atom.backends.local import LocalBackend
+from jupyter_ext.atom.errors import JobNotFound, UnknownUser
+from jupyter_ext.atom.manager import JobManager
+from tests.atom.conftest import TinyBudgetExceeded, TinyLedger
+from tests.atom.helpers import group_alive, settle
+from tests.conftest import require
+
+
+@pytest.fixture
+def make_manager(tmp_path, engine, ledger, catalog):
+    def make(max_concurrency=8, led=None):
+        backend = LocalBackend(state_dir=str(tmp_path / "local"), max_concurrency=max_concurrency)
+        return JobManager(engine, {"local": backend}, led or ledger, catalog=catalog)
+    return make
+
+
+@pytest.fixture
+def manager(make_manager, unix_users):
+    return make_manager()
+
+
+def job(name="t", **kw):
+    return {"name": name, "command": ["true"], "walltime": 60, **kw}
+
+
+async def test_runs_as_the_users_unix_account(manager):
+    require(os.geteuid() == 0, "running jobs as other users needs root")
+    rec = await manager.submit("atomalice", ["lab"], job(command=["id", "-un"]))
+    [done] = await settle(manager, "atomalice", [rec["id"]])
+    assert done["state"] == "SUCCEEDED", done
+    assert (await manager.logs("atomalice", rec["id"])).strip() == "jupyter-atomalice"
+
+
+async def test_unknown_unix_account_fails_clearly(manager, ledger):
+    require(os.geteuid() == 0, "the user mapping applies as root")
+    with pytest.raises(UnknownUser, match="jupyter-nosuchuser"):
+        await manager.submit("nosuchuser", [], job())
+    assert not ledger.holds and ledger.released  # the hold went back
+    [rec] = manager.list("nosuchuser")
+    assert rec["state"] == "REJECTED" and "no unix account" in rec["reason"]
+
+
+async def test_array_of_100_with_parameters(manager, ledger):
+    params = [{"P": f"v{i}"} for i in range(100)]
+    rec = await manager.submit("atomalice", ["lab"], job(
+        "ens", command=["sh", "-c", 'echo "$LENS_ARRAY_INDEX $P"'],
+        array={"size": 100, "params": params}))
+    [done] = await settle(manager, "atomalice", [rec["id"]], limit=120)
+    assert done["state"] == "SUCCEEDED" and done["counts"] == {"SUCCEEDED": 100}
+    for i in (0, 42, 99):
+        assert (await manager.logs("atomalice", rec["id"], index=i)).strip() == f"{i} v{i}"
+    assert ledger.charged[rec_hold(manager, rec)] == done["cost_micro"]
+    assert 0 < done["cost_micro"] <= done["estimate"]["est_cost_micro"]
+
+
+def rec_hold(manager, rec):
+    return manager.store.get(rec["id"])["hold_id"]
+
+
+async def test_dependency_chain_of_three(manager):
+    a = await manager.submit("atomalice", [], job("a", command=["sleep", "0.3"]))
+    b = await manager.submit("atomalice", [], job("b", command=["sleep", "0.3"],
+                                                   depends_on=[a["id"]]))
+    c = await manager.submit("atomalice", [], job("c", command=["true"],
+                                                   depends_on=[f"afterany:{b['id']}"]))
+    ra, rb, rc = await settle(manager, "atomalice", [a["id"], b["id"], c["id"]])
+    assert [r["state"] for r in (ra, rb, rc)] == ["SUCCEEDED"] * 3
+    assert rb["started_at"] >= ra["ended_at"] - 0.05
+    assert rc["started_at"] >= rb["ended_at"] - 0.05
+
+
+async def test_afterok_on_failure_never_runs_but_afterany_does(manager):
+    bad = await manager.submit("atomalice", [], job("bad", command=["false"]))
+    ok = await manager.submit("atomalice", [], job("ok", depends_on=[bad["id"]]))
+    anyway = await manager.submit("atomalice", [], job("any", depends_on=[f"afterany:{bad['id']}"]))
+    rbad, rok, rany = await settle(manager, "atomalice", [bad["id"], ok["id"], anyway["id"]])
+    assert rbad["state"] == "FAILED" and rbad["exit_code"] == 1
+    assert rok["state"] == "CANCELLED" and "DependencyNeverSatisfied" in rok["reason"]
+    assert rok["runtime_s"] == 0 and rok["cost_micro"] == 0
+    assert rany["state"] == "SUCCEEDED"
+
+
+async def test_failure_reports_exit_code_and_log_tail(manager):
+    rec = await manager.submit("atomalice", [], job("boom", command=[
+        "sh", "-c", "for i in $(seq 1 50); do echo line $i; done; echo oops >&2; exit 3"]))
+    [done] = await settle(manager, "atomalice", [rec["id"]])
+    assert done["state"] == "FAILED" and done["exit_code"] == 3
+    tail = done["failure"]["log_tail"]
+    assert "line 50" in tail and "oops" in tail and "line 1\n" not in tail
+    assert done["failure"]["exit_code"] == 3
+
+
+async def test_cancel_kills_the_process_group(manager, ledger):
+    rec = await manager.submit("atomalice", [], job("long", command=[
+        "sh", "-c", "sleep 300 & sleep 300; wait"]))
+    for _ in range(100):
+        await manager.refresh()
+        if manager.get("atomalice", rec["id"])["state"] == "RUNNING":
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)
+    await manager.cancel("atomalice", rec["id"])
+    [done] = await settle(manager, "atomalice", [rec["id"]], limit=20)
+    assert done["state"] == "CANCELLED"
+    assert done["cost_micro"] < done["estimate"]["est_cost_micro"]
+    backend = manager.backends["local"]
+    bid = manager.store.get(rec["id"])["backend_id"]
+    child = json.loads((backend.root / bid / "tasks" / "0" / "child.json").read_text())["pid"]
+    assert not group_alive(child)
+
+
+async def test_walltime_is_enforced(manager):
+    rec = await manager.submit("atomalice", [], job("slow", command=["sleep", "30"], walltime=1))
+    [done] = await settle(manager, "atomalice", [rec["id"]], limit=20)
+    assert done["state"] == "FAILED" and done["reason"] == "TIMEOUT"
+
+
+async def test_concurrency_limit(make_manager, unix_users):
+    manager = make_manager(max_concurrency=2)
+    rec = await manager.submit("atomalice", [], job("c", command=["sleep", "0.4"], array=6))
+    peak = 0
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        await manager.refresh()
+        r = manager.get("atomalice", rec["id"])
+        peak = max(peak, r["counts"].get("RUNNING", 0))
+        if r["state"] == "SUCCEEDED":
+            break
+        await asyncio.sleep(0.05)
+    assert r["state"] == "SUCCEEDED" and peak == 2
+
+
+async def test_other_users_cannot_see_or_touch_jobs(manager):
+    rec = await manager.submit("atomalice", [], job(command=["sleep", "5"]))
+    with pytest.raises(JobNotFound):
+        manager.get("atombob", rec["id"])
+    with pytest.raises(JobNotFound):
+        await manager.cancel("atombob", rec["id"])
+    with pytest.raises(JobNotFound):
+        await manager.logs("atombob", rec["id"])
+    with pytest.raises(JobNotFound):  # nor depend on them
+        await manager.submit("atombob", [], job(depends_on=[rec["id"]]))
+    assert manager.list("atombob") == []
+    assert manager.get("atomalice", rec["id"])["state"] in ("PENDING", "RUNNING")
+    await manager.cancel("atomalice", rec["id"])
+
+
+async def test_over_budget_is_refused_with_estimate_and_remaining(make_manager, unix_users):
+    led = TinyLedger({"user:atomalice": 1000})
+    manager = make_manager(led=led)
+    with pytest.raises(TinyBudgetExceeded) as err:
+        await manager.submit("atomalice", [], job(walltime="01:00:00", vcpus=4))
+    assert err.value.remaining_micro == 1000 and err.value.estimate_micro > 1000
+    assert manager.list("atomalice") == []
+
+
+async def test_restart_readopts_running_and_marks_vanished_lost(make_manager, unix_users, ledger):
+    m1 = make_manager()
+    keep = await m1.submit("atomalice", [], job("keep", command=["sleep", "1.5"]))
+    gone = await m1.submit("atomalice", [], job("gone", command=["sleep", "30"]))
+    backend = m1.backends["local"]
+    for _ in range(100):
+        await m1.refresh()
+        if all(m1.get("atomalice", j["id"])["state"] == "RUNNING" for j in (keep, gone)):
+            break
+        await asyncio.sleep(0.05)
+    # the service dies; one supervisor is killed outright while it is down
+    gone_bid = m1.store.get(gone["id"])["backend_id"]
+    pid = backend._procs[(gone_bid, 0)].pid
+    tdir = backend.root / gone_bid / "tasks" / "0"
+    for _ in range(100):
+        if (tdir / "child.json").exists():
+            break
+        await asyncio.sleep(0.05)
+    child = json.loads((tdir / "child.json").read_text())["pid"]
+    os.killpg(pid, signal.SIGKILL)
+    os.killpg(child, signal.SIGKILL)
+    backend._procs[(gone_bid, 0)].wait()
+    del m1, backend
+    m2 = make_manager()
+    summary = await m2.start()
+    assert summary["adopted"] >= 1
+    rkeep, rgone = await settle(m2, "atomalice", [keep["id"], gone["id"]])
+    assert rkeep["state"] == "SUCCEEDED" and rkeep["runtime_s"] >= 1.4
+    assert rgone["state"] == "LOST"
+    assert not ledger.holds  # both settled with the ledger
+
+
+async def test_array_parallel_throttle(make_manager, unix_users):
+    manager = make_manager(max_concurrency=8)
+    rec = await manager.submit("atomalice", [], job(
+        "p", command=["sleep", "0.3"], array={"size": 4, "parallel": 1}))
+    peak = 0
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        await manager.refresh()
+        r = manager.get("atomalice", rec["id"])
+        peak = max(peak, r["counts"].get("RUNNING", 0))
+        if r["state"] == "SUCCEEDED":
+            break
+        await asyncio.sleep(0.03)
+    assert r["state"] == "SUCCEEDED" and peak == 1
+
+
+async def test_missing_program_fails_with_127_and_a_message(manager):
+    rec = await manager.submit("atomalice", [], job("nope", command=["/no/such/program", "x"]))
+    [done] = await settle(manager, "atomalice", [rec["id"]])
+    assert done["state"] == "FAILED" and done["exit_code"] == 127
+    assert "cannot start '/no/such/program'" in done["failure"]["log_tail"]
+
+
+async def test_cancel_right_after_submit_is_never_lost(manager):
+    """Cancelling while the supervisor is still starting must not leave a LOST job."""
+    recs = [await manager.submit("atomalice", [], job(f"c{i}", command=["sleep", "30"]))
+            for i in range(3)]
+    for rec in recs:
+        await manager.cancel("atomalice", rec["id"])
+    done = await settle(manager, "atomalice", [r["id"] for r in recs], limit=30)
+    assert [d["state"] for d in done] == ["CANCELLED"] * 3

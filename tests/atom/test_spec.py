@@ -1,0 +1,141 @@
+"""Job spec, app catalog and estimates: pure functions."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from jupyter_ext.atom.catalog import DEFAULT_PATH, parse_catalog
+from jupyter_ext.atom.errors import SpecError
+from jupyter_ext.atom.estimate import actual_cost, estimate
+from jupyter_ext.atom.rates import INSTANCE_TYPES, rate_for
+from jupyter_ext.atom.spec import parse_memory, parse_spec, parse_walltime
+
+
+def test_full_spec_round_trips(catalog):
+    data = {
+        "name": "ens-1", "app": "geos-chem-classic", "version": "14.3.1", "arch": "arm64",
+        "vcpus": 8, "memory": "16G", "gpus": 0, "nodes": 1, "walltime": "02:30:00",
+        "spot": True, "array": {"size": 3, "params": [{"X": "1"}, {"X": "2"}, {"X": "3"}],
+                                "parallel": 2},
+        "depends_on": ["j-0123456789ab", {"id": "j-0123456789ac", "type": "afterany"}],
+        "inputs": ["s3://bucket/in/a.nc", "/data/b.nc"], "outputs": "s3://bucket/out/",
+        "env": {"OMP_NUM_THREADS": "8"}, "tags": {"project": "aq"}, "project": "lab",
+        "backend": "batch",
+    }
+    spec = parse_spec(data, catalog)
+    assert spec.memory_mib == 16384 and spec.walltime_s == 9000 and spec.array_size == 3
+    assert spec.depends_on[1].type == "afterany" and spec.command == ("gcclassic",)
+    assert parse_spec(spec.to_dict(), catalog) == spec
+
+
+def test_app_defaults_scale_walltime_per_arch(catalog):
+    amd = parse_spec({"name": "g", "app": "geos-chem-classic"}, catalog)
+    arm = parse_spec({"name": "g", "app": "geos-chem-classic", "arch": "arm64"}, catalog)
+    assert amd.vcpus == 16 and amd.memory_mib == 32 * 1024 and amd.walltime_s == 6 * 3600
+    assert arm.walltime_s == round(6 * 3600 * 1.15)
+    gchp = parse_spec({"name": "g", "app": "gchp"}, catalog)
+    assert gchp.nodes == 2 and gchp.mpi
+
+
+@pytest.mark.parametrize("data,field,allowed", [
+    ({"arch": "sparc"}, "arch", "x86_64-amd, x86_64-intel, arm64"),
+    ({"app": "nope"}, "app", "container, gchp, geos-chem-classic, wrf"),
+    ({"app": "wrf", "version": "1.0"}, "version", "4.6.1, 4.5.2"),
+    ({"vcpus": 0}, "vcpus", "1..4096"),
+    ({"memory": "lots"}, "memory", "'512M'"),
+    ({"walltime": "forever"}, "walltime", "HH:MM:SS"),
+    ({"array": 0}, "array.size", "1..10000"),
+    ({"nodes": 2, "array": 4}, "array", "nodes=1"),
+    ({"depends_on": ["afterwards:j-0123456789ab"]}, "depends_on.type", "afterok, afterany"),
+    ({"inputs": ["relative/path"]}, "inputs", "s3://"),
+    ({"colour": "red"}, "colour", "name, app"),
+    ({"image": "x", "app": "wrf"}, "image", "app | image"),
+    ({"script": "echo hi"}, "script", "command | script"),
+])
+def test_invalid_specs_name_field_and_allowed_values(catalog, data, field, allowed):
+    with pytest.raises(SpecError) as err:
+        parse_spec({"name": "n", "command": ["true"], **data}, catalog)
+    assert err.value.field == field
+    assert allowed in str(err.value)
+
+
+def test_command_or_app_required():
+    with pytest.raises(SpecError, match="^command: "):
+        parse_spec({"name": "n"})
+
+
+def test_units():
+    assert parse_memory("1.5G") == 1536 and parse_memory(100) == 100
+    assert parse_walltime("1-00:00:00") == 86400 and parse_walltime("90m") == 5400
+    assert parse_walltime("05:00") == 300 and parse_walltime(42) == 42
+
+
+def test_shipped_catalog_is_valid_and_complete(catalog):
+    assert {"geos-chem-classic", "gchp", "wrf", "container"} <= set(catalog.names())
+    for app in catalog.apps.values():
+        assert set(app.archs) == {"x86_64-amd", "x86_64-intel", "arm64"}
+        for fams in app.instance_families.values():
+            assert any(it.split(".")[0] in fams for it in INSTANCE_TYPES)
+
+
+@pytest.mark.parametrize("mutate,field", [
+    (lambda a: a.pop("versions"), "apps.wrf.versions"),
+    (lambda a: a["images"].update({"riscv": "x"}), "apps.wrf.images.riscv"),
+    (lambda a: a["runtime_scale"].pop("arm64"), "apps.wrf.runtime_scale"),
+    (lambda a: a["runtime_scale"].update({"arm64": 0}), "apps.wrf.runtime_scale.arm64"),
+    (lambda a: a["defaults"].update({"walltime": "soon"}), "apps.wrf.defaults.walltime"),
+    (lambda a: a.update({"colour": 1}), "apps.wrf.colour"),
+])
+def test_catalog_is_validated_at_load(mutate, field):
+    with open(DEFAULT_PATH) as f:
+        data = yaml.safe_load(f)
+    mutate(data["apps"]["wrf"])
+    with pytest.raises(SpecError) as err:
+        parse_catalog(data)
+    assert err.value.field == field
+
+
+def test_estimate_picks_cheapest_fitting_instance_and_prices_the_worst_case(catalog):
+    spec = parse_spec({"name": "e", "command": ["x"], "vcpus": 6, "memory": "10G",
+                       "walltime": "02:00:00", "array": 10}, catalog)
+    est = estimate(spec, catalog)
+    assert est["instance_type"] == "c6a.2xlarge"  # 8 vCPU / 16 GiB is the cheapest fit
+    rate = rate_for("c6a.2xlarge", False)
+    assert est["hourly_rate_micro"] == rate == 306_000
+    assert est["est_cost_micro"] == 2 * 10 * rate
+    spot = estimate(parse_spec({**spec.to_dict(), "spot": True}, catalog), catalog)
+    assert spot["hourly_rate_micro"] == rate * 40 // 100 and spot["snapshot"]
+
+
+def test_expected_cost_uses_reference_runtime_times_arch_scale(catalog):
+    arm = parse_spec({"name": "g", "app": "wrf", "arch": "arm64", "walltime": "10:00:00"},
+                     catalog)
+    est = estimate(arm, catalog)
+    assert est["runtime_scale"] == 1.25
+    assert est["expected_cost_micro"] == -(-int(2 * 3600 * 1.25) * est["hourly_rate_micro"] // 3600)
+
+
+def test_estimate_refuses_impossible_nodes(catalog):
+    spec = parse_spec({"name": "big", "command": ["x"], "vcpus": 4000}, catalog)
+    with pytest.raises(SpecError, match="^vcpus: .*use more nodes"):
+        estimate(spec, catalog)
+
+
+def test_actual_cost_is_integer_runtime_x_nodes_x_rate():
+    assert actual_cost(3600, 4, 1_000_000) == 4_000_000
+    assert actual_cost(1, 1, 3599) == 1  # rounds up to a whole micro-dollar
+    assert isinstance(actual_cost(12.6, 2, 306_000), int)
+
+
+def test_estimate_with_another_price_source(catalog):
+    """The costs snapshot may not price every type: unpriced types are skipped."""
+    def rate(instance_type, spot):
+        if not instance_type.startswith("m6a."):
+            raise KeyError(instance_type)
+        return 1_000_000
+
+    spec = parse_spec({"name": "e", "command": ["x"], "vcpus": 2, "memory": "1G"}, catalog)
+    est = estimate(spec, catalog, rate, snapshot="prices-2026-11-20")
+    assert est["instance_type"] == "m6a.large" and est["hourly_rate_micro"] == 1_000_000
+    assert est["snapshot"] == "prices-2026-11-20"

@@ -1,0 +1,55 @@
+"""The magics against a real user server: kernel -> extension -> lens service."""
+
+from __future__ import annotations
+
+import pytest
+from IPython.core.error import UsageError
+
+pytestmark = pytest.mark.integration
+
+
+
+@pytest.fixture(scope="module")
+def user_server(stack):
+    name = "magic-user"
+    token = stack.create_user(name, groups=["magic-lab"])
+    stack.spawn(name, "lab")
+    yield name, token
+    stack.stop_server(name)
+
+
+@pytest.fixture
+def in_server(user_server, stack, monkeypatch):
+    name, token = user_server
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_URL", f"{stack.url}/user/{name}/")
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", token)
+    return name
+
+
+def test_costs_shows_categories_budget_and_forecast(ip, in_server, monkeypatch):
+    import jupyter_ext.magics.costs as costs_magic
+
+    shown = []
+    monkeypatch.setattr(costs_magic, "display", lambda *objs, **kw: shown.extend(objs))
+    ip.run_line_magic("costs", "--no-plot")
+    html = shown[0].data
+    for category in ("servers", "dask", "jobs", "storage"):
+        assert category in html
+    assert f"user:{in_server}" in html and "Budget" in html and "remaining" in html
+
+
+def test_costs_group_needs_membership(ip, in_server, monkeypatch):
+    import jupyter_ext.magics.costs as costs_magic
+
+    monkeypatch.setattr(costs_magic, "display", lambda *objs, **kw: None)
+    ip.run_line_magic("costs", "--group magic-lab --no-plot")
+    with pytest.raises(UsageError, match="not a member"):
+        ip.run_line_magic("costs", "--group someone-elses-lab --no-plot")
+
+
+def test_magics_outside_a_server_say_so(ip, monkeypatch):
+    monkeypatch.delenv("JUPYTERHUB_SERVICE_URL", raising=False)
+    with pytest.raises(UsageError, match="not running in a lens user server"):
+        ip.run_line_magic("costs", "")
+    with pytest.raises(UsageError):
+        ip.run_line_magic("costs", "--bogus-flag")

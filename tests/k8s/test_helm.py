@@ -1,0 +1,332 @@
+"""The umbrella chart, checked without helm or a cluster:
+
+- every YAML file in helm/ and hub_config/ parses;
+- Chart.yaml pins its two dependencies;
+- upstream default values merged with ours (Helm's merge) validate against the
+  upstream values schemas (shared/data/helm), and ours against our schema;
+- our own templates (plain YAML with "{{ .Values.x }}" strings by design)
+  render with the values and validate with kubernetes-validate --strict;
+- the network policy and pre-puller settings say what the issue asks;
+- the hub config, loaded the way the chart loads it, selects
+  KubeProfileSpawner and lists the catalog's profiles.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import textwrap
+import tomllib
+from importlib import import_module
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from kubernetes_validate.utils import latest_version
+from traitlets.config import Config
+
+from spawners.profiles import load_catalog
+from tests.conftest import require
+from tests.k8s.conftest import REPO, make_user
+
+CHART = REPO / "helm" / "lens"
+# shared/ sits beside the repository (as in CI); LENS_SHARED_DATA overrides.
+UPSTREAM = Path(os.environ.get("LENS_SHARED_DATA", REPO.parent / "shared" / "data")) / "helm"
+CATALOG = load_catalog(REPO / "hub_config" / "profiles.yaml")
+VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
+K8S_VERSIONS = sorted({"1.32.0", latest_version()})
+SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
+TEMPLATE_EXPR = re.compile(r"\{\{\s*\.((?:Values|Release)(?:\.[A-Za-z0-9_-]+)+)\s*\}\}")
+
+
+def upstream(name: str):
+    path = UPSTREAM / name
+    require(path.exists(), f"upstream chart data missing: {path}")
+    return yaml.safe_load(path.read_text())
+
+
+def helm_merge(base, override):
+    """Helm's values coalescing: maps merge deeply, null deletes, the rest replaces."""
+    if not (isinstance(base, dict) and isinstance(override, dict)):
+        return override
+    out = dict(base)
+    for key, value in override.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = helm_merge(base.get(key), value)
+    return out
+
+
+def yaml_files():
+    for root in (REPO / "helm", REPO / "hub_config", REPO / ".github"):
+        yield from sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml"))
+
+
+@pytest.mark.parametrize("path", list(yaml_files()), ids=lambda p: str(p.relative_to(REPO)))
+def test_every_yaml_file_parses(path):
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    assert docs, f"{path} is empty"
+
+
+def test_chart_pins_its_dependencies():
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["apiVersion"] == "v2"
+    deps = {d["name"]: d for d in chart["dependencies"]}
+    assert set(deps) == {"jupyterhub", "dask-gateway"}
+    for dep in deps.values():
+        assert SEMVER.match(dep["version"]), f"{dep['name']} must be pinned, not {dep['version']!r}"
+        assert dep["repository"].startswith("https://")
+    # the dask-gateway chart version matches the dask-gateway the images install
+    assert deps["dask-gateway"]["version"] == VALUES["dask-gateway"]["gateway"]["image"]["tag"]
+
+
+def test_jupyterhub_values_validate_against_upstream_schema():
+    merged = helm_merge(upstream("z2jh-values.yaml"), VALUES["jupyterhub"])
+    jsonschema.validate(merged, upstream("z2jh-values.schema.yaml"))
+    # hub_config/k8s.py and our template rely on z2jh's unprefixed names ("hub")
+    assert merged["fullnameOverride"] == ""
+
+
+def test_dask_gateway_values_validate_against_upstream_schema():
+    merged = helm_merge(upstream("dask-gateway-values.yaml"), VALUES["dask-gateway"])
+    jsonschema.validate(merged, upstream("dask-gateway-values.schema.yaml"))
+    auth = merged["gateway"]["auth"]
+    assert auth["type"] == "jupyterhub"
+    assert auth["jupyterhub"]["jupyterhubServiceName"] == "dask-gateway"
+    assert auth["jupyterhub"]["apiTokenFromSecretKey"] == "hub.services.dask-gateway.apiToken"
+    assert merged["gateway"]["prefix"] == "/services/dask-gateway"
+    assert merged["traefik"]["service"]["type"] == "ClusterIP"
+
+
+def test_bad_values_are_rejected_by_the_upstream_schema():
+    """The schema check has teeth: a misspelt key fails."""
+    bad = helm_merge(VALUES["jupyterhub"], {"cull": {"timout": 10}})
+    with pytest.raises(jsonschema.ValidationError, match="timout"):
+        jsonschema.validate(helm_merge(upstream("z2jh-values.yaml"), bad), upstream("z2jh-values.schema.yaml"))
+
+
+def test_our_values_validate_against_our_schema():
+    jsonschema.validate(VALUES, json.loads((CHART / "values.schema.json").read_text()))
+
+
+def test_hub_wiring():
+    hub = VALUES["jupyterhub"]["hub"]
+    assert hub["image"]["name"].endswith("/hub")
+    assert hub["config"]["JupyterHub"]["spawner_class"] == "lens-kube"
+    assert hub["config"]["JupyterHub"]["authenticator_class"] != "dummy"
+    assert hub["extraEnv"]["LENS_DEPLOYMENT"] == "k8s"
+    # lens's hub state must be on z2jh's hub PVC (/srv/jupyterhub), writable by uid 1000
+    assert hub["extraEnv"]["LENS_STATE_DIR"].startswith("/srv/jupyterhub/")
+    assert set(hub["services"]) >= {"lens", "lens-gate", "dask-gateway"}
+    assert VALUES["jupyterhub"]["singleuser"]["storage"]["type"] == "none"  # homes come from the spawner
+    assert VALUES["jupyterhub"]["cull"]["enabled"] is True
+
+
+def test_pre_puller_pulls_exactly_the_catalog_images():
+    images = {f"{i['name']}:{i['tag']}" for i in VALUES["jupyterhub"]["prePuller"]["extraImages"].values()}
+    assert images == {p.image for p in CATALOG.profiles}
+    assert VALUES["jupyterhub"]["prePuller"]["continuous"]["enabled"] is True
+    # ... also on the tainted GPU nodes, which need the gpu image most
+    gpu_taints = {(t["key"], t["effect"]) for p in CATALOG.profiles if p.gpu_count for t in p.tolerations}
+    pre = {(t["key"], t["effect"]) for t in VALUES["jupyterhub"]["prePuller"]["extraTolerations"]}
+    assert gpu_taints <= pre
+
+
+def render(path: Path, values: dict, release: str = "lens", namespace: str = "lens") -> list[dict]:
+    ctx = {"Values": values, "Release": {"Name": release, "Namespace": namespace}}
+
+    def lookup(match):
+        node = ctx
+        for part in match.group(1).split("."):
+            node = node[part]
+        return str(node)
+
+    text = TEMPLATE_EXPR.sub(lookup, path.read_text())
+    assert "{{" not in text, f"{path.name}: only {{{{ .Values.x }}}} substitutions are allowed"
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def rendered_objects() -> list[dict]:
+    objs = []
+    for path in sorted((CHART / "templates").glob("*.yaml")):
+        objs.extend(render(path, VALUES))
+    return objs
+
+
+def test_templates_render_to_valid_kubernetes_objects():
+    objs = rendered_objects()
+    kinds = sorted(o["kind"] for o in objs)
+    assert kinds == ["Deployment", "NetworkPolicy", "PersistentVolumeClaim", "Service", "ServiceAccount"]
+    for obj in objs:
+        for version in K8S_VERSIONS:
+            kubernetes_validate.validate(obj, version, strict=True)
+    # a bad value is caught the same way
+    broken = render(CHART / "templates" / "lens-service.yaml", {**VALUES, "lens": {**VALUES["lens"], "image": {"name": "x", "tag": "1"}}})
+    deployment = next(o for o in broken if o["kind"] == "Deployment")
+    deployment["spec"]["template"]["spec"]["containers"][0]["resource"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, K8S_VERSIONS[0], strict=True)
+
+
+def test_network_policies():
+    su = VALUES["jupyterhub"]["singleuser"]
+    rules = su["networkPolicy"]["egressAllowRules"]
+    assert su["networkPolicy"]["enabled"] is True
+    # the internet yes; private ranges and 169.254.169.254 no
+    assert rules["nonPrivateIPs"] is True
+    assert rules["privateIPs"] is False
+    assert rules["cloudMetadataServer"] is False
+    assert rules["dnsPortsCloudMetadataServer"] is False
+    assert su["cloudMetadata"]["blockWithIptables"] is True
+    # the hub: through z2jh's label-based rule
+    assert su["extraLabels"]["hub.jupyter.org/network-access-hub"] == "true"
+    # the gateway and the lens service: explicit egress to their pods
+    selectors = [peer["podSelector"]["matchLabels"] for rule in su["networkPolicy"]["egress"] for peer in rule["to"]]
+    assert {"app.kubernetes.io/name": "dask-gateway", "app.kubernetes.io/component": "traefik"} in selectors
+    objs = {o["kind"]: o for o in rendered_objects()}
+    lens_pod_labels = objs["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    lens_rule = next(
+        r for r in su["networkPolicy"]["egress"]
+        if r["to"][0]["podSelector"]["matchLabels"].get("app.kubernetes.io/name") == "lens"
+    )
+    assert lens_rule["to"][0]["podSelector"]["matchLabels"].items() <= lens_pod_labels.items()
+    assert lens_rule["ports"][0]["port"] == objs["Deployment"]["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
+    # and the lens service admits user servers, the hub and the proxy
+    admitted = [p["podSelector"]["matchLabels"] for p in objs["NetworkPolicy"]["spec"]["ingress"][0]["from"]]
+    assert {"component": "singleuser-server"} in admitted and {"component": "hub"} in admitted
+
+
+# -- the hub config as the chart loads it ----------------------------------------
+
+def run_extra_config(c: Config, config_dir: Path, monkeypatch, state_dir: Path) -> None:
+    """Run hub.extraConfig snippets in key order with a z2jh-like namespace."""
+    monkeypatch.setenv("LENS_HUB_CONFIG_DIR", str(config_dir))
+    for key, value in VALUES["jupyterhub"]["hub"]["extraEnv"].items():
+        if key not in ("LENS_HUB_CONFIG_DIR", "LENS_PROFILES", "LENS_STATE_DIR"):
+            monkeypatch.setenv(key, str(value))
+    monkeypatch.setenv("LENS_STATE_DIR", str(state_dir))  # the chart's is on the hub PVC
+    monkeypatch.setenv("LENS_PROFILES", str(REPO / "hub_config" / "profiles.yaml"))
+    monkeypatch.setenv("POD_NAMESPACE", "lens")
+    monkeypatch.setenv("HELM_RELEASE_NAME", "lens")
+    for _, snippet in sorted(VALUES["jupyterhub"]["hub"]["extraConfig"].items()):
+        exec(compile(snippet, "hub.extraConfig", "exec"), {"c": c, "get_config": lambda key, default=None: default})
+
+
+Z2JH_OWNED = {
+    # what z2jh's jupyterhub_config.py sets before extraConfig runs, and lens must keep
+    ("JupyterHub", "db_url"): "sqlite:///jupyterhub.sqlite",
+    ("JupyterHub", "hub_ip"): "0.0.0.0",
+    ("JupyterHub", "hub_connect_ip"): "10.100.0.10",
+    ("ConfigurableHTTPProxy", "api_url"): "http://10.100.0.11:8001",
+    ("ConfigurableHTTPProxy", "should_start"): False,
+}
+
+
+def z2jh_seeded_config() -> Config:
+    """What z2jh's jupyterhub_config.py has set by the time extraConfig runs (the parts lens touches)."""
+    c = Config()
+    c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
+    for (section, key), value in Z2JH_OWNED.items():
+        c[section][key] = value
+    hub = VALUES["jupyterhub"]["hub"]
+    c.JupyterHub.services = [
+        {"name": name, "api_token": f"token-{name}", **svc} for name, svc in hub["services"].items()
+    ] + [{"name": "jupyterhub-idle-culler", "api_token": "token-culler", "command": ["python3", "-m", "jupyterhub_idle_culler"]}]
+    c.JupyterHub.load_roles = [{"name": name, **role} for name, role in hub["loadRoles"].items()] + [
+        {"name": "jupyterhub-idle-culler", "scopes": ["list:users"], "services": ["jupyterhub-idle-culler"]}
+    ]
+    c.JupyterHub.update(hub["config"]["JupyterHub"])
+    return c
+
+
+def spawner_class(c: Config):
+    """Resolve spawner_class the way the hub image does: through the entry point."""
+    name = c.JupyterHub.spawner_class
+    eps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]["jupyterhub.spawners"]
+    module, _, attr = eps[name].partition(":")
+    return getattr(import_module(module), attr)
+
+
+async def check_hub_config(c: Config) -> None:
+    from spawners.kube import KubeProfileSpawner
+    from tests.k8s.conftest import HUB
+
+    cls = spawner_class(c)
+    assert cls is KubeProfileSpawner
+    spawner = cls(_mock=True, config=c, user=make_user("alice"), hub=HUB)
+    assert [e["slug"] for e in spawner.profile_list(spawner)] == [p.slug for p in CATALOG.profiles]
+    services = {s["name"]: s for s in c.JupyterHub.services}
+    assert services["lens"]["url"] == "http://lens-service.lens.svc.cluster.local:10101"
+    assert services["lens"]["api_token"] == "token-lens"  # z2jh's entries are kept, not replaced
+    assert services["dask-gateway"]["url"] == "http://traefik-lens-dask-gateway.lens.svc.cluster.local"
+    assert "jupyterhub-idle-culler" in services  # z2jh's own services survive
+    assert not any("command" in s for n, s in services.items() if n != "jupyterhub-idle-culler"), (
+        "on Kubernetes the lens service and the gateway run in their own pods, not as hub subprocesses"
+    )
+    roles = {r["name"] for r in c.JupyterHub.load_roles}
+    assert {"jupyterhub-idle-culler", "lens-gate", "lens-service", "user"} <= roles
+    for (section, key), value in Z2JH_OWNED.items():
+        assert c[section][key] == value, f"{section}.{key} belongs to z2jh on Kubernetes"
+    assert "access:services!service=dask-gateway" in spawner.server_token_scopes
+    assert "access:services!service=lens" in spawner.server_token_scopes
+
+
+async def test_chart_hub_config_selects_kube_profile_spawner(make_spawner, monkeypatch, tmp_path):
+    """hub.extraConfig runs hub_config/jupyterhub_config.py (the lead's), which calls configure_k8s."""
+    config_file = REPO / "hub_config" / "jupyterhub_config.py"
+    require(config_file.exists(), "hub_config/jupyterhub_config.py has not landed on this branch yet")
+    c = z2jh_seeded_config()
+    run_extra_config(c, REPO / "hub_config", monkeypatch, tmp_path / "state")
+    await check_hub_config(c)
+
+
+async def test_extra_config_snippet_runs_the_hub_config_dir(make_spawner, monkeypatch, tmp_path):
+    """The snippet's mechanics, with a stand-in jupyterhub_config.py that only calls configure_k8s."""
+    (tmp_path / "jupyterhub_config.py").write_text(
+        textwrap.dedent(
+            """
+            import os, sys
+            assert os.environ["LENS_DEPLOYMENT"] == "k8s"
+            sys.path.insert(0, os.path.dirname(__file__))
+            from k8s import configure_k8s
+            configure_k8s(c, {})
+            """
+        )
+    )
+    (tmp_path / "k8s.py").symlink_to(REPO / "hub_config" / "k8s.py")
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.delitem(sys.modules, "k8s", raising=False)
+    c = z2jh_seeded_config()
+    run_extra_config(c, tmp_path, monkeypatch, tmp_path / "state")
+    await check_hub_config(c)
+
+
+def test_configure_k8s_keeps_scopes_set_by_the_shared_config():
+    from hub_config.k8s import configure_k8s
+
+    c = Config()
+    c.Spawner.server_token_scopes = ["users:activity!user", "custom"]
+    configure_k8s(c, {})
+    assert "server_token_scopes" not in c.KubeProfileSpawner
+    assert c.JupyterHub.spawner_class == "lens-kube"
+
+
+def test_users_may_use_the_services():
+    scopes = VALUES["jupyterhub"]["hub"]["loadRoles"]["user"]["scopes"]
+    assert "self" in scopes
+    assert {"access:services!service=dask-gateway", "access:services!service=lens"} <= set(scopes)
+
+
+def test_k8s_settings_reject_unknown_keys():
+    from hub_config.k8s import k8s_settings
+
+    with pytest.raises(ValueError, match="unknown k8s key 'scratch'"):
+        k8s_settings({"k8s": {"scratch": "x"}}, environ={})
+    assert k8s_settings({}, environ={"LENS_SCRATCH_BUCKET": "b"})["scratch_bucket"] == "b"
+    assert k8s_settings({"k8s": {"scratch_bucket": "c"}}, environ={"LENS_SCRATCH_BUCKET": "b"})["scratch_bucket"] == "c"
+
