@@ -124,16 +124,24 @@ def bench_latency(hubs: list[tuple[str, object, str, dict]], n: int) -> dict:
     """hubs: (label, hub, user name, spawn body). Round-robin, rotating the order."""
     spawn = {label: [] for label, *_ in hubs}
     stop = {label: [] for label, *_ in hubs}
+    failed = {label: [] for label, *_ in hubs}
     for _label, hub, name, body in hubs:  # warm-up: accounts, caches, first imports
         spawn_latency(hub, name, body)
         stop_latency(hub, name)
     for i in range(n):
         order = hubs[i % len(hubs):] + hubs[: i % len(hubs)]
         for label, hub, name, body in order:
-            spawn[label].append(spawn_latency(hub, name, body))
-            stop[label].append(stop_latency(hub, name))
-        print(f"  round {i + 1}/{n}: " + "  ".join(f"{lb}={spawn[lb][-1]:.2f}s" for lb, *_ in hubs), flush=True)
-    return {label: {"spawn_s": spawn[label], "stop_s": stop[label]} for label in spawn}
+            try:
+                spawn[label].append(spawn_latency(hub, name, body))
+                stop[label].append(stop_latency(hub, name))
+            except RuntimeError as exc:  # counted and shown, not dropped silently
+                failed[label].append(f"round {i + 1}: {str(exc).splitlines()[0]}")
+                print(f"  FAILED {label}: {failed[label][-1]}", flush=True)
+                if hub.api("GET", f"/users/{name}").json().get("servers"):
+                    hub.stop_server(name, 120)
+        print(f"  round {i + 1}/{n}: " + "  ".join(f"{lb}={spawn[lb][-1]:.2f}s" for lb, *_ in hubs if spawn[lb]),
+              flush=True)
+    return {label: {"spawn_s": spawn[label], "stop_s": stop[label], "failed": failed[label]} for label in spawn}
 
 
 # -- part 2: concurrent simulated users -------------------------------------------
@@ -283,12 +291,12 @@ def print_latency(lat: dict, peers: list[str]) -> dict:
     for label, v in lat.items():
         ratio = med[lens] / med[label]
         # the same round's spawns ran back to back: the median of their ratios cancels slow drifts in load
-        pair = statistics.median(a / b for a, b in zip(lat[lens]["spawn_s"], v["spawn_s"], strict=True))
+        pair = statistics.median(a / b for a, b in zip(lat[lens]["spawn_s"], v["spawn_s"], strict=False))
         if label != lens:
             ratios[label], paired[label] = ratio, pair
         print(f"{label:28} {len(v['spawn_s']):>3} {med[label]:>9.2f} {statistics.mean(v['spawn_s']):>6.2f} "
               f"{min(v['spawn_s']):>6.2f} {max(v['spawn_s']):>6.2f} {statistics.median(v['stop_s']):>9.2f} "
-              f"{ratio:>8.3f}x {pair:>6.3f}x")
+              f"{ratio:>8.3f}x {pair:>6.3f}x  failed {len(v['failed'])}")
     for label in peers:
         verdict = "meets" if ratios[label] <= 1.05 else "MISSES"
         print(f"  lens / {label}: {ratios[label]:.3f}x ({verdict} the 1.05x target); "
