@@ -78,6 +78,10 @@ else:
 spawn = settings["spawner"]
 c.Spawner.start_timeout = spawn["start_timeout"]
 c.Spawner.http_timeout = spawn["http_timeout"]
+# The budget gate is a hub -> lens service -> hub round trip inside every spawn. Under a
+# login/spawn storm on 2 cores the hub's event loop stalls for seconds at a time, so size
+# its deadline like the other spawn timeouts (5 s failed ~1 in 5 of 50 simultaneous spawns).
+c.ProfileSpawnerMixin.budget_gate_timeout = float(spawn.get("budget_gate_timeout", 30))
 c.Spawner.default_url = "/lab"
 c.ProfileSpawnerMixin.lens_service_url = f"http://127.0.0.1:{ports['lens_service']}/services/lens/"
 c.ProfileSpawnerMixin.lens_public_service_url = f"{public_host}/services/lens/"

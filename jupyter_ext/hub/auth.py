@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 from jupyterhub.auth import Authenticator
 from tornado import web
-from traitlets import Unicode, default
+from traitlets import Integer, Unicode, default
 
 from .accounts import USERNAME_RE, AccountStore
 
@@ -38,7 +39,22 @@ class LensPasswordAuthenticator(Authenticator):
         # Every account in the store was made by an admin; that is the allow list.
         return True
 
+    hash_threads = Integer(
+        2,
+        config=True,
+        help="Threads that verify password hashes (scrypt is CPU-bound). They are kept apart from "
+        "the event loop's default executor, which the hub also uses to resolve addresses for its "
+        "own HTTP calls (proxy, server polls, the lens budget gate): a login storm must not starve those.",
+    )
+
     _store: AccountStore | None = None
+    _executor: ThreadPoolExecutor | None = None
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.hash_threads, thread_name_prefix="lens-password")
+        return self._executor
 
     @property
     def store(self) -> AccountStore:
@@ -51,7 +67,8 @@ class LensPasswordAuthenticator(Authenticator):
         password = (data or {}).get("password", "")
         if not username or not password:
             return None
-        account, refusal = await asyncio.to_thread(self.store.check, username, password)
+        loop = asyncio.get_running_loop()
+        account, refusal = await loop.run_in_executor(self.executor, self.store.check, username, password)
         if refusal:
             error = web.HTTPError(403, refusal)
             error.jupyterhub_message = refusal  # shown on the hub's error page

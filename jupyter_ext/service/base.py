@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import traceback
 
-from jupyterhub.services.auth import HubOAuthenticated
+from jupyterhub.services.auth import HubOAuthenticated, UserNotAllowed
 from tornado import web
 
 
@@ -15,6 +15,28 @@ class LensHandler(HubOAuthenticated, web.RequestHandler):
     @property
     def hub_auth(self):
         return self.settings["hub_auth"]
+
+    async def prepare(self):
+        """Identify the caller without blocking the event loop.
+
+        The stock ``HubAuthenticated.get_current_user`` asks the hub synchronously
+        (``HubAuth.get_user(sync=True)``) on every token-cache miss, which freezes
+        this whole service for the hub's round trip. Under a login/spawn storm the
+        hub takes seconds to answer, and every queued request (the hub's budget
+        checks, with their short deadline) times out. Resolve it asynchronously
+        here; ``get_current_user`` then returns the cached model.
+        """
+        if hasattr(self, "_hub_auth_user_cache"):
+            return
+        model = await self.hub_auth.get_user(self, sync=False)
+        if not model:
+            self._hub_auth_user_cache = None
+            return
+        try:
+            self._hub_auth_user_cache = self.check_hub_user(model)
+        except UserNotAllowed:
+            return  # the stock get_current_user refuses it (403), from the warm cache
+        self.hub_auth._persist_url_token_if_set(self)
 
     @property
     def lens(self):

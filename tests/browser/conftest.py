@@ -1,0 +1,80 @@
+"""Fixtures for the browser end-to-end tests: a real lens stack and Debian's Chromium."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+
+import pytest
+
+from tests.conftest import require
+from tests.support.browser import ARTIFACTS, chromium_missing, launch
+from tests.support.hub import REPO, make_stack
+from tests.support.unix import remove_account
+
+_saved: list[str] = []
+
+
+def _proxy_installed() -> bool:
+    return shutil.which("configurable-http-proxy") is not None or (
+        REPO / ".cache/npm/node_modules/.bin/configurable-http-proxy"
+    ).exists()
+
+
+@pytest.fixture(scope="module")
+def artifacts():
+    """Where screenshots go: artifacts/browser/ at the repo root (gitignored)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("*.png"):
+        old.unlink()
+
+    def shot(page, name: str) -> str:
+        path = ARTIFACTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        _saved.append(str(path))
+        print(f"screenshot: {path}")
+        return str(path)
+
+    return shot
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    require(_proxy_installed(), "configurable-http-proxy (npm) is not installed: run `make proxy`")
+    hub = make_stack(tmp_path_factory.mktemp("lens-browser"))
+    hub.start(timeout=90)
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    why = chromium_missing()
+    require(why is None, why or "")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = launch(pw)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def account(stack):
+    """A fresh password account (and, as root, its unix account is removed afterwards)."""
+    name = f"web-{secrets.token_hex(3)}"
+    password = secrets.token_urlsafe(12)
+    stack.add_account(name, password)
+    yield name, password
+    if stack.api("GET", f"/users/{name}").json().get("servers"):
+        stack.stop_server(name)
+    if os.geteuid() == 0:
+        remove_account(f"jupyter-{name}")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _saved:
+        terminalreporter.write_sep("-", f"browser screenshots in {ARTIFACTS}")
+        for path in _saved:
+            terminalreporter.write_line(path)
