@@ -46,6 +46,32 @@ def render_report(report: dict) -> str:
     )
 
 
+def running_cluster_costs() -> list[dict]:
+    """Live $/h and accrued cost of this user's Dask clusters (empty without a gateway)."""
+    import os
+
+    if not os.environ.get("DASK_GATEWAY__ADDRESS"):
+        return []
+    try:
+        from ..gateway.metering import my_cluster_costs
+
+        return my_cluster_costs()
+    except Exception:  # the gateway is optional for %costs; never fail the report on it
+        return []
+
+
+def clusters_html(clusters: list[dict]) -> str:
+    rows = "".join(
+        f"<tr><td>{escape(str(c.get('name', c.get('cluster', ''))))}</td><td>{c.get('workers', '')}</td>"
+        f"<td>${float(c.get('usd_per_hour', 0)):,.3f}/h</td><td>${float(c.get('accrued_usd', 0)):,.4f}</td></tr>"
+        for c in clusters
+    )
+    return (
+        "<b>Running Dask clusters</b> (charged as they run)<table><tr><th>cluster</th><th>workers</th>"
+        f"<th>rate</th><th>accrued</th></tr>{rows}</table>"
+    )
+
+
 @magics_class
 class CostsMagics(Magics):
     @magic_arguments()
@@ -60,6 +86,9 @@ class CostsMagics(Magics):
         with lens_errors():
             report = client().service("GET", "costs", params=params)
         display(HTML(render_report(report)))
+        clusters = running_cluster_costs()
+        if clusters:
+            display(HTML(clusters_html(clusters)))
         if not args.no_plot and report.get("daily"):
             from ..costs.plots import report_figure
 

@@ -20,7 +20,7 @@ def gateway_for(stack, token):
     )
 
 
-def test_clusters_belong_to_their_owner_and_die_with_the_server(stack):
+def test_clusters_belong_to_their_owner_and_die_with_the_server(stack, monkeypatch):
     a_token = stack.create_user("gw-a")
     b_token = stack.create_user("gw-b")
     stack.spawn("gw-a", "lab")
@@ -35,6 +35,19 @@ def test_clusters_belong_to_their_owner_and_die_with_the_server(stack):
         assert gw_b.list_clusters() == []
         with pytest.raises(Exception):  # noqa: B017 - dask-gateway raises ValueError/ClientError variants
             gw_b.connect(name)
+        # %costs shows the live cost of running clusters (the kernel's zero-config env)
+        from jupyter_ext.magics.costs import clusters_html, running_cluster_costs
+
+        monkeypatch.setenv("DASK_GATEWAY__ADDRESS", f"{stack.url}/services/dask-gateway")
+        monkeypatch.setenv("DASK_GATEWAY__PROXY_ADDRESS", f"gateway://127.0.0.1:{stack.env['LENS_GATEWAY_PROXY_PORT']}")
+        monkeypatch.setenv("DASK_GATEWAY__AUTH__TYPE", "jupyterhub")
+        monkeypatch.setenv("JUPYTERHUB_API_TOKEN", a_token)
+        import dask.config
+
+        dask.config.refresh()  # a kernel has these variables before dask is imported
+        live = running_cluster_costs()
+        assert [c["name"] for c in live] == [name]
+        assert "Running Dask clusters" in clusters_html(live)
         # stopping the owner's server stops the owner's clusters
         stack.stop_server("gw-a")
         deadline = time.monotonic() + 60
