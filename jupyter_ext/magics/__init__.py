@@ -12,10 +12,5 @@ def load_ipython_extension(ipython):
 
     for magics in (CostsMagics, AtomMagics, ArchiveMagics):
         ipython.register_magics(magics)
-    # Work around a dask-gateway client deadlock on refused cluster creation.
-    try:
-        from ..gateway.client_fix import install
-
-        install()
-    except ImportError:
-        pass
+    # The dask-gateway client deadlock workaround (jupyter_ext.gateway.client_fix)
+    # is not installed here: importing dask_gateway would slow every kernel start.
