@@ -209,6 +209,28 @@ class ProfileSpawnerMixin(LoggingConfigurable):
     def apply_profile(self, profile: Profile) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def get_args(self) -> list[str]:
+        args = super().get_args()
+        if self.profile and self.profile.idle_timeout:
+            # The server also stops itself when idle, so per-profile timeouts
+            # hold even where the hub's culler uses the global default.
+            args.append(f"--ServerApp.shutdown_no_activity_timeout={self.profile.idle_timeout}")
+            args.append(f"--MappingKernelManager.cull_idle_timeout={self.profile.idle_timeout}")
+        return args
+
+    # The chosen profile is part of the server's state, so it survives hub restarts.
+    def get_state(self):
+        state = super().get_state()
+        if self.profile:
+            state["profile"] = self.profile.slug
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        slug = state.get("profile")
+        if slug:
+            self.profile = self.catalog.get(slug)
+
     # -- lens service calls -------------------------------------------------
     async def _lens_call(self, method: str, path: str, body: dict | None = None) -> dict:
         req = HTTPRequest(

@@ -108,14 +108,6 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         """kubespawner's hook, called from ``_start``: select through the catalog."""
         await self.apply_profile_options(self.user_options or {})
 
-    def get_args(self) -> list[str]:
-        args = super().get_args()
-        if self.profile and self.profile.idle_timeout:
-            # Same per-profile self-culling as the local spawner.
-            args.append(f"--ServerApp.shutdown_no_activity_timeout={self.profile.idle_timeout}")
-            args.append(f"--MappingKernelManager.cull_idle_timeout={self.profile.idle_timeout}")
-        return args
-
     # -- lifecycle --------------------------------------------------------------
     async def run_pre_spawn_hook(self):
         if self.profile is not None:
@@ -131,15 +123,3 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
     async def stop(self, now=False):
         await super().stop(now=now)
         await self.meter_event("stop")
-
-    def get_state(self):
-        state = super().get_state()
-        if self.profile:
-            state["profile"] = self.profile.slug
-        return state
-
-    def load_state(self, state):
-        super().load_state(state)
-        slug = state.get("profile")
-        if slug:
-            self.profile = self.catalog.get(slug)

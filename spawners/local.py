@@ -143,11 +143,6 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
         args = super().get_args()
         if running_as_root() and not self.per_user_accounts:
             args.append("--allow-root")
-        if self.profile and self.profile.idle_timeout:
-            # The server also stops itself when idle, so per-profile timeouts
-            # hold even where the hub's culler uses the global default.
-            args.append(f"--ServerApp.shutdown_no_activity_timeout={self.profile.idle_timeout}")
-            args.append(f"--MappingKernelManager.cull_idle_timeout={self.profile.idle_timeout}")
         return args
 
     # -- environment -----------------------------------------------------------
@@ -214,15 +209,3 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
         await self.stop_dask_clusters()
         await self.meter_event("stop")
         cgroups.remove_cgroup(self._cgroup)
-
-    def get_state(self):
-        state = super().get_state()
-        if self.profile:
-            state["profile"] = self.profile.slug
-        return state
-
-    def load_state(self, state):
-        super().load_state(state)
-        slug = state.get("profile")
-        if slug:
-            self.profile = self.catalog.get(slug)

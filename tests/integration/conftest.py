@@ -33,3 +33,9 @@ def ip():
     shell = start_ipython() or get_ipython()
     shell.extension_manager.load_extension("jupyter_ext.magics")
     return shell
+
+
+def as_kernel_of(monkeypatch, stack, name: str, token: str) -> None:
+    """Give this process the environment a kernel in NAME's server has."""
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_URL", f"{stack.url}/user/{name}/")
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", token)

@@ -12,6 +12,8 @@ import pytest
 import requests
 from IPython.core.error import UsageError
 
+from tests.integration.conftest import as_kernel_of
+
 pytestmark = pytest.mark.integration
 
 
@@ -28,8 +30,7 @@ def archivist(stack):
 @pytest.fixture
 def home(archivist, stack, monkeypatch):
     name, token = archivist
-    monkeypatch.setenv("JUPYTERHUB_SERVICE_URL", f"{stack.url}/user/{name}/")
-    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", token)
+    as_kernel_of(monkeypatch, stack, name, token)
     if os.geteuid() == 0:
         entry = pwd.getpwnam(f"jupyter-{name}")
         return Path(entry.pw_dir), entry

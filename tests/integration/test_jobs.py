@@ -10,6 +10,8 @@ import pytest
 import requests
 from IPython.core.error import UsageError
 
+from tests.integration.conftest import as_kernel_of
+
 pytestmark = pytest.mark.integration
 
 
@@ -26,8 +28,7 @@ def jobs_user(stack):
 @pytest.fixture
 def kernel_env(jobs_user, stack, monkeypatch):
     name, token = jobs_user
-    monkeypatch.setenv("JUPYTERHUB_SERVICE_URL", f"{stack.url}/user/{name}/")
-    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", token)
+    as_kernel_of(monkeypatch, stack, name, token)
     return name
 
 

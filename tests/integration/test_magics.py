@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from IPython.core.error import UsageError
 
+from tests.integration.conftest import as_kernel_of
+
 pytestmark = pytest.mark.integration
 
 
@@ -21,8 +23,7 @@ def user_server(stack):
 @pytest.fixture
 def in_server(user_server, stack, monkeypatch):
     name, token = user_server
-    monkeypatch.setenv("JUPYTERHUB_SERVICE_URL", f"{stack.url}/user/{name}/")
-    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", token)
+    as_kernel_of(monkeypatch, stack, name, token)
     return name
 
 

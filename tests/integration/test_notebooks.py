@@ -8,6 +8,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests.integration.conftest import as_kernel_of
+
 pytestmark = pytest.mark.integration
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
@@ -23,8 +25,7 @@ def notebook_user(stack):
 
 def test_atom_jobs_notebook(stack, notebook_user, monkeypatch, tmp_path):
     name, token = notebook_user
-    monkeypatch.setenv("JUPYTERHUB_SERVICE_URL", f"{stack.url}/user/{name}/")
-    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", token)
+    as_kernel_of(monkeypatch, stack, name, token)
     nb = nbformat.read(NOTEBOOKS / "03-atom-jobs.ipynb", as_version=4)
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = "".join(
