@@ -95,16 +95,19 @@ def test_login_form_lab_notebook_then_vscode(page, stack, account, artifacts):
     page.keyboard.type(CELL)
     page.keyboard.press("Shift+Enter")
     output = notebook.locator(".jp-OutputArea-output").first
-    try:
-        output.wait_for(state="visible", timeout=UI_TIMEOUT_MS // 2)
-    except PlaywrightTimeoutError:
-        # A keypress can land while a fresh kernel is still connecting; keep
-        # the evidence, then run the cell once more from the Run menu.
-        artifacts(page, "04-notebook-no-output-yet")
-        editor.click()
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_text("Run Selected Cell and Advance").first.click()
-        output.wait_for(state="visible", timeout=SPAWN_TIMEOUT_MS)
+    # On a cold machine the first execute request can be lost while the fresh
+    # kernel's channels connect (the cell advances, no count, kernel idle):
+    # keep the evidence and run the cell again, at most twice.
+    for attempt in range(3):
+        try:
+            output.wait_for(state="visible", timeout=UI_TIMEOUT_MS // 3)
+            break
+        except PlaywrightTimeoutError:
+            if attempt == 2:
+                raise
+            artifacts(page, f"04-notebook-no-output-{attempt + 1}")
+            editor.click()
+            page.keyboard.press("Shift+Enter")
     assert output.inner_text().strip() == EXPECTED
     artifacts(page, "04-notebook-output")
 
