@@ -39,10 +39,11 @@ from .options import worker_gpus
 from .settings import GatewaySettings
 
 
-def cluster_record(cluster) -> dict:
-    """A DB cluster as the JSON the metering functions read."""
+def cluster_record(cluster, rates: Rates | None = None) -> dict:
+    """A DB cluster as the JSON the metering functions read (with the worker rate
+    in micro-USD per hour when ``rates`` is given)."""
     config = dict(cluster.config)
-    return {
+    record = {
         "name": cluster.name,
         "username": cluster.username,
         "status": cluster.status.name,
@@ -62,6 +63,11 @@ def cluster_record(cluster) -> dict:
             for w in cluster.workers.values()
         ],
     }
+    if rates is not None:
+        record["rate_microusd_per_hour"] = rates.worker_rate(
+            float(config.get("worker_cores") or 1), int(config.get("worker_memory") or 0), worker_gpus(config)
+        )
+    return record
 
 
 class LensBackendMixin(Backend):
@@ -163,8 +169,9 @@ class LensBackendMixin(Backend):
             )
 
     def usage_snapshot(self, username: str | None = None) -> dict:
+        rates = Rates.from_settings(self.lens)
         clusters = [
-            cluster_record(c)
+            cluster_record(c, rates)
             for c in list(self.db.name_to_cluster.values())
             if username is None or c.username == username
         ]

@@ -79,6 +79,13 @@ def _worker_resources(cluster: Mapping) -> tuple[float, int, int]:
     )
 
 
+def _cluster_rate(cluster: Mapping, rates: Rates, cores: float, memory: int, gpus: int) -> int:
+    """The gateway's own rate for the cluster's workers when it sent one (lens
+    gateways do), so the ledger charges what the cluster widget shows."""
+    sent = cluster.get("rate_microusd_per_hour")
+    return int(sent) if sent is not None else rates.worker_rate(cores, memory, gpus)
+
+
 def usage_intervals(
     snapshot: Mapping, since_ms: int, until_ms: int, rates: Rates
 ) -> list[UsageInterval]:
@@ -92,7 +99,7 @@ def usage_intervals(
     out: list[UsageInterval] = []
     for cluster in snapshot.get("clusters", []):
         cores, memory, gpus = _worker_resources(cluster)
-        rate = rates.worker_rate(cores, memory, gpus)
+        rate = _cluster_rate(cluster, rates, cores, memory, gpus)
         for worker in cluster.get("workers", []):
             start = max(int(worker["start_time"]), since_ms)
             stop = worker.get("stop_time")
@@ -125,7 +132,7 @@ def live_costs(snapshot: Mapping, rates: Rates, now_ms: int | None = None) -> li
         if cluster.get("stop_time") is not None:
             continue
         cores, memory, gpus = _worker_resources(cluster)
-        rate = rates.worker_rate(cores, memory, gpus)
+        rate = _cluster_rate(cluster, rates, cores, memory, gpus)
         running = [w for w in cluster.get("workers", []) if w.get("stop_time") is None]
         accrued = sum(
             i.cost_microusd

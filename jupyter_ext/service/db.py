@@ -35,3 +35,14 @@ server_events = sa.Table(
     sa.Column("event", sa.String(16), nullable=False),
     sa.Column("at", sa.DateTime, nullable=False),
 )
+
+# How far each metered source has been charged to the ledger (Dask: worker time
+# before ``until_ms``, gateway clock). Moved in the same transaction as the ledger
+# rows it covers, so a service restart neither loses nor repeats a window.
+meter_watermarks = sa.Table(
+    "lens_meter_watermarks",
+    metadata,
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("until_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
