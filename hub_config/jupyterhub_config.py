@@ -105,6 +105,18 @@ else:
     spec.loader.exec_module(k8s)
     k8s.configure_k8s(c, settings)
 
+if "gpu_count" in spawn:  # GPUs the local machine offers, when /dev/nvidia* does not show them
+    c.ProfileSpawnerMixin.gpu_count = int(spawn["gpu_count"])
+
+# Budget alerts (50/80/100 %) of the user and their groups, on every hub page, next to
+# the operator's own announcement. Read from the lens service, cached (jupyter_ext/hub/banner.py).
+from jupyter_ext.hub.banner import BudgetBanner  # noqa: E402
+
+_lens = {**c.ProfileSpawnerMixin, **c.KubeProfileSpawner}  # k8s.py sets the latter
+c.JupyterHub.template_vars["announcement"] = BudgetBanner(
+    str(_lens.get("lens_service_url", "")), str(_lens.get("lens_api_token", "")), base=settings["announcement"]
+)
+
 # Services and roles. On Kubernetes they are declared in helm/lens/values.yaml
 # (hub.services, hub.loadRoles), z2jh generates their tokens, and configure_k8s
 # gives them in-cluster URLs; assigning them here would drop z2jh's own.

@@ -14,12 +14,12 @@ from dataclasses import replace
 from html import escape
 from pathlib import Path
 
-from jupyterhub.spawner import SpawnException
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
-from traitlets import Bool, Dict, Float, Unicode, default
+from traitlets import Bool, Dict, Float, Integer, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from .availability import local_unavailability
+from .errors import SpawnException
 from .form import render_form
 from .pricing import hourly_rate
 from .profiles import Catalog, Profile, ProfileError, load_catalog, select_profile
@@ -88,6 +88,14 @@ class ProfileSpawnerMixin(LoggingConfigurable):
         5.0, config=True, help="Seconds to wait for the lens service's budget answer before refusing."
     )
 
+    gpu_count = Integer(
+        None,
+        allow_none=True,
+        config=True,
+        help="GPUs this machine offers to GPU profiles (local spawner). Default: the NVIDIA devices "
+        "in /dev. Locally a GPU is not isolated per server; on Kubernetes the device plugin does it.",
+    )
+
     dask_gateway = Bool(
         False,
         config=True,
@@ -131,7 +139,7 @@ class ProfileSpawnerMixin(LoggingConfigurable):
 
     def profile_unavailability(self) -> dict[str, str]:
         """Profiles that cannot run on this deployment, with the reason."""
-        return local_unavailability(self.catalog)
+        return local_unavailability(self.catalog, gpu_count=self.gpu_count)
 
     def user_groups(self) -> set[str]:
         return {g.name for g in getattr(self.user, "groups", [])}

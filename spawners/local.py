@@ -17,11 +17,12 @@ import re
 import sys
 from pathlib import Path
 
-from jupyterhub.spawner import LocalProcessSpawner, SpawnException, set_user_setuid
+from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
 from traitlets import Bool, Unicode, default
 
 from . import cgroups
 from .common import ProfileSpawnerMixin
+from .errors import SpawnException
 from .profiles import Profile
 
 UNIX_NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")

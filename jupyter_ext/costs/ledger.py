@@ -366,6 +366,37 @@ class Ledger:
             overridden=bool(budget and budget.overridden(now)),
             thresholds=budget.thresholds if budget else DEFAULT_THRESHOLDS)
 
+    def active_alerts(self, accounts=None, now: datetime | None = None) -> list[BudgetEvent]:
+        """Per budgeted account (all, or those in ``accounts``): the highest threshold
+        notified in its current period that its spending still stands at.
+
+        This is what a banner shows: an alert stops showing when the period rolls over
+        or an admin raises the budget above the spending.
+        """
+        now = utc(now)
+        with self.reader.connect() as conn:
+            if accounts is None:
+                budgets = [_budget_from_row(r) for r in conn.execute(select(db.budgets))]
+            else:
+                budgets = list(self._budgets(conn, _accounts(accounts), lock=False).values())
+            out = []
+            for budget in sorted(budgets, key=lambda b: b.account):
+                period = period_for(budget, now)
+                if not period.funded:
+                    continue
+                sent = {int(r.threshold): r.at for r in conn.execute(
+                    select(db.alerts.c.threshold, db.alerts.c.at).where(and_(
+                        db.alerts.c.account == budget.account, db.alerts.c.period_key == period.key)))}
+                if not sent:
+                    continue
+                _, spent = self._balance(conn, budget.account, period.key)
+                standing = crossed(sent, spent, budget.amount_micro, set())
+                if standing:
+                    top = max(standing)
+                    out.append(BudgetEvent(budget.account, top, spent, budget.amount_micro, period.key,
+                                           utc(sent[top]).isoformat()))
+        return out
+
     def blocked_accounts(self, accounts, now: datetime | None = None) -> list[str]:
         """Accounts among ``accounts`` at or past 100 % with no override."""
         return [a for a in _accounts(accounts) if self.summary(a, now).blocked]

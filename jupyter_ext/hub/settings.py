@@ -18,6 +18,7 @@ DEFAULTS: dict[str, Any] = {
     "spawner": {"start_timeout": 120, "http_timeout": 60, "concurrent_spawn_limit": 20},
     "culler": {"default_timeout": 3600, "every": 60},
     "admin_user": "admin",
+    "announcement": "",  # operator's HTML for the hub's banner; budget alerts are added to it
 }
 AUTH_TYPES = ("password", "oidc")
 OIDC_KEYS = (

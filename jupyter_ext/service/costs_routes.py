@@ -93,12 +93,24 @@ def setup(lens, prefix: str) -> list[tuple]:
         (rf"{prefix}api/budget/check", BudgetCheckHandler),
         (rf"{prefix}api/budget/hold", BudgetHoldHandler),
         (rf"{prefix}api/budget/release", BudgetReleaseHandler),
+        (rf"{prefix}api/budget/alerts", BudgetAlertsHandler),
         (rf"{prefix}api/meter/servers", ServerMeterHandler),
         (rf"{prefix}api/costs", CostsReportHandler),
         (rf"{prefix}admin/costs", AdminCostsPage),
         (rf"{prefix}admin/costs\.csv", AdminCostsCSV),
         (rf"{prefix}metrics", MetricsHandler),
     ]
+
+
+def days_argument(handler, default: int = 30) -> int:
+    raw = handler.get_argument("days", str(default))
+    try:
+        days = int(raw)
+    except ValueError:
+        raise web.HTTPError(400, f"days must be a whole number, not {raw!r}") from None
+    if not 1 <= days <= 3660:
+        raise web.HTTPError(400, "days must be between 1 and 3660")
+    return days
 
 
 class CostsHandler(LensHandler):
@@ -165,6 +177,28 @@ class BudgetReleaseHandler(CostsHandler):
         self.write_json({"released": hold_id})
 
 
+class BudgetAlertsHandler(CostsHandler):
+    """Standing threshold alerts of this period: the hub's banner, or one user's own.
+
+    Hub services and admins get every account's (``?user=`` narrows it); a user
+    gets those of their own account and their groups only.
+    """
+
+    async def get(self):
+        who = self.require_identity()
+        user = self.get_argument("user", "")
+        if self.is_admin or self.is_service:
+            if self.is_service:
+                self.require_trusted_service()
+            accounts = await self.costs.accounts(user) if user else None
+        else:
+            if user and user != who.get("name"):
+                raise web.HTTPError(403, f"You may not see {user!r}'s data.")
+            accounts = await self.costs.accounts(who["name"])
+        events = await asyncio.to_thread(self.costs.ledger.active_alerts, accounts)
+        self.write_json({"alerts": [e.as_dict() for e in events]})
+
+
 class ServerMeterHandler(CostsHandler):
     """Server start/stop events from the spawners: the meter opens and closes intervals."""
 
@@ -227,7 +261,7 @@ class AdminCostsPage(LensPageHandler):
         self.require_admin()
         costs: Costs = self.lens.costs
         end = datetime.now(UTC).replace(tzinfo=None) + timedelta(days=1)
-        start = end - timedelta(days=int(self.get_argument("days", "30")) + 1)
+        start = end - timedelta(days=days_argument(self) + 1)
         tables = await asyncio.to_thread(reports.admin_tables, costs.ledger, start, end)
         svg = await asyncio.to_thread(
             lambda: plots.to_svg(plots.daily_figure(tables["series"]["dates"], tables["series"]["series"]))
@@ -262,7 +296,7 @@ class AdminCostsCSV(LensHandler):
         if table not in ("users", "groups", "categories"):
             raise web.HTTPError(400, "table must be users, groups or categories")
         end = datetime.now(UTC).replace(tzinfo=None) + timedelta(days=1)
-        start = end - timedelta(days=int(self.get_argument("days", "30")) + 1)
+        start = end - timedelta(days=days_argument(self) + 1)
         tables = await asyncio.to_thread(reports.admin_tables, self.lens.costs.ledger, start, end)
         self.set_header("Content-Type", "text/csv")
         self.set_header("Content-Disposition", f'attachment; filename="lens-costs-{table}.csv"')

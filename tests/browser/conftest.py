@@ -42,7 +42,14 @@ def artifacts():
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     require(_proxy_installed(), "configurable-http-proxy (npm) is not installed: run `make proxy`")
-    hub = make_stack(tmp_path_factory.mktemp("lens-browser"))
+    root = tmp_path_factory.mktemp("lens-browser")
+    # The budget test needs the gpu profile selectable on this GPU-less machine (it is
+    # refused by the budget before anything starts) and a gate of 6 minutes of a
+    # profile's rate, so that $0.01 left fits lab ($0.0096) but not gpu ($0.1006).
+    (root / "lens.yaml").write_text("spawner:\n  gpu_count: 1\n")
+    (root / "lens_service_config.py").write_text('c.CostsSettings.gate_hours = "0.1"\n')
+    hub = make_stack(root / "state", {"LENS_CONFIG": str(root / "lens.yaml"),
+                                      "LENS_SERVICE_CONFIG": str(root / "lens_service_config.py")})
     hub.start(timeout=90)
     yield hub
     hub.stop()

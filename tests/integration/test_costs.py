@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 import sys
 import time
@@ -97,3 +98,39 @@ def test_admin_sees_tables_plot_csv_and_metrics(stack):
     metrics = service(stack, "metrics", tok)
     assert metrics.status_code == 200 and "lens_" in metrics.text
     assert service(stack, "admin/costs.csv?table=bogus", tok).status_code == 400
+
+
+def test_threshold_alerts_show_as_the_hub_banner_for_that_user_only(stack):
+    from jupyter_ext.costs.db import make_engine
+    from jupyter_ext.costs.ledger import Ledger
+
+    password = secrets.token_urlsafe(12)
+    for name in ("b-alice", "b-bob"):
+        stack.add_account(name, password)
+    alice = stack.create_user("b-alice", groups=["lab-banner"])
+    bob = stack.create_user("b-bob")
+    assert lens_cli(stack, "budgets", "set", "user:b-alice", "10").returncode == 0
+    assert lens_cli(stack, "budgets", "set", "group:lab-banner", "100").returncode == 0
+    engine = make_engine(f"sqlite:///{stack.state / 'lens.sqlite'}")
+    try:
+        Ledger(engine).record(["user:b-alice", "group:lab-banner"], 8_500_000, "jobs", "banner-test")
+    finally:
+        engine.dispose()
+    # the service: alice sees her own alert, bob none and not alice's
+    mine = service(stack, "api/budget/alerts", alice).json()["alerts"]
+    assert [(a["account"], a["threshold"]) for a in mine] == [("user:b-alice", 80)]
+    assert service(stack, "api/budget/alerts", bob).json()["alerts"] == []
+    assert service(stack, "api/budget/alerts?user=b-alice", bob).status_code == 403
+    assert service(stack, "api/budget/alerts", "").status_code in (401, 403)
+    # the hub's pages: the banner refreshes in the background (10 s cache), so poll
+    a_session = stack.login_session("b-alice", password)
+    b_session = stack.login_session("b-bob", password)
+    deadline = time.monotonic() + 40
+    text = ""
+    while time.monotonic() < deadline:
+        text = a_session.get(f"{stack.url}/hub/home", timeout=30).text
+        if "lens-budget-alert" in text:
+            break
+        time.sleep(1)
+    assert "Your budget for" in text and "has passed 80%: $8.50 of $10.00 used" in text
+    assert "lens-budget-alert" not in b_session.get(f"{stack.url}/hub/home", timeout=30).text
