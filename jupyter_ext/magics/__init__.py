@@ -12,5 +12,9 @@ def load_ipython_extension(ipython):
 
     for magics in (CostsMagics, AtomMagics, ArchiveMagics):
         ipython.register_magics(magics)
-    # The dask-gateway client deadlock workaround (jupyter_ext.gateway.client_fix)
-    # is not installed here: importing dask_gateway would slow every kernel start.
+    # Importing dask_gateway here would slow every kernel start. A post-import hook
+    # extends its client when the notebook imports it: the cost in the cluster widget
+    # and the client deadlock fix (jupyter_ext.gateway.import_hook).
+    from ..gateway.import_hook import install_kernel_hooks
+
+    install_kernel_hooks()
