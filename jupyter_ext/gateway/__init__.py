@@ -9,6 +9,9 @@
 - ``env``: the environment a user server needs for zero-config ``Gateway()``.
 - ``lifecycle``: stop a user's clusters when their server stops.
 - ``metering``: worker time -> usage intervals and live cost.
+- ``widget``: the live cost in dask-gateway's cluster widget.
+- ``import_hook``: applies ``widget`` and ``client_fix`` when a kernel first
+  imports ``dask_gateway`` (kernels must not import it at start).
 
 Nothing here imports Jupyter (jupyter_server, IPython, ipywidgets, tornado,
 jupyterhub): the hub, the lens service and the CLI can all use it.
