@@ -80,7 +80,8 @@ elif backend == "slurm":
         runuser = shutil.which("runuser") or "/usr/sbin/runuser"
         c.LensSlurmBackend.user_switch_command = [runuser, "-u", "{user}", "--"]
 elif backend == "kubernetes":
-    c.DaskGateway.backend_class = "dask_gateway_server.backends.kubernetes.KubeBackend"
+    # KubeBackend with lens's limits, budget check and options (no Dask metering: docs/dask.md)
+    c.DaskGateway.backend_class = "jupyter_ext.gateway.kube.LensKubeBackend"
     c.GatewaySettings.kubernetes = True
 else:
     raise ValueError(f"LENS_GATEWAY_BACKEND must be one of local, slurm, kubernetes; got {backend!r}")

@@ -109,10 +109,9 @@ class LensBackendMixin(Backend):
         self.check_user(user.name)
         options, config = await super().process_cluster_options(user, request)
         settings = self.lens
-        active = [c for c in self.db.list_clusters(username=user.name) if c.is_active()]
         try:
             caps = plan_caps(
-                [dict(c.config) for c in active],
+                self.lens_active_configs(user.name),
                 {
                     "worker_cores": config.worker_cores,
                     "worker_memory": config.worker_memory,
@@ -147,9 +146,29 @@ class LensBackendMixin(Backend):
                 raise PublicException(str(exc)) from None
         return options, config
 
+    # --- where the clusters are: DB backends read self.db (LensKubeBackend: its CRD cache) ---
+    def lens_active_configs(self, username: str) -> list[dict]:
+        """The configs of the user's active clusters (what the limits count)."""
+        return [dict(c.config) for c in self.db.list_clusters(username=username) if c.is_active()]
+
+    def lens_active_names(self, username: str) -> list[str]:
+        return [c.name for c in self.db.list_clusters(username=username) if c.is_active()]
+
+    def lens_cluster_records(self, username: str | None = None) -> list[dict]:
+        """Every remembered cluster with its workers' start/stop times (``cluster_record``)."""
+        rates = Rates.from_settings(self.lens)
+        return [
+            cluster_record(c, rates)
+            for c in list(self.db.name_to_cluster.values())
+            if username is None or c.username == username
+        ]
+
     # --- lens routes ----------------------------------------------------------
     async def setup(self, app):
         await super().setup(app)
+        self.add_lens_routes(app)
+
+    def add_lens_routes(self, app) -> None:
         app.router.add_get("/api/v1/lens/usage", self._usage_route)
         app.router.add_delete("/api/v1/lens/users/{username}/clusters", self._stop_user_route)
         app.router.add_get("/api/v1/lens/costs", api_handler(self._costs_route, user_authenticated=True))
@@ -169,13 +188,7 @@ class LensBackendMixin(Backend):
             )
 
     def usage_snapshot(self, username: str | None = None) -> dict:
-        rates = Rates.from_settings(self.lens)
-        clusters = [
-            cluster_record(c, rates)
-            for c in list(self.db.name_to_cluster.values())
-            if username is None or c.username == username
-        ]
-        return {"now": int(time.time() * 1000), "clusters": clusters}
+        return {"now": int(time.time() * 1000), "clusters": self.lens_cluster_records(username)}
 
     async def _usage_route(self, request):
         self._require_admin(request)
@@ -185,10 +198,9 @@ class LensBackendMixin(Backend):
         self._require_admin(request)
         username = request.match_info["username"]
         stopped = []
-        for cluster in self.db.list_clusters(username=username):
-            if cluster.is_active():
-                await self.stop_cluster(cluster.name)
-                stopped.append(cluster.name)
+        for name in self.lens_active_names(username):
+            await self.stop_cluster(name)
+            stopped.append(name)
         self.log.info("Stopped %d cluster(s) of user %s on request", len(stopped), username)
         return web.json_response({"user": username, "stopped": stopped})
 
