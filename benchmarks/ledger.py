@@ -10,7 +10,8 @@ Measured side by side in one run, on the same kind of database:
   journal, no refunds, no per-category books).
 It also runs an oversubscribed round (budget fits half of the holds) and checks that exactly
 half are accepted and the books balance.
-(The spawn-latency part of the issue's benchmark is measured by the lead once the gate is wired.)
+``--spawn-gate N`` then times N spawns of two full lens stacks side by side, with the budget
+gate and without it (``benchmarks/spawn_gate.py``), and the gate's own hold + release round trip.
 """
 
 from __future__ import annotations
@@ -137,6 +138,8 @@ def main():
     ap.add_argument("--db", help="database URL (default: a fresh SQLite file per run)")
     ap.add_argument("--postgres", action="store_true",
                     help="also run against a throwaway local PostgreSQL (needs initdb and psycopg)")
+    ap.add_argument("--spawn-gate", type=int, default=0, metavar="N",
+                    help="also time N spawns with the budget gate against N without (two full stacks)")
     args = ap.parse_args()
     logging.getLogger("lens.costs").setLevel(logging.ERROR)  # threshold notices are expected here
     tmp = tempfile.TemporaryDirectory()
@@ -150,6 +153,12 @@ def main():
             for threads in [int(t) for t in args.threads.split(",")]:
                 one_round(args, threads, tmp.name)
     tmp.cleanup()
+    if args.spawn_gate:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from spawn_gate import run as spawn_gate_run
+
+        print()
+        spawn_gate_run(args.spawn_gate, holds=200)
 
 
 def one_round(args, threads, tmpdir):

@@ -105,6 +105,8 @@ else:
     spec.loader.exec_module(k8s)
     k8s.configure_k8s(c, settings)
 
+if "budget_gate" in spawn:  # false: no budget check at spawn (benchmarks; hubs without budgets)
+    c.ProfileSpawnerMixin.budget_gate = bool(spawn["budget_gate"])
 if "gpu_count" in spawn:  # GPUs the local machine offers, when /dev/nvidia* does not show them
     c.ProfileSpawnerMixin.gpu_count = int(spawn["gpu_count"])
 

@@ -19,9 +19,10 @@ from ..costs import gate, plots, reports
 from ..costs.config import CostsSettings
 from ..costs.ledger import BudgetExceeded
 from ..costs.money import MICRO
-from ..costs.usage import UsageMeter
+from ..costs.usage import UsageMeter, over_limit_refs
 from .base import LensHandler, LensPageHandler
 from .db import server_events
+from .hubapi import hub_api, server_path
 
 CATEGORIES = ("servers", "dask", "jobs", "storage")
 
@@ -86,9 +87,37 @@ class Costs:
         return f"Budget left this period: ${max(room, 0) / MICRO:,.2f}"
 
 
+def parse_server_ref(ref: str) -> tuple[str, str] | None:
+    """``server:USER/NAME`` (the meter's ref of a user server) -> (user, server name)."""
+    kind, _, rest = ref.partition(":")
+    user, sep, server = rest.partition("/")
+    return (user, server) if kind == "server" and user and sep else None
+
+
+async def stop_servers_over_budget(lens) -> list[str]:
+    """With ``CostsSettings.stop_servers_at_limit``: stop the running servers charged to an
+    account at 100 % of its budget with no override (their metering then stops too)."""
+    refs = await asyncio.to_thread(over_limit_refs, lens.costs.meter, "servers")
+    stopped = []
+    for ref in refs:
+        parsed = parse_server_ref(ref)
+        if parsed is None:
+            continue
+        await hub_api("DELETE", server_path(*parsed))
+        lens.log.warning("budget: stopping %s's server %r: its budget is used up", parsed[0], parsed[1])
+        stopped.append(ref)
+    return stopped
+
+
+async def accrue_and_enforce(lens) -> None:
+    await asyncio.to_thread(lens.costs.meter.accrue)
+    if lens.costs.settings.stop_servers_at_limit:
+        await stop_servers_over_budget(lens)
+
+
 def setup(lens, prefix: str) -> list[tuple]:
     lens.costs = Costs(lens)
-    lens.add_periodic(lens.costs.settings.accrue_interval, lambda: asyncio.to_thread(lens.costs.meter.accrue))
+    lens.add_periodic(lens.costs.settings.accrue_interval, lambda: accrue_and_enforce(lens))
     return [
         (rf"{prefix}api/budget/check", BudgetCheckHandler),
         (rf"{prefix}api/budget/hold", BudgetHoldHandler),

@@ -9,12 +9,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from urllib.parse import quote
 
 from tornado import web
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from ..hub.accounts import AccountStore
 from ..workshop.expiry import servers_to_stop
@@ -22,21 +20,7 @@ from ..workshop.model import NAME_RE, format_usd, utcnow
 from ..workshop.seatcost import seat_costs
 from ..workshop.store import WorkshopStore
 from .base import LensHandler
-
-
-async def hub_api(method: str, path: str) -> dict | list | None:
-    url = os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api").rstrip("/") + path
-    req = HTTPRequest(
-        url,
-        method=method,
-        headers={"Authorization": f"token {os.environ.get('JUPYTERHUB_API_TOKEN', '')}"},
-        request_timeout=20,
-        allow_nonstandard_methods=True,
-    )
-    resp = await AsyncHTTPClient().fetch(req, raise_error=False)
-    if resp.code >= 400 and resp.code != 404:
-        raise RuntimeError(f"hub {method} {path}: {resp.code} {resp.body[:200]!r}")
-    return json.loads(resp.body) if resp.body else None
+from .hubapi import hub_api
 
 
 class SeatsHandler(LensHandler):

@@ -82,9 +82,14 @@ def test_costs_routes_deny_other_users(stack):
     assert service(stack, "api/costs?group=lab-a", bob).status_code == 403
     assert service(stack, "api/budget/check?user=c-alice", bob).status_code == 403
     assert service(stack, "api/costs", "").status_code in (401, 403)
-    r = requests.post(f"{stack.url}/services/lens/api/budget/hold", json={"user": "c-bob", "ref": "x"},
-                      headers={"Authorization": f"token {bob}"}, timeout=10)
-    assert r.status_code == 403
+    # the hub-only routes refuse a user's token, even for their own name
+    for path, body in (("api/budget/hold", {"user": "c-bob", "ref": "x"}),
+                       ("api/budget/release", {"hold_id": 1}),
+                       ("api/meter/servers", {"user": "c-alice", "profile": "lab", "event": "stop"})):
+        r = requests.post(f"{stack.url}/services/lens/{path}", json=body,
+                          headers={"Authorization": f"token {bob}"}, timeout=10)
+        assert r.status_code == 403, (path, r.text)
+        assert r.json()["message"], path
     for path in ("admin/costs", "admin/costs.csv?table=users", "metrics"):
         assert service(stack, path, alice).status_code == 403, path
 
