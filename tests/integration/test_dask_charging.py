@@ -66,6 +66,13 @@ def lens_service_proc(stack) -> psutil.Process | None:
     return None
 
 
+def is_dead(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def dask_rows(stack, account: str) -> list[tuple[str, int]]:
     engine = sa.create_engine(stack.env.get("LENS_DB_URL") or f"sqlite:///{stack.state / 'lens.sqlite'}")
     try:
@@ -134,7 +141,8 @@ def test_dask_charges_survive_a_lens_service_crash(charging_stack):
         assert proc is not None, "lens service process not found among the hub's children"
         killed_ms = int(time.time() * 1000)
         proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
+        # dead, but the hub reaps it only on its next poll: a zombie until then
+        wait_for("the lens service to die", lambda: is_dead(proc), 10)
         health = f"{stack.url}/services/lens/api/health"
         assert requests.get(health, timeout=10).status_code >= 500  # really down
         # JupyterHub restarts a managed service that exited (on its next poll, <= ~33 s)
