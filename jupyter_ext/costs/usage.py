@@ -14,7 +14,7 @@ duration.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import and_, select
@@ -131,7 +131,8 @@ class UsageMeter:
                           step_seconds=row.step_seconds)
 
     def close_stale(self, running_refs, at: datetime | None = None, category: str | None = None) -> list[str]:
-        """After a hub restart: stop open intervals whose ref is no longer running."""
+        """Stop open intervals whose ref is no longer running (a stop event lost with a
+        hub restart or a network error); they are charged up to ``at`` (default: now)."""
         running = set(running_refs)
         stale = [r["ref"] for r in self.open_intervals(category) if r["ref"] not in running]
         for ref in stale:
@@ -173,6 +174,27 @@ def over_limit_refs(meter: UsageMeter, category: str = "servers", now: datetime 
         if blocked:
             out.append(row["ref"])
     return out
+
+
+def release_orphan_holds(ledger: Ledger, live_refs, older_than_seconds: float, category: str = "servers",
+                         now: datetime | None = None) -> list[int]:
+    """Release start-gate holds whose server is neither running nor starting.
+
+    A spawner releases its hold when a start fails, and metering takes it over
+    when the start succeeds; a hub that died in between leaves the hold open,
+    reserving budget for nothing. ``live_refs``: the refs of every server the hub
+    has running or pending. Only holds older than ``older_than_seconds`` (longer
+    than any start may take) are touched."""
+    live, now = set(live_refs), utc(now)
+    cutoff = naive(now - timedelta(seconds=older_than_seconds))
+    with ledger.reader.connect() as conn:
+        rows = conn.execute(select(db.holds.c.id, db.holds.c.ref).where(and_(
+            db.holds.c.status == "open", db.holds.c.category == check_category(category),
+            db.holds.c.created_at < cutoff)).order_by(db.holds.c.id)).all()
+    orphans = [int(r.id) for r in rows if r.ref not in live]
+    for hold_id in orphans:
+        ledger.release(hold_id, now, missing_ok=True)  # missing_ok: taken over meanwhile
+    return orphans
 
 
 async def accrue_forever(meter: UsageMeter, interval: float, log=None) -> None:

@@ -19,10 +19,10 @@ from ..costs import gate, plots, reports
 from ..costs.config import CostsSettings
 from ..costs.ledger import BudgetExceeded
 from ..costs.money import MICRO
-from ..costs.usage import UsageMeter, over_limit_refs
+from ..costs.usage import UsageMeter, over_limit_refs, release_orphan_holds
 from .base import LensHandler, LensPageHandler
 from .db import server_events
-from .hubapi import hub_api, server_path
+from .hubapi import active_users, hub_api, server_path
 
 CATEGORIES = ("servers", "dask", "jobs", "storage")
 
@@ -109,6 +109,22 @@ async def stop_servers_over_budget(lens) -> list[str]:
     return stopped
 
 
+async def reconcile_servers(lens) -> dict:
+    """Bring the meter in line with the hub: close intervals of servers that are gone,
+    release start holds of starts that never finished (both are lost events)."""
+    running = await active_users()
+    live = {f"server:{user}/{server}" for user, servers in running.items() for server in servers}
+    costs = lens.costs
+    closed = await asyncio.to_thread(costs.meter.close_stale, live, None, "servers")
+    released = await asyncio.to_thread(release_orphan_holds, costs.ledger, live,
+                                       costs.settings.orphan_hold_seconds, "servers")
+    for ref in closed:
+        lens.log.warning("meter: %s is no longer running (its stop event was lost); interval closed", ref)
+    for hold_id in released:
+        lens.log.warning("meter: start hold %s had no server; released", hold_id)
+    return {"closed": closed, "released": released}
+
+
 async def accrue_and_enforce(lens) -> None:
     await asyncio.to_thread(lens.costs.meter.accrue)
     if lens.costs.settings.stop_servers_at_limit:
@@ -118,6 +134,7 @@ async def accrue_and_enforce(lens) -> None:
 def setup(lens, prefix: str) -> list[tuple]:
     lens.costs = Costs(lens)
     lens.add_periodic(lens.costs.settings.accrue_interval, lambda: accrue_and_enforce(lens))
+    lens.add_periodic(lens.costs.settings.reconcile_interval, lambda: reconcile_servers(lens))
     return [
         (rf"{prefix}api/budget/check", BudgetCheckHandler),
         (rf"{prefix}api/budget/hold", BudgetHoldHandler),

@@ -29,3 +29,16 @@ def server_path(user: str, server: str = "") -> str:
     if server:
         return f"/users/{quote(user)}/servers/{quote(server)}"
     return f"/users/{quote(user)}/server"
+
+
+async def active_users() -> dict[str, list[str]]:
+    """User name -> names of their running servers ('' is the default)."""
+    found: dict[str, list[str]] = {}
+    offset, limit = 0, 200
+    while True:
+        page = await hub_api("GET", f"/users?state=active&offset={offset}&limit={limit}") or []
+        for user in page:
+            found[user["name"]] = list((user.get("servers") or {}).keys())
+        if len(page) < limit:
+            return found
+        offset += limit

@@ -20,7 +20,7 @@ from ..workshop.model import NAME_RE, format_usd, utcnow
 from ..workshop.seatcost import seat_costs
 from ..workshop.store import WorkshopStore
 from .base import LensHandler
-from .hubapi import hub_api
+from .hubapi import active_users, hub_api
 
 
 class SeatsHandler(LensHandler):
@@ -57,19 +57,6 @@ class SeatsHandler(LensHandler):
                 "total_cost_micro_usd": sum(costs.values()),
             }
         )
-
-
-async def active_users() -> dict[str, list[str]]:
-    """User name -> names of their running servers ('' is the default)."""
-    found: dict[str, list[str]] = {}
-    offset, limit = 0, 200
-    while True:
-        page = await hub_api("GET", f"/users?state=active&offset={offset}&limit={limit}") or []
-        for user in page:
-            found[user["name"]] = list((user.get("servers") or {}).keys())
-        if len(page) < limit:
-            return found
-        offset += limit
 
 
 async def expire_servers(lens) -> dict[str, str]:

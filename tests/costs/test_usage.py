@@ -146,3 +146,20 @@ def test_accrual_step_limits_journal_rows_but_not_the_total(ledger):
     meter.accrue(T0 + timedelta(minutes=150))  # under a step since the last: skipped
     assert meter.stop("archive:big", at=T0 + timedelta(minutes=150)) == 900_000  # stop books all
     assert ledger.summary("user:s", T0).by_category["storage"] == 900_000
+
+
+def test_orphan_start_holds_are_released_but_live_and_young_ones_kept(ledger):
+    from jupyter_ext.costs.usage import release_orphan_holds
+
+    D = 1_000_000
+    ledger.set_budget("user:o", 10 * D)
+    old = T0 - timedelta(hours=1)
+    orphan = ledger.hold(["user:o"], 1 * D, "servers", "server:o/", now=old)
+    live = ledger.hold(["user:o"], 1 * D, "servers", "server:o/named", now=old)
+    young = ledger.hold(["user:o"], 1 * D, "servers", "server:o/other", now=T0)
+    job = ledger.hold(["user:o"], 1 * D, "jobs", "job-1", now=old)
+    assert release_orphan_holds(ledger, {"server:o/named"}, 900, now=T0) == [orphan]
+    assert ledger.get_hold(orphan)["status"] == "released"
+    assert [ledger.get_hold(h)["status"] for h in (live, young, job)] == ["open"] * 3
+    assert release_orphan_holds(ledger, {"server:o/named"}, 900, now=T0) == []  # idempotent
+    assert ledger.verify() == []
