@@ -32,6 +32,13 @@ def default_db_url() -> str:
     return os.environ.get("LENS_DB_URL") or f"sqlite:///{os.path.abspath(state)}/lens.sqlite"
 
 
+def no_database_yet(url: str) -> bool:
+    """A SQLite file that does not exist (a hub before its first `lens workshop create`)."""
+    parsed = sa.engine.make_url(url)
+    return parsed.get_backend_name() == "sqlite" and bool(parsed.database) and \
+        parsed.database != ":memory:" and not os.path.exists(parsed.database)
+
+
 def _store(url: str) -> WorkshopStore:
     if url not in _stores:
         _stores[url] = WorkshopStore.from_url(url)
@@ -41,8 +48,11 @@ def _store(url: str) -> WorkshopStore:
 def spawn_rules(groups: set[str], db_url: str | None = None) -> SpawnRules:
     if not groups:
         return SpawnRules()
+    url = db_url or default_db_url()
+    if no_database_yet(url):
+        return SpawnRules()  # nothing was ever written: there are no workshops
     try:
-        workshops = _store(db_url or default_db_url()).for_groups(groups)
+        workshops = _store(url).for_groups(groups)
     except sa.exc.SQLAlchemyError:
         # Fail closed: a seat must never get around its workshop's limits.
         return SpawnRules(refusal="The workshop settings could not be read; try again shortly.")

@@ -146,7 +146,8 @@ def test_interval_costs_in_micro_dollars():
 def test_store_rules_and_roles_from_db(tmp_path):
     url = f"sqlite:///{tmp_path}/lens.sqlite"
     store = WorkshopStore.from_url(url)
-    store.save(ws(seats=()))
+    # spawn_rules reads the real clock: the workshop must be open now, whatever the date
+    store.save(ws(seats=(), expires_at=model.utcnow() + timedelta(days=1)))
     from jupyter_ext.workshop.roster import Seat
 
     assert store.add_seats("bio", [Seat("bio-01", "Ann"), Seat("bio-02")]) == ["bio-01", "bio-02"]
@@ -183,3 +184,12 @@ def test_account_store_expiry_message(tmp_path):
     pw = store.create("bio-01", expires_at=model.utcnow() - timedelta(minutes=1), workshop="bio")
     account, why = store.check("bio-01", pw)
     assert account is None and why.startswith("This account expired on")
+
+
+def test_spawn_rules_without_a_database_yet_and_with_a_broken_one(tmp_path):
+    # no lens database yet (a hub before any workshop): no workshop, no restriction
+    assert spawn_rules({"bio"}, f"sqlite:///{tmp_path}/missing/lens.sqlite") == spawn_rules(set())
+    # a database that exists but cannot be read: fail closed
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(b"this is not a sqlite file" * 100)
+    assert "could not be read" in spawn_rules({"bio"}, f"sqlite:///{bad}").refusal
