@@ -76,3 +76,21 @@ class LensPasswordAuthenticator(Authenticator):
         if account is None:
             return None
         return {"name": account.username, "admin": account.admin or None}
+
+    async def refresh_user(self, user, handler=None):
+        """End the session of an account that was disabled or expired since it logged in.
+
+        The hub calls this at most every ``auth_refresh_age`` seconds per user (and
+        before a spawn with ``refresh_pre_spawn``); False sends the user back to
+        the login page, which then says why. Hub users without a lens account
+        (created over the REST API, or by another authenticator) are left alone.
+        """
+        loop = asyncio.get_running_loop()
+        account = await loop.run_in_executor(self.executor, self.store.get, user.name)
+        if account is None:
+            return True
+        if account.disabled or account.expired():
+            self.log.info("Ending %s's session: the account is %s", user.name,
+                          "disabled" if account.disabled else "expired")
+            return False
+        return True

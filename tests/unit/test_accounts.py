@@ -72,3 +72,19 @@ def test_settings_from_yaml_and_env(tmp_path):
         "LENS_OIDC_TOKEN_URL": "t", "LENS_OIDC_USERDATA_URL": "u", "LENS_OIDC_OAUTH_CALLBACK_URL": "c",
     })
     assert s["auth"]["oidc"]["client_id"] == "x"
+
+
+async def test_refresh_ends_sessions_of_disabled_and_expired_accounts(tmp_path):
+    from types import SimpleNamespace
+
+    from jupyter_ext.hub.auth import LensPasswordAuthenticator
+
+    url = f"sqlite:///{tmp_path}/lens.sqlite"
+    store = AccountStore.from_url(url)
+    for name in ("ok", "gone", "late"):
+        store.create(name)
+    store.update("gone", disabled=True)
+    store.update("late", expires_at=datetime.utcnow() - timedelta(minutes=1))
+    auth = LensPasswordAuthenticator(db_url=url)
+    refresh = {n: await auth.refresh_user(SimpleNamespace(name=n)) for n in ("ok", "gone", "late", "api-only")}
+    assert refresh == {"ok": True, "gone": False, "late": False, "api-only": True}
