@@ -132,6 +132,25 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
         os.chown(entry.pw_dir, entry.pw_uid, entry.pw_gid)
         os.chmod(entry.pw_dir, 0o700)
 
+    def ensure_scratch(self) -> str | None:
+        """Local mode: ``$SCRATCH_BUCKET`` is a directory that only its user may use.
+
+        The root (``$LENS_STATE_DIR/scratch`` by default) may be traversed but not
+        listed; each user's directory is theirs, mode 0700, so xarray/zarr (and the
+        user's Dask workers, which run as the same account) can write there at once.
+        """
+        path = self.lens_env().get("SCRATCH_BUCKET", "")
+        if not path or "://" in path:
+            return None  # s3:// and friends: nothing to make here
+        root = os.path.dirname(path)
+        os.makedirs(root, mode=0o711, exist_ok=True)
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        if self.per_user_accounts:
+            entry = pwd.getpwnam(self.unix_name)
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+        os.chmod(path, 0o700)
+        return path
+
     # -- profile -------------------------------------------------------------
     def apply_profile(self, profile: Profile) -> None:
         self.default_url = profile.default_url
@@ -193,6 +212,7 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
 
     async def start(self):
         await self.ensure_account()
+        self.ensure_scratch()
         if self.enforce_memory_limit and self.mem_limit:
             self._cgroup = cgroups.prepare_memory_cgroup(
                 f"{self.unix_name}-{self.name or 'default'}", self.mem_limit

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,20 @@ def test_each_user_has_a_private_unix_account(stack):
         assert r.returncode != 0 and b"Permission denied" in r.stderr
         r = subprocess.run(["runuser", "-u", "jupyter-iso-b", "--", "cat", str(secret)], capture_output=True)
         assert r.returncode == 0 and r.stdout == b"b only"
+        # $SCRATCH_BUCKET (local mode) is each user's own directory: zarr writes there as is
+        scratch_a, scratch_b = stack.state / "scratch" / "iso-a", stack.state / "scratch" / "iso-b"
+        for path, entry in ((scratch_a, a), (scratch_b, b)):
+            st = os.stat(path)
+            assert (st.st_uid, st.st_mode & 0o777) == (entry.pw_uid, 0o700)
+        write = ("import os, numpy, xarray; p = os.environ['SCRATCH_BUCKET'] + '/x.zarr'; "
+                 "xarray.Dataset({'t': ('x', numpy.arange(4.0))}).to_zarr(p, mode='w'); "
+                 "print(float(xarray.open_zarr(p).t.sum()))")
+        r = subprocess.run(["runuser", "-u", "jupyter-iso-a", "--", sys.executable, "-c", write],
+                           capture_output=True, text=True, env={**os.environ, "SCRATCH_BUCKET": str(scratch_a)},
+                           cwd="/", timeout=120)
+        assert r.returncode == 0 and r.stdout.strip() == "6.0", r.stderr
+        r = subprocess.run(["runuser", "-u", "jupyter-iso-b", "--", "ls", str(scratch_a)], capture_output=True)
+        assert r.returncode != 0 and b"Permission denied" in r.stderr
     finally:
         for name in ("iso-a", "iso-b"):
             stack.stop_server(name)
