@@ -80,7 +80,7 @@ elif backend == "slurm":
         runuser = shutil.which("runuser") or "/usr/sbin/runuser"
         c.LensSlurmBackend.user_switch_command = [runuser, "-u", "{user}", "--"]
 elif backend == "kubernetes":
-    # KubeBackend with lens's limits, budget check and options (no Dask metering: docs/dask.md)
+    # KubeBackend with lens's limits, budget check, options and heartbeat-based metering (docs/dask.md)
     c.DaskGateway.backend_class = "jupyter_ext.gateway.kube.LensKubeBackend"
     c.GatewaySettings.kubernetes = True
 else:

@@ -42,26 +42,44 @@ from .settings import GatewaySettings
 def cluster_record(cluster, rates: Rates | None = None) -> dict:
     """A DB cluster as the JSON the metering functions read (with the worker rate
     in micro-USD per hour when ``rates`` is given)."""
-    config = dict(cluster.config)
+    workers = [
+        {
+            "name": w.name,
+            "status": w.status.name,
+            "start_time": w.start_time,
+            "stop_time": w.stop_time,
+        }
+        for w in cluster.workers.values()
+    ]
+    return make_record(
+        name=cluster.name,
+        username=cluster.username,
+        status=cluster.status.name,
+        start_time=cluster.start_time,
+        stop_time=cluster.stop_time,
+        config=cluster.config,
+        workers=workers,
+        rates=rates,
+    )
+
+
+def make_record(
+    *, name, username, status, start_time, stop_time, config, workers, rates: Rates | None = None
+) -> dict:
+    """One cluster of the usage snapshot; every backend builds its records here.
+    ``workers``: dicts with name, status, start_time, stop_time (ms)."""
+    config = dict(config)
     record = {
-        "name": cluster.name,
-        "username": cluster.username,
-        "status": cluster.status.name,
-        "start_time": cluster.start_time,
-        "stop_time": cluster.stop_time,
+        "name": name,
+        "username": username,
+        "status": status,
+        "start_time": start_time,
+        "stop_time": stop_time,
         "worker_cores": config.get("worker_cores"),
         "worker_memory": config.get("worker_memory"),
         "worker_gpus": worker_gpus(config),
         "cluster_max_workers": config.get("cluster_max_workers"),
-        "workers": [
-            {
-                "name": w.name,
-                "status": w.status.name,
-                "start_time": w.start_time,
-                "stop_time": w.stop_time,
-            }
-            for w in cluster.workers.values()
-        ],
+        "workers": list(workers),
     }
     if rates is not None:
         record["rate_microusd_per_hour"] = rates.worker_rate(
@@ -187,8 +205,13 @@ class LensBackendMixin(Backend):
                 content_type="application/json",
             )
 
+    def now_ms(self) -> int:
+        """The gateway's clock (ms since the epoch) for usage snapshots."""
+        return int(time.time() * 1000)
+
     def usage_snapshot(self, username: str | None = None) -> dict:
-        return {"now": int(time.time() * 1000), "clusters": self.lens_cluster_records(username)}
+        now = self.now_ms()
+        return {"now": now, "clusters": self.lens_cluster_records(username)}
 
     async def _usage_route(self, request):
         self._require_admin(request)

@@ -1,4 +1,4 @@
-"""Kubernetes: dask-gateway's KubeBackend with lens's limits, budget and options.
+"""Kubernetes: dask-gateway's KubeBackend with lens's limits, budget, options and metering.
 
 ``KubeBackend`` keeps no database: its clusters are ``DaskCluster`` custom
 resources, mirrored into ``self.clusters`` / ``self.username_to_clusters`` by an
@@ -10,27 +10,49 @@ that cache. Two differences from the DB backends:
   moment ago is not in it yet. Until it shows up (or ``pending_seconds``
   pass), its config is kept here, so two quick creations cannot both pass the
   per-user limits.
-- The gateway never sees the workers on Kubernetes (the controller runs their
-  pods), so there are no worker start/stop times: ``/api/v1/lens/usage`` and
-  ``/api/v1/lens/costs`` answer 501, the lens service does not charge Dask time
-  there, and the cluster widget shows "Cost: unavailable".
+- The gateway never sees the worker pods (the controller runs them). Worker
+  start/stop times come from the schedulers' heartbeats instead
+  (``worker_tracker.WorkerTracker``, fed by ``on_cluster_heartbeat`` and by
+  every informer update in ``sync_cluster``), known to one heartbeat period.
+  The stock controller starts schedulers with ``--dg-heartbeat-period 0``
+  (heartbeats only when scaling, else hourly), so this backend wraps each
+  cluster's ``scheduler_cmd`` to restore a periodic heartbeat
+  (``scheduler_heartbeat_period``). Worker history is in memory: a gateway
+  restart loses it for running clusters until their next heartbeat.
 """
 
 from __future__ import annotations
 
-import json
+import shlex
 import time
 
-from aiohttp import web
 from dask_gateway_server.backends.kubernetes import KubeBackend
 from dask_gateway_server.models import ClusterStatus
 from traitlets import Float
 
-from .backend import LensBackendMixin
+from .backend import LensBackendMixin, make_record
+from .metering import Rates
+from .worker_tracker import WorkerTracker
+
+# The scheduler command runs as ``sh -c SCRIPT CMD... CONTROLLER_ARGS...``:
+# $0 and $@ are the original command and the controller's arguments, and the
+# heartbeat option comes last, so it wins over the controller's
+# ``--dg-heartbeat-period 0`` (click keeps an option's last value).
+HEARTBEAT_WRAPPER = 'exec "$0" "$@" --dg-heartbeat-period {period}'
+
+
+def with_heartbeat(cmd: list[str], period: float) -> list[str]:
+    """``cmd`` (the cluster's scheduler_cmd) made to heartbeat every ``period`` s."""
+    cmd = list(cmd)
+    if cmd[:2] == ["sh", "-c"] and cmd[2:3] and cmd[2].startswith('exec "$0" "$@" --dg-heartbeat-period'):
+        cmd = cmd[3:]  # already wrapped: wrap the original once
+    if not cmd:
+        raise ValueError("scheduler_cmd is empty")
+    return ["sh", "-c", HEARTBEAT_WRAPPER.format(period=shlex.quote(f"{float(period):g}")), *cmd]
 
 
 class LensKubeBackend(LensBackendMixin, KubeBackend):
-    """Dask clusters as DaskCluster resources, with lens's limits and budget check."""
+    """Dask clusters as DaskCluster resources, with lens's limits, budget check and metering."""
 
     pending_seconds = Float(
         120.0,
@@ -38,6 +60,27 @@ class LensKubeBackend(LensBackendMixin, KubeBackend):
         "it appears in the informer's cache (then the cache counts it).",
         config=True,
     )
+    scheduler_heartbeat_period = Float(
+        15.0,
+        help="Seconds between a scheduler's heartbeats to the gateway. They date the "
+        "workers' start and stop for metering (to one period), and each one also patches "
+        "the DaskCluster's replicas. The stock controller passes 0 (heartbeat only when "
+        "scaling, otherwise hourly); a positive value is appended to every cluster's "
+        "scheduler command. 0 keeps the controller's setting.",
+        config=True,
+    )
+    cluster_usage_max_age = Float(
+        24 * 3600.0,
+        help="Seconds a finished cluster's worker times stay in /api/v1/lens/usage, so the "
+        "lens service can still charge its last minutes (like DBBackendBase.db_cluster_max_age).",
+        config=True,
+    )
+
+    @property
+    def tracker(self) -> WorkerTracker:
+        if getattr(self, "_lens_tracker", None) is None:
+            self._lens_tracker = WorkerTracker(int(self.cluster_usage_max_age * 1000))
+        return self._lens_tracker
 
     def _pending(self) -> dict[str, tuple[str, dict, float]]:
         if getattr(self, "_lens_pending", None) is None:
@@ -74,6 +117,41 @@ class LensKubeBackend(LensBackendMixin, KubeBackend):
                     del self._pending()[name]
             raise
 
+    async def process_cluster_options(self, user, request):
+        options, config = await super().process_cluster_options(user, request)
+        if self.scheduler_heartbeat_period > 0:
+            config.scheduler_cmd = with_heartbeat(config.scheduler_cmd, self.scheduler_heartbeat_period)
+        return options, config
+
+    # --- metering: worker times from heartbeats, cluster ends from the informer ---
+    def _observe(self, cluster, now_ms: int):
+        return self.tracker.observe(
+            cluster.name,
+            username=cluster.username,
+            config=cluster.config,
+            status=cluster.status.name,
+            running=cluster.status <= ClusterStatus.RUNNING,
+            start_time=cluster.start_time,
+            stop_time=cluster.stop_time,
+            now_ms=now_ms,
+        )
+
+    async def on_cluster_heartbeat(self, cluster_name, msg):
+        cluster = (getattr(self, "clusters", None) or {}).get(cluster_name)
+        if cluster is not None:  # upstream ignores heartbeats of uncached clusters too
+            now = self.now_ms()
+            if self._observe(cluster, now) is not None:
+                self.tracker.heartbeat(cluster_name, msg, now)
+        await super().on_cluster_heartbeat(cluster_name, msg)
+
+    async def sync_cluster(self, cluster_name):
+        await super().sync_cluster(cluster_name)
+        cluster, now = self.clusters.get(cluster_name), self.now_ms()
+        if cluster is None:  # deleted: its workers are gone
+            self.tracker.finish(cluster_name, now)
+        else:  # past RUNNING: finish() inside observe()
+            self._observe(cluster, now)
+
     # --- the LensBackendMixin interface -----------------------------------------
     def lens_active_configs(self, username: str) -> list[dict]:
         configs = [dict(c.config) for c in self._active_cached(username)]
@@ -83,8 +161,26 @@ class LensKubeBackend(LensBackendMixin, KubeBackend):
         return sorted({c.name for c in self._active_cached(username)} | set(self._pending_of(username)))
 
     def lens_cluster_records(self, username: str | None = None) -> list[dict]:
-        raise web.HTTPNotImplemented(
-            text=json.dumps({"error": "Dask usage and costs are not metered on Kubernetes: the "
-                             "gateway does not see the worker pods (see docs/dask.md)."}),
-            content_type="application/json",
-        )
+        """Tracked clusters (running, or finished within ``cluster_usage_max_age``)
+        with their workers' heartbeat-dated start/stop times (``make_record``)."""
+        now = self.now_ms()
+        cached = dict(getattr(self, "clusters", None) or {})
+        for cluster in cached.values():
+            self._observe(cluster, now)
+        self.tracker.finish_missing(cached, now)
+        self.tracker.expire(now)
+        rates = Rates.from_settings(self.lens)
+        return [
+            make_record(
+                name=t.name,
+                username=t.username,
+                status=t.status,
+                start_time=t.start_time,
+                stop_time=t.stop_time,
+                config=t.config,
+                workers=self.tracker.workers(t.name),
+                rates=rates,
+            )
+            for t in list(self.tracker.clusters.values())
+            if username is None or t.username == username
+        ]
