@@ -27,11 +27,13 @@ import kubernetes_validate
 import pytest
 import yaml
 from kubernetes_validate.utils import latest_version
+from packaging.requirements import Requirement
 from traitlets.config import Config
 
 from spawners.profiles import load_catalog
 from tests.conftest import require
 from tests.k8s.conftest import REPO, make_user
+from tests.k8s.test_images import requirement_lines
 
 CHART = REPO / "helm" / "lens"
 # shared/ sits beside the repository (as in CI); LENS_SHARED_DATA overrides.
@@ -81,8 +83,14 @@ def test_chart_pins_its_dependencies():
     for dep in deps.values():
         assert SEMVER.match(dep["version"]), f"{dep['name']} must be pinned, not {dep['version']!r}"
         assert dep["repository"].startswith("https://")
-    # the dask-gateway chart version matches the dask-gateway the images install
-    assert deps["dask-gateway"]["version"] == VALUES["dask-gateway"]["gateway"]["image"]["tag"]
+    # the dask-gateway chart version matches the stock controller image and the
+    # dask-gateway-server the hub image (the gateway API server's) installs
+    version = deps["dask-gateway"]["version"]
+    assert VALUES["dask-gateway"]["controller"]["image"]["tag"] == version
+    pins = [Requirement(line) for line in requirement_lines(REPO / "images" / "hub" / "requirements.txt")]
+    servers = [r for r in pins if r.name == "dask-gateway-server"]
+    assert servers and all(str(r.specifier) == f"=={version}" for r in servers)
+    assert any("kubernetes" in r.extras for r in servers)  # KubeBackend's kubernetes-asyncio
 
 
 def test_jupyterhub_values_validate_against_upstream_schema():
@@ -330,3 +338,133 @@ def test_k8s_settings_reject_unknown_keys():
     assert k8s_settings({}, environ={"LENS_SCRATCH_BUCKET": "b"})["scratch_bucket"] == "b"
     assert k8s_settings({"k8s": {"scratch_bucket": "c"}}, environ={"LENS_SCRATCH_BUCKET": "b"})["scratch_bucket"] == "c"
 
+
+
+# -- the Dask Gateway API server as the chart configures it ------------------------
+
+def merged_gateway_values() -> dict:
+    return helm_merge(upstream("dask-gateway-values.yaml"), VALUES["dask-gateway"])
+
+
+def chart_gateway_config(gateway_values: dict) -> Config:
+    """What the dask-gateway chart's gateway/configmap.yaml (2026.3.0) writes before
+    extraConfig, for the parts lens relies on, then gateway.extraConfig in key
+    order, with the chart's ``get_property`` over the gateway values."""
+    properties = {"gateway": {k: v for k, v in gateway_values["gateway"].items() if k != "extraConfig"}}
+
+    def get_property(key, default=None):
+        value = properties
+        for part in key.split("."):
+            if not isinstance(value, dict) or part not in value:
+                return default
+            value = value[part]
+        return value
+
+    c = Config()
+    c.DaskGateway.address = ":8000"
+    c.DaskGateway.backend_class = "dask_gateway_server.backends.kubernetes.KubeBackend"
+    c.KubeBackend.gateway_instance = "lens-dask-gateway"
+    c.KubeClusterConfig.image = f"{get_property('gateway.backend.image.name')}:{get_property('gateway.backend.image.tag')}"
+    for field, prop in [("scheduler_cores", "scheduler.cores.request"), ("scheduler_memory", "scheduler.memory.request"),
+                        ("worker_cores", "worker.cores.request"), ("worker_memory", "worker.memory.request"),
+                        ("worker_memory_limit", "worker.memory.limit"), ("worker_threads", "worker.threads")]:
+        value = get_property("gateway.backend." + prop)
+        if value is not None:
+            setattr(c.KubeClusterConfig, field, value)
+    assert get_property("gateway.auth.type") == "jupyterhub"
+    c.DaskGateway.authenticator_class = "dask_gateway_server.auth.JupyterHubAuthenticator"
+    c.DaskGateway.JupyterHubAuthenticator.jupyterhub_api_url = get_property("gateway.auth.jupyterhub.apiUrl")
+    extra = gateway_values["gateway"]["extraConfig"]
+    assert isinstance(extra, dict), "extraConfig as a map (merges across values files)"
+    for key in sorted(extra):
+        exec(compile(extra[key], f"gateway.extraConfig.{key}", "exec"), {"c": c, "get_property": get_property})
+    return c
+
+
+def test_the_gateway_api_server_runs_the_hub_image():
+    merged = merged_gateway_values()
+    hub_image = VALUES["jupyterhub"]["hub"]["image"]
+    assert merged["gateway"]["image"]["name"] == hub_image["name"] == VALUES["lens"]["image"]["name"]
+    assert merged["gateway"]["image"]["tag"] == hub_image["tag"]
+    assert merged["controller"]["image"]["name"] == "ghcr.io/dask/dask-gateway-server"
+    # schedulers and workers: the notebook image (the pre-puller pulls it)
+    backend_image = merged["gateway"]["backend"]["image"]
+    assert {"name": backend_image["name"], "tag": backend_image["tag"]} in VALUES["jupyterhub"]["prePuller"]["extraImages"].values()
+
+
+async def test_gateway_extra_config_selects_lens_kube_backend(monkeypatch):
+    from dask_gateway_server.auth import JupyterHubAuthenticator
+    from dask_gateway_server.backends.kubernetes import KubeBackend
+    from dask_gateway_server.backends.kubernetes.backend import KubeClusterConfig
+    from dask_gateway_server.models import User
+    from traitlets.utils.importstring import import_item
+
+    from jupyter_ext.gateway.kube import LensKubeBackend, with_heartbeat
+    from tests.dask.support import BudgetServer
+
+    merged = merged_gateway_values()
+    c = chart_gateway_config(merged)
+    cls = import_item(c.DaskGateway.backend_class)
+    assert cls is LensKubeBackend and issubclass(cls, KubeBackend)
+    auth = import_item(c.DaskGateway.authenticator_class)
+    assert issubclass(auth, JupyterHubAuthenticator) and auth.__module__.startswith("jupyter_ext.")
+    assert c.JupyterHubAuthenticator.jupyterhub_service_name == "dask-gateway"
+    assert c.GatewaySettings.kubernetes is True
+    backend_image = merged["gateway"]["backend"]["image"]
+    notebook = f"{backend_image['name']}:{backend_image['tag']}"
+    assert list(c.GatewaySettings.worker_images) == [notebook]
+    # the lens service as the chart names it (hub extraEnv, our Service)
+    hub_env = VALUES["jupyterhub"]["hub"]["extraEnv"]
+    service = next(o for o in rendered_objects() if o["kind"] == "Service")
+    assert service["metadata"]["name"] == hub_env["LENS_SERVICE_HOST_NAME"]
+    assert service["spec"]["ports"][0]["port"] == int(hub_env["LENS_SERVICE_PORT_NUMBER"])
+    assert c.GatewaySettings.lens_service_url == (
+        f"http://{hub_env['LENS_SERVICE_HOST_NAME']}:{hub_env['LENS_SERVICE_PORT_NUMBER']}/services/lens/"
+    )
+
+    # the backend as dask-gateway-server builds it from this config (the chart's
+    # secret arrives as JUPYTERHUB_API_TOKEN, the lens routes' token)
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "gateway-token")
+    with BudgetServer() as budget:
+        c.GatewaySettings.lens_service_url = budget.url  # not resolvable here: a local stand-in service
+        backend = cls(config=c)
+        assert backend.admin_api_token == "gateway-token"
+        assert backend.scheduler_heartbeat_period == 15.0 and backend.cluster_usage_max_age == 86400.0
+        options = await backend.get_cluster_options(User("alice"))
+        spec = {f["field"]: f for f in options.get_specification()}
+        assert {"worker_cores", "worker_memory", "idle_timeout", "image", "worker_gpus"} <= set(spec)
+        assert spec["image"]["spec"]["options"] == [notebook]
+        assert spec["idle_timeout"]["default"] == 30.0 and spec["worker_gpus"]["spec"]["max"] >= 1
+        _, config = await backend.process_cluster_options(
+            User("alice"), {"worker_cores": 2, "worker_memory": 3, "idle_timeout": 45, "worker_gpus": 1}
+        )
+        assert budget.calls and budget.calls[-1]["auth"] == "token gateway-token"
+    assert isinstance(config, KubeClusterConfig)
+    assert (config.worker_cores, config.worker_memory, config.idle_timeout) == (2, 3 * 2**30, 45 * 60.0)
+    assert config.image == notebook
+    assert config.worker_extra_container_config["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert config.worker_cmd == ["dask", "worker"]
+    assert config.scheduler_cmd == with_heartbeat(["dask", "scheduler"], 15.0)
+    # the chart's own resource settings still apply underneath lens's options
+    assert config.scheduler_cores == merged["gateway"]["backend"]["scheduler"]["cores"]["request"]
+
+
+def test_lens_service_meters_the_gateway_with_its_token():
+    from hub_config.k8s import k8s_settings, service_urls
+
+    objs = {o["kind"]: o for o in rendered_objects()}
+    env = {e["name"]: e for e in objs["Deployment"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    jh = merged_gateway_values()["gateway"]["auth"]["jupyterhub"]
+    # the same secret key the dask-gateway chart hands the gateway pod as JUPYTERHUB_API_TOKEN
+    assert env["LENS_GATEWAY_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": jh["apiTokenFromSecretName"], "key": jh["apiTokenFromSecretKey"]}
+    urls = service_urls(k8s_settings({"k8s": {"namespace": "lens", "release": "lens"}}, environ={}))
+    assert env["LENS_GATEWAY_URL"]["value"] == urls["gateway_address"]
+    assert env["LENS_GATEWAY_URL"]["value"].endswith(merged_gateway_values()["gateway"]["prefix"])
+    # another release and namespace: the names follow
+    other = {o["kind"]: o for o in render(CHART / "templates" / "lens-service.yaml", VALUES, release="r2", namespace="ns2")}
+    env2 = {e["name"]: e for e in other["Deployment"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env2["LENS_GATEWAY_URL"]["value"] == "http://traefik-r2-dask-gateway.ns2.svc.cluster.local/services/dask-gateway"
+    # the gateway pod may reach the lens service (budget check)
+    admitted = [p["podSelector"]["matchLabels"] for p in objs["NetworkPolicy"]["spec"]["ingress"][0]["from"]]
+    assert {"app.kubernetes.io/name": "dask-gateway", "app.kubernetes.io/component": "gateway"} in admitted

@@ -34,7 +34,8 @@ MUST_HAVE = {
     "rstudio": {"jupyter-rsession-proxy", "jupyterlab"},
     "vscode": {"jupyter-vscode-proxy", "jupyterlab", "dask-gateway"},
     "gpu": {"cupy-cuda12x", "dask-cuda", "xarray", "dask-gateway"},
-    "hub": {"jupyterhub", "jupyterhub-kubespawner", "pycurl", "psycopg2-binary"},
+    # the hub image also runs the lens service and the Dask Gateway API server
+    "hub": {"jupyterhub", "jupyterhub-kubespawner", "pycurl", "psycopg2-binary", "dask-gateway-server"},
 }
 RESOLVE_BUDGET_S = 300  # per resolution (in parallel); measured 15-40 s on an idle 2-core machine, more under load
 VENV_BIN = Path(sys.executable).parent
@@ -281,3 +282,15 @@ def test_images_share_one_dask(resolutions):
             found = {i["metadata"]["name"].lower(): i["metadata"]["version"] for i in result["install"]}
             versions[name] = (found.get("dask"), found.get("distributed"))
     assert len(set(versions.values())) == 1, versions
+
+
+def test_the_hub_image_can_run_the_kubernetes_gateway(resolutions):
+    """The chart runs dask-gateway-server with LensKubeBackend from the hub image:
+    KubeBackend imports kubernetes_asyncio (dask-gateway-server's kubernetes extra)."""
+    result, _ = resolutions["hub"]
+    assert isinstance(result, dict), f"pip could not resolve images/hub: {result}"
+    resolved = {canonicalize_name(i["metadata"]["name"]): i for i in result["install"]}
+    assert "kubernetes-asyncio" in resolved
+    server = resolved["dask-gateway-server"]
+    assert server["metadata"]["version"] == "2026.3.0"
+    assert "kubernetes" in (server.get("requested_extras") or [])
