@@ -39,12 +39,15 @@ from .worker_tracker import WorkerTracker
 # heartbeat option comes last, so it wins over the controller's
 # ``--dg-heartbeat-period 0`` (click keeps an option's last value).
 HEARTBEAT_WRAPPER = 'exec "$0" "$@" --dg-heartbeat-period {period}'
+_WRAPPER_PREFIX = HEARTBEAT_WRAPPER.split("{")[0]
 
 
 def with_heartbeat(cmd: list[str], period: float) -> list[str]:
     """``cmd`` (the cluster's scheduler_cmd) made to heartbeat every ``period`` s."""
+    if not period > 0:
+        raise ValueError(f"heartbeat period must be > 0 seconds, got {period!r}")
     cmd = list(cmd)
-    if cmd[:2] == ["sh", "-c"] and cmd[2:3] and cmd[2].startswith('exec "$0" "$@" --dg-heartbeat-period'):
+    if cmd[:2] == ["sh", "-c"] and len(cmd) > 2 and cmd[2].startswith(_WRAPPER_PREFIX):
         cmd = cmd[3:]  # already wrapped: wrap the original once
     if not cmd:
         raise ValueError("scheduler_cmd is empty")
