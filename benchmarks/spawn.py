@@ -318,6 +318,15 @@ def print_concurrent(results: list[dict]) -> None:
             print(f"    failure: {err}")
 
 
+def write_results(results: dict, name: str, path: Path | None = None) -> Path:
+    """JSON next to the other runs (benchmarks/results/, gitignored) unless a path is given."""
+    out = path or REPO / "benchmarks" / "results" / f"{name}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str))
+    print(f"\nJSON: {out}")
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--spawns", type=int, default=10, help="timed sequential spawns per spawner (default 10)")
@@ -400,10 +409,8 @@ def main(argv=None) -> int:
             remove_account(name)
         shutil.rmtree(f"/tmp/lat-{tag}", ignore_errors=True)  # SimpleLocalProcessSpawner's home
         results["machine"]["loadavg_end"] = os.getloadavg()
-        out = args.json or REPO / "benchmarks" / "results" / f"spawn-{time.strftime('%Y%m%dT%H%M%S')}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=2, default=str))
-        print(f"\nJSON: {out}\nhub logs under {work}")
+        write_results(results, "spawn", args.json)
+        print(f"hub logs under {work}")
     return 0
 
 
