@@ -18,6 +18,8 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Bool, Dict, Float, Integer, Unicode, default
 from traitlets.config import LoggingConfigurable
 
+from jupyter_ext.costs.usage import server_ref
+
 from .availability import local_unavailability
 from .errors import SpawnException
 from .form import render_form
@@ -274,7 +276,7 @@ class ProfileSpawnerMixin(LoggingConfigurable):
             "user": self.user.name,
             "category": "servers",
             "rate": hourly_rate(profile) or 0.0,
-            "ref": f"server:{self.user.name}/{self.name or ''}",
+            "ref": server_ref(self.user.name, self.name or ""),
         }
         try:
             status = await self._lens_call("POST", "api/budget/hold", body)

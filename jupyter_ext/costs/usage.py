@@ -30,6 +30,18 @@ from .money import dec
 DEFAULT_STEP_SECONDS = {"servers": 300, "dask": 60, "jobs": 300, "storage": 3600}
 
 
+def server_ref(user: str, server: str = "") -> str:
+    """The ref of a user server in holds and intervals: ``server:USER/NAME`` ('' is the default)."""
+    return f"server:{user}/{server}"
+
+
+def parse_server_ref(ref: str) -> tuple[str, str] | None:
+    """``server:USER/NAME`` -> (user, server name); None for any other ref."""
+    kind, _, rest = ref.partition(":")
+    user, sep, server = rest.partition("/")
+    return (user, server) if kind == "server" and user and sep else None
+
+
 def _seconds(a: datetime, b: datetime) -> Decimal:
     return max(Decimal(0), Decimal(str((utc(b) - utc(a)).total_seconds())))
 

@@ -170,15 +170,6 @@ async def fetch_usage(gateway_url: str, token: str, *, request_timeout: float = 
             return await resp.json()
 
 
-async def meter(
-    gateway_url: str, token: str, since_ms: int, until_ms: int | None = None, *, rates: Rates
-) -> list[UsageInterval]:
-    """Usage intervals in [since_ms, until_ms) for the lens service to charge."""
-    snapshot = await fetch_usage(gateway_url, token)
-    until = int(snapshot["now"]) if until_ms is None else until_ms
-    return usage_intervals(snapshot, since_ms, until, rates)
-
-
 def my_cluster_costs(gateway=None) -> list[dict]:
     """Live cost of the calling user's running clusters (user servers, kernels).
 

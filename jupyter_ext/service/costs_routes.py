@@ -19,7 +19,13 @@ from ..costs import gate, plots, reports
 from ..costs.config import CostsSettings
 from ..costs.ledger import BudgetExceeded
 from ..costs.money import MICRO
-from ..costs.usage import UsageMeter, over_limit_refs, release_orphan_holds
+from ..costs.usage import (
+    UsageMeter,
+    over_limit_refs,
+    parse_server_ref,
+    release_orphan_holds,
+    server_ref,
+)
 from .base import LensHandler, LensPageHandler
 from .db import server_events
 from .hubapi import active_users, hub_api, server_path
@@ -87,13 +93,6 @@ class Costs:
         return f"Budget left this period: ${max(room, 0) / MICRO:,.2f}"
 
 
-def parse_server_ref(ref: str) -> tuple[str, str] | None:
-    """``server:USER/NAME`` (the meter's ref of a user server) -> (user, server name)."""
-    kind, _, rest = ref.partition(":")
-    user, sep, server = rest.partition("/")
-    return (user, server) if kind == "server" and user and sep else None
-
-
 async def stop_servers_over_budget(lens) -> list[str]:
     """With ``CostsSettings.stop_servers_at_limit``: stop the running servers charged to an
     account at 100 % of its budget with no override (their metering then stops too)."""
@@ -113,7 +112,7 @@ async def reconcile_servers(lens) -> dict:
     """Bring the meter in line with the hub: close intervals of servers that are gone,
     release start holds of starts that never finished (both are lost events)."""
     running = await active_users()
-    live = {f"server:{user}/{server}" for user, servers in running.items() for server in servers}
+    live = {server_ref(user, server) for user, servers in running.items() for server in servers}
     costs = lens.costs
     closed = await asyncio.to_thread(costs.meter.close_stale, live, None, "servers")
     released = await asyncio.to_thread(release_orphan_holds, costs.ledger, live,
@@ -260,7 +259,7 @@ class ServerMeterHandler(CostsHandler):
             raise web.HTTPError(400, f"Bad meter event: missing {exc}") from None
         if event not in ("start", "stop"):
             raise web.HTTPError(400, "event must be 'start' or 'stop'")
-        ref = f"server:{user}/{server}"
+        ref = server_ref(user, server)
         if event == "start":
             accounts = await self.costs.accounts(user)
             await asyncio.to_thread(

@@ -20,7 +20,7 @@ from ..workshop.model import NAME_RE, format_usd, utcnow
 from ..workshop.seatcost import seat_costs
 from ..workshop.store import WorkshopStore
 from .base import LensHandler
-from .hubapi import active_users, hub_api
+from .hubapi import active_users, hub_api, server_path
 
 
 class SeatsHandler(LensHandler):
@@ -69,8 +69,7 @@ async def expire_servers(lens) -> dict[str, str]:
     stop = servers_to_stop(running, accounts, utcnow())
     for name, why in stop.items():
         for server in running[name]:
-            path = f"/users/{quote(name)}/servers/{quote(server)}" if server else f"/users/{quote(name)}/server"
-            await hub_api("DELETE", path)
+            await hub_api("DELETE", server_path(name, server))
         lens.log.info("workshop expiry: stopping %s's server (%s)", name, why)
     return stop
 

@@ -163,3 +163,11 @@ def test_orphan_start_holds_are_released_but_live_and_young_ones_kept(ledger):
     assert [ledger.get_hold(h)["status"] for h in (live, young, job)] == ["open"] * 3
     assert release_orphan_holds(ledger, {"server:o/named"}, 900, now=T0) == []  # idempotent
     assert ledger.verify() == []
+
+
+def test_server_refs_round_trip():
+    from jupyter_ext.costs.usage import parse_server_ref, server_ref
+
+    assert server_ref("ann") == "server:ann/" and parse_server_ref("server:ann/") == ("ann", "")
+    assert parse_server_ref(server_ref("ann", "gpu")) == ("ann", "gpu")
+    assert [parse_server_ref(r) for r in ("dask:c/w:1-2", "server:/x", "server:ann", "archive:1")] == [None] * 4

@@ -18,7 +18,7 @@ import requests
 from dask_gateway import Gateway
 
 from jupyter_ext.gateway.lifecycle import stop_user_clusters
-from jupyter_ext.gateway.metering import Rates, meter, my_cluster_costs
+from jupyter_ext.gateway.metering import Rates, fetch_usage, my_cluster_costs, usage_intervals
 from tests.dask.conftest import SCRATCH_BUCKET
 
 pytestmark = pytest.mark.integration
@@ -256,7 +256,8 @@ async def test_metering_and_live_costs(dask_stack):
         client.wait_for_workers(1, timeout=60)
         await asyncio.sleep(1.0)
         rates = Rates(40_000, 5_000, 0)
-        intervals = await meter(s.gateway.url, s.hub.gateway_token, since_ms=t_start - 60_000, rates=rates)
+        snapshot = await fetch_usage(s.gateway.url, s.hub.gateway_token)
+        intervals = usage_intervals(snapshot, t_start - 60_000, int(snapshot["now"]), rates)
         mine = [i for i in intervals if i.cluster == cluster.name]
         assert len(mine) == 1 and mine[0].user == s.users["b"]
         assert mine[0].rate_microusd_per_hour == 40_000 + 5_000
@@ -268,7 +269,7 @@ async def test_metering_and_live_costs(dask_stack):
         assert live["worker_memory_gib"] == 1.0
         assert live["accrued_microusd"] >= mine[0].cost_microusd
         with pytest.raises(RuntimeError, match="HTTP 403"):
-            await meter(s.gateway.url, s.tokens["b"], since_ms=0, rates=rates)
+            await fetch_usage(s.gateway.url, s.tokens["b"])
         client.close()
     finally:
         cluster.shutdown()
