@@ -22,10 +22,10 @@ class CostsSettings(Configurable):
                               help="Percentages that notify, for budgets set without their own.").tag(config=True)
     accrue_interval = Integer(60, help="Seconds between accruals of running servers, Dask "
                               "clusters and stored archives into the ledger.").tag(config=True)
-    reconcile_interval = Integer(300, help="Seconds between checks of the meter against the hub's "
+    reconcile_interval = Integer(300, min=1, help="Seconds between checks of the meter against the hub's "
                                  "running servers: intervals of servers that are gone are closed, "
                                  "start holds of starts that never finished are released.").tag(config=True)
-    orphan_hold_seconds = Integer(900, help="A server start hold this old, with no server running or "
+    orphan_hold_seconds = Integer(900, min=60, help="A server start hold this old, with no server running or "
                                   "starting, is released by the reconciliation (longer than any "
                                   "start may take).").tag(config=True)
     gate_hours = Unicode("1", help="Hours of a server or Dask cluster at its rate that must fit "

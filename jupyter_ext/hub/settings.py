@@ -31,6 +31,20 @@ class SettingsError(ValueError):
     pass
 
 
+def check_types(settings: dict, where: str) -> None:
+    """The optional keys whose wrong type would only fail deep inside the hub's config."""
+    spawner = settings.get("spawner")
+    if not isinstance(spawner, dict):
+        raise SettingsError(f"{where}: spawner must be a mapping")
+    gpus = spawner.get("gpu_count", 0)
+    if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 0:
+        raise SettingsError(f"{where}: spawner.gpu_count must be a whole number >= 0, not {gpus!r}")
+    if not isinstance(spawner.get("budget_gate", True), bool):
+        raise SettingsError(f"{where}: spawner.budget_gate must be true or false, not {spawner['budget_gate']!r}")
+    if not isinstance(settings.get("announcement", ""), str):
+        raise SettingsError(f"{where}: announcement must be text (HTML)")
+
+
 def _merge(base: dict, over: dict) -> dict:
     out = dict(base)
     for key, value in over.items():
@@ -61,6 +75,7 @@ def load_settings(path: str | None = None, env: dict[str, str] | None = None) ->
     oidc = {k: env[f"LENS_OIDC_{k.upper()}"] for k in OIDC_KEYS if env.get(f"LENS_OIDC_{k.upper()}")}
     if oidc:
         settings["auth"] = _merge(settings["auth"], {"oidc": oidc})
+    check_types(settings, path or "settings")
     auth_type = settings["auth"].get("type")
     if auth_type not in AUTH_TYPES:
         raise SettingsError(f"auth.type must be one of {', '.join(AUTH_TYPES)}, not {auth_type!r}")

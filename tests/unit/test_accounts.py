@@ -88,3 +88,38 @@ async def test_refresh_ends_sessions_of_disabled_and_expired_accounts(tmp_path):
     auth = LensPasswordAuthenticator(db_url=url)
     refresh = {n: await auth.refresh_user(SimpleNamespace(name=n)) for n in ("ok", "gone", "late", "api-only")}
     assert refresh == {"ok": True, "gone": False, "late": False, "api-only": True}
+
+
+@pytest.mark.parametrize("text, match", [
+    ("spawner: {gpu_count: -1}\n", "spawner.gpu_count"),
+    ("spawner: {gpu_count: lots}\n", "spawner.gpu_count"),
+    ("spawner: {gpu_count: true}\n", "spawner.gpu_count"),
+    ("spawner: {budget_gate: maybe}\n", "spawner.budget_gate"),
+    ("spawner: []\n", "spawner must be a mapping"),
+    ("announcement: [1, 2]\n", "announcement"),
+])
+def test_new_spawner_settings_reject_nonsense_naming_the_file_and_key(tmp_path, text, match):
+    cfg = tmp_path / "lens.yaml"
+    cfg.write_text(text)
+    with pytest.raises(SettingsError, match=match) as info:
+        load_settings(str(cfg), env={})
+    assert str(cfg) in str(info.value)
+
+
+def test_new_spawner_settings_accept_good_values(tmp_path):
+    cfg = tmp_path / "lens.yaml"
+    cfg.write_text("spawner: {gpu_count: 2, budget_gate: false}\nannouncement: <b>Friday</b>\n")
+    s = load_settings(str(cfg), env={})
+    assert (s["spawner"]["gpu_count"], s["spawner"]["budget_gate"], s["announcement"]) == (2, False, "<b>Friday</b>")
+    assert s["spawner"]["start_timeout"] == 120  # defaults kept
+
+
+def test_costs_settings_bound_the_reconciliation():
+    from traitlets import TraitError
+
+    from jupyter_ext.costs.config import CostsSettings
+
+    with pytest.raises(TraitError):
+        CostsSettings(reconcile_interval=0)
+    with pytest.raises(TraitError):
+        CostsSettings(orphan_hold_seconds=5)
