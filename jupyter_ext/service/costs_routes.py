@@ -231,14 +231,15 @@ class BudgetAlertsHandler(CostsHandler):
 
     async def get(self):
         who = self.require_identity()
+        if self.is_service:
+            self.require_trusted_service()
         user = self.get_argument("user", "")
-        if self.is_admin or self.is_service:
-            if self.is_service:
-                self.require_trusted_service()
-            accounts = await self.costs.accounts(user) if user else None
+        if user:
+            self.require_user_or_admin(user)
+            accounts = await self.costs.accounts(user)
+        elif self.is_admin or self.is_service:
+            accounts = None  # every account's: the hub's banner
         else:
-            if user and user != who.get("name"):
-                raise web.HTTPError(403, f"You may not see {user!r}'s data.")
             accounts = await self.costs.accounts(who["name"])
         events = await asyncio.to_thread(self.costs.ledger.active_alerts, accounts)
         self.write_json({"alerts": [e.as_dict() for e in events]})
