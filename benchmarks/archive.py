@@ -248,7 +248,7 @@ class Lens(Tool):
     name = "lens"
 
     def _cli(self, *args):
-        return [PY, "-m", "jupyter_ext.cli", "archive", *args, "--repo", self.repo,
+        return [PY, "-m", "jupyter_ext.cli.main", "archive", *args, "--repo", self.repo,
                 "--owner", "user:bench", "--no-progress"]
 
     def init(self):

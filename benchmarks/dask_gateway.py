@@ -31,7 +31,7 @@ sys.path.insert(0, ROOT)
 from dask_gateway import Gateway  # noqa: E402
 from dask_gateway.auth import BasicAuth, JupyterHubAuth  # noqa: E402
 
-from jupyter_ext.gateway import client_fix  # noqa: E402
+from jupyter_ext.kernel import dask_client_fix as client_fix  # noqa: E402
 from tests.dask import support  # noqa: E402
 from tests.support import moto as moto_support  # noqa: E402
 

@@ -127,7 +127,7 @@ def run(spawns: int, holds: int) -> dict:
         on = stacks["gate on"]
         env = {**on.env, "LENS_DB_URL": f"sqlite:///{on.state / 'lens.sqlite'}"}
         for account in (f"user:{labels['gate on']}", "group:bench-lab"):
-            subprocess.run([sys.executable, "-m", "jupyter_ext.cli", "budgets", "set", account, "1000"],
+            subprocess.run([sys.executable, "-m", "jupyter_ext.cli.main", "budgets", "set", account, "1000"],
                            check=True, env=env, capture_output=True)
         plan = [(label, stack, labels[label], {"profile": "lab"}) for label, stack in stacks.items()]
         print(f"Spawn latency, {spawns} timed spawns each (+1 warm-up): " + ", ".join(stacks), flush=True)

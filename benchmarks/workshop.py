@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO))
 from tests.support.hub import ADMIN_PASSWORD, make_stack  # noqa: E402
 from tests.support.moto import free_port  # noqa: E402
 
-LENS_MAIN = "import sys; from jupyter_ext.cli import main; sys.exit(main(sys.argv[1:]))"
+LENS_MAIN = "import sys; from jupyter_ext.cli.main import main; sys.exit(main(sys.argv[1:]))"
 CHP = REPO / ".cache/npm/node_modules/.bin/configurable-http-proxy"
 # A class starts at once: JupyterHub's default concurrent_spawn_limit (lens: 20)
 # answers the 21st seat with 429; size it for the class, on both hubs.
@@ -121,7 +121,7 @@ def run_lens(seats: int, root: Path, timeout: float) -> tuple[dict, float]:
     stack.state.mkdir(parents=True, exist_ok=True)
     stack.log_path = stack.state / "stack.log"
     stack.proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_ext.cli", "hub", "run", "--state", str(stack.state),
+        [sys.executable, "-m", "jupyter_ext.cli.main", "hub", "run", "--state", str(stack.state),
          "--bind-url", stack.url, "--config", str(wrapper)],
         env=stack.env, stdout=open(stack.log_path, "ab"), stderr=subprocess.STDOUT, cwd=REPO,  # noqa: SIM115
     )

@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 
 from jupyter_ext.hub.settings import SettingsError, load_settings
 from jupyter_ext.hub.state import ensure_state
+from jupyter_ext.paths import config_file, state_dir
 from spawners.profiles import CatalogError, load_catalog
 
 c = get_config()  # noqa: F821
@@ -20,13 +21,13 @@ PY = sys.executable
 
 try:
     settings = load_settings()
-    catalog = load_catalog(os.environ.setdefault("LENS_PROFILES", str(HERE / "profiles.yaml")))
+    catalog = load_catalog(os.environ.setdefault("LENS_PROFILES", str(config_file("profiles.yaml"))))
 except (SettingsError, CatalogError) as exc:
     # A bad catalog or settings file stops the hub with a message naming the culprit.
     sys.exit(f"lens: cannot start the hub: {exc}")
 
 deployment = os.environ.get("LENS_DEPLOYMENT", "local")
-state = ensure_state(os.environ.setdefault("LENS_STATE_DIR", str(HERE.parent / "state")))
+state = ensure_state(os.environ.setdefault("LENS_STATE_DIR", str(state_dir())))
 ports = settings["ports"]
 bind = urlparse(settings["bind_url"])
 public_host = f"{bind.scheme}://{bind.hostname}:{bind.port or 80}"
@@ -97,13 +98,9 @@ if deployment == "local":
         )
     c.Spawner.env_keep = ["PATH", "LANG", "LC_ALL", "LENS_CODE_SERVER_PREFIX", "AWS_ENDPOINT_URL"]
 else:
-    # hub_config/k8s.py sits next to this file in the chart's hub pod.
-    import importlib.util
+    from jupyter_ext.hub.k8s_config import configure_k8s
 
-    spec = importlib.util.spec_from_file_location("lens_hub_k8s", HERE / "k8s.py")
-    k8s = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(k8s)
-    k8s.configure_k8s(c, settings)
+    configure_k8s(c, settings)
 
 if "budget_gate" in spawn:  # false: no budget check at spawn (benchmarks; hubs without budgets)
     c.ProfileSpawnerMixin.budget_gate = bool(spawn["budget_gate"])
@@ -114,7 +111,7 @@ if "gpu_count" in spawn:  # GPUs the local machine offers, when /dev/nvidia* doe
 # the operator's own announcement. Read from the lens service, cached (jupyter_ext/hub/banner.py).
 from jupyter_ext.hub.banner import BudgetBanner  # noqa: E402
 
-_lens = {**c.ProfileSpawnerMixin, **c.KubeProfileSpawner}  # k8s.py sets the latter
+_lens = {**c.ProfileSpawnerMixin, **c.KubeProfileSpawner}  # k8s_config sets the latter
 c.JupyterHub.template_vars["announcement"] = BudgetBanner(
     str(_lens.get("lens_service_url", "")), str(_lens.get("lens_api_token", "")), base=settings["announcement"]
 )
@@ -155,7 +152,7 @@ if deployment == "local":
             "name": "idle-culler",
             "command": [
                 PY, "-m", "jupyterhub_idle_culler",
-                f"--config={HERE / 'idle_culler_config.py'}",
+                f"--config={config_file('idle_culler_config.py')}",
                 f"--timeout={culler['default_timeout']}",
                 f"--cull-every={culler['every']}",
             ],
@@ -163,7 +160,7 @@ if deployment == "local":
             "environment": service_env,
         },
     ]
-    gateway_config = HERE / "dask_gateway_config.py"
+    gateway_config = config_file("dask_gateway_config.py")
     if gateway_config.exists():
         c.ProfileSpawnerMixin.dask_gateway = True
         c.ProfileSpawnerMixin.dask_gateway_token = state.token("dask-gateway")

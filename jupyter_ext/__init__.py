@@ -8,12 +8,12 @@ __version__ = "0.1.0"
 
 
 def _jupyter_server_extension_points():
-    from .extension import LensExtension
+    from jupyter_ext.server.extension import LensExtension
 
     return [{"module": "jupyter_ext", "app": LensExtension}]
 
 
 def load_ipython_extension(ipython):
-    from .magics import load_ipython_extension as _load
+    from jupyter_ext.kernel.magics import load_ipython_extension as _load
 
     _load(ipython)

@@ -12,13 +12,13 @@ import json
 import os
 from dataclasses import replace
 from html import escape
-from pathlib import Path
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Bool, Dict, Float, Integer, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from jupyter_ext.costs.usage import server_ref
+from jupyter_ext.paths import config_file
 
 from .availability import local_unavailability
 from .errors import SpawnException
@@ -26,7 +26,6 @@ from .form import render_form
 from .pricing import hourly_rate
 from .profiles import Catalog, Profile, ProfileError, load_catalog, select_profile
 
-HUB_CONFIG_DIR = Path(__file__).resolve().parent.parent / "hub_config"
 _catalog_cache: dict[str, tuple[float, Catalog]] = {}
 
 
@@ -51,7 +50,7 @@ class ProfileSpawnerMixin(LoggingConfigurable):
 
     @default("profiles_path")
     def _default_profiles_path(self):
-        return os.environ.get("LENS_PROFILES") or str(HUB_CONFIG_DIR / "profiles.yaml")
+        return str(config_file("profiles.yaml"))
 
     lens_service_url = Unicode(
         config=True,
@@ -154,7 +153,7 @@ class ProfileSpawnerMixin(LoggingConfigurable):
 
     # -- workshops (jupyter_ext.workshop): students see and start only their profiles --
     async def workshop_rules(self):
-        from jupyter_ext.workshop.restriction import SpawnRules, spawn_rules
+        from jupyter_ext.hub.workshop_restriction import SpawnRules, spawn_rules
 
         if self.is_admin():
             return SpawnRules()
@@ -340,7 +339,7 @@ class ProfileSpawnerMixin(LoggingConfigurable):
             "LENS_HOURLY_COST": str(hourly_rate(self.profile) or 0) if self.profile else "0",
         }
         if self.dask_gateway:
-            from jupyter_ext.gateway.env import gateway_env
+            from jupyter_ext.hub.dask_env import gateway_env
 
             env.update(gateway_env(self.user.name, self.hub_public_url))
         env.update({k: str(v).replace("{username}", self.user.name) for k, v in self.extra_lens_env.items()})
@@ -350,7 +349,7 @@ class ProfileSpawnerMixin(LoggingConfigurable):
         """Clusters die with their owner's server (stopped or culled)."""
         if not self.dask_gateway:
             return
-        from jupyter_ext.gateway.lifecycle import stop_user_clusters
+        from jupyter_ext.hub.dask_lifecycle import stop_user_clusters
 
         try:
             stopped = await stop_user_clusters(self.user.name, token=self.dask_gateway_token or None)

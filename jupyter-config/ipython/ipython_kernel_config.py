@@ -2,4 +2,4 @@
 # environment loads the lens magics (%atom, %costs, %archive) with no %load_ext.
 c = get_config()  # noqa: F821
 # .append on the lazy config value keeps extensions other configs add.
-c.InteractiveShellApp.extensions.append("jupyter_ext.magics")
+c.InteractiveShellApp.extensions.append("jupyter_ext.kernel.magics")

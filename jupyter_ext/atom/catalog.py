@@ -9,15 +9,14 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ..paths import config_file
 from .errors import SpecError
 from .spec import ARCHES, IMAGE_RE, NAME_RE, VERSION_RE, parse_memory, parse_walltime
 
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "hub_config" / "atom_apps.yaml"
 APP_KEYS = {"display_name", "description", "mpi", "versions", "default_version", "images",
             "instance_families", "defaults", "runtime_scale", "reference_runtime", "command"}
 DEFAULT_KEYS = {"vcpus", "memory", "gpus", "nodes", "walltime"}
@@ -172,6 +171,6 @@ def parse_catalog(data: Any) -> AppCatalog:
 
 def load_catalog(path: str | os.PathLike | None = None) -> AppCatalog:
     """Load and validate the catalog (default: $LENS_ATOM_APPS or hub_config/atom_apps.yaml)."""
-    path = Path(path or os.environ.get("LENS_ATOM_APPS") or DEFAULT_PATH)
+    path = config_file("atom_apps.yaml", path)
     with open(path, encoding="utf-8") as f:
         return parse_catalog(yaml.safe_load(f))

@@ -31,12 +31,12 @@ from dask_gateway_server.backends.local import LocalBackend, UnsafeLocalBackend
 from dask_gateway_server.routes import api_handler
 from traitlets import Unicode, default
 
-from .budget import BudgetError, check_budget
-from .env import scratch_url
-from .limits import LimitError, plan_caps
-from .metering import Rates, live_costs
-from .options import worker_gpus
-from .settings import GatewaySettings
+from jupyter_ext.gateway.budget import BudgetError, check_budget
+from jupyter_ext.gateway.limits import LimitError, plan_caps
+from jupyter_ext.gateway.metering import Rates, live_costs
+from jupyter_ext.gateway.options import worker_gpus
+from jupyter_ext.gateway.settings import GatewaySettings
+from jupyter_ext.hub.dask_env import scratch_url
 
 
 def cluster_record(cluster, rates: Rates | None = None) -> dict:

@@ -138,16 +138,15 @@ class GatewaySettings(Configurable):
 
     intake_catalog = Unicode(
         help="Path or URL of the shared intake catalog, given to user servers as LENS_INTAKE_CATALOG "
-        "(default: $LENS_INTAKE_CATALOG, else hub_config/catalog.yaml of the source tree).",
+        "(default: $LENS_INTAKE_CATALOG, else the packaged hub_config/catalog.yaml).",
         config=True,
     )
 
     @default("intake_catalog")
     def _default_intake_catalog(self):
-        if os.environ.get("LENS_INTAKE_CATALOG"):
-            return os.environ["LENS_INTAKE_CATALOG"]
-        here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        return os.path.join(here, "hub_config", "catalog.yaml")
+        from ..paths import config_file
+
+        return str(config_file("catalog.yaml"))
 
     s3_endpoint_url = Unicode(
         help="S3 endpoint for user servers and workers (env AWS_ENDPOINT_URL; empty = AWS).",

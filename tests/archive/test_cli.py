@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from jupyter_ext.cli import main as lens
+from jupyter_ext.cli.main import main as lens
 
 from .helpers import make_tree, snapshot
 

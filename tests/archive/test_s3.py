@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from jupyter_ext.archive import ObjectArchived
-from jupyter_ext.cli import main as lens
+from jupyter_ext.cli.main import main as lens
 
 from .helpers import ALICE, engine, make_tree, snapshot
 

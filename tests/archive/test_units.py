@@ -165,7 +165,7 @@ def test_engine_imports_nothing_from_jupyter():
     import sys
 
     code = ("import sys, jupyter_ext.archive, jupyter_ext.archive.stores.s3, "
-            "jupyter_ext.commands.archive\n"
+            "jupyter_ext.cli.archive\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
             "('jupyter_server', 'IPython', 'ipywidgets', 'jupyterhub', 'tornado', 'ipykernel'))\n"
             "print(','.join(bad))")

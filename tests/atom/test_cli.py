@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from jupyter_ext.cli import main
+from jupyter_ext.cli.main import main
 
 
 def test_apps_and_check(capsys):

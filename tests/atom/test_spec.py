@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from jupyter_ext.atom.catalog import DEFAULT_PATH, parse_catalog
+from jupyter_ext.atom.catalog import parse_catalog
 from jupyter_ext.atom.errors import SpecError
 from jupyter_ext.atom.estimate import actual_cost, estimate
 from jupyter_ext.atom.rates import INSTANCE_TYPES, rate_for
 from jupyter_ext.atom.spec import parse_memory, parse_spec, parse_walltime
+from jupyter_ext.paths import packaged_config_dir
 
 
 def test_full_spec_round_trips(catalog):
@@ -88,7 +89,7 @@ def test_shipped_catalog_is_valid_and_complete(catalog):
     (lambda a: a.update({"colour": 1}), "apps.wrf.colour"),
 ])
 def test_catalog_is_validated_at_load(mutate, field):
-    with open(DEFAULT_PATH) as f:
+    with open(packaged_config_dir() / "atom_apps.yaml") as f:
         data = yaml.safe_load(f)
     mutate(data["apps"]["wrf"])
     with pytest.raises(SpecError) as err:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from jupyter_ext.cli import main
+from jupyter_ext.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,7 +72,7 @@ def test_costs_report_export_metrics(ledger, db_url, capsys):
 
 def test_console_script_entry(db_url):
     env_py = sys.executable
-    proc = subprocess.run([env_py, "-c", "import sys; from jupyter_ext.cli import main; "
+    proc = subprocess.run([env_py, "-c", "import sys; from jupyter_ext.cli.main import main; "
                            "sys.exit(main(sys.argv[1:]))", "budgets", "set", "hub", "1000",
                            "--db", db_url], cwd=ROOT, capture_output=True, text=True, timeout=60,
                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})

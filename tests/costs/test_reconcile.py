@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import boto3
 import requests
 
-from jupyter_ext.cli import main
+from jupyter_ext.cli.main import main
 from jupyter_ext.costs.reconcile import fetch_costs_by_tag, metered_by_user, reconcile, report_text
 
 D = 1_000_000

@@ -11,8 +11,8 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from jupyter_ext.cli import main
-from jupyter_ext.commands import prices as prices_cmd
+from jupyter_ext.cli import prices as prices_cmd
+from jupyter_ext.cli.main import main
 from jupyter_ext.costs.catalog import PriceCatalog, packaged_snapshot
 from jupyter_ext.costs.meter import server_estimate
 from jupyter_ext.costs.refresh import parse_ec2, refresh_snapshot

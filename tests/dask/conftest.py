@@ -16,7 +16,7 @@ import boto3
 import hypothesis.internal.observability  # noqa: F401
 import pytest
 
-from jupyter_ext.gateway import client_fix
+from jupyter_ext.kernel import dask_client_fix as client_fix
 from tests.conftest import require
 from tests.dask import support
 from tests.support import moto as moto_support

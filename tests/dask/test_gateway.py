@@ -17,8 +17,8 @@ import pytest
 import requests
 from dask_gateway import Gateway
 
-from jupyter_ext.gateway.lifecycle import stop_user_clusters
 from jupyter_ext.gateway.metering import Rates, fetch_usage, my_cluster_costs, usage_intervals
+from jupyter_ext.hub.dask_lifecycle import stop_user_clusters
 from tests.dask.conftest import SCRATCH_BUCKET
 
 pytestmark = pytest.mark.integration

@@ -11,8 +11,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from jupyter_ext.gateway.env import gateway_env
 from jupyter_ext.gateway.settings import GatewaySettings
+from jupyter_ext.hub.dask_env import gateway_env
 from tests.dask.conftest import SCRATCH_BUCKET
 from tests.dask.support import ROOT
 

@@ -8,11 +8,11 @@ import pytest
 from dask_gateway_server.backends.base import ClusterConfig
 
 from jupyter_ext.gateway.budget import BudgetError, check_budget, parse_decision
-from jupyter_ext.gateway.env import gateway_env, scratch_url
 from jupyter_ext.gateway.limits import LimitError, plan_caps
 from jupyter_ext.gateway.metering import Rates, cost_microusd, live_costs, usage_intervals
 from jupyter_ext.gateway.options import make_options, options_to_config, worker_gpus
 from jupyter_ext.gateway.settings import GIB, GatewaySettings
+from jupyter_ext.hub.dask_env import gateway_env, scratch_url
 from tests.dask.support import BudgetServer
 
 

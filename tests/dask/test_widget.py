@@ -14,8 +14,9 @@ import types
 
 import pytest
 
-from jupyter_ext.gateway import import_hook, widget
 from jupyter_ext.gateway.metering import my_cluster_costs
+from jupyter_ext.kernel import dask_widget as widget
+from jupyter_ext.kernel import import_hook
 from tests.dask.support import ROOT
 
 KERNEL_START = r"""
@@ -23,16 +24,16 @@ import json, sys
 from IPython.core.interactiveshell import InteractiveShell
 shell = InteractiveShell.instance()
 {pre}
-shell.extension_manager.load_extension("jupyter_ext.magics")   # what a lens kernel does
+shell.extension_manager.load_extension("jupyter_ext.kernel.magics")   # what a lens kernel does
 before = sorted(m for m in sys.modules if m.startswith("dask_gateway"))
 import dask_gateway
 from dask_gateway.client import Gateway, GatewayCluster
-from jupyter_ext.gateway import client_fix, import_hook
+from jupyter_ext.kernel import dask_client_fix as client_fix, import_hook
 import inspect
 print(json.dumps({{
     "before": before,
     "patched": getattr(GatewayCluster, "_lens_cost_patched", False),
-    "client_fix": client_fix._INSTALLED and Gateway.__del__.__module__ == "jupyter_ext.gateway.client_fix",
+    "client_fix": client_fix._INSTALLED and Gateway.__del__.__module__ == "jupyter_ext.kernel.dask_client_fix",
     "loader": type(dask_gateway.client.__loader__).__name__,
     "finder_left": import_hook._FINDER in sys.meta_path,
     "source_ok": "class GatewayCluster" in inspect.getsource(dask_gateway.client),
@@ -70,7 +71,7 @@ def test_a_failing_hook_never_breaks_the_import(tmp_path, monkeypatch, caplog):
     import_hook.when_imported("lens_hooked_example", broken)
     import_hook.when_imported("lens_hooked_example", lambda m: seen.append(m.VALUE))
     assert import_hook._FINDER in sys.meta_path
-    with caplog.at_level(logging.DEBUG, logger="jupyter_ext.gateway.import_hook"):
+    with caplog.at_level(logging.DEBUG, logger="jupyter_ext.kernel.import_hook"):
         import lens_hooked_example  # noqa: F401
     try:
         assert lens_hooked_example.VALUE == 42 and seen == [42]
@@ -86,7 +87,7 @@ def test_widget_patch_does_nothing_when_upstream_differs(caplog):
         def _widget(self):
             return None
 
-    with caplog.at_level(logging.DEBUG, logger="jupyter_ext.gateway.widget"):
+    with caplog.at_level(logging.DEBUG, logger="jupyter_ext.kernel.dask_widget"):
         assert widget.install(types.SimpleNamespace(GatewayCluster=GatewayCluster)) is False
         assert widget.install(types.SimpleNamespace()) is False
     assert "no cost in the widget" in caplog.text

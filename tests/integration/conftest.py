@@ -31,7 +31,7 @@ def ip():
     from IPython.testing.globalipapp import start_ipython
 
     shell = start_ipython() or get_ipython()
-    shell.extension_manager.load_extension("jupyter_ext.magics")
+    shell.extension_manager.load_extension("jupyter_ext.kernel.magics")
     return shell
 
 

@@ -53,7 +53,7 @@ def write_tree(root: Path, owner) -> dict[str, bytes]:
 
 
 def test_archive_list_restore_roundtrip(ip, home, stack, archivist, monkeypatch):
-    import jupyter_ext.magics.archive as am
+    import jupyter_ext.kernel.magics.archive as am
 
     monkeypatch.setattr(am, "display", lambda *a, **k: None)
     root, owner = home
@@ -81,7 +81,7 @@ def test_archive_list_restore_roundtrip(ip, home, stack, archivist, monkeypatch)
 
 
 def test_paths_outside_the_users_files_are_refused(ip, home, monkeypatch):
-    import jupyter_ext.magics.archive as am
+    import jupyter_ext.kernel.magics.archive as am
 
     monkeypatch.setattr(am, "display", lambda *a, **k: None)
     with pytest.raises(UsageError, match="outside your files"):

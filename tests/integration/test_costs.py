@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 def lens_cli(stack, *args: str) -> subprocess.CompletedProcess:
     env = {**stack.env, "LENS_DB_URL": f"sqlite:///{stack.state / 'lens.sqlite'}"}
-    return subprocess.run([sys.executable, "-m", "jupyter_ext.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "jupyter_ext.cli.main", *args], capture_output=True, text=True,
                           env=env, timeout=60)
 
 

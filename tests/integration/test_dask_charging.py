@@ -21,8 +21,8 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from jupyter_ext.gateway import client_fix
 from jupyter_ext.gateway.metering import cost_microusd
+from jupyter_ext.kernel import dask_client_fix as client_fix
 from tests.conftest import require
 from tests.support.hub import REPO, make_stack
 

@@ -36,7 +36,7 @@ def test_clusters_belong_to_their_owner_and_die_with_the_server(stack, monkeypat
         with pytest.raises(Exception):  # noqa: B017 - dask-gateway raises ValueError/ClientError variants
             gw_b.connect(name)
         # %costs shows the live cost of running clusters (the kernel's zero-config env)
-        from jupyter_ext.magics.costs import clusters_html, running_cluster_costs
+        from jupyter_ext.kernel.magics.costs import clusters_html, running_cluster_costs
 
         monkeypatch.setenv("DASK_GATEWAY__ADDRESS", f"{stack.url}/services/dask-gateway")
         monkeypatch.setenv("DASK_GATEWAY__PROXY_ADDRESS", f"gateway://127.0.0.1:{stack.env['LENS_GATEWAY_PROXY_PORT']}")

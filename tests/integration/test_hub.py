@@ -146,7 +146,7 @@ def test_password_login_flow(stack):
     import subprocess
     import sys
 
-    subprocess.run([sys.executable, "-m", "jupyter_ext.cli", "users", "--state", str(stack.state), "disable", "penny"],
+    subprocess.run([sys.executable, "-m", "jupyter_ext.cli.main", "users", "--state", str(stack.state), "disable", "penny"],
                    check=True, capture_output=True, env=stack.env)
     s = requests.Session()
     s.get(f"{stack.url}/hub/login", timeout=10)

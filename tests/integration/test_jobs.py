@@ -94,7 +94,7 @@ def test_other_users_get_404_and_over_budget_is_refused(stack, jobs_user):
     assert api(stack, "GET", f"jobs?user={name}", other).status_code == 403
     assert api(stack, "GET", "jobs", "").status_code in (401, 403)
     env = {**stack.env, "LENS_DB_URL": f"sqlite:///{stack.state / 'lens.sqlite'}"}
-    subprocess.run([sys.executable, "-m", "jupyter_ext.cli", "budgets", "set", "user:jobs-other", "0.000001"],
+    subprocess.run([sys.executable, "-m", "jupyter_ext.cli.main", "budgets", "set", "user:jobs-other", "0.000001"],
                    check=True, capture_output=True, env=env)
     r = api(stack, "POST", "jobs", other, json={"spec": {"name": "big", "command": ["true"], "walltime": "10:00:00",
                                                          "vcpus": 64}})

@@ -28,7 +28,7 @@ def in_server(user_server, stack, monkeypatch):
 
 
 def test_costs_shows_categories_budget_and_forecast(ip, in_server, monkeypatch):
-    import jupyter_ext.magics.costs as costs_magic
+    import jupyter_ext.kernel.magics.costs as costs_magic
 
     shown = []
     monkeypatch.setattr(costs_magic, "display", lambda *objs, **kw: shown.extend(objs))
@@ -40,7 +40,7 @@ def test_costs_shows_categories_budget_and_forecast(ip, in_server, monkeypatch):
 
 
 def test_costs_group_needs_membership(ip, in_server, monkeypatch):
-    import jupyter_ext.magics.costs as costs_magic
+    import jupyter_ext.kernel.magics.costs as costs_magic
 
     monkeypatch.setattr(costs_magic, "display", lambda *objs, **kw: None)
     ip.run_line_magic("costs", "--group magic-lab --no-plot")

@@ -54,7 +54,7 @@ def k8s_config():
     """The hub config exactly as configure_k8s builds it for the chart."""
     from traitlets.config import Config
 
-    from hub_config.k8s import configure_k8s
+    from jupyter_ext.hub.k8s_config import configure_k8s
 
     c = Config()
     configure_k8s(

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 import textwrap
 import tomllib
 from importlib import import_module
@@ -96,7 +95,7 @@ def test_chart_pins_its_dependencies():
 def test_jupyterhub_values_validate_against_upstream_schema():
     merged = helm_merge(upstream("z2jh-values.yaml"), VALUES["jupyterhub"])
     jsonschema.validate(merged, upstream("z2jh-values.schema.yaml"))
-    # hub_config/k8s.py and our template rely on z2jh's unprefixed names ("hub")
+    # jupyter_ext/hub/k8s_config.py and our template rely on z2jh's unprefixed names ("hub")
     assert merged["fullnameOverride"] == ""
 
 
@@ -298,24 +297,20 @@ async def test_extra_config_snippet_runs_the_hub_config_dir(make_spawner, monkey
     (tmp_path / "jupyterhub_config.py").write_text(
         textwrap.dedent(
             """
-            import os, sys
+            import os
             assert os.environ["LENS_DEPLOYMENT"] == "k8s"
-            sys.path.insert(0, os.path.dirname(__file__))
-            from k8s import configure_k8s
+            from jupyter_ext.hub.k8s_config import configure_k8s
             configure_k8s(c, {})
             """
         )
     )
-    (tmp_path / "k8s.py").symlink_to(REPO / "hub_config" / "k8s.py")
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    monkeypatch.delitem(sys.modules, "k8s", raising=False)
     c = z2jh_seeded_config()
     run_extra_config(c, tmp_path, monkeypatch, tmp_path / "state")
     await check_hub_config(c)
 
 
 def test_configure_k8s_keeps_scopes_set_by_the_shared_config():
-    from hub_config.k8s import configure_k8s
+    from jupyter_ext.hub.k8s_config import configure_k8s
 
     c = Config()
     c.Spawner.server_token_scopes = ["users:activity!user", "custom"]
@@ -331,7 +326,7 @@ def test_users_may_use_the_services():
 
 
 def test_k8s_settings_reject_unknown_keys():
-    from hub_config.k8s import k8s_settings
+    from jupyter_ext.hub.k8s_config import k8s_settings
 
     with pytest.raises(ValueError, match="unknown k8s key 'scratch'"):
         k8s_settings({"k8s": {"scratch": "x"}}, environ={})
@@ -450,7 +445,7 @@ async def test_gateway_extra_config_selects_lens_kube_backend(monkeypatch):
 
 
 def test_lens_service_meters_the_gateway_with_its_token():
-    from hub_config.k8s import k8s_settings, service_urls
+    from jupyter_ext.hub.k8s_config import k8s_settings, service_urls
 
     objs = {o["kind"]: o for o in rendered_objects()}
     env = {e["name"]: e for e in objs["Deployment"]["spec"]["template"]["spec"]["containers"][0]["env"]}

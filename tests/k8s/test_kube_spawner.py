@@ -16,11 +16,11 @@ from tornado import web
 from tornado.httpserver import HTTPServer
 from traitlets.config import Config
 
-from spawners.common import HUB_CONFIG_DIR
+from jupyter_ext.paths import packaged_config_dir
 from spawners.profiles import load_catalog
 from tests.k8s.conftest import make_user, pod_dict
 
-CATALOG = load_catalog(HUB_CONFIG_DIR / "profiles.yaml")
+CATALOG = load_catalog(packaged_config_dir() / "profiles.yaml")
 SLUGS = [p.slug for p in CATALOG.profiles]
 K8S_VERSIONS = sorted({"1.32.0", latest_version()})
 GPU_SLUGS = [p.slug for p in CATALOG.profiles if p.gpu_count]

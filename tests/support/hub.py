@@ -33,7 +33,7 @@ class HubStack:
         self.log_path = self.state / "stack.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_ext.cli", "hub", "run", "--state", str(self.state), "--bind-url", self.url],
+            [sys.executable, "-m", "jupyter_ext.cli.main", "hub", "run", "--state", str(self.state), "--bind-url", self.url],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -119,7 +119,7 @@ class HubStack:
         return r.json()["token"]
 
     def add_account(self, name: str, password: str, admin: bool = False) -> None:
-        argv = [sys.executable, "-m", "jupyter_ext.cli", "users", "--state", str(self.state), "add", name,
+        argv = [sys.executable, "-m", "jupyter_ext.cli.main", "users", "--state", str(self.state), "add", name,
                 "--password", password]
         if admin:
             argv.append("--admin")

@@ -15,7 +15,7 @@ def test_entry_points():
     assert spawners["lens-local"] == "spawners.local:LocalProfileSpawner"
     assert spawners["lens-kube"] == "spawners.kube:KubeProfileSpawner"
     scripts = {ep.name: ep.value for ep in entry_points(group="console_scripts")}
-    assert scripts["lens"] == "jupyter_ext.cli:main"
+    assert scripts["lens"] == "jupyter_ext.cli.main:main"
     assert (BIN / "lens").exists()
 
 

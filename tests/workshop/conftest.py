@@ -8,7 +8,7 @@ import requests
 from tests.conftest import require
 from tests.support.hub import REPO, make_stack
 
-LENS_MAIN = "import sys; from jupyter_ext.cli import main; sys.exit(main(sys.argv[1:]))"
+LENS_MAIN = "import sys; from jupyter_ext.cli.main import main; sys.exit(main(sys.argv[1:]))"
 CHP = REPO / ".cache/npm/node_modules/.bin/configurable-http-proxy"
 
 
@@ -25,7 +25,7 @@ def wstack(tmp_path_factory):
 
 
 def lens(stack, *args, check=True) -> subprocess.CompletedProcess:
-    # Like the `lens` console script (python -m jupyter_ext.cli runs cli.py as __main__,
+    # Like the `lens` console script (python -m jupyter_ext.cli.main runs cli.py as __main__,
     # whose CommandError is not the one commands raise).
     argv = [sys.executable, "-c", LENS_MAIN, "workshop", "--state", str(stack.state),
             "--hub-url", stack.url, *args]

@@ -10,11 +10,11 @@ import sqlalchemy as sa
 import zstandard
 
 from jupyter_ext.hub.accounts import Account, AccountStore
+from jupyter_ext.hub.workshop_restriction import spawn_rules
 from jupyter_ext.workshop import model
 from jupyter_ext.workshop.content import hub_pull_link, parse_content, server_pull_path, target_dir
 from jupyter_ext.workshop.expiry import allowed_profiles, refusal, servers_to_stop
 from jupyter_ext.workshop.homes import archive_home
-from jupyter_ext.workshop.restriction import spawn_rules
 from jupyter_ext.workshop.roles import instructor_role, roles_from_db
 from jupyter_ext.workshop.roster import RosterError, parse_roster, seat_names
 from jupyter_ext.workshop.seatcost import interval_costs

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 
-from jupyter_ext.cli import CommandError
+from jupyter_ext.cli.main import CommandError
 
 
 def _ledger(args):

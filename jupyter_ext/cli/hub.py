@@ -18,9 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-from ..cli import CommandError
+from jupyter_ext.cli.main import CommandError
+from jupyter_ext.paths import config_file, state_dir
 
-REPO = Path(__file__).resolve().parents[2]
 STOP_GRACE = 6.0  # seconds for the hub to stop its services and proxy
 
 
@@ -28,9 +28,9 @@ def register(subparsers) -> None:
     hub = subparsers.add_parser("hub", help="run the local hub")
     sub = hub.add_subparsers(dest="hub_command", metavar="ACTION")
     run = sub.add_parser("run", help="run proxy, hub and services in the foreground (Ctrl-C stops all)")
-    run.add_argument("--state", default=os.environ.get("LENS_STATE_DIR", str(REPO / "state")))
+    run.add_argument("--state", default=str(state_dir()))
     run.add_argument("--bind-url", default=os.environ.get("LENS_BIND_URL", "http://127.0.0.1:8000"))
-    run.add_argument("--config", default=str(REPO / "hub_config" / "jupyterhub_config.py"))
+    run.add_argument("--config", default=str(config_file("jupyterhub_config.py")))
     run.set_defaults(func=run_hub)
     hub.set_defaults(func=lambda args: hub.print_help() or 1)
 
@@ -38,17 +38,14 @@ def register(subparsers) -> None:
 def find_proxy() -> str:
     found = os.environ.get("LENS_CHP") or shutil.which("configurable-http-proxy")
     if not found:
-        local = REPO / ".cache" / "npm" / "node_modules" / ".bin" / "configurable-http-proxy"
-        found = str(local) if local.exists() else None
-    if not found:
-        raise CommandError("configurable-http-proxy not found: run `make proxy` (npm) first")
+        raise CommandError("configurable-http-proxy not found: run `make proxy` (npm) first, or set LENS_CHP")
     return found
 
 
 def ensure_admin(state_root: Path, name: str = "admin") -> str | None:
     """Create the admin account on the first run; return its password then, else None."""
-    from ..hub.accounts import AccountStore
-    from ..hub.state import StateDir
+    from jupyter_ext.hub.accounts import AccountStore
+    from jupyter_ext.hub.state import StateDir
 
     store = AccountStore.from_url(StateDir(state_root).lens_db_url)
     if store.get(name) is not None:
@@ -106,7 +103,7 @@ def _alive(pid: int) -> bool:
 
 
 def run_hub(args) -> int:
-    from ..hub.state import ensure_state
+    from jupyter_ext.hub.state import ensure_state
 
     state = ensure_state(args.state)
     password = ensure_admin(state.root)

@@ -11,14 +11,13 @@ import json
 import os
 from pathlib import Path
 
-from ..cli import CommandError
-
-REPO = Path(__file__).resolve().parents[2]
+from jupyter_ext.cli.main import CommandError
+from jupyter_ext.paths import config_file, state_dir
 
 
 def register(subparsers) -> None:
     ws = subparsers.add_parser("workshop", help="workshop and class hubs: bulk temporary accounts")
-    ws.add_argument("--state", default=os.environ.get("LENS_STATE_DIR", str(REPO / "state")))
+    ws.add_argument("--state", default=os.environ.get("LENS_STATE_DIR", str(state_dir())))
     ws.add_argument("--hub-url", default=os.environ.get("LENS_BIND_URL", "http://127.0.0.1:8000"),
                     help="the hub's public URL (default: $LENS_BIND_URL or http://127.0.0.1:8000)")
     ws.add_argument("--token", default=os.environ.get("LENS_ADMIN_TOKEN"),
@@ -58,13 +57,13 @@ def register(subparsers) -> None:
 
 
 def _state(args):
-    from ..hub.state import ensure_state
+    from jupyter_ext.hub.state import ensure_state
 
     return ensure_state(args.state)
 
 
 def _hub(args, state):
-    from ..workshop.hubapi import HubAPI
+    from jupyter_ext.workshop.hubapi import HubAPI
 
     token = args.token
     if not token:
@@ -78,18 +77,17 @@ def _hub(args, state):
 def _known_profiles() -> list[str]:
     from spawners.profiles import load_catalog
 
-    path = os.environ.get("LENS_PROFILES") or str(REPO / "hub_config" / "profiles.yaml")
-    return [p.slug for p in load_catalog(path).profiles]
+    return [p.slug for p in load_catalog(str(config_file("profiles.yaml"))).profiles]
 
 
 def cmd_create(args) -> int:
-    from ..hub.accounts import USERNAME_RE
-    from ..workshop import model
-    from ..workshop.content import parse_content
-    from ..workshop.hubapi import HubAPIError
-    from ..workshop.ops import create_workshop
-    from ..workshop.roles import role_name
-    from ..workshop.roster import RosterError, parse_roster, seat_names
+    from jupyter_ext.hub.accounts import USERNAME_RE
+    from jupyter_ext.workshop import model
+    from jupyter_ext.workshop.content import parse_content
+    from jupyter_ext.workshop.hubapi import HubAPIError
+    from jupyter_ext.workshop.ops import create_workshop
+    from jupyter_ext.workshop.roles import role_name
+    from jupyter_ext.workshop.roster import RosterError, parse_roster, seat_names
 
     try:
         name = model.validate_name(args.name)
@@ -141,8 +139,8 @@ def cmd_create(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from ..workshop.model import format_usd
-    from ..workshop.store import WorkshopStore
+    from jupyter_ext.workshop.model import format_usd
+    from jupyter_ext.workshop.store import WorkshopStore
 
     rows = WorkshopStore.from_url(_state(args).lens_db_url).list()
     print(f"{'name':16} {'state':8} {'seats':>5} {'expires (UTC)':17} {'per seat':>9} profiles")
@@ -154,8 +152,8 @@ def cmd_list(args) -> int:
 
 
 def cmd_extend(args) -> int:
-    from ..workshop.model import WorkshopError, parse_expiry
-    from ..workshop.ops import extend_workshop
+    from jupyter_ext.workshop.model import WorkshopError, parse_expiry
+    from jupyter_ext.workshop.ops import extend_workshop
 
     try:
         ws = extend_workshop(lens_db_url=_state(args).lens_db_url, name=args.name,
@@ -167,9 +165,9 @@ def cmd_extend(args) -> int:
 
 
 def cmd_close(args) -> int:
-    from ..workshop.hubapi import HubAPIError
-    from ..workshop.model import WorkshopError, format_usd
-    from ..workshop.ops import close_workshop
+    from jupyter_ext.workshop.hubapi import HubAPIError
+    from jupyter_ext.workshop.model import WorkshopError, format_usd
+    from jupyter_ext.workshop.ops import close_workshop
 
     state = _state(args)
     try:
@@ -188,8 +186,8 @@ def cmd_close(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from ..workshop.model import WorkshopError
-    from ..workshop.ops import export_workshop
+    from jupyter_ext.workshop.model import WorkshopError
+    from jupyter_ext.workshop.ops import export_workshop
 
     try:
         data = export_workshop(lens_db_url=_state(args).lens_db_url, name=args.name, public_url=args.hub_url)

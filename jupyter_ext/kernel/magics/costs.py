@@ -8,7 +8,7 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import HTML, display
 
-from .common import client, lens_errors
+from jupyter_ext.kernel.magics.common import client, lens_errors
 
 CATEGORIES = ("servers", "dask", "jobs", "storage")
 
@@ -53,7 +53,7 @@ def running_cluster_costs() -> list[dict]:
     if not os.environ.get("DASK_GATEWAY__ADDRESS"):
         return []
     try:
-        from ..gateway.metering import my_cluster_costs
+        from jupyter_ext.gateway.metering import my_cluster_costs
 
         return my_cluster_costs()
     except Exception:  # the gateway is optional for %costs; never fail the report on it
@@ -90,7 +90,7 @@ class CostsMagics(Magics):
         if clusters:
             display(HTML(clusters_html(clusters)))
         if not args.no_plot and report.get("daily"):
-            from ..costs.plots import report_figure
+            from jupyter_ext.costs.plots import report_figure
 
             display(report_figure(report))
         return None

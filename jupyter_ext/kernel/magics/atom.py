@@ -17,7 +17,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import MagicArgumentParser
 from IPython.display import HTML, display
 
-from .common import client, lens_errors, split_line
+from jupyter_ext.kernel.magics.common import client, lens_errors, split_line
 
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED", "LOST", "REJECTED"}
 

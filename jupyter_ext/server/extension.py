@@ -7,7 +7,7 @@ import os
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Unicode, default
 
-from .handlers import default_handlers
+from jupyter_ext.server.handlers import default_handlers
 
 
 class LensExtension(ExtensionApp):

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from IPython.core.error import UsageError
 
-from ..kernel_client import LensClient, LensClientError
+from jupyter_ext.kernel.client import LensClient, LensClientError
 
 
 def split_line(line: str) -> list[str]:

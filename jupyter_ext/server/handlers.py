@@ -10,8 +10,8 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
-from . import __version__
-from .service_client import LensServiceClient, ServiceError
+from jupyter_ext import __version__
+from jupyter_ext.server.service_client import LensServiceClient, ServiceError
 
 AUTH_RESOURCE = "lens"
 
@@ -99,7 +99,7 @@ class ServiceForwardHandler(LensAPIHandler):
 
 
 def default_handlers() -> list[tuple]:
-    from .archive_handlers import archive_handlers
+    from jupyter_ext.server.archive_handlers import archive_handlers
 
     return [
         *archive_handlers(),

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from jupyter_ext.cli import CommandError
+from jupyter_ext.cli.main import CommandError
 
 
 def make_pricing_client():

@@ -1,6 +1,6 @@
 """The ``lens`` console script.
 
-Each area registers its own sub-commands in ``jupyter_ext/commands/<area>.py``
+Each area registers its own sub-commands in ``jupyter_ext/cli/<area>.py``
 with a ``register(subparsers)`` function; this module only dispatches, so that
 areas stay independent and imports stay lazy.
 """
@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-# Modules under jupyter_ext.commands; a missing one is skipped.
+# Modules under jupyter_ext.cli; a missing one is skipped.
 COMMAND_MODULES = ("hub", "users", "prices", "costs", "atom", "archive", "workshop")
 
 
@@ -24,9 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
-            module = importlib.import_module(f"jupyter_ext.commands.{name}")
+            module = importlib.import_module(f"jupyter_ext.cli.{name}")
         except ModuleNotFoundError as exc:
-            if exc.name == f"jupyter_ext.commands.{name}":
+            if exc.name == f"jupyter_ext.cli.{name}":
                 continue
             raise
         module.register(subparsers)
@@ -52,6 +52,6 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     # Run the imported module's main: under `python -m`, this file is __main__,
     # whose CommandError would differ from the one the commands raise.
-    from jupyter_ext.cli import main as _main
+    from jupyter_ext.cli.main import main as _main
 
     sys.exit(_main())

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-from ..cli import CommandError
-
-REPO = Path(__file__).resolve().parents[2]
+from jupyter_ext.cli.main import CommandError
+from jupyter_ext.paths import state_dir
 
 
 def register(subparsers) -> None:
     users = subparsers.add_parser("users", help="manage local password accounts")
-    users.add_argument("--state", default=os.environ.get("LENS_STATE_DIR", str(REPO / "state")))
+    users.add_argument("--state", default=str(state_dir()))
     sub = users.add_subparsers(dest="users_command", metavar="ACTION")
     add = sub.add_parser("add", help="create an account and print its password")
     add.add_argument("name")
@@ -33,14 +29,14 @@ def register(subparsers) -> None:
 
 
 def _store(args):
-    from ..hub.accounts import AccountStore
-    from ..hub.state import ensure_state
+    from jupyter_ext.hub.accounts import AccountStore
+    from jupyter_ext.hub.state import ensure_state
 
     return AccountStore.from_url(ensure_state(args.state).lens_db_url)
 
 
 def add_user(args) -> int:
-    from ..hub.accounts import AccountError
+    from jupyter_ext.hub.accounts import AccountError
 
     try:
         password = _store(args).create(args.name, args.password, admin=args.admin)
@@ -51,7 +47,7 @@ def add_user(args) -> int:
 
 
 def set_password(args) -> int:
-    from ..hub.accounts import AccountError, readable_password
+    from jupyter_ext.hub.accounts import AccountError, readable_password
 
     password = args.password or readable_password()
     try:
@@ -63,7 +59,7 @@ def set_password(args) -> int:
 
 
 def toggle(args, disabled: bool) -> int:
-    from ..hub.accounts import AccountError
+    from jupyter_ext.hub.accounts import AccountError
 
     try:
         _store(args).update(args.name, disabled=disabled)

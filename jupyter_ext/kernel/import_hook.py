@@ -99,7 +99,8 @@ def when_imported(name: str, callback: Callable) -> None:
 
 
 def _extend_dask_gateway_client(module) -> None:
-    from . import client_fix, widget
+    from jupyter_ext.kernel import dask_client_fix as client_fix
+    from jupyter_ext.kernel import dask_widget as widget
 
     client_fix.install()
     widget.install(module)

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from .content import server_pull_path
-from .expiry import allowed_profiles, refusal
-from .model import utcnow
-from .store import WorkshopStore
+from jupyter_ext.workshop.content import server_pull_path
+from jupyter_ext.workshop.expiry import allowed_profiles, refusal
+from jupyter_ext.workshop.model import utcnow
+from jupyter_ext.workshop.store import WorkshopStore
 
 _stores: dict[str, WorkshopStore] = {}
 

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
+from jupyter_ext.paths import config_file
 
 # key: (environment variable, default)
 ENV: dict[str, tuple[str, Any]] = {
-    "profiles_path": ("LENS_PROFILES", str(HERE / "profiles.yaml")),
+    "profiles_path": ("LENS_PROFILES", str(config_file("profiles.yaml"))),
     "namespace": ("POD_NAMESPACE", "default"),
     "release": ("HELM_RELEASE_NAME", "lens"),
     "lens_service_host": ("LENS_SERVICE_HOST_NAME", "lens-service"),

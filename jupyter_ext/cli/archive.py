@@ -81,7 +81,7 @@ def _out(args, data, text: str) -> None:
 def _wrap(fn):
     def run(args):
         from jupyter_ext.archive import ArchiveError
-        from jupyter_ext.cli import CommandError
+        from jupyter_ext.cli.main import CommandError
 
         try:
             return fn(args)
@@ -158,7 +158,7 @@ def _plan_text(plan: dict) -> str:
 
 
 def cmd_restore(args):
-    from jupyter_ext.cli import CommandError
+    from jupyter_ext.cli.main import CommandError
 
     if not args.plan and not args.to:
         raise CommandError("restore: --to DIR is required (or --plan to only plan)")
@@ -208,7 +208,7 @@ def cmd_lifecycle(args):
         rules = eng.store.get_lifecycle()
         _out(args, rules, json.dumps(rules, indent=2, default=str))
         return 0
-    from jupyter_ext.cli import CommandError
+    from jupyter_ext.cli.main import CommandError
 
     if not args.template:
         raise CommandError("lifecycle apply: --template is required; one of "

@@ -13,11 +13,11 @@ import requests
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from .archive.engine import ArchiveEngine
-from .archive.errors import ArchiveError, NotFound
-from .archive.repository import Principal
-from .archive.tasks import Task
-from .handlers import LensAPIHandler
+from jupyter_ext.archive.engine import ArchiveEngine
+from jupyter_ext.archive.errors import ArchiveError, NotFound
+from jupyter_ext.archive.repository import Principal
+from jupyter_ext.archive.tasks import Task
+from jupyter_ext.server.handlers import LensAPIHandler
 
 STORAGE_CLASSES = ("STANDARD", "STANDARD_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE", "INTELLIGENT_TIERING")
 TIERS = ("bulk", "standard", "expedited")

@@ -13,7 +13,7 @@ def _catalog(args):
 
 
 def _spec_data(text: str):
-    from jupyter_ext.cli import CommandError
+    from jupyter_ext.cli.main import CommandError
 
     if text.startswith("@"):
         with open(text[1:], encoding="utf-8") as f:
@@ -27,7 +27,7 @@ def _spec_data(text: str):
 def _guard(fn):
     def run(args):
         from jupyter_ext.atom.errors import AtomError
-        from jupyter_ext.cli import CommandError
+        from jupyter_ext.cli.main import CommandError
 
         try:
             return fn(args)

@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 
-from .settings import GatewaySettings
+from jupyter_ext.gateway.settings import GatewaySettings
 
 _USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 

@@ -20,8 +20,8 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import MagicArgumentParser
 from IPython.display import HTML, display
 
-from .atom import _kv
-from .common import client, lens_errors, split_line
+from jupyter_ext.kernel.magics.atom import _kv
+from jupyter_ext.kernel.magics.common import client, lens_errors, split_line
 
 CLASSES = ("STANDARD", "STANDARD_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE", "INTELLIGENT_TIERING")
 

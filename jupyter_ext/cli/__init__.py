@@ -1,0 +1,1 @@
+"""The ``lens`` command: ``main`` dispatches, one module per command group."""
