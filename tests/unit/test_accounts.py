@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from jupyter_ext.hub.accounts import AccountError, AccountStore, hash_password, verify_password
+from jupyter_ext.accounts import AccountError, AccountStore, hash_password, verify_password
 from jupyter_ext.hub.settings import SettingsError, load_settings
 from jupyter_ext.hub.state import ensure_state
 
