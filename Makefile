@@ -33,7 +33,7 @@ help:
 	@echo "make hub    set up, then run the local hub on http://127.0.0.1:8000"
 	@echo "make test   set up (venv, npm, Debian packages, Slurm), then run all tests"
 	@echo "make lint   ruff"
-	@echo "make bench  run the benchmarks under benchmarks/"
+	@echo "make bench  run every benchmark under benchmarks/ ($(BENCHES)); one: make bench BENCHES=archive"
 
 # --- Python: one world-readable venv on Debian's python, so per-user servers can run it.
 $(VENV)/.stamp: pyproject.toml
@@ -55,7 +55,7 @@ installed: venv
 	$(INSTALLED_VENV)/bin/pip install -q $(DIST)/lens_hub-*.whl 2>&1 | grep -v 'is ignored' ; test $${PIPESTATUS[0]} -eq 0
 	chmod -R a+rX $(INSTALLED_VENV)
 
-# --- configurable-http-proxy from npm (the PyPI port breaks websockets; see FACTS).
+# --- configurable-http-proxy from npm (the PyPI port breaks websockets; see docs/platform-facts.md).
 $(NPM_PREFIX)/.stamp-$(CHP_VERSION):
 	@command -v npm >/dev/null || $(MAKE) apt-hub
 	mkdir -p $(NPM_PREFIX)
@@ -97,8 +97,10 @@ test: setup-test
 lint: venv
 	$(VENV)/bin/ruff check .
 
+# Each benchmark runs lens and its peer side by side and prints ratios (benchmarks/README.md).
+BENCHES ?= spawn spawn_gate ledger atom_submit dask_gateway archive workshop
 bench: setup-test
-	$(PY) benchmarks/spawn.py
+	@for b in $(BENCHES); do echo "== benchmarks/$$b.py"; $(PY) benchmarks/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) $(CACHE) build dist

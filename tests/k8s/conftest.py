@@ -1,7 +1,7 @@
 """Kubernetes tests run with no cluster: a dummy kubeconfig, mock spawners.
 
 kubernetes_asyncio reads KUBECONFIG when it is imported, so it is set here,
-before anything imports kubespawner (FACTS.md).
+before anything imports kubespawner (docs/platform-facts.md).
 """
 
 from __future__ import annotations
