@@ -13,7 +13,7 @@ import pytest
 from jupyter_ext.atom.backends.local import LocalBackend
 from jupyter_ext.atom.errors import JobNotFound, UnknownUser
 from jupyter_ext.atom.manager import JobManager
-from tests.atom.conftest import TinyBudgetExceeded, TinyLedger
+from jupyter_ext.costs.ledger import BudgetExceeded
 from tests.atom.helpers import group_alive, settle
 from tests.conftest import require
 
@@ -157,10 +157,10 @@ async def test_other_users_cannot_see_or_touch_jobs(manager):
     await manager.cancel("atomalice", rec["id"])
 
 
-async def test_over_budget_is_refused_with_estimate_and_remaining(make_manager, unix_users):
-    led = TinyLedger({"user:atomalice": 1000})
+async def test_over_budget_is_refused_with_estimate_and_remaining(make_manager, make_ledger, unix_users):
+    led = make_ledger({"user:atomalice": 1000})
     manager = make_manager(led=led)
-    with pytest.raises(TinyBudgetExceeded) as err:
+    with pytest.raises(BudgetExceeded) as err:
         await manager.submit("atomalice", [], job(walltime="01:00:00", vcpus=4))
     assert err.value.remaining_micro == 1000 and err.value.estimate_micro > 1000
     assert manager.list("atomalice") == []
