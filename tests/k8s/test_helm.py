@@ -4,8 +4,14 @@
 - Chart.yaml pins its two dependencies;
 - upstream default values merged with ours (Helm's merge) validate against the
   upstream values schemas (shared/data/helm), and ours against our schema;
-- our own templates (plain YAML with "{{ .Values.x }}" strings by design)
-  render with the values and validate with kubernetes-validate --strict;
+- our own templates render with Helm (helm-python-sdk bundles Helm's SDK, no
+  helm binary) and validate with kubernetes-validate --strict;
+- the whole chart, with the two upstream dependency charts (data beside the
+  repository: shared/data/helm/charts), lints and renders with Helm, with the
+  default values and with values-eks.example.yaml; every rendered object
+  validates (kubernetes-validate --strict; the Traefik custom resources
+  against their CRDs' schemas), and the hub, lens service and gateway pods
+  get what the code reads;
 - the network policy and pre-puller settings say what the issue asks;
 - the hub config, loaded the way the chart loads it, selects
   KubeProfileSpawner and lists the catalog's profiles.
@@ -34,14 +40,21 @@ from tests.conftest import require
 from tests.k8s.conftest import REPO, make_user
 from tests.k8s.test_images import requirement_lines
 
+try:
+    import helm_python
+    from helm_python.chart import Chart as HelmChart
+except ImportError:  # a test dependency; require() fails in CI, skips locally
+    helm_python = HelmChart = None
+
 CHART = REPO / "helm" / "lens"
 # shared/ sits beside the repository (as in CI); LENS_SHARED_DATA overrides.
 UPSTREAM = Path(os.environ.get("LENS_SHARED_DATA", REPO.parent / "shared" / "data")) / "helm"
+# The packaged dependency charts (shared/data/helm/charts/README.md); never committed.
+DEPENDENCY_CHARTS = Path(os.environ.get("LENS_HELM_DEPENDENCY_CHARTS", UPSTREAM / "charts"))
 CATALOG = load_catalog(REPO / "hub_config" / "profiles.yaml")
 VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
 K8S_VERSIONS = sorted({"1.32.0", latest_version()})
 SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
-TEMPLATE_EXPR = re.compile(r"\{\{\s*\.((?:Values|Release)(?:\.[A-Za-z0-9_-]+)+)\s*\}\}")
 
 
 def upstream(name: str):
@@ -64,8 +77,9 @@ def helm_merge(base, override):
 
 
 def yaml_files():
+    """YAML files, not Go templates (helm/*/templates/ are rendered by Helm below)."""
     for root in (REPO / "helm", REPO / "hub_config", REPO / ".github"):
-        yield from sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml"))
+        yield from sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and "templates" not in p.parts)
 
 
 @pytest.mark.parametrize("path", list(yaml_files()), ids=lambda p: str(p.relative_to(REPO)))
@@ -144,25 +158,32 @@ def test_pre_puller_pulls_exactly_the_catalog_images():
     assert gpu_taints <= pre
 
 
-def render(path: Path, values: dict, release: str = "lens", namespace: str = "lens") -> list[dict]:
-    ctx = {"Values": values, "Release": {"Name": release, "Namespace": namespace}}
+def helm():
+    require(helm_python is not None, "helm-python-sdk (PyPI; import helm_python) is not installed")
+    return helm_python
 
-    def lookup(match):
-        node = ctx
-        for part in match.group(1).split("."):
-            node = node[part]
-        return str(node)
 
-    text = TEMPLATE_EXPR.sub(lookup, path.read_text())
-    assert "{{" not in text, f"{path.name}: only {{{{ .Values.x }}}} substitutions are allowed"
-    return [d for d in yaml.safe_load_all(text) if d]
+def manifests_to_objects(manifests: dict[str, str]) -> list[dict]:
+    """Helm's rendered templates (path -> text) as objects, in path order; NOTES.txt is not a manifest."""
+    objs = []
+    for path in sorted(manifests):
+        if path.endswith((".yaml", ".yml")):
+            objs.extend(d for d in yaml.safe_load_all(manifests[path]) if d)
+    return objs
+
+
+def render(values: dict | None = None, release: str = "lens", namespace: str = "lens") -> list[dict]:
+    """Our own templates, rendered by Helm from helm/lens without its dependency
+    charts (``values`` as with ``-f``: over values.yaml, checked against values.schema.json)."""
+    helm()
+    with HelmChart.load(CHART) as chart:
+        manifests = chart.render(values or {}, name=release, namespace=namespace, is_install=True)
+    # (a local `helm dependency build` may have put the subcharts into helm/lens/charts/)
+    return manifests_to_objects({p: m for p, m in manifests.items() if p.startswith("lens/templates/")})
 
 
 def rendered_objects() -> list[dict]:
-    objs = []
-    for path in sorted((CHART / "templates").glob("*.yaml")):
-        objs.extend(render(path, VALUES))
-    return objs
+    return render()
 
 
 def test_templates_render_to_valid_kubernetes_objects():
@@ -172,8 +193,17 @@ def test_templates_render_to_valid_kubernetes_objects():
     for obj in objs:
         for version in K8S_VERSIONS:
             kubernetes_validate.validate(obj, version, strict=True)
+    # no IRSA role by default: no empty role-arn annotation for EKS's webhook to trip on
+    account = next(o for o in objs if o["kind"] == "ServiceAccount")
+    assert "eks.amazonaws.com/role-arn" not in account["metadata"].get("annotations", {})
+    role = "arn:aws:iam::111122223333:role/lens-service"
+    account = next(o for o in render({"lens": {"roleArn": role}}) if o["kind"] == "ServiceAccount")
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == role
+    # values.schema.json is applied by Helm itself
+    with pytest.raises(helm_python.HelmError, match="roleArn"):
+        render({"lens": {"roleArn": "not-an-arn"}})
     # a bad value is caught the same way
-    broken = render(CHART / "templates" / "lens-service.yaml", {**VALUES, "lens": {**VALUES["lens"], "image": {"name": "x", "tag": "1"}}})
+    broken = render({"lens": {"image": {"name": "x", "tag": "1"}}})
     deployment = next(o for o in broken if o["kind"] == "Deployment")
     deployment["spec"]["template"]["spec"]["containers"][0]["resource"] = {}
     with pytest.raises(kubernetes_validate.ValidationError):
@@ -457,7 +487,7 @@ def test_lens_service_meters_the_gateway_with_its_token():
     assert env["LENS_GATEWAY_URL"]["value"] == urls["gateway_address"]
     assert env["LENS_GATEWAY_URL"]["value"].endswith(merged_gateway_values()["gateway"]["prefix"])
     # another release and namespace: the names follow
-    other = {o["kind"]: o for o in render(CHART / "templates" / "lens-service.yaml", VALUES, release="r2", namespace="ns2")}
+    other = {o["kind"]: o for o in render(release="r2", namespace="ns2")}
     env2 = {e["name"]: e for e in other["Deployment"]["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env2["LENS_GATEWAY_URL"]["value"] == "http://traefik-r2-dask-gateway.ns2.svc.cluster.local/services/dask-gateway"
     # the gateway pod may reach the lens service (budget check)
