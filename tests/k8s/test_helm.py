@@ -521,9 +521,9 @@ def dependency_archives() -> list[Path]:
     return [DEPENDENCY_CHARTS / f"{d['name']}-{d['version']}.tgz" for d in deps]
 
 
-@pytest.fixture(scope="module")
-def chart_dir(tmp_path_factory) -> Path:
-    """helm/lens with charts/ holding the expanded dependency charts, in a temporary copy."""
+def build_chart_dir(tmp_path_factory) -> Path:
+    """helm/lens with charts/ holding the expanded dependency charts, in a temporary copy
+    (the session's ``chart_dir`` fixture, tests/k8s/conftest.py)."""
     missing = [str(p) for p in dependency_archives() if not p.exists()]
     require(not missing, f"dependency charts missing: {', '.join(missing)} (see shared/data/helm/charts/README.md; "
                          "LENS_HELM_DEPENDENCY_CHARTS overrides the directory)")
@@ -573,8 +573,8 @@ class Rendered:
         return base64.b64decode(secret["data"][key]).decode()
 
 
-@pytest.fixture(scope="module")
-def rendered_chart(chart_dir):
+def rendered_chart_getter(chart_dir: Path):
+    """value set -> Rendered, each rendered once (the session's ``rendered_chart`` fixture)."""
     cache: dict[str, Rendered] = {}
 
     def get(value_set: str) -> Rendered:
