@@ -32,12 +32,13 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 
 
-class PeerError(Exception):
+class PeerError(RuntimeError):
     """A call to a peer (hub, lens service, gateway) failed.
 
     ``status`` is the peer's HTTP status, or 503 when it could not be reached
     (``unreachable``) and 504 when it did not answer in time (``timed_out``);
-    ``message`` is the peer's JSON ``message`` (or its text).
+    ``message`` is the peer's JSON ``message`` (or its text), or says which peer
+    could not be reached: it can be shown to a user as it is.
     """
 
     def __init__(self, peer: str, status: int, message: str, *, method: str = "", url: str = "",
@@ -48,10 +49,8 @@ class PeerError(Exception):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        if self.unreachable:
-            return f"{self.peer} unreachable ({self.method} {self.url}): {self.message}"
-        if self.timed_out:
-            return f"{self.peer} did not answer in time ({self.method} {self.url}): {self.message}"
+        if self.unreachable or self.timed_out:
+            return f"{self.message} ({self.method} {self.url})"
         return f"{self.peer} answered HTTP {self.status} to {self.method} {self.url}: {self.message}"
 
     @property
@@ -138,6 +137,7 @@ class PeerClient:
     """A peer at ``base_url``, called with ``token``; subclasses add the peer's routes."""
 
     peer = "peer"
+    missing_url = "its URL is not configured"
 
     def __init__(self, base_url: str, token: str = "", *, timeout: float = 30.0, attempts: int = 3,
                  backoff: float = 0.2):
@@ -154,7 +154,7 @@ class PeerClient:
         listed in ``accept``."""
         method = method.upper()
         if not self.base_url.strip("/"):
-            raise PeerError(self.peer, 503, "its URL is not configured", method=method, url=rel,
+            raise PeerError(self.peer, 503, f"{self.peer}: {self.missing_url}", method=method, url=rel,
                             unreachable=True)
         url = self.url(rel)
         wait = self.timeout if request_timeout is None else float(request_timeout)
@@ -179,7 +179,7 @@ class PeerClient:
                 client.close()
             if status == 599:  # no HTTP answer: a timeout, or no connection
                 if isinstance(failure, HTTPTimeoutError):
-                    raise PeerError(self.peer, 504, f"no answer within {wait:g} s", method=method, url=url,
+                    raise PeerError(self.peer, 504, f"{self.peer} did not answer within {wait:g} s", method=method, url=url,
                                     timed_out=True) from None
                 status, failure = None, str(failure) or type(failure).__name__
             if status is not None and status < 500 or not should_retry(
@@ -187,7 +187,7 @@ class PeerClient:
                 break
             await asyncio.sleep(backoff_seconds(attempt, self.backoff))
         if status is None:
-            raise PeerError(self.peer, 503, failure, method=method, url=url, unreachable=True)
+            raise PeerError(self.peer, 503, f"{self.peer} unreachable: {failure}", method=method, url=url, unreachable=True)
         if status >= 400 and status not in accept:
             raise PeerError(self.peer, status, error_message(status, resp.body), method=method, url=url)
         return Response(status, decode(resp.body))

@@ -14,6 +14,7 @@ class LensClient(PeerClient):
     server's own ``$JUPYTERHUB_API_TOKEN`` (it acts as the user)."""
 
     peer = "lens service"
+    missing_url = "LENS_SERVICE_URL is not set: this server is not running under a lens hub."
 
     @classmethod
     def from_env(cls, **kwargs) -> LensClient:

@@ -11,7 +11,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
 from jupyter_ext import __version__
-from jupyter_ext.server.service_client import LensServiceClient, ServiceError
+from jupyter_ext.clients import LensClient, PeerError
 
 AUTH_RESOURCE = "lens"
 
@@ -22,6 +22,10 @@ class LensAPIHandler(ExtensionHandlerMixin, APIHandler):
     @property
     def lens_service_url(self) -> str:
         return self.extensionapp.lens_service_url
+
+    def lens_client(self) -> LensClient:
+        """The lens service, called with this server's own hub token (as its user)."""
+        return self.extensionapp.lens_client()
 
 
 class StatusHandler(LensAPIHandler):
@@ -47,8 +51,8 @@ class ServiceCheckHandler(LensAPIHandler):
     @authorized
     async def get(self):
         try:
-            me = await LensServiceClient(self.lens_service_url).request("GET", "api/me")
-        except ServiceError as exc:
+            me = await self.lens_client().me()
+        except PeerError as exc:
             raise web.HTTPError(exc.status if 400 <= exc.status < 600 else 502, exc.message) from None
         self.finish(json.dumps(me))
 
@@ -75,12 +79,12 @@ class ServiceForwardHandler(LensAPIHandler):
         query = self.request.query
         target = f"api/{path}" + (f"?{query}" if query else "")
         try:
-            result = await LensServiceClient(self.lens_service_url).request(method, target, body)
-        except ServiceError as exc:
+            result = await self.lens_client().request(method, target, body)
+        except PeerError as exc:
             self.set_status(exc.status if 400 <= exc.status < 600 else 502)
             self.finish(json.dumps({"message": exc.message}))
             return
-        self.finish(json.dumps(result))
+        self.finish(json.dumps(result if result is not None else {}))
 
     @web.authenticated
     @authorized

@@ -89,7 +89,7 @@ async def test_unreachable_peer_is_a_503_peer_error():
     with pytest.raises(PeerError) as err:
         await client.me()
     assert err.value.unreachable and err.value.status == 503 and err.value.peer == "lens service"
-    with pytest.raises(PeerError, match="not configured"):
+    with pytest.raises(PeerError, match="LENS_SERVICE_URL is not set"):
         await LensClient("").me()
 
 
