@@ -368,6 +368,10 @@ class ProfileSpawnerMixin(LoggingConfigurable):
             return
         from jupyter_ext.hub.dask_lifecycle import stop_user_clusters
 
-        stopped = await stop_user_clusters(self.user.name, token=self.dask_gateway_token or None)
+        try:
+            stopped = await stop_user_clusters(self.user.name, token=self.dask_gateway_token or None)
+        except Exception as exc:  # stopping the server must not fail on this
+            self.log.warning("stopping %s's Dask clusters failed: %s", self.user.name, exc)
+            return
         if stopped:
             self.log.info("Stopped %d Dask cluster(s) of %s with their server", len(stopped), self.user.name)
