@@ -49,9 +49,10 @@ class PeerError(RuntimeError):
         super().__init__(str(self))
 
     def __str__(self) -> str:
+        where = f"{self.method} {self.url}".strip()
         if self.unreachable or self.timed_out:
-            return f"{self.message} ({self.method} {self.url})"
-        return f"{self.peer} answered HTTP {self.status} to {self.method} {self.url}: {self.message}"
+            return f"{self.message} ({where})" if where else self.message
+        return f"{self.peer} answered HTTP {self.status}" + (f" to {where}" if where else "") + f": {self.message}"
 
     @property
     def transient(self) -> bool:

@@ -130,3 +130,11 @@ def test_should_retry_rules():
     assert should_retry("GET", None, 500, 1, 3)
     assert not should_retry("GET", None, 501, 1, 3)  # not implemented: asking again will not help
     assert not should_retry("GET", None, 404, 1, 3)
+
+
+def test_error_text_names_the_peer_and_the_call():
+    err = PeerError("hub", 403, "the token needs admin:users")
+    assert str(err) == "hub answered HTTP 403: the token needs admin:users"
+    err = PeerError("hub", 404, "no such group", method="GET", url="http://h/hub/api/groups/x")
+    assert str(err) == "hub answered HTTP 404 to GET http://h/hub/api/groups/x: no such group"
+    assert not err.transient and PeerError("hub", 502, "bad gateway").transient
