@@ -27,7 +27,7 @@ from ..costs.usage import (
     server_ref,
 )
 from .base import LensHandler, LensPageHandler
-from .db import claim_key, release_key, server_events
+from .db import claim_key, prune_keys, release_key, server_events
 
 CATEGORIES = ("servers", "dask", "jobs", "storage")
 
@@ -123,6 +123,7 @@ def setup(lens, prefix: str) -> list[tuple]:
     lens.costs = Costs(lens)
     lens.add_periodic(lens.costs.settings.accrue_interval, lambda: accrue_and_enforce(lens))
     lens.add_periodic(lens.costs.settings.reconcile_interval, lambda: reconcile_servers(lens))
+    lens.add_periodic(86400, lambda: asyncio.to_thread(prune_keys, lens.engine))
     return [
         (rf"{prefix}api/budget/check", BudgetCheckHandler),
         (rf"{prefix}api/budget/hold", BudgetHoldHandler),

@@ -75,3 +75,12 @@ def release_key(engine: sa.Engine, key: str, caller: str) -> None:
     """Forget ``key`` (its call failed, so a retry must apply it)."""
     with engine.begin() as conn:
         conn.execute(idempotency_keys.delete().where(idempotency_keys.c.key == f"{caller}:{key}"[:300]))
+
+
+def prune_keys(engine: sa.Engine, older_than_days: int = 30) -> int:
+    """Forget keys older than any outbox would still replay; returns how many."""
+    from datetime import UTC, datetime, timedelta
+
+    cutoff = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=older_than_days)
+    with engine.begin() as conn:
+        return conn.execute(idempotency_keys.delete().where(idempotency_keys.c.created < cutoff)).rowcount

@@ -59,3 +59,32 @@ async def test_server_errors_are_transient(tmp_path, status):
         peer.script[("POST", "/base/api/meter/servers")] = [(status, {"message": "oops"})]
         assert not await box.send(LensClient(peer.url, "t", attempts=1), "POST", "api/meter/servers", {}, "k")
         assert len(box.pending()) == 1
+
+
+def test_service_idempotency_keys_are_claimed_once_and_pruned(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    import sqlalchemy as sa
+
+    from jupyter_ext.service.db import (
+        claim_key,
+        idempotency_keys,
+        make_engine,
+        metadata,
+        prune_keys,
+        release_key,
+    )
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'lens.sqlite'}")
+    metadata.create_all(engine)
+    assert claim_key(engine, "k", "lens-gate")
+    assert not claim_key(engine, "k", "lens-gate")  # a replay
+    assert claim_key(engine, "k", "other-service")  # keys are per caller
+    release_key(engine, "k", "lens-gate")  # its call failed: a retry applies it
+    assert claim_key(engine, "k", "lens-gate")
+    with engine.begin() as conn:
+        conn.execute(idempotency_keys.update().where(idempotency_keys.c.caller == "other-service")
+                     .values(created=datetime.now(UTC).replace(tzinfo=None) - timedelta(days=31)))
+    assert prune_keys(engine) == 1
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(idempotency_keys)).scalar() == 1
