@@ -17,18 +17,19 @@ then the owner's Dask clusters, closes the interval and runs ``after_stop()``;
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from dataclasses import replace
+from datetime import UTC, datetime
 from html import escape
 
 from jupyterhub.utils import maybe_future
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Bool, Dict, Float, Integer, Unicode, default
 from traitlets.config import LoggingConfigurable
 
+from jupyter_ext.clients import LensClient, PeerError
+from jupyter_ext.clients.outbox import Outbox, ensure_flusher
 from jupyter_ext.costs.usage import server_ref
-from jupyter_ext.paths import config_file
+from jupyter_ext.paths import config_file, state_dir
 
 from .availability import local_unavailability
 from .errors import SpawnException
@@ -37,6 +38,7 @@ from .pricing import hourly_rate
 from .profiles import Catalog, Profile, ProfileError, load_catalog, select_profile
 
 _catalog_cache: dict[str, tuple[float, Catalog]] = {}
+_outboxes: dict[str, Outbox] = {}
 
 
 def cached_catalog(path: str) -> Catalog:
@@ -97,6 +99,20 @@ class ProfileSpawnerMixin(LoggingConfigurable):
 
     budget_gate_timeout = Float(
         5.0, config=True, help="Seconds to wait for the lens service's budget answer before refusing."
+    )
+
+    lens_outbox_path = Unicode(
+        config=True,
+        help="SQLite file keeping metering events the lens service could not take yet (retried in "
+        "order, once each). Default: lens-outbox.sqlite in the state directory ($LENS_STATE_DIR, else ./state).",
+    )
+
+    @default("lens_outbox_path")
+    def _default_outbox_path(self):
+        return str(state_dir() / "lens-outbox.sqlite")
+
+    lens_outbox_interval = Float(
+        30.0, config=True, help="Seconds between retries of kept metering events (also tried at every event)."
     )
 
     gpu_count = Integer(
@@ -257,6 +273,7 @@ class ProfileSpawnerMixin(LoggingConfigurable):
 
     def load_state(self, state):
         super().load_state(state)
+        self.resume_metering_outbox()
         slug = state.get("profile")
         if slug:
             self.profile = self.catalog.get(slug)
@@ -264,26 +281,32 @@ class ProfileSpawnerMixin(LoggingConfigurable):
         self._meter_open = bool(state.get("metered", slug is not None))
 
     # -- lens service calls -------------------------------------------------
-    async def _lens_call(self, method: str, path: str, body: dict | None = None) -> dict:
-        req = HTTPRequest(
-            self.lens_service_url.rstrip("/") + "/" + path.lstrip("/"),
-            method=method,
-            headers={"Authorization": f"token {self.lens_api_token}", "Content-Type": "application/json"},
-            body=json.dumps(body) if body is not None else None,
-            request_timeout=self.budget_gate_timeout,
-            # tornado queues requests beyond max_clients (10) and drops them after
-            # min(connect, request) timeout: a class of 40 starting at once queues.
-            connect_timeout=self.budget_gate_timeout,
-        )
-        resp = await AsyncHTTPClient().fetch(req)
-        return json.loads(resp.body or b"{}")
+    def lens_client(self) -> LensClient:
+        """The lens service with the 'lens-gate' token (jupyter_ext.clients: timeouts,
+        retries of idempotent calls only, PeerError)."""
+        return LensClient(self.lens_service_url, self.lens_api_token, timeout=self.budget_gate_timeout)
+
+    def metering_outbox(self) -> Outbox:
+        """Metering events wait here while the lens service cannot take them; the same file
+        for every spawner of the hub, flushed on a timer in the hub's loop."""
+        box = _outboxes.get(self.lens_outbox_path)
+        if box is None:
+            box = _outboxes[self.lens_outbox_path] = Outbox(self.lens_outbox_path)
+        ensure_flusher(box, self.lens_client(), self.lens_outbox_interval)
+        return box
+
+    def resume_metering_outbox(self) -> None:
+        """Events kept by an earlier hub process: start their retries (hub start, first form)."""
+        if self.lens_service_url and os.path.exists(self.lens_outbox_path):
+            self.metering_outbox()
 
     async def budget_note(self) -> str | None:
+        self.resume_metering_outbox()
         if not (self.budget_gate and self.lens_service_url):
             return None
         try:
-            status = await self._lens_call("GET", f"api/budget/check?user={self.user.name}&category=servers")
-        except Exception as exc:  # the form must render even if the service is down
+            status = await self.lens_client().budget_check(self.user.name, "servers")
+        except PeerError as exc:  # the form must render even if the service is down
             self.log.warning("lens service unreachable for budget note: %s", exc)
             return None
         return status.get("summary")
@@ -294,32 +317,16 @@ class ProfileSpawnerMixin(LoggingConfigurable):
         self._hold_id = None
         if not (self.budget_gate and self.lens_service_url):
             return
-        body = {
-            "user": self.user.name,
-            "category": "servers",
-            "rate": hourly_rate(profile) or 0.0,
-            "ref": server_ref(self.user.name, self.name or ""),
-        }
         try:
-            status = await self._lens_call("POST", "api/budget/hold", body)
-        except HTTPClientError as exc:
-            if exc.code == 403 and exc.response is not None:
-                try:
-                    message = json.loads(exc.response.body).get("message")
-                except ValueError:
-                    message = None
-                raise SpawnException(
-                    message or "Your budget is exhausted.", reason="budget", status_code=403
-                ) from None
+            status = await self.lens_client().budget_hold(
+                self.user.name, "servers", hourly_rate(profile) or 0.0, server_ref(self.user.name, self.name or ""))
+        except PeerError as exc:
+            if exc.status == 403:
+                raise SpawnException(exc.message or "Your budget is exhausted.", reason="budget",
+                                     status_code=403) from None
             raise SpawnException(
-                "The budget service could not confirm your budget; try again shortly.",
-                reason="budget-unavailable",
-                status_code=503,
-                log_message=f"lens budget hold failed: {exc}",
-            ) from None
-        except OSError as exc:
-            raise SpawnException(
-                "The budget service is unreachable; try again shortly.",
+                "The budget service is unreachable; try again shortly." if exc.unreachable
+                else "The budget service could not confirm your budget; try again shortly.",
                 reason="budget-unavailable",
                 status_code=503,
                 log_message=f"lens budget hold failed: {exc}",
@@ -331,28 +338,38 @@ class ProfileSpawnerMixin(LoggingConfigurable):
         if hold_id is None or not self.lens_service_url:
             return
         try:
-            await self._lens_call("POST", "api/budget/release", {"hold_id": hold_id})
-        except Exception as exc:
+            await self.lens_client().budget_release(hold_id)
+        except PeerError as exc:  # the service releases orphan holds itself (reconcile)
             self.log.warning("releasing budget hold %s failed: %s", hold_id, exc)
 
     async def meter_event(self, event: str) -> None:
-        """Tell the lens service a server started or stopped, for metering."""
+        """Tell the lens service a server started or stopped, for metering.
+
+        The event carries its time and an idempotency key and goes through the durable
+        outbox: a service that is down gets it (in order, once) when it is back."""
         if not (self.lens_service_url and self.profile):
             return
+        at = datetime.now(UTC)
         body = {
             "user": self.user.name,
             "server": self.name or "",
             "profile": self.profile.slug,
             "rate": hourly_rate(self.profile) or 0.0,
             "event": event,
+            "at": at.isoformat(),
         }
         if event == "start" and getattr(self, "_hold_id", None) is not None:
             body["hold_id"] = self._hold_id
             self._hold_id = None  # metering takes the hold over
+        key = f"meter:{server_ref(self.user.name, self.name or '')}:{event}:{at.timestamp():.6f}"
         try:
-            await self._lens_call("POST", "api/meter/servers", body)
-        except Exception as exc:
-            self.log.warning("metering %s for %s failed: %s", event, self.user.name, exc)
+            delivered = await self.metering_outbox().send(self.lens_client(), "POST", "api/meter/servers", body, key)
+        except Exception as exc:  # stopping or starting a server never fails on metering
+            self.log.warning("metering %s for %s could not be kept: %s", event, self.user.name, exc)
+            return
+        if not delivered:
+            self.log.warning("metering %s for %s: the lens service did not take it; kept in %s for a retry",
+                             event, self.user.name, self.lens_outbox_path)
 
     # -- environment ---------------------------------------------------------
     def lens_env(self) -> dict[str, str]:

@@ -63,7 +63,7 @@ def _state(args):
 
 
 def _hub(args, state):
-    from jupyter_ext.workshop.hubapi import HubAPI
+    from jupyter_ext.cli.hubapi import HubAPI
 
     token = args.token
     if not token:
@@ -82,9 +82,9 @@ def _known_profiles() -> list[str]:
 
 def cmd_create(args) -> int:
     from jupyter_ext.accounts import USERNAME_RE
+    from jupyter_ext.cli.hubapi import HubAPIError
     from jupyter_ext.workshop import model
     from jupyter_ext.workshop.content import parse_content
-    from jupyter_ext.workshop.hubapi import HubAPIError
     from jupyter_ext.workshop.ops import create_workshop
     from jupyter_ext.workshop.roles import role_name
     from jupyter_ext.workshop.roster import RosterError, parse_roster, seat_names
@@ -165,7 +165,7 @@ def cmd_extend(args) -> int:
 
 
 def cmd_close(args) -> int:
-    from jupyter_ext.workshop.hubapi import HubAPIError
+    from jupyter_ext.cli.hubapi import HubAPIError
     from jupyter_ext.workshop.model import WorkshopError, format_usd
     from jupyter_ext.workshop.ops import close_workshop
 

@@ -158,7 +158,6 @@ class LensBackendMixin(Backend):
                     category=settings.budget_category,
                     token=self.admin_api_token,
                     request_timeout=settings.budget_timeout,
-                    session=getattr(self, "session", None),
                 )
             except BudgetError as exc:
                 raise PublicException(str(exc)) from None

@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-import aiohttp
+from jupyter_ext.clients import GatewayClient
 
 from .settings import GIB
 
@@ -157,17 +157,8 @@ def live_costs(snapshot: Mapping, rates: Rates, now_ms: int | None = None) -> li
 
 
 async def fetch_usage(gateway_url: str, token: str, *, request_timeout: float = 10.0) -> dict:
-    """The gateway's usage snapshot (needs the gateway's service token)."""
-    url = gateway_url.rstrip("/") + "/api/v1/lens/usage"
-    async with aiohttp.ClientSession() as session:
-        async with session.get(
-            url,
-            headers={"Authorization": f"token {token}"},
-            timeout=aiohttp.ClientTimeout(total=request_timeout),
-        ) as resp:
-            if resp.status != 200:
-                raise RuntimeError(f"gateway usage request failed: HTTP {resp.status} {await resp.text()}")
-            return await resp.json()
+    """The gateway's usage snapshot (needs the gateway's service token); PeerError when not."""
+    return await GatewayClient(gateway_url, token, timeout=request_timeout).usage()
 
 
 def my_cluster_costs(gateway=None) -> list[dict]:

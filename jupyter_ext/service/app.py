@@ -17,6 +17,7 @@ from traitlets import List, Unicode, default
 from traitlets.config import Application
 
 from .. import __version__
+from ..clients import HubClient
 from .db import make_engine, metadata
 from .handlers import core_handlers
 
@@ -75,6 +76,8 @@ class LensService(Application):
             cache_max_age=60,
             access_scopes={"access:services!service=lens"},
         )
+        # The hub's REST API, with the service's own token (jupyter_ext.clients).
+        self.hub = HubClient(self.hub_auth.api_url, self.hub_auth.api_token, timeout=20)
 
     def add_startup(self, func) -> None:
         """Run `func()` (sync or async) once before the service starts listening."""

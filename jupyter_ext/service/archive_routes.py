@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from tornado import web
 
+from ..costs import db as cost_db
 from ..costs.meter import min_storage_seconds, storage_rate
 from .base import LensHandler
 from .db import metadata
@@ -70,6 +71,7 @@ class ArchiveCatalogHandler(LensHandler):
             raise web.HTTPError(400, "sizes must be non-negative")
         user = who["name"]
         owner = f"user:{user}"
+        ref = f"archive:{user}/{entry['archive_id']}"
         with self.lens.engine.begin() as conn:
             exists = conn.execute(
                 sa.select(archives.c.id).where(archives.c.owner == owner, archives.c.archive_id == entry["archive_id"])
@@ -77,6 +79,11 @@ class ArchiveCatalogHandler(LensHandler):
             if not exists:
                 conn.execute(archives.insert().values(owner=owner, created=datetime.now(UTC).replace(tzinfo=None), **entry))
         costs = self.lens.costs
+        # A registration sent again (the server's outbox retrying after a lost answer) is
+        # metered once: the archive id is the idempotency key, and a metered archive is done.
+        if exists and await asyncio.to_thread(was_metered, costs.ledger.engine, ref):
+            self.write_json({"registered": entry["archive_id"], "duplicate": True})
+            return
         # Only the bytes this archive added are new storage; dedup makes the rest free.
         added = entry["added_bytes"]
         objects = max(1, -(-added // PACK_SIZE)) if added else 0
@@ -84,8 +91,15 @@ class ArchiveCatalogHandler(LensHandler):
             rate, _, _ = storage_rate(costs.catalog, entry["storage_class"], added, objects)
             accounts = await costs.accounts(user)
             await asyncio.to_thread(
-                costs.meter.start, f"archive:{user}/{entry['archive_id']}", "storage", accounts, rate,
+                costs.meter.start, ref, "storage", accounts, rate,
                 min_seconds=min_storage_seconds(costs.catalog, entry["storage_class"]),
                 snapshot=costs.catalog.info.as_dict(), detail={"name": entry["name"]},
             )
         self.write_json({"registered": entry["archive_id"]}, status=201)
+
+
+def was_metered(engine, ref: str) -> bool:
+    """Whether the meter has (or had) an interval for ``ref``."""
+    with engine.connect() as conn:
+        return conn.execute(sa.select(cost_db.intervals.c.id).where(cost_db.intervals.c.ref == ref).limit(1)).first() \
+            is not None

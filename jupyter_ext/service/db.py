@@ -46,3 +46,41 @@ meter_watermarks = sa.Table(
     sa.Column("until_ms", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
 )
+
+# Idempotency keys of calls already applied (``Idempotency-Key`` header, e.g. metering
+# events replayed from a durable outbox): a key seen again is answered, not applied again.
+idempotency_keys = sa.Table(
+    "lens_idempotency_keys",
+    metadata,
+    sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("caller", sa.String(80), nullable=False),
+    sa.Column("created", sa.DateTime, nullable=False),
+)
+
+
+def claim_key(engine: sa.Engine, key: str, caller: str) -> bool:
+    """Record ``key`` as applied; False when it already was (a replay)."""
+    from datetime import UTC, datetime
+
+    try:
+        with engine.begin() as conn:
+            conn.execute(idempotency_keys.insert().values(
+                key=f"{caller}:{key}"[:300], caller=caller[:80], created=datetime.now(UTC).replace(tzinfo=None)))
+    except sa.exc.IntegrityError:
+        return False
+    return True
+
+
+def release_key(engine: sa.Engine, key: str, caller: str) -> None:
+    """Forget ``key`` (its call failed, so a retry must apply it)."""
+    with engine.begin() as conn:
+        conn.execute(idempotency_keys.delete().where(idempotency_keys.c.key == f"{caller}:{key}"[:300]))
+
+
+def prune_keys(engine: sa.Engine, older_than_days: int = 30) -> int:
+    """Forget keys older than any outbox would still replay; returns how many."""
+    from datetime import UTC, datetime, timedelta
+
+    cutoff = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=older_than_days)
+    with engine.begin() as conn:
+        return conn.execute(idempotency_keys.delete().where(idempotency_keys.c.created < cutoff)).rowcount

@@ -11,16 +11,19 @@ import os
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..accounts import AccountStore
 from .content import hub_pull_link
-from .hubapi import HubAPI
 from .model import Workshop, WorkshopError, format_usd, utcnow
 from .roles import role_name
 from .roster import Seat
 from .seatcost import seat_costs
 from .sheet import UNCHANGED, Credential, read_csv, render_csv, render_html
 from .store import WorkshopStore
+
+if TYPE_CHECKING:  # the CLI's hub adapter (jupyter_ext.cli.hubapi); the engine stays free of HTTP
+    from ..cli.hubapi import HubAPI
 
 
 @dataclass

@@ -193,6 +193,7 @@ def make_lifecycle_spawner(make_spawner, k8s_config, services, tmp_path):
             cfg[section].lens_api_token = "gate-token"
             cfg[section].dask_gateway_url = services.gateway
             cfg[section].dask_gateway_token = "gw-token"
+            cfg[section].lens_outbox_path = str(tmp_path / "outbox.sqlite")  # each test its own
         user = make_user("alice")
         if kind == "kube":
             from spawners.kube import KubeProfileSpawner
