@@ -84,8 +84,8 @@ class GatewaySettings(Configurable):
     user_max_clusters = Integer(2, help="Active clusters one user may have.", config=True)
     user_max_cores = Float(8, help="Cores one user's clusters may reserve in total.", config=True)
     user_max_memory_gib = Float(32, help="GiB one user's clusters may reserve in total.", config=True)
-    cluster_max_cores = Float(8, help="Cores one cluster may use (scheduler included).", config=True)
-    cluster_max_memory_gib = Float(32, help="GiB one cluster may use (scheduler included).", config=True)
+    # Per-cluster limits are dask-gateway's own c.ClusterConfig.cluster_max_cores /
+    # cluster_max_memory / cluster_max_workers (defaults: jupyter_ext.gateway.cluster_config).
 
     # --- money (integer micro-dollars) -----------------------------------------
     core_hour_microusd = Integer(
