@@ -27,6 +27,8 @@ from jupyterhub.utils import maybe_future
 from kubespawner import KubeSpawner
 from traitlets import Bool, TraitError, Unicode, default, validate
 
+from jupyter_ext.upstream import check
+
 from . import kube_objects
 from .common import ProfileSpawnerMixin
 from .profiles import Profile
@@ -119,6 +121,7 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         for step in steps:
             for name in step:
                 self._configured_values.setdefault(name, copy.deepcopy(getattr(self, name)))
+        check("kubespawner.apply_overrides", self.log)  # a private upstream method
         for step in steps:
             self._apply_overrides(copy.deepcopy(step))
 

@@ -37,6 +37,7 @@ from jupyter_ext.gateway.metering import Rates, live_costs
 from jupyter_ext.gateway.options import worker_gpus
 from jupyter_ext.gateway.settings import GatewaySettings
 from jupyter_ext.hub.dask_env import scratch_url
+from jupyter_ext.upstream import check as check_patch
 
 
 def cluster_record(cluster, rates: Rates | None = None) -> dict:
@@ -294,7 +295,13 @@ class LensLocalBackend(LensBackendMixin, LocalBackend):
         return env
 
     def setup_working_directory(self, cluster):
-        """Upstream's method with ``paths.append`` (not ``extend``) and a containment check."""
+        """Upstream's method with ``paths.append`` (not ``extend``) and a containment check.
+
+        Written for dask-gateway-server 2026.3.0 (no upstream issue found; see
+        ``jupyter_ext.upstream.PATCHES``); on another version it still runs,
+        since it is the safe variant, and a warning asks for a review.
+        """
+        check_patch("dask-gateway-server.setup_working_directory", self.log)
         if self.clusters_directory:
             workdir = os.path.join(self.clusters_directory, cluster.name)
         else:
