@@ -113,6 +113,25 @@ def test_plan_caps_never_looser_than_the_operators_cluster_config():
         plan_caps([{}], _cfg(), generous)
 
 
+def test_option_defaults_follow_the_operators_cluster_config():
+    """c.ClusterConfig.worker_cores / worker_memory / idle_timeout are not shadowed by lens's options."""
+    from traitlets.config import Config
+
+    from jupyter_ext.gateway.options import make_options
+
+    c = Config()
+    c.ClusterConfig.worker_memory = "4 G"
+    c.ClusterConfig.idle_timeout = 600
+    c.LocalClusterConfig.worker_cores = 2
+    opts = make_options(GatewaySettings(config=c))
+    config = opts.get_configuration(opts.parse_options({}), _User())
+    assert (config["worker_cores"], config["worker_memory"], config["idle_timeout"]) == (2, 4 * GIB, 600.0)
+    # lens's own setting, when given, is the option's default
+    c.GatewaySettings.default_worker_memory_gib = 1
+    opts = make_options(GatewaySettings(config=c))
+    assert opts.get_configuration(opts.parse_options({}), _User())["worker_memory"] == GIB
+
+
 def test_default_limits_fit_the_default_number_of_clusters():
     """Two default clusters (user_max_clusters) fit in the default user allowance."""
     from jupyter_ext.gateway.cluster_config import LensLocalClusterConfig
