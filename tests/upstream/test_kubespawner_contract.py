@@ -277,3 +277,32 @@ async def test_pod_manifest_carries_the_profile(make):
     assert int(nb["resources"]["limits"]["memory"]) == 3 * 2**30  # JupyterHub: G = 2**30
     assert pod["spec"]["nodeSelector"]["pool"] == "x"
     assert {"name": "E", "value": "v"} in nb["env"]
+
+
+async def test_lens_profile_list_is_valid_upstream_input():
+    """The profile_list lens generates from its catalog, given to kubespawner's own
+    KubeSpawner, selects the same image, resources and option choices."""
+    from kubespawner import KubeSpawner
+
+    from spawners.kube_objects import PodLayout, profile_list
+    from spawners.profiles import parse_catalog
+
+    cat = parse_catalog({"profiles": [
+        {**catalog_entry(WITH_OPTIONS[0]), "cpu": {"limit": 2}, "memory": {"limit": "4G"},
+         "node_selector": {"pool": "user"}},
+        catalog_entry(TWO[1]),
+    ]})
+    c = Config()
+    c.KubeSpawner.profile_list = profile_list(cat, PodLayout())
+    for options, image in [({"profile": "opt"}, "pangeo/ml-notebook:2026.1"),
+                           ({"profile": "opt", "image": "base"}, "pangeo/base-notebook:2026.1"),
+                           ({"profile": "opt", "image--unlisted-choice": "pangeo/x:1"}, "pangeo/x:1"),
+                           ({"profile": "big"}, "img/big:1")]:
+        spawner = KubeSpawner(_mock=True, config=c, user=make_user(), hub=HUB)
+        await load(spawner, options)
+        assert spawner.image == image
+    spawner = await load(KubeSpawner(_mock=True, config=c, user=make_user(), hub=HUB), {"profile": "opt"})
+    assert (spawner.cpu_limit, spawner.mem_limit, spawner.node_selector) == (2, 4_000_000_000, {"pool": "user"})
+    with pytest.raises(ValueError):
+        await load(KubeSpawner(_mock=True, config=c, user=make_user(), hub=HUB),
+                   {"profile": "opt", "image--unlisted-choice": "evil/x:1"})
