@@ -65,7 +65,8 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         self._configured_values: dict = {}
         if self.profile_list and not getattr(self.profile_list, "_lens_catalog", False):
             self.log.warning(
-                "KubeSpawner.profile_list from config is ignored: profiles come from %s",
+                "KubeSpawner.profile_list from config (or a subclass's default) is ignored: "
+                "profiles come from %s",
                 self.profiles_path,
             )
             self.profile_list = self._default_profile_list()
