@@ -32,7 +32,14 @@ pytestmark = [
 DASK = os.path.join(os.path.dirname(sys.executable), "dask")
 
 
-@pytest.fixture(params=["upstream", "lens"])
+BACKENDS = {
+    "upstream": "dask_gateway_server.backends.local.UnsafeLocalBackend",
+    "lens": "jupyter_ext.gateway.backend.LensUnsafeLocalBackend",
+    "lens-accounts": "jupyter_ext.gateway.backend.LensLocalBackend",  # skipped: conftest.KNOWN_SKIPS
+}
+
+
+@pytest.fixture(params=list(BACKENDS))
 def flavour(request):
     return request.param
 
@@ -43,11 +50,7 @@ def gateway_config(flavour, tmp_path, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("LENS_STATE_DIR", str(tmp_path / "state"))
     c = Config()
-    c.DaskGateway.backend_class = (
-        "dask_gateway_server.backends.local.UnsafeLocalBackend"
-        if flavour == "upstream"
-        else "jupyter_ext.gateway.backend.LensUnsafeLocalBackend"
-    )
+    c.DaskGateway.backend_class = BACKENDS[flavour]
     c.DaskGateway.address = "127.0.0.1:0"
     c.Proxy.address = "127.0.0.1:0"
     c.Proxy.tcp_address = "127.0.0.1:0"
@@ -132,6 +135,15 @@ async def test_local_cluster_lifecycle(gateway_config):
             assert await backend.do_check_clusters([db_cluster]) == [False]
 
         await eventually(stopped)
+
+
+async def test_cluster_environment_is_the_configured_environment(gateway_config):
+    gateway_config.ClusterConfig.environment = {"LENS_TEST_VAR": "1"}
+    async with Running(gateway_config) as g:
+        from dask_gateway_server.models import User
+
+        _, config = await g.app.backend.process_cluster_options(User("alice"), {})
+        assert config.environment == {"LENS_TEST_VAR": "1"}
 
 
 async def test_operator_cluster_max_workers_holds(gateway_config):

@@ -263,6 +263,31 @@ async def test_form_data_becomes_the_same_choice(make, formdata, image):
     assert (await load(spawner, options)).image == image
 
 
+# -- what the server gets -----------------------------------------------------------------
+async def test_container_env_is_jupyterhubs_and_the_configured_environment(make):
+    from kubernetes_asyncio.client import ApiClient
+
+    spawner = await load(make(TWO, environment={"A": "1"}), {})
+    async with ApiClient() as api:
+        pod = api.sanitize_for_serialization(await spawner.get_pod_manifest())
+    (nb,) = [c for c in pod["spec"]["containers"] if c["name"] == "notebook"]
+    extra = {e["name"] for e in nb["env"]} - {"A", "JUPYTER_IMAGE", "JUPYTER_IMAGE_SPEC"}
+    assert all(name.startswith(("JUPYTERHUB_", "JPY_", "MEM_", "CPU_")) for name in extra), sorted(extra)
+
+
+async def test_server_args_are_only_the_configured_ones(make):
+    spawner = await load(make(TWO), {})
+    assert spawner.get_args() == []
+
+
+async def test_options_form_is_kubespawners_template(make):
+    spawner = make(TWO)
+    form = spawner.options_form
+    if callable(form):
+        form = await form(spawner)
+    assert 'id="kubespawner-profiles-list"' in form
+
+
 async def test_pod_manifest_carries_the_profile(make):
     from kubernetes_asyncio.client import ApiClient
 
