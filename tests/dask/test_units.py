@@ -279,3 +279,27 @@ def test_catalog_lists_shared_zarr_datasets(monkeypatch):
         "s3://{env(LENS_DATA_BUCKET)}/shared/synthetic-climate.zarr",
         "{env(SCRATCH_BUCKET)}/pangeo/synthetic-climate.zarr",
     }
+
+
+@pytest.mark.parametrize(
+    ("backend", "upstream_config"),
+    [
+        ("jupyter_ext.gateway.backend.LensLocalBackend", "dask_gateway_server.backends.local.LocalClusterConfig"),
+        ("jupyter_ext.gateway.backend.LensUnsafeLocalBackend", "dask_gateway_server.backends.local.LocalClusterConfig"),
+        ("jupyter_ext.gateway.slurm.LensSlurmBackend", "dask_gateway_server.backends.jobqueue.slurm.SlurmClusterConfig"),
+        ("jupyter_ext.gateway.kube.LensKubeBackend", "dask_gateway_server.backends.kubernetes.backend.KubeClusterConfig"),
+    ],
+)
+def test_every_lens_backend_uses_upstreams_cluster_config_with_lens_defaults(backend, upstream_config):
+    """cluster_config_class is upstream's class for that backend, subclassed only for defaults."""
+    from traitlets.config import Config
+    from traitlets.utils.importstring import import_item
+
+    from jupyter_ext.gateway.cluster_config import LensClusterConfigMixin
+
+    cls = import_item(backend).class_traits()["cluster_config_class"].default_value
+    cls = import_item(cls) if isinstance(cls, str) else cls
+    assert issubclass(cls, import_item(upstream_config)) and issubclass(cls, LensClusterConfigMixin)
+    c = Config()
+    c.ClusterConfig.cluster_max_cores = 2
+    assert cls(config=c).cluster_max_cores == 2 and cls().cluster_max_cores == 4
