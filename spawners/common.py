@@ -35,10 +35,38 @@ from .availability import local_unavailability
 from .errors import SpawnException
 from .form import render_form
 from .pricing import hourly_rate
+from .profile_options import UNLISTED_CHOICE, UNLISTED_SUFFIX, ChoiceError, resolve_options
 from .profiles import Catalog, Profile, ProfileError, load_catalog, select_profile
 
 _catalog_cache: dict[str, tuple[float, Catalog]] = {}
 _outboxes: dict[str, Outbox] = {}
+
+# What a profile option's kubespawner_override may set on a local spawner
+# (plus ``environment``); other keys (image, node_selector, ...) are kubespawner's.
+LOCAL_OPTION_TRAITS = ("default_url", "mem_limit", "mem_guarantee", "cpu_limit", "cpu_guarantee")
+
+
+def apply_local_options(spawner, choices: list[tuple[str, str, dict]]) -> dict[str, str]:
+    """Apply chosen profile options to a non-Kubernetes spawner; return their environment.
+
+    ``environment`` entries are returned (``None`` removes an earlier option's
+    entry); the keys in ``LOCAL_OPTION_TRAITS`` are set on the spawner;
+    the rest only mean something on Kubernetes and are logged and skipped.
+    """
+    env: dict[str, str] = {}
+    for name, _, override in choices:
+        for key, value in override.items():
+            if key == "environment" and isinstance(value, dict):
+                for var, val in value.items():
+                    if val is None:
+                        env.pop(var, None)
+                    else:
+                        env[var] = str(val)
+            elif key in LOCAL_OPTION_TRAITS:
+                setattr(spawner, key, value)
+            else:
+                spawner.log.debug("profile option %s: %r applies on Kubernetes only", name, key)
+    return env
 
 
 def cached_catalog(path: str) -> Catalog:
@@ -165,6 +193,8 @@ class ProfileSpawnerMixin(LoggingConfigurable):
         return lambda spawner, options: spawner.apply_profile_options(options)
 
     profile: Profile | None = None
+    # The chosen profile_options: [(name, choice slug or free value, kubespawner_override)].
+    profile_choices: list[tuple[str, str, dict]] = []
     _hold_id: int | None = None
     _meter_open = False  # a "start" was sent and no "stop" yet
 
@@ -213,11 +243,33 @@ class ProfileSpawnerMixin(LoggingConfigurable):
             unavailable=self.profile_unavailability(),
             budget_note=note,
             selected=(self.user_options or {}).get("profile"),
+            selected_options=self.user_options or {},
         )
 
     def lens_options_from_form(self, formdata: dict) -> dict:
+        """kubespawner's form names: ``profile`` and ``profile-option-SLUG--NAME[--unlisted-choice]``."""
         profile = formdata.get("profile") or [""]
-        return {"profile": profile[0] if isinstance(profile, list) else profile}
+        slug = profile[0] if isinstance(profile, list) else profile
+        options = {"profile": slug}
+        prefix = f"profile-option-{slug}--"
+        picked = {}
+        for key, value in formdata.items():
+            if slug and key.startswith(prefix):
+                value = value[0] if isinstance(value, list) else value
+                picked[key[len(prefix):]] = value
+        for key, value in picked.items():
+            if key.endswith(UNLISTED_SUFFIX):
+                if key[: -len(UNLISTED_SUFFIX)] not in picked and value:
+                    options[key] = value  # an option with no listed choices: only the text field
+                continue
+            unlisted = picked.get(key + UNLISTED_SUFFIX)
+            if value == UNLISTED_CHOICE:
+                # the form's "Other..." entry (kubespawner's value): the free value is the choice
+                if unlisted:
+                    options[key + UNLISTED_SUFFIX] = unlisted
+            elif value:
+                options[key] = value
+        return options
 
     # -- selection ---------------------------------------------------------
     async def apply_profile_options(self, user_options: dict) -> None:
@@ -244,8 +296,16 @@ class ProfileSpawnerMixin(LoggingConfigurable):
                 reason="profile",
                 status_code=403,
             )
+        try:
+            choices = resolve_options(profile.profile_options, user_options)
+        except ChoiceError as exc:
+            raise SpawnException(str(exc), reason="profile", status_code=400) from None
         self.profile = profile
-        self.log.info("Profile %s selected for %s", profile.slug, self.user.name)
+        self.profile_choices = choices
+        self.log.info(
+            "Profile %s selected for %s%s", profile.slug, self.user.name,
+            "".join(f", {name}={value!r}" for name, value, _ in choices),
+        )
         self.apply_profile(profile)
         if rules.default_url and profile.interface == "lab":
             self.default_url = rules.default_url  # nbgitpuller: pull the course, then open it

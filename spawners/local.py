@@ -20,7 +20,7 @@ from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
 from traitlets import Bool, Unicode, default
 
 from . import cgroups
-from .common import ProfileSpawnerMixin
+from .common import ProfileSpawnerMixin, apply_local_options
 from .errors import SpawnException
 from .profiles import Profile
 
@@ -144,6 +144,7 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
         self.mem_guarantee = int(profile.memory.guarantee) if profile.memory.guarantee else None
         self.cpu_limit = float(profile.cpu.limit) if profile.cpu.limit else None
         self.cpu_guarantee = float(profile.cpu.guarantee) if profile.cpu.guarantee else None
+        self.option_env = apply_local_options(self, self.profile_choices)
 
     def get_args(self) -> list[str]:
         args = super().get_args()
@@ -170,6 +171,7 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
         env["JUPYTER_VSCODE_PROXY_USE_SOCKET"] = "true"
         env["JUPYTER_RUNTIME_DIR"] = os.path.join(self.home, ".local", "share", "jupyter", "runtime")
         env.update(self.lens_env())
+        env.update(getattr(self, "option_env", None) or {})
         return env
 
     def make_preexec_fn(self, name):

@@ -118,6 +118,10 @@ def install(client_module) -> bool:
         return False
     if getattr(cls, "_lens_cost_patched", False):
         return True
+    from jupyter_ext.upstream import check
+
+    if not check("dask-gateway.cluster_widget", log):
+        return False  # written for dask-gateway 2026.3.0's private widget methods
     original_status, original_widget, original_html = cls._widget_status, cls._widget, cls._repr_html_
 
     def _widget_status(self):

@@ -62,6 +62,21 @@ async def test_profile_list_from_config_is_ignored(make_spawner, k8s_config):
     assert err.value.status_code == 400
 
 
+async def test_profile_list_assigned_at_run_time_is_refused_loudly(make_spawner):
+    from traitlets import TraitError
+
+    spawner = make_spawner()
+
+    def hook(spawner):  # e.g. a pre_spawn_hook building profiles on the fly
+        spawner.profile_list = [{"slug": "late", "display_name": "Late", "kubespawner_override": {}}]
+
+    with pytest.raises(TraitError, match="cannot be assigned at run time.*profiles.yaml"):
+        hook(spawner)
+    assert [e["slug"] for e in spawner.profile_list(spawner)] == SLUGS
+    with pytest.raises(TraitError):
+        spawner.profile_list = lambda spawner: []
+
+
 @pytest.mark.parametrize("slug", SLUGS)
 async def test_pod_manifest_of_every_profile(make_spawner, slug):
     profile = CATALOG.get(slug)
