@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..constants import JOBS
 from .backends.base import (
     ACTIVE_STATES,
     LOST,
@@ -39,7 +40,7 @@ from .spec import JobSpec, lens_env, parse_spec
 from .store import JobStore
 
 HELD, REJECTED = "HELD", "REJECTED"
-LEDGER_CATEGORY = "jobs"  # the costs ledger categories: servers, dask, jobs, storage
+LEDGER_CATEGORY = JOBS
 LOG_TAIL_LINES = 20
 PUBLIC_DROP = ("hold_id", "accounts")
 

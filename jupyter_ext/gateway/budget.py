@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from ..constants import DASK
+
 
 class BudgetError(Exception):
     """Creation refused because of the budget (the message is shown to the user)."""
@@ -43,7 +45,7 @@ async def check_budget(
     service_url: str,
     user: str,
     *,
-    category: str = "dask",
+    category: str = DASK,
     token: str = "",
     request_timeout: float = 5.0,
     session: aiohttp.ClientSession | None = None,

@@ -12,6 +12,8 @@ import os
 from traitlets import Bool, Float, Integer, List, Unicode, default
 from traitlets.config import Configurable
 
+from ..constants import DASK
+
 GIB = 2**30
 
 
@@ -108,7 +110,7 @@ class GatewaySettings(Configurable):
     def _default_lens_service_url(self):
         return os.environ.get("LENS_SERVICE_URL", "")
 
-    budget_category = Unicode("dask", help="Ledger category of Dask clusters.", config=True)
+    budget_category = Unicode(DASK, help="Ledger category of Dask clusters.", config=True)
     budget_timeout = Float(5.0, help="Seconds to wait for the budget check.", config=True)
 
     # --- users and data ----------------------------------------------------------

@@ -17,10 +17,8 @@ from jupyter_ext.archive.engine import ArchiveEngine
 from jupyter_ext.archive.errors import ArchiveError, NotFound
 from jupyter_ext.archive.repository import Principal
 from jupyter_ext.archive.tasks import Task
+from jupyter_ext.constants import DEFAULT_TIER, RETRIEVAL_TIERS, STORAGE_CLASSES
 from jupyter_ext.server.handlers import LensAPIHandler
-
-STORAGE_CLASSES = ("STANDARD", "STANDARD_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE", "INTELLIGENT_TIERING")
-TIERS = ("bulk", "standard", "expedited")
 
 
 class ArchiveTasks:
@@ -173,9 +171,9 @@ class RestoreHandler(ArchiveHandler):
     def post(self, ref):
         data = self.body()
         target = self.inside_root(data.get("to") or ".", "to")
-        tier = data.get("tier", "bulk")
-        if tier not in TIERS:
-            raise web.HTTPError(400, f"tier must be one of {', '.join(TIERS)}")
+        tier = data.get("tier", DEFAULT_TIER)
+        if tier not in RETRIEVAL_TIERS:
+            raise web.HTTPError(400, f"tier must be one of {', '.join(RETRIEVAL_TIERS)}")
         paths = data.get("paths") or None
         engine = self.archives.engine
         task = self.archives.start(Task(

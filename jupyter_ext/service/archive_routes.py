@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from tornado import web
 
+from ..constants import STORAGE, STORAGE_CLASSES
 from ..costs.meter import min_storage_seconds, storage_rate
 from .base import LensHandler
 from .db import metadata
@@ -27,7 +28,6 @@ archives = sa.Table(
     sa.Column("created", sa.DateTime, nullable=False),
     sa.UniqueConstraint("owner", "archive_id"),
 )
-CLASSES = ("STANDARD", "STANDARD_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE", "INTELLIGENT_TIERING")
 PACK_SIZE = 16 * 2**20  # objects are ~pack-sized; used for per-object fees and minimums
 
 
@@ -64,8 +64,8 @@ class ArchiveCatalogHandler(LensHandler):
             }
         except (KeyError, TypeError, ValueError) as exc:
             raise web.HTTPError(400, f"Bad archive record: {exc}") from None
-        if entry["storage_class"] not in CLASSES:
-            raise web.HTTPError(400, f"storage_class must be one of {', '.join(CLASSES)}")
+        if entry["storage_class"] not in STORAGE_CLASSES:
+            raise web.HTTPError(400, f"storage_class must be one of {', '.join(STORAGE_CLASSES)}")
         if entry["size"] < 0 or entry["added_bytes"] < 0:
             raise web.HTTPError(400, "sizes must be non-negative")
         user = who["name"]
@@ -84,7 +84,7 @@ class ArchiveCatalogHandler(LensHandler):
             rate, _, _ = storage_rate(costs.catalog, entry["storage_class"], added, objects)
             accounts = await costs.accounts(user)
             await asyncio.to_thread(
-                costs.meter.start, f"archive:{user}/{entry['archive_id']}", "storage", accounts, rate,
+                costs.meter.start, f"archive:{user}/{entry['archive_id']}", STORAGE, accounts, rate,
                 min_seconds=min_storage_seconds(costs.catalog, entry["storage_class"]),
                 snapshot=costs.catalog.info.as_dict(), detail={"name": entry["name"]},
             )
