@@ -338,6 +338,11 @@ class ProfileSpawnerMixin(LoggingConfigurable):
             "LENS_PROFILE": self.profile.slug if self.profile else "",
             "LENS_HOURLY_COST": str(hourly_rate(self.profile) or 0) if self.profile else "0",
         }
+        from jupyter_ext.costs.catalog import resolved_snapshot_path
+
+        prices = resolved_snapshot_path()
+        if prices is not None:  # a refreshed snapshot: archive estimates in the server use it too
+            env["LENS_PRICES_FILE"] = str(prices.resolve())
         if self.dask_gateway:
             from jupyter_ext.hub.dask_env import gateway_env
 

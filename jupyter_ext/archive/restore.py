@@ -78,7 +78,7 @@ class RestorePlan:
 
 
 def plan_restore(repo: Repository, ref: str, paths: list[str] | None = None,
-                 prices: dict | None = None) -> RestorePlan:
+                 prices=None) -> RestorePlan:
     entry = repo.resolve(ref)
     manifest = repo.manifest(entry)
     files = select(manifest.files, paths)

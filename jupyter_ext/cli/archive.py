@@ -220,7 +220,7 @@ def cmd_lifecycle(args):
 
 def register(subparsers) -> None:
     from jupyter_ext.archive.lifecycle import TEMPLATES
-    from jupyter_ext.archive.pricing import STORAGE_CLASSES, TIERS
+    from jupyter_ext.constants import DEFAULT_TIER, RETRIEVAL_TIERS, STORAGE_CLASSES
 
     common = __import__("argparse").ArgumentParser(add_help=False)
     common.add_argument("--repo", help=f"directory or s3://bucket/prefix (${DEFAULT_REPO_ENV})")
@@ -262,7 +262,7 @@ def register(subparsers) -> None:
     r.add_argument("archive")
     r.add_argument("paths", nargs="*")
     r.add_argument("--to")
-    r.add_argument("--tier", choices=TIERS, default="bulk")
+    r.add_argument("--tier", choices=RETRIEVAL_TIERS, default=DEFAULT_TIER)
     r.add_argument("--overwrite", action="store_true")
     r.add_argument("--plan", action="store_true", help="only show the plan and costs")
     r.add_argument("--no-wait", action="store_true", help="request thaws and return")

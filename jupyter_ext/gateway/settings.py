@@ -89,16 +89,20 @@ class GatewaySettings(Configurable):
     cluster_max_cores = Float(8, help="Cores one cluster may use (scheduler included).", config=True)
     cluster_max_memory_gib = Float(32, help="GiB one cluster may use (scheduler included).", config=True)
 
-    # --- money (integer micro-dollars) -----------------------------------------
-    core_hour_microusd = Integer(
-        40_000, help="Price of one worker core for one hour, micro-USD.", config=True
+    # --- money: from the price catalog (prices.json "dask"), never set here ------------
+    prices_file = Unicode(
+        "",
+        help="Price snapshot whose 'dask' section prices workers; empty: $LENS_PRICES_FILE, "
+        "else the refreshed snapshot in $LENS_STATE_DIR, else the one shipped with lens.",
+        config=True,
     )
-    gib_hour_microusd = Integer(
-        5_000, help="Price of one GiB of worker memory for one hour, micro-USD.", config=True
-    )
-    gpu_hour_microusd = Integer(
-        900_000, help="Price of one worker GPU for one hour, micro-USD.", config=True
-    )
+    prices_region = Unicode("us-east-1", help="Region of the price snapshot to use.", config=True)
+
+    def price_catalog(self):
+        """This process's price catalog (loaded once per file)."""
+        from ..costs.catalog import process_catalog
+
+        return process_catalog(self.prices_file or None, self.prices_region)
 
     # --- budget ------------------------------------------------------------------
     lens_service_url = Unicode(

@@ -45,7 +45,7 @@ class ArchiveTasks:
         return task
 
 
-def register_in_catalog(result: dict) -> None:
+def register_in_catalog(result: dict, pack_size: int) -> None:
     """Tell the lens service (its catalog meters storage); best effort, never fatal."""
     base = os.environ.get("LENS_SERVICE_URL", "")
     entry = result.get("archive") or {}
@@ -55,6 +55,8 @@ def register_in_catalog(result: dict) -> None:
         "archive_id": entry["id"], "name": entry["name"], "storage_class": entry.get("storage_class", "STANDARD"),
         "size": entry.get("size", 0), "added_bytes": entry.get("added_bytes", 0), "files": entry.get("files", 0),
         "repository": os.environ.get("LENS_ARCHIVE_TARGET", ""),
+        # storage is metered per object: the packs written, and the configured pack size
+        "objects": entry.get("packs", 0), "pack_size": pack_size,
     }
     try:
         requests.post(
@@ -142,7 +144,7 @@ class ArchivesHandler(ArchiveHandler):
 
         def create_and_register(paths, progress=None, cancel=None, **kw):
             result = engine.create(paths, progress=progress, cancel=cancel, **kw)
-            register_in_catalog(result)
+            register_in_catalog(result, engine.pack_size)
             return result
 
         task = self.archives.start(Task("archive", create_and_register, paths, **kwargs))
