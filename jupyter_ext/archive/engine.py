@@ -15,7 +15,7 @@ import os
 from traitlets import Bool, Float, Integer, Unicode
 from traitlets.config import Configurable
 
-from ..constants import DEFAULT_PACK_SIZE, STORAGE_CLASSES
+from ..constants import DEFAULT_PACK_SIZE, DEFAULT_TIER, STORAGE_CLASSES
 from ..costs.catalog import PriceCatalog, process_catalog
 from . import lifecycle, pricing
 from .archiver import ArchiveOptions, Archiver
@@ -161,7 +161,7 @@ class ArchiveEngine(Configurable):
         return plan_restore(repo, ref, paths, self.prices)
 
     def restore(self, ref: str, paths=None, *, target: str, owner: str,
-                principal: Principal, tier: str = "bulk", overwrite: bool = False,
+                principal: Principal, tier: str = DEFAULT_TIER, overwrite: bool = False,
                 wait: bool = True, timeout: float | None = None, progress=None,
                 cancel=None) -> dict:
         """Restore (or resume restoring). With ``wait=False`` returns once thaws are
