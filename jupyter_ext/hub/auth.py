@@ -15,7 +15,7 @@ from jupyterhub.auth import Authenticator
 from tornado import web
 from traitlets import Integer, Unicode, default
 
-from .accounts import USERNAME_RE, AccountStore
+from jupyter_ext.accounts import USERNAME_RE, AccountStore
 
 
 def default_db_url() -> str:

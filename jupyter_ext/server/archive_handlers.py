@@ -18,7 +18,7 @@ from jupyter_ext.archive.errors import ArchiveError, NotFound
 from jupyter_ext.archive.repository import Principal
 from jupyter_ext.archive.tasks import Task
 from jupyter_ext.constants import DEFAULT_TIER, RETRIEVAL_TIERS, STORAGE_CLASSES
-from jupyter_ext.server.handlers import LensAPIHandler
+from jupyter_ext.server.base import LensAPIHandler
 
 
 class ArchiveTasks:
