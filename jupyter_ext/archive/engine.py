@@ -25,7 +25,7 @@ from .errors import ConfigError, NotFound
 from .progress import Reporter
 from .repository import Principal, Repository
 from .restore import Restorer, plan_restore
-from .stores import open_store
+from .stores.open import open_store
 
 
 def parse_pairs(items, field: str) -> dict:

@@ -7,5 +7,5 @@ Entry points (import from the modules; this package imports nothing eagerly):
   ``list``, ``get``, ``cancel``, ``logs``, ``refresh``, ``estimate``, ``apps``, ``start``,
   ``poll``;
 - backends ``LocalBackend``, ``SlurmBackend``, ``BatchBackend`` (traitlets Configurables),
-  built by name with ``backends.make_backend``.
+  built by name with ``backends.factory.make_backend``.
 """

@@ -11,7 +11,7 @@ from __future__ import annotations
 from traitlets import Float, List, Unicode
 from traitlets.config import LoggingConfigurable
 
-from .backends import make_backend
+from .backends.factory import make_backend
 from .catalog import load_catalog
 from .manager import JobManager
 
