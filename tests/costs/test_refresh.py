@@ -55,6 +55,17 @@ def test_parse_ec2_takes_ondemand_not_reserved():
     assert got["m7i.large"]["ondemand_hour"] == "0.1008"  # not the 1-yr reserved 0.0065
 
 
+def test_parse_ec2_reads_arch_and_cpu_vendor_for_atom():
+    product = json.loads(RECORDED["ec2_page1"]["PriceList"][0])
+    attrs = product["product"]["attributes"]
+    for processor, vendor, arch in (("AMD EPYC 7R13 Processor", "amd", "x86_64"),
+                                    ("Intel Xeon Platinum 8488C", "intel", "x86_64"),
+                                    ("AWS Graviton3 Processor", "aws", "arm64")):
+        attrs["physicalProcessor"] = processor
+        [entry] = parse_ec2([product]).values()
+        assert (entry["cpu_vendor"], entry["arch"]) == (vendor, arch)
+
+
 def test_refresh_with_stubbed_pricing_and_moto_spot(aws_env):
     pricing, stub = stubbed_pricing()
     base = packaged_snapshot()
