@@ -185,3 +185,8 @@ def validate_snapshot(data: dict[str, Any]) -> None:
                 raise ValueError(f"price snapshot: region {name!r} lacks section {section!r}")
         for itype, entry in region["ec2"].items():
             dec(entry["ondemand_hour"], f"{name} {itype} ondemand_hour")
+        for itype, entry in region.get("spot", {}).items():
+            dec(entry["price_hour"], f"{name} spot {itype} price_hour")
+        for key in ("core_hour", "gib_hour", "gpu_hour"):
+            if key in region.get("dask", {}):
+                dec(region["dask"][key], f"{name} dask {key}")
