@@ -133,7 +133,8 @@ if deployment == "local":
         **{
             k: v
             for k, v in os.environ.items()
-            if k in ("LENS_SERVICE_CONFIG", "SLURM_CONF", "LENS_ATOM_APPS") or k.startswith("AWS_")
+            if k in ("LENS_SERVICE_CONFIG", "SLURM_CONF", "LENS_ATOM_APPS", "LENS_PRICES_FILE")
+            or k.startswith("AWS_")
         },
     }
     culler = settings["culler"]

@@ -26,7 +26,8 @@ from jupyterhub.utils import maybe_future
 from traitlets import Bool, Dict, Float, Integer, Unicode, default
 from traitlets.config import LoggingConfigurable
 
-from jupyter_ext.clients import LensClient, PeerError
+from jupyter_ext.clients.base import PeerError
+from jupyter_ext.clients.lens import LensClient
 from jupyter_ext.clients.outbox import Outbox, ensure_flusher
 from jupyter_ext.costs.usage import server_ref
 from jupyter_ext.paths import config_file, state_dir
@@ -438,6 +439,11 @@ class ProfileSpawnerMixin(LoggingConfigurable):
             "LENS_PROFILE": self.profile.slug if self.profile else "",
             "LENS_HOURLY_COST": str(hourly_rate(self.profile) or 0) if self.profile else "0",
         }
+        from jupyter_ext.costs.catalog import resolved_snapshot_path
+
+        prices = resolved_snapshot_path()
+        if prices is not None:  # a refreshed snapshot: archive estimates in the server use it too
+            env["LENS_PRICES_FILE"] = str(prices.resolve())
         if self.dask_gateway:
             from jupyter_ext.hub.dask_env import gateway_env
 

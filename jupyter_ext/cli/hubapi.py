@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import time
 
-from jupyter_ext.clients import HubClient, PeerError, Sync
+from jupyter_ext.clients.base import PeerError, Sync
+from jupyter_ext.clients.hub import HubClient
 
 HubAPIError = PeerError  # what the workshop commands catch
 

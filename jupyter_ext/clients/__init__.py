@@ -1,14 +1,8 @@
-"""One HTTP client per peer: the hub API, the lens service, the Dask Gateway.
+"""One HTTP client per peer (import from the submodules: ``base``, ``hub``, ``lens``,
+``gateway``, ``outbox``): the hub API, the lens service, the Dask Gateway.
 
 They share one set of rules (``base``): timeouts, retries of idempotent calls
 only, quoted path parts, the token header and one error type, ``PeerError``.
 ``outbox`` keeps the calls that must not be lost (archive registrations,
 metering events) until the peer has them.
 """
-
-from .base import PeerClient, PeerError, Sync, path
-from .gateway import GatewayClient
-from .hub import HubClient
-from .lens import LensClient
-
-__all__ = ["GatewayClient", "HubClient", "LensClient", "PeerClient", "PeerError", "Sync", "path"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from traitlets import Bool, Integer, List, Unicode
 from traitlets.config import Configurable
 
-from .catalog import PriceCatalog
+from .catalog import PriceCatalog, process_catalog
 from .db import default_db_url, make_engine
 from .ledger import Ledger
 from .notify import WebhookNotifier
@@ -38,4 +38,4 @@ class CostsSettings(Configurable):
         return Ledger(make_engine(self.db_url or default_db_url()), [*notifiers, *extra_notifiers])
 
     def load_catalog(self) -> PriceCatalog:
-        return PriceCatalog.load(self.prices_file or None, region=self.region)
+        return process_catalog(self.prices_file or None, region=self.region)

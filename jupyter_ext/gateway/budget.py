@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jupyter_ext.clients import LensClient, PeerError
+from jupyter_ext.clients.base import PeerError
+from jupyter_ext.clients.lens import LensClient
+
+from ..constants import DASK
 
 
 class BudgetError(Exception):
@@ -38,7 +41,7 @@ async def check_budget(
     service_url: str,
     user: str,
     *,
-    category: str = "dask",
+    category: str = DASK,
     token: str = "",
     request_timeout: float = 5.0,
 ) -> BudgetDecision:

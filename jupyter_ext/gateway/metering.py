@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-from jupyter_ext.clients import GatewayClient
+from jupyter_ext.clients.gateway import GatewayClient
 
 from .settings import GIB
 
@@ -30,12 +30,17 @@ class Rates:
     gpu_hour_microusd: int = 0
 
     @classmethod
+    def from_catalog(cls, catalog, region: str | None = None) -> Rates:
+        """The Dask worker rates of a costs ``PriceCatalog`` (its ``dask`` section)."""
+        from ..costs.money import to_micro
+
+        d = catalog.dask(region)
+        return cls(to_micro(d["core_hour"]), to_micro(d["gib_hour"]), to_micro(d["gpu_hour"]))
+
+    @classmethod
     def from_settings(cls, settings) -> Rates:
-        return cls(
-            int(settings.core_hour_microusd),
-            int(settings.gib_hour_microusd),
-            int(settings.gpu_hour_microusd),
-        )
+        """The rates of the catalog ``GatewaySettings`` points at."""
+        return cls.from_catalog(settings.price_catalog())
 
     def worker_rate(self, cores: float, memory_bytes: int, gpus: int = 0) -> int:
         """micro-USD per hour for one worker (memory priced per started MiB)."""

@@ -12,6 +12,8 @@ import os
 from traitlets import Bool, Float, Integer, List, Unicode, default
 from traitlets.config import Configurable
 
+from ..constants import DASK
+
 GIB = 2**30
 # dask-gateway's ClusterConfig and its backends' subclasses, most specific last
 CLUSTER_CONFIG_SECTIONS = (
@@ -123,16 +125,20 @@ class GatewaySettings(Configurable):
     # Per-cluster limits are dask-gateway's own c.ClusterConfig.cluster_max_cores /
     # cluster_max_memory / cluster_max_workers (defaults: jupyter_ext.gateway.cluster_config).
 
-    # --- money (integer micro-dollars) -----------------------------------------
-    core_hour_microusd = Integer(
-        40_000, help="Price of one worker core for one hour, micro-USD.", config=True
+    # --- money: from the price catalog (prices.json "dask"), never set here ------------
+    prices_file = Unicode(
+        "",
+        help="Price snapshot whose 'dask' section prices workers; empty: $LENS_PRICES_FILE, "
+        "else the refreshed snapshot in $LENS_STATE_DIR, else the one shipped with lens.",
+        config=True,
     )
-    gib_hour_microusd = Integer(
-        5_000, help="Price of one GiB of worker memory for one hour, micro-USD.", config=True
-    )
-    gpu_hour_microusd = Integer(
-        900_000, help="Price of one worker GPU for one hour, micro-USD.", config=True
-    )
+    prices_region = Unicode("us-east-1", help="Region of the price snapshot to use.", config=True)
+
+    def price_catalog(self):
+        """This process's price catalog (loaded once per file)."""
+        from ..costs.catalog import process_catalog
+
+        return process_catalog(self.prices_file or None, self.prices_region)
 
     # --- budget ------------------------------------------------------------------
     lens_service_url = Unicode(
@@ -144,7 +150,7 @@ class GatewaySettings(Configurable):
     def _default_lens_service_url(self):
         return os.environ.get("LENS_SERVICE_URL", "")
 
-    budget_category = Unicode("dask", help="Ledger category of Dask clusters.", config=True)
+    budget_category = Unicode(DASK, help="Ledger category of Dask clusters.", config=True)
     budget_timeout = Float(5.0, help="Seconds to wait for the budget check.", config=True)
 
     # --- users and data ----------------------------------------------------------

@@ -15,7 +15,8 @@ import logging
 import time
 from html import escape
 
-from ..clients import LensClient
+from jupyter_ext.clients.lens import LensClient
+
 from ..costs.money import usd
 
 log = logging.getLogger("lens.banner")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 
-from jupyter_ext.clients import GatewayClient, PeerError
-from jupyter_ext.clients.gateway import default_gateway_token, default_gateway_url
+from jupyter_ext.clients.base import PeerError
+from jupyter_ext.clients.gateway import GatewayClient, default_gateway_token, default_gateway_url
 
 log = logging.getLogger("lens.gateway")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 
-from jupyter_ext.clients import LensClient
+from jupyter_ext.clients.lens import LensClient
 
 AUTH_RESOURCE = "lens"
 

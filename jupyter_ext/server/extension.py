@@ -7,7 +7,7 @@ import os
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Unicode, default
 
-from jupyter_ext.clients import LensClient
+from jupyter_ext.clients.lens import LensClient
 from jupyter_ext.clients.outbox import Outbox, ensure_flusher
 from jupyter_ext.server.handlers import default_handlers
 

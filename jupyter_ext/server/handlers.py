@@ -9,7 +9,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from jupyter_ext import __version__
-from jupyter_ext.clients import PeerError
+from jupyter_ext.clients.base import PeerError
 from jupyter_ext.server.archive_handlers import archive_handlers
 from jupyter_ext.server.base import LensAPIHandler
 

@@ -16,8 +16,9 @@ from tornado import web
 from traitlets import List, Unicode, default
 from traitlets.config import Application
 
+from jupyter_ext.clients.hub import HubClient
+
 from .. import __version__
-from ..clients import HubClient
 from .db import make_engine, metadata
 from .handlers import core_handlers
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from tornado import web
 
+from ..constants import DEFAULT_PACK_SIZE, STORAGE, STORAGE_CLASSES
 from ..costs import db as cost_db
 from ..costs.meter import min_storage_seconds, storage_rate
 from .base import LensHandler
@@ -28,8 +29,30 @@ archives = sa.Table(
     sa.Column("created", sa.DateTime, nullable=False),
     sa.UniqueConstraint("owner", "archive_id"),
 )
-CLASSES = ("STANDARD", "STANDARD_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE", "INTELLIGENT_TIERING")
-PACK_SIZE = 16 * 2**20  # objects are ~pack-sized; used for per-object fees and minimums
+
+
+def stored_objects(entry: dict) -> int:
+    """Objects an archive added: the packs its server reports it wrote, else its added
+    bytes over the pack size its server is configured with (default: the default)."""
+    if entry.get("objects"):
+        return int(entry["objects"])
+    added = int(entry.get("added_bytes") or 0)
+    pack_size = int(entry.get("pack_size") or DEFAULT_PACK_SIZE)
+    return max(1, -(-added // pack_size)) if added else 0
+
+
+def start_storage_metering(meter, catalog, user: str, accounts, entry: dict) -> int | None:
+    """Meter the storage an archive added (dedup makes the rest free) from now on, at the
+    catalog's price for its class, with the class's minimum storage duration."""
+    added = int(entry.get("added_bytes") or 0)
+    if not added:
+        return None
+    rate, _, _ = storage_rate(catalog, entry["storage_class"], added, stored_objects(entry))
+    return meter.start(
+        f"archive:{user}/{entry['archive_id']}", STORAGE, accounts, rate,
+        min_seconds=min_storage_seconds(catalog, entry["storage_class"]),
+        snapshot=catalog.info.as_dict(), detail={"name": entry["name"]},
+    )
 
 
 def setup(lens, prefix: str) -> list[tuple]:
@@ -63,12 +86,14 @@ class ArchiveCatalogHandler(LensHandler):
                 "files": int(body.get("files", 0)),
                 "repository": str(body.get("repository", ""))[:500],
             }
+            metering = {"objects": int(body.get("objects") or 0),
+                        "pack_size": int(body.get("pack_size") or 0)}
         except (KeyError, TypeError, ValueError) as exc:
             raise web.HTTPError(400, f"Bad archive record: {exc}") from None
-        if entry["storage_class"] not in CLASSES:
-            raise web.HTTPError(400, f"storage_class must be one of {', '.join(CLASSES)}")
-        if entry["size"] < 0 or entry["added_bytes"] < 0:
-            raise web.HTTPError(400, "sizes must be non-negative")
+        if entry["storage_class"] not in STORAGE_CLASSES:
+            raise web.HTTPError(400, f"storage_class must be one of {', '.join(STORAGE_CLASSES)}")
+        if entry["size"] < 0 or entry["added_bytes"] < 0 or min(metering.values()) < 0:
+            raise web.HTTPError(400, "sizes, objects and pack_size must be non-negative")
         user = who["name"]
         owner = f"user:{user}"
         ref = f"archive:{user}/{entry['archive_id']}"
@@ -84,17 +109,10 @@ class ArchiveCatalogHandler(LensHandler):
         if exists and await asyncio.to_thread(was_metered, costs.ledger.engine, ref):
             self.write_json({"registered": entry["archive_id"], "duplicate": True})
             return
-        # Only the bytes this archive added are new storage; dedup makes the rest free.
-        added = entry["added_bytes"]
-        objects = max(1, -(-added // PACK_SIZE)) if added else 0
-        if added:
-            rate, _, _ = storage_rate(costs.catalog, entry["storage_class"], added, objects)
+        if entry["added_bytes"]:
             accounts = await costs.accounts(user)
-            await asyncio.to_thread(
-                costs.meter.start, ref, "storage", accounts, rate,
-                min_seconds=min_storage_seconds(costs.catalog, entry["storage_class"]),
-                snapshot=costs.catalog.info.as_dict(), detail={"name": entry["name"]},
-            )
+            await asyncio.to_thread(start_storage_metering, costs.meter, costs.catalog, user,
+                                    accounts, {**entry, **metering})
         self.write_json({"registered": entry["archive_id"]}, status=201)
 
 

@@ -14,7 +14,9 @@ from html import escape
 
 from tornado import web
 
-from ..clients import PeerError
+from jupyter_ext.clients.base import PeerError
+
+from ..constants import CATEGORIES, DASK, SERVERS
 from ..costs import gate, plots, reports
 from ..costs.config import CostsSettings
 from ..costs.ledger import BudgetExceeded
@@ -28,8 +30,6 @@ from ..costs.usage import (
 )
 from .base import LensHandler, LensPageHandler
 from .db import claim_key, prune_keys, release_key, server_events
-
-CATEGORIES = ("servers", "dask", "jobs", "storage")
 
 
 def usd(micro: int | None) -> float | None:
@@ -85,7 +85,7 @@ class Costs:
 async def stop_servers_over_budget(lens) -> list[str]:
     """With ``CostsSettings.stop_servers_at_limit``: stop the running servers charged to an
     account at 100 % of its budget with no override (their metering then stops too)."""
-    refs = await asyncio.to_thread(over_limit_refs, lens.costs.meter, "servers")
+    refs = await asyncio.to_thread(over_limit_refs, lens.costs.meter, SERVERS)
     stopped = []
     for ref in refs:
         parsed = parse_server_ref(ref)
@@ -103,9 +103,9 @@ async def reconcile_servers(lens) -> dict:
     running = await lens.hub.active_users()
     live = {server_ref(user, server) for user, servers in running.items() for server in servers}
     costs = lens.costs
-    closed = await asyncio.to_thread(costs.meter.close_stale, live, None, "servers")
+    closed = await asyncio.to_thread(costs.meter.close_stale, live, None, SERVERS)
     released = await asyncio.to_thread(release_orphan_holds, costs.ledger, live,
-                                       costs.settings.orphan_hold_seconds, "servers")
+                                       costs.settings.orphan_hold_seconds, SERVERS)
     for ref in closed:
         lens.log.warning("meter: %s is no longer running (its stop event was lost); interval closed", ref)
     for hold_id in released:
@@ -162,7 +162,7 @@ class BudgetCheckHandler(CostsHandler):
         if not user:
             raise web.HTTPError(400, "Give ?user=NAME.")
         self.require_user_or_admin(user)
-        category = self.get_argument("category", "servers")
+        category = self.get_argument("category", SERVERS)
         if category not in CATEGORIES:
             raise web.HTTPError(400, f"category must be one of {', '.join(CATEGORIES)}")
         rate = _rate(self.get_argument("rate", "0"))
@@ -186,8 +186,8 @@ class BudgetHoldHandler(CostsHandler):
         self.require_trusted_service()
         body = self.json_body()
         user, ref = str(body.get("user", "")), str(body.get("ref", ""))
-        category = body.get("category", "servers")
-        if not user or not ref or category not in ("servers", "dask"):
+        category = body.get("category", SERVERS)
+        if not user or not ref or category not in (SERVERS, DASK):
             raise web.HTTPError(400, "Give user, ref and category (servers or dask).")
         rate = _rate(str(body.get("rate", "0")))
         accounts = await self.costs.accounts(user)
@@ -284,7 +284,7 @@ class ServerMeterHandler(CostsHandler):
         if event == "start":
             accounts = await self.costs.accounts(user)
             await asyncio.to_thread(
-                self.costs.meter.start, ref, "servers", accounts, rate, at,
+                self.costs.meter.start, ref, SERVERS, accounts, rate, at,
                 snapshot=self.costs.catalog.info.as_dict(), detail={"profile": profile},
                 hold_id=hold_id if isinstance(hold_id, int) else None,
             )

@@ -28,12 +28,13 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from ..constants import DASK
 from ..costs.ledger import Ledger
 from ..gateway.metering import Rates, UsageInterval, usage_intervals
 from .db import meter_watermarks
 
 SOURCE = "dask"
-CATEGORY = "dask"
+CATEGORY = DASK
 
 
 def interval_ref(iv: UsageInterval) -> str:

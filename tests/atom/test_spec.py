@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 import yaml
 
 from jupyter_ext.atom.catalog import parse_catalog
 from jupyter_ext.atom.errors import SpecError
 from jupyter_ext.atom.estimate import actual_cost, estimate
-from jupyter_ext.atom.rates import INSTANCE_TYPES, rate_for
+from jupyter_ext.atom.rates import instance_types, node_rate_micro
 from jupyter_ext.atom.spec import parse_memory, parse_spec, parse_walltime
+from jupyter_ext.costs.catalog import PriceCatalog, packaged_snapshot, process_catalog
 from jupyter_ext.paths import packaged_config_dir
 
 
@@ -92,7 +95,7 @@ def test_shipped_catalog_is_valid_and_complete(catalog):
     for app in catalog.apps.values():
         assert set(app.archs) == {"x86_64-amd", "x86_64-intel", "arm64"}
         for fams in app.instance_families.values():
-            assert any(it.split(".")[0] in fams for it in INSTANCE_TYPES)
+            assert any(it.split(".")[0] in fams for it in instance_types(process_catalog()))
 
 
 @pytest.mark.parametrize("mutate,field", [
@@ -117,11 +120,15 @@ def test_estimate_picks_cheapest_fitting_instance_and_prices_the_worst_case(cata
                        "walltime": "02:00:00", "array": 10}, catalog)
     est = estimate(spec, catalog)
     assert est["instance_type"] == "c6a.2xlarge"  # 8 vCPU / 16 GiB is the cheapest fit
-    rate = rate_for("c6a.2xlarge", False)
-    assert est["hourly_rate_micro"] == rate == 306_000
+    region = packaged_snapshot()["regions"]["us-east-1"]
+    rate = node_rate_micro(process_catalog(), "c6a.2xlarge", False)
+    assert est["hourly_rate_micro"] == rate
+    assert rate == int(Decimal(region["ec2"]["c6a.2xlarge"]["ondemand_hour"]) * 1_000_000)
     assert est["est_cost_micro"] == 2 * 10 * rate
     spot = estimate(parse_spec({**spec.to_dict(), "spot": True}, catalog), catalog)
-    assert spot["hourly_rate_micro"] == rate * 40 // 100 and spot["snapshot"]
+    spot_price = Decimal(region["spot"]["c6a.2xlarge"]["price_hour"])
+    assert spot["hourly_rate_micro"] == int(spot_price * 1_000_000) < rate
+    assert spot["snapshot"]["date"] == packaged_snapshot()["date"]
 
 
 def test_expected_cost_uses_reference_runtime_times_arch_scale(catalog):
@@ -145,13 +152,12 @@ def test_actual_cost_is_integer_runtime_x_nodes_x_rate():
 
 
 def test_estimate_with_another_price_source(catalog):
-    """The costs snapshot may not price every type: unpriced types are skipped."""
-    def rate(instance_type, spot):
-        if not instance_type.startswith("m6a."):
-            raise KeyError(instance_type)
-        return 1_000_000
-
+    """A snapshot may not price every type: unpriced types are not candidates."""
+    snap = packaged_snapshot()
+    snap["date"] = "2026-11-20"
+    ec2 = snap["regions"]["us-east-1"]["ec2"]
+    snap["regions"]["us-east-1"]["ec2"] = {"m6a.large": {**ec2["m6a.large"], "ondemand_hour": "1"}}
     spec = parse_spec({"name": "e", "command": ["x"], "vcpus": 2, "memory": "1Gi"}, catalog)
-    est = estimate(spec, catalog, rate, snapshot="prices-2026-11-20")
+    est = estimate(spec, catalog, PriceCatalog(snap, "test"))
     assert est["instance_type"] == "m6a.large" and est["hourly_rate_micro"] == 1_000_000
-    assert est["snapshot"] == "prices-2026-11-20"
+    assert est["snapshot"]["date"] == "2026-11-20"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_ext.clients import LensClient
+from jupyter_ext.clients.lens import LensClient
 from jupyter_ext.clients.outbox import Outbox
 from tests.clients.peer import Peer
 

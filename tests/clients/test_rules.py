@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from jupyter_ext.clients import HubClient, LensClient, PeerClient, PeerError, Sync, path
-from jupyter_ext.clients.base import should_retry
+from jupyter_ext.clients.base import PeerClient, PeerError, Sync, path, should_retry
+from jupyter_ext.clients.hub import HubClient
+from jupyter_ext.clients.lens import LensClient
 from tests.clients.peer import Peer
 
 FAIL = (503, {"status": 503, "message": "database is restarting"})

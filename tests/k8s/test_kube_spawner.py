@@ -17,6 +17,7 @@ from tornado.httpserver import HTTPServer
 from traitlets.config import Config
 
 from jupyter_ext.paths import packaged_config_dir
+from spawners.pricing import hourly_rate
 from spawners.profiles import load_catalog
 from tests.k8s.conftest import make_user, pod_dict
 
@@ -103,7 +104,7 @@ async def test_pod_manifest_of_every_profile(make_spawner, slug):
     assert env["DASK_GATEWAY__PROXY_ADDRESS"] == "gateway://traefik-lens-dask-gateway.lens.svc.cluster.local:80"
     assert env["DASK_GATEWAY__AUTH__TYPE"] == "jupyterhub"
     assert env["SCRATCH_BUCKET"] == "s3://lens-scratch/jupyter-alice"
-    assert float(env["LENS_HOURLY_COST"]) == profile.hourly_cost
+    assert float(env["LENS_HOURLY_COST"]) == hourly_rate(profile)  # the catalog price of its instance type
     assert f"--ServerApp.shutdown_no_activity_timeout={profile.idle_timeout}" in nb["args"]
 
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
