@@ -8,19 +8,18 @@ with a message that says so.
 from __future__ import annotations
 
 import asyncio
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 from jupyterhub.auth import Authenticator
 from tornado import web
 from traitlets import Integer, Unicode, default
 
+from ..db.engine import default_url
 from .accounts import USERNAME_RE, AccountStore
 
 
 def default_db_url() -> str:
-    state = os.environ.get("LENS_STATE_DIR", "state")
-    return os.environ.get("LENS_DB_URL") or f"sqlite:///{os.path.abspath(state)}/lens.sqlite"
+    return default_url()
 
 
 class LensPasswordAuthenticator(Authenticator):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from jupyter_ext.db.engine import default_url
 from jupyter_ext.workshop.content import server_pull_path
 from jupyter_ext.workshop.expiry import allowed_profiles, refusal
 from jupyter_ext.workshop.model import utcnow
@@ -28,8 +29,7 @@ class SpawnRules:
 
 
 def default_db_url() -> str:
-    state = os.environ.get("LENS_STATE_DIR", "state")
-    return os.environ.get("LENS_DB_URL") or f"sqlite:///{os.path.abspath(state)}/lens.sqlite"
+    return default_url()
 
 
 def no_database_yet(url: str) -> bool:

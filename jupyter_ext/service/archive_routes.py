@@ -9,30 +9,14 @@ import sqlalchemy as sa
 from tornado import web
 
 from ..costs.meter import min_storage_seconds, storage_rate
+from ..db.tables import archives
 from .base import LensHandler
-from .db import metadata
 
-archives = sa.Table(
-    "lens_archives",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("owner", sa.String(80), nullable=False, index=True),
-    sa.Column("archive_id", sa.String(80), nullable=False),
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("storage_class", sa.String(40), nullable=False),
-    sa.Column("size", sa.BigInteger, nullable=False),
-    sa.Column("added_bytes", sa.BigInteger, nullable=False),
-    sa.Column("files", sa.Integer, nullable=False),
-    sa.Column("repository", sa.String(500), nullable=False, default=""),
-    sa.Column("created", sa.DateTime, nullable=False),
-    sa.UniqueConstraint("owner", "archive_id"),
-)
 CLASSES = ("STANDARD", "STANDARD_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE", "INTELLIGENT_TIERING")
 PACK_SIZE = 16 * 2**20  # objects are ~pack-sized; used for per-object fees and minimums
 
 
 def setup(lens, prefix: str) -> list[tuple]:
-    metadata.create_all(lens.engine)
     return [(rf"{prefix}api/archives/?", ArchiveCatalogHandler)]
 
 
