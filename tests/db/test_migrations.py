@@ -165,3 +165,15 @@ def test_lens_db_status_and_upgrade(bb3_copy, monkeypatch, capsys):
     assert lens(["db", "upgrade", "--no-backup"]) == 0
     assert "already at revision" in capsys.readouterr().out
     assert raw_rows(bb3_copy) == raw_rows(FIXTURE)
+
+
+def test_the_hub_fails_closed_on_a_database_it_may_not_use(tmp_path):
+    from jupyter_ext.hub.workshop_restriction import spawn_rules
+
+    url = f"sqlite:///{tmp_path}/new.sqlite"
+    engine = make_engine(url)
+    ensure_schema(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = 'f00dfeed'"))
+    rules = spawn_rules({"ws1"}, db_url=url)
+    assert rules.refusal == "The workshop settings could not be read; try again shortly."
