@@ -177,3 +177,60 @@ def test_the_hub_fails_closed_on_a_database_it_may_not_use(tmp_path):
         conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = 'f00dfeed'"))
     rules = spawn_rules({"ws1"}, db_url=url)
     assert rules.refusal == "The workshop settings could not be read; try again shortly."
+
+
+NEXT_REVISION = '''
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table("lens_archives") as batch:
+        batch.add_column(sa.Column("note", sa.Text, nullable=False, server_default=""))
+
+
+def downgrade():
+    with op.batch_alter_table("lens_archives") as batch:
+        batch.drop_column("note")
+'''
+
+
+@pytest.fixture
+def next_lens(tmp_path, monkeypatch):
+    """A lens one revision ahead: the shipped migrations plus a 0002 that adds a column."""
+    import shutil
+
+    from jupyter_ext.db import migrate
+
+    scripts = tmp_path / "alembic"
+    shutil.copytree(migrate.MIGRATIONS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    (scripts / "versions" / "0002_archive_note.py").write_text(NEXT_REVISION)
+    monkeypatch.setattr(migrate, "MIGRATIONS", scripts)
+    return scripts
+
+
+def test_a_database_behind_is_refused_unless_the_policy_or_the_command_upgrades_it(bb3_copy, next_lens, capsys):
+    url = f"sqlite:///{bb3_copy}"
+    with pytest.raises(SchemaError, match="made before lens had schema versions"):
+        ensure_schema(make_engine(url), "never")
+    assert lens(["db", "upgrade", "--db", url, "--no-backup"]) == 0
+    assert "unversioned -> 0002" in capsys.readouterr().out
+    # back to 0001, as an older lens left it
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '0001'"))
+        conn.execute(sa.text("ALTER TABLE lens_archives DROP COLUMN note"))
+    for policy in ("auto", "never"):
+        with pytest.raises(SchemaError, match=r"at schema revision 0001; this lens needs 0002.*lens db upgrade"):
+            ensure_schema(make_engine(url), policy)
+    assert lens(["db", "status", "--db", url]) == 1
+    assert "behind" in capsys.readouterr().out
+    assert ensure_schema(make_engine(url), "always").revision == "0002"
+    after, before = raw_rows(bb3_copy), raw_rows(FIXTURE)
+    assert after.pop("lens_archives") == [(*row, "") for row in before.pop("lens_archives")]
+    assert after == before
