@@ -31,7 +31,7 @@ from sqlalchemy import text  # noqa: E402
 
 from jupyter_ext.costs.db import make_engine, write_lock  # noqa: E402
 from jupyter_ext.costs.ledger import BudgetExceeded, Ledger  # noqa: E402
-from jupyter_ext.db import drop_schema, ensure_schema  # noqa: E402
+from jupyter_ext.db.migrate import drop_schema, ensure_schema  # noqa: E402
 
 AMOUNT = 1_210_000
 USERS = 20

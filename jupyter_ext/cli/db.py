@@ -20,7 +20,7 @@ def register(subparsers) -> None:
 
 
 def _engine(args):
-    from jupyter_ext.db import make_engine
+    from jupyter_ext.db.engine import make_engine
 
     return make_engine(args.db)
 
@@ -30,7 +30,7 @@ def _where(engine) -> str:
 
 
 def cmd_status(args) -> int:
-    from jupyter_ext.db import schema_status
+    from jupyter_ext.db.migrate import schema_status
 
     engine = _engine(args)
     with engine.execution_options(lens_readonly=True).connect() as conn:
@@ -47,7 +47,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_upgrade(args) -> int:
-    from jupyter_ext.db import SchemaError, upgrade
+    from jupyter_ext.db.migrate import SchemaError, upgrade
 
     engine = _engine(args)
     try:

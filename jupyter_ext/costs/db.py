@@ -1,7 +1,7 @@
 """The ledger's tables and engine: names kept for the ledger's users.
 
 The tables are declared in :mod:`jupyter_ext.db.tables` (the one schema of the
-lens database) and the engine comes from :func:`jupyter_ext.db.make_engine`:
+lens database) and the engine comes from :func:`jupyter_ext.db.engine.make_engine`:
 SQLite by default, a PostgreSQL URL works too. On SQLite every write
 transaction starts with ``BEGIN IMMEDIATE`` (one writer at a time, so a budget
 check and the hold it guards cannot interleave); on PostgreSQL the budget rows

@@ -95,7 +95,7 @@ def write_lock(engine: Engine):
 def make_engine(url: str | None = None, **kwargs) -> Engine:
     """The engine of the lens database (``url`` or :func:`default_url`).
 
-    It does not create or check tables: :func:`jupyter_ext.db.ensure_schema`
+    It does not create or check tables: :func:`jupyter_ext.db.migrate.ensure_schema`
     does (the stores call it).
     """
     url = url or default_url()

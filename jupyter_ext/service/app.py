@@ -17,7 +17,8 @@ from traitlets import Enum, List, Unicode, default
 from traitlets.config import Application
 
 from .. import __version__
-from ..db import POLICIES, SchemaError, default_url, ensure_schema, make_engine
+from ..db.engine import default_url, make_engine
+from ..db.migrate import POLICIES, SchemaError, ensure_schema
 from .handlers import core_handlers
 
 

@@ -26,7 +26,7 @@ def pg_url():
 def pg_engine(pg_url):
     engine = make_engine(pg_url, pool_size=55, max_overflow=5)
     yield engine
-    from jupyter_ext.db import drop_schema
+    from jupyter_ext.db.migrate import drop_schema
 
     drop_schema(engine)
     engine.dispose()

@@ -14,15 +14,16 @@ from alembic.migration import MigrationContext
 from jupyter_ext.atom.store import JobStore
 from jupyter_ext.cli.main import main as lens
 from jupyter_ext.costs.ledger import Ledger
-from jupyter_ext.db import (
+from jupyter_ext.db.engine import make_engine
+from jupyter_ext.db.migrate import (
+    INITIAL_TABLES,
+    VERSION_TABLE,
     SchemaError,
     ensure_schema,
     head_revision,
-    make_engine,
-    metadata,
     schema_status,
 )
-from jupyter_ext.db.migrate import INITIAL_TABLES, VERSION_TABLE
+from jupyter_ext.db.tables import metadata
 from jupyter_ext.hub.accounts import AccountStore
 from jupyter_ext.workshop.store import WorkshopStore
 from tests.db.conftest import AT, FIXTURE, PASSWORDS

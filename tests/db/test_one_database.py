@@ -11,7 +11,7 @@ import pytest
 
 from jupyter_ext.costs.gate import spawn_gate, spawn_hold
 from jupyter_ext.costs.ledger import BudgetExceeded
-from jupyter_ext.db import default_url
+from jupyter_ext.db.engine import default_url
 from jupyter_ext.paths import state_dir
 
 

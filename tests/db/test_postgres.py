@@ -10,8 +10,15 @@ import sqlalchemy as sa
 
 from jupyter_ext.atom.store import JobStore
 from jupyter_ext.costs.ledger import Ledger
-from jupyter_ext.db import SchemaError, ensure_schema, make_engine, metadata, schema_status
-from jupyter_ext.db.migrate import INITIAL_TABLES, upgrade
+from jupyter_ext.db.engine import make_engine
+from jupyter_ext.db.migrate import (
+    INITIAL_TABLES,
+    SchemaError,
+    ensure_schema,
+    schema_status,
+    upgrade,
+)
+from jupyter_ext.db.tables import metadata
 from jupyter_ext.hub.accounts import AccountStore
 from tests.conftest import require
 from tests.costs.pg import pg_bindir, postgres_cluster
