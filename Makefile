@@ -12,6 +12,10 @@ CODE_SERVER_PREFIX ?= $(CACHE)/code-server
 CHP_VERSION ?= 5.3.0
 CODE_SERVER_VERSION ?= 4.100.3
 PYTEST_ARGS ?=
+# `make test` also installs the wheel (not editable) here, outside the checkout,
+# and runs tests/installed against a stack started from it.
+INSTALLED_VENV ?= /tmp/lens-installed-venv
+DIST ?= $(CACHE)/dist
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
 PY  := $(VENV)/bin/python
@@ -23,13 +27,13 @@ export LENS_CODE_SERVER_PREFIX := $(CODE_SERVER_PREFIX)
 APT_HUB  := git libkrb5-dev ripgrep
 APT_TEST := $(APT_HUB) slurm-wlm munge chromium chromium-driver postgresql
 
-.PHONY: help hub test setup setup-test venv proxy code-server apt-hub apt-test lint bench clean
+.PHONY: help hub test setup setup-test venv installed proxy code-server apt-hub apt-test lint bench clean
 
 help:
 	@echo "make hub    set up, then run the local hub on http://127.0.0.1:8000"
 	@echo "make test   set up (venv, npm, Debian packages, Slurm), then run all tests"
 	@echo "make lint   ruff"
-	@echo "make bench  run the benchmarks under benchmarks/"
+	@echo "make bench  run every benchmark under benchmarks/ ($(BENCHES)); one: make bench BENCHES=archive"
 
 # --- Python: one world-readable venv on Debian's python, so per-user servers can run it.
 $(VENV)/.stamp: pyproject.toml
@@ -42,7 +46,16 @@ $(VENV)/.stamp: pyproject.toml
 
 venv: $(VENV)/.stamp
 
-# --- configurable-http-proxy from npm (the PyPI port breaks websockets; see FACTS).
+# --- the wheel a deployment installs, in a venv of its own (what tests/installed runs).
+installed: venv
+	rm -rf $(DIST) $(INSTALLED_VENV)
+	$(PY) -m pip wheel -q --no-deps -w $(DIST) .
+	$(PY_BASE) -m venv $(INSTALLED_VENV)
+	$(INSTALLED_VENV)/bin/pip install -q --upgrade pip 2>&1 | grep -v 'is ignored' ; test $${PIPESTATUS[0]} -eq 0
+	$(INSTALLED_VENV)/bin/pip install -q $(DIST)/lens_hub-*.whl 2>&1 | grep -v 'is ignored' ; test $${PIPESTATUS[0]} -eq 0
+	chmod -R a+rX $(INSTALLED_VENV)
+
+# --- configurable-http-proxy from npm (the PyPI port breaks websockets; see docs/platform-facts.md).
 $(NPM_PREFIX)/.stamp-$(CHP_VERSION):
 	@command -v npm >/dev/null || $(MAKE) apt-hub
 	mkdir -p $(NPM_PREFIX)
@@ -70,7 +83,7 @@ apt-test: apt-hub
 setup: apt-hub venv proxy
 	@mkdir -p $(STATE)
 
-setup-test: apt-test venv proxy code-server
+setup-test: apt-test venv installed proxy code-server
 	@mkdir -p $(STATE)
 
 hub: setup
@@ -79,13 +92,15 @@ hub: setup
 
 test: setup-test
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest $(PYTEST_ARGS)
+	LENS_INSTALLED_PYTHON=$(INSTALLED_VENV)/bin/python $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
 
+# Each benchmark runs lens and its peer side by side and prints ratios (benchmarks/README.md).
+BENCHES ?= spawn spawn_gate ledger atom_submit dask_gateway archive workshop
 bench: setup-test
-	$(PY) benchmarks/spawn.py
+	@for b in $(BENCHES); do echo "== benchmarks/$$b.py"; $(PY) benchmarks/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) $(CACHE) build dist

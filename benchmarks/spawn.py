@@ -269,7 +269,7 @@ def bench_concurrent(label: str, hub, users: list[tuple[str, str]], body: dict) 
 
 # -- setup -------------------------------------------------------------------------
 def lens_accounts(stack, names: list[str]) -> list[tuple[str, str]]:
-    from jupyter_ext.hub.accounts import AccountStore
+    from jupyter_ext.accounts import AccountStore
     from jupyter_ext.hub.state import ensure_state
 
     store = AccountStore.from_url(ensure_state(stack.state).lens_db_url)

@@ -2,7 +2,16 @@
 budget gate, metering events and the environment given to user servers.
 
 Both ``LocalProfileSpawner`` and ``KubeProfileSpawner`` mix this in; they only
-say how a chosen profile becomes their own settings (``apply_profile``).
+say how a chosen profile becomes their own settings (``apply_profile``) and build
+their process or pod (the next class in the MRO: ``LocalProcessSpawner`` /
+``KubeSpawner``).
+
+The lifecycle lives here, once (template method): ``run_pre_spawn_hook`` takes
+the budget hold; ``start()`` runs the spawner's ``before_start()``, makes the
+scratch folder, starts the process/pod and opens the metering interval, or
+releases the hold if anything of that fails; ``stop()`` stops the process/pod,
+then the owner's Dask clusters, closes the interval and runs ``after_stop()``;
+``poll()`` closes the interval as soon as a server is found dead.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ import os
 from dataclasses import replace
 from html import escape
 
+from jupyterhub.utils import maybe_future
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Bool, Dict, Float, Integer, Unicode, default
 from traitlets.config import LoggingConfigurable
@@ -108,6 +118,14 @@ class ProfileSpawnerMixin(LoggingConfigurable):
         config=True, help="The dask-gateway service's token, used to stop a user's clusters."
     )
 
+    dask_gateway_url = Unicode(
+        config=True,
+        help="The gateway as the hub reaches it (e.g. http://traefik-lens-dask-gateway.lens.svc"
+        ".cluster.local/services/dask-gateway), for stopping a user's clusters with their server. "
+        "Setting it turns that stop on even without dask_gateway (Kubernetes, where the chart "
+        "gives servers the gateway's environment). Empty: $LENS_GATEWAY_URL or the local gateway.",
+    )
+
     hub_public_url = Unicode(
         "http://127.0.0.1:8000", config=True, help="The hub's address as user servers reach it."
     )
@@ -132,6 +150,7 @@ class ProfileSpawnerMixin(LoggingConfigurable):
 
     profile: Profile | None = None
     _hold_id: int | None = None
+    _meter_open = False  # a "start" was sent and no "stop" yet
 
     # -- catalog -----------------------------------------------------------
     @property
@@ -232,6 +251,8 @@ class ProfileSpawnerMixin(LoggingConfigurable):
         state = super().get_state()
         if self.profile:
             state["profile"] = self.profile.slug
+        if self._meter_open:
+            state["metered"] = True
         return state
 
     def load_state(self, state):
@@ -239,6 +260,8 @@ class ProfileSpawnerMixin(LoggingConfigurable):
         slug = state.get("profile")
         if slug:
             self.profile = self.catalog.get(slug)
+        # a server saved before this flag existed was metered when it had a profile
+        self._meter_open = bool(state.get("metered", slug is not None))
 
     # -- lens service calls -------------------------------------------------
     async def _lens_call(self, method: str, path: str, body: dict | None = None) -> dict:
@@ -347,14 +370,90 @@ class ProfileSpawnerMixin(LoggingConfigurable):
 
     async def stop_dask_clusters(self) -> None:
         """Clusters die with their owner's server (stopped or culled)."""
-        if not self.dask_gateway:
+        if not (self.dask_gateway or self.dask_gateway_url):
             return
         from jupyter_ext.hub.dask_lifecycle import stop_user_clusters
 
         try:
-            stopped = await stop_user_clusters(self.user.name, token=self.dask_gateway_token or None)
+            stopped = await stop_user_clusters(
+                self.user.name,
+                gateway_url=self.dask_gateway_url or None,
+                token=self.dask_gateway_token or None,
+            )
         except Exception as exc:  # stopping the server must not fail on this
             self.log.warning("stopping %s's Dask clusters failed: %s", self.user.name, exc)
             return
         if stopped:
             self.log.info("Stopped %d Dask cluster(s) of %s with their server", len(stopped), self.user.name)
+
+    def scratch_owner(self) -> tuple[int, int] | None:
+        """(uid, gid) that should own the scratch folder; None: the hub's account."""
+        return None
+
+    def ensure_scratch(self) -> str | None:
+        """``$SCRATCH_BUCKET``, when it is a local path, is a directory only its user may use.
+
+        The root (``$LENS_STATE_DIR/scratch`` by default) may be traversed but not
+        listed; each user's directory is theirs, mode 0700, so xarray/zarr (and the
+        user's Dask workers, which run as the same account) can write there at once.
+        A URL (``s3://...``, as on Kubernetes) needs nothing here.
+        """
+        path = self.lens_env().get("SCRATCH_BUCKET", "")
+        if not path or "://" in path:
+            return None
+        root = os.path.dirname(path)
+        os.makedirs(root, mode=0o711, exist_ok=True)
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        owner = self.scratch_owner()
+        if owner is not None:
+            os.chown(path, *owner)
+        os.chmod(path, 0o700)
+        return path
+
+    # -- lifecycle (template methods; the spawner below builds the process/pod) --
+    async def before_start(self) -> None:
+        """Spawner-specific preparation before the process/pod starts (accounts, cgroups)."""
+
+    async def after_stop(self) -> None:
+        """Spawner-specific cleanup after the process/pod and the metering are stopped."""
+
+    async def run_pre_spawn_hook(self):
+        """Budget gate first, then the configured hook; a failing hook gives the hold back."""
+        if self.profile is not None:
+            await self.check_budget(self.profile)
+        try:
+            # Spawner.run_pre_spawn_hook returns None without a hook, else maybe a future.
+            return await maybe_future(super().run_pre_spawn_hook())
+        except BaseException:
+            await self.release_budget_hold()
+            raise
+
+    async def start(self):
+        try:
+            await self.before_start()
+            self.ensure_scratch()
+            result = await super().start()
+        except BaseException:  # also cancellation (the hub's start_timeout)
+            await self.release_budget_hold()
+            raise
+        await self.meter_event("start")
+        self._meter_open = True
+        return result
+
+    async def close_meter(self) -> None:
+        """Close the metering interval once (poll and stop may both notice the end)."""
+        if self._meter_open:
+            self._meter_open = False
+            await self.meter_event("stop")
+
+    async def stop(self, now=False):
+        await super().stop(now=now)
+        await self.stop_dask_clusters()
+        await self.close_meter()
+        await self.after_stop()
+
+    async def poll(self):
+        status = await super().poll()
+        if status is not None:
+            await self.close_meter()
+        return status

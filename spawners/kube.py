@@ -15,14 +15,15 @@ Design (kubespawner 7.1.0):
 - ``apply_user_options`` (JupyterHub >= 5.3, before the pre-spawn hook) and
   ``load_user_options`` (called by kubespawner's ``_start``) both run the
   same idempotent selection; the first gives the hub its HTTP status early.
-- The budget gate runs in the pre-spawn hook; start and stop are metered.
+- The lifecycle (budget hold and its release on a failed start, metering, the
+  user's Dask clusters stopped with the server) is the mixin's; this class only
+  turns a profile into kubespawner settings and pods (``kube_objects``).
 """
 
 from __future__ import annotations
 
 import copy
 
-from jupyterhub.utils import maybe_future
 from kubespawner import KubeSpawner
 from traitlets import Bool, Unicode, default
 
@@ -107,19 +108,3 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
     async def load_user_options(self):
         """kubespawner's hook, called from ``_start``: select through the catalog."""
         await self.apply_profile_options(self.user_options or {})
-
-    # -- lifecycle --------------------------------------------------------------
-    async def run_pre_spawn_hook(self):
-        if self.profile is not None:
-            await self.check_budget(self.profile)
-        # Spawner.run_pre_spawn_hook returns None without a hook, else maybe a future.
-        return await maybe_future(super().run_pre_spawn_hook())
-
-    async def start(self):
-        url = await super().start()
-        await self.meter_event("start")
-        return url
-
-    async def stop(self, now=False):
-        await super().stop(now=now)
-        await self.meter_event("stop")

@@ -16,18 +16,14 @@ from typing import Any
 
 import yaml
 
+from jupyter_ext.quantity import parse_quantity
+
 INTERFACES = {
     "lab": "/lab",
     "vscode": "/vscode/",
     "rstudio": "/rstudio/",
 }
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
-QUANTITY_RE = re.compile(r"^(\d+(?:\.\d+)?)([KMGT]i?)?$")
-_UNITS = {
-    None: 1,
-    "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
-}
 PROFILE_KEYS = {
     "slug", "display_name", "description", "default", "interface", "default_url", "image",
     "cpu", "memory", "gpu", "node_selector", "tolerations", "instance_type", "hourly_cost",
@@ -55,18 +51,6 @@ class ProfileError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-def parse_quantity(value: Any) -> int:
-    """'4G' / '512Mi' / 1e9 -> bytes (Kubernetes quantity suffixes)."""
-    if isinstance(value, bool):
-        raise ValueError(f"not a quantity: {value!r}")
-    if isinstance(value, int | float):
-        return int(value)
-    m = QUANTITY_RE.match(str(value).strip())
-    if not m:
-        raise ValueError(f"not a quantity: {value!r} (use e.g. 512M, 4G, 2Gi)")
-    return int(float(m.group(1)) * _UNITS[m.group(2)])
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ def find_proxy() -> str:
 
 def ensure_admin(state_root: Path, name: str = "admin") -> str | None:
     """Create the admin account on the first run; return its password then, else None."""
-    from jupyter_ext.hub.accounts import AccountStore
+    from jupyter_ext.accounts import AccountStore
     from jupyter_ext.hub.state import StateDir
 
     store = AccountStore.from_url(StateDir(state_root).lens_db_url)

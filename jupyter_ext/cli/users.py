@@ -29,14 +29,14 @@ def register(subparsers) -> None:
 
 
 def _store(args):
-    from jupyter_ext.hub.accounts import AccountStore
+    from jupyter_ext.accounts import AccountStore
     from jupyter_ext.hub.state import ensure_state
 
     return AccountStore.from_url(ensure_state(args.state).lens_db_url)
 
 
 def add_user(args) -> int:
-    from jupyter_ext.hub.accounts import AccountError
+    from jupyter_ext.accounts import AccountError
 
     try:
         password = _store(args).create(args.name, args.password, admin=args.admin)
@@ -47,7 +47,7 @@ def add_user(args) -> int:
 
 
 def set_password(args) -> int:
-    from jupyter_ext.hub.accounts import AccountError, readable_password
+    from jupyter_ext.accounts import AccountError, readable_password
 
     password = args.password or readable_password()
     try:
@@ -59,7 +59,7 @@ def set_password(args) -> int:
 
 
 def toggle(args, disabled: bool) -> int:
-    from jupyter_ext.hub.accounts import AccountError
+    from jupyter_ext.accounts import AccountError
 
     try:
         _store(args).update(args.name, disabled=disabled)

@@ -81,7 +81,7 @@ def _known_profiles() -> list[str]:
 
 
 def cmd_create(args) -> int:
-    from jupyter_ext.hub.accounts import USERNAME_RE
+    from jupyter_ext.accounts import USERNAME_RE
     from jupyter_ext.workshop import model
     from jupyter_ext.workshop.content import parse_content
     from jupyter_ext.workshop.hubapi import HubAPIError

@@ -156,7 +156,7 @@ jobs = sa.Table(
     sa.Column("record", sa.Text, nullable=False),
 )
 
-# -- local accounts (jupyter_ext.hub.accounts) ---------------------------------
+# -- local accounts (jupyter_ext.accounts) -------------------------------------
 accounts = sa.Table(
     "lens_accounts",
     metadata,

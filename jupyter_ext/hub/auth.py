@@ -14,8 +14,8 @@ from jupyterhub.auth import Authenticator
 from tornado import web
 from traitlets import Integer, Unicode, default
 
-from ..db.engine import default_url
-from .accounts import USERNAME_RE, AccountStore
+from jupyter_ext.accounts import USERNAME_RE, AccountStore
+from jupyter_ext.db.engine import default_url
 
 
 def default_db_url() -> str:

@@ -27,6 +27,9 @@ OIDC_KEYS = (
 )
 
 
+OIDC_LIST_KEYS = {"scope", "allowed_groups", "admin_groups"}
+
+
 class SettingsError(ValueError):
     pass
 
@@ -73,6 +76,8 @@ def load_settings(path: str | None = None, env: dict[str, str] | None = None) ->
     if env.get("LENS_AUTH"):
         settings["auth"] = _merge(settings["auth"], {"type": env["LENS_AUTH"]})
     oidc = {k: env[f"LENS_OIDC_{k.upper()}"] for k in OIDC_KEYS if env.get(f"LENS_OIDC_{k.upper()}")}
+    for key in OIDC_LIST_KEYS & oidc.keys():  # "a,b c" in the environment: a list, not characters
+        oidc[key] = [item for item in oidc[key].replace(",", " ").split() if item]
     if oidc:
         settings["auth"] = _merge(settings["auth"], {"oidc": oidc})
     check_types(settings, path or "settings")

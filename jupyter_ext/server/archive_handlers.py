@@ -17,7 +17,7 @@ from jupyter_ext.archive.engine import ArchiveEngine
 from jupyter_ext.archive.errors import ArchiveError, NotFound
 from jupyter_ext.archive.repository import Principal
 from jupyter_ext.archive.tasks import Task
-from jupyter_ext.server.handlers import LensAPIHandler
+from jupyter_ext.server.base import LensAPIHandler
 
 STORAGE_CLASSES = ("STANDARD", "STANDARD_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE", "INTELLIGENT_TIERING")
 TIERS = ("bulk", "standard", "expedited")

@@ -6,22 +6,12 @@ import json
 import os
 
 from jupyter_server.auth.decorator import authorized
-from jupyter_server.base.handlers import APIHandler
-from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
 from jupyter_ext import __version__
+from jupyter_ext.server.archive_handlers import archive_handlers
+from jupyter_ext.server.base import LensAPIHandler
 from jupyter_ext.server.service_client import LensServiceClient, ServiceError
-
-AUTH_RESOURCE = "lens"
-
-
-class LensAPIHandler(ExtensionHandlerMixin, APIHandler):
-    auth_resource = AUTH_RESOURCE
-
-    @property
-    def lens_service_url(self) -> str:
-        return self.extensionapp.lens_service_url
 
 
 class StatusHandler(LensAPIHandler):
@@ -99,8 +89,6 @@ class ServiceForwardHandler(LensAPIHandler):
 
 
 def default_handlers() -> list[tuple]:
-    from jupyter_ext.server.archive_handlers import archive_handlers
-
     return [
         *archive_handlers(),
         (r"/lens/api/status", StatusHandler),

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from tornado import web
 
-from ..hub.accounts import AccountStore
+from ..accounts import AccountStore
 from ..workshop.expiry import servers_to_stop
 from ..workshop.model import NAME_RE, format_usd, utcnow
 from ..workshop.seatcost import seat_costs

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from ..hub.accounts import Account
+from ..accounts import Account
 
 
 def servers_to_stop(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from ..hub.accounts import AccountStore
+from ..accounts import AccountStore
 from .content import hub_pull_link
 from .hubapi import HubAPI
 from .model import Workshop, WorkshopError, format_usd, utcnow

@@ -7,7 +7,7 @@ import csv
 import io
 from dataclasses import dataclass
 
-from ..hub.accounts import USERNAME_RE
+from ..accounts import USERNAME_RE
 
 MAX_SEATS = 500
 COLUMNS = ("username", "display_name", "email")

@@ -1,9 +1,8 @@
-"""Fixtures for the atom engine tests: real unix accounts, a real SQLite DB, and a tiny
-in-process ledger standing in until jupyter_ext.costs.ledger lands (same interface)."""
+"""Fixtures for the atom engine tests: real unix accounts, and a real SQLite DB holding
+the jobs and the real costs ledger."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import pwd
 import subprocess
@@ -12,56 +11,60 @@ import pytest
 import sqlalchemy as sa
 
 from jupyter_ext.atom.catalog import load_catalog
+from jupyter_ext.costs.ledger import Ledger
 
 TEST_USERS = ("atomalice", "atombob")
 
 
-class TinyBudgetExceeded(Exception):
-    """Same attributes as jupyter_ext.costs.ledger.BudgetExceeded."""
+class LedgerView:
+    """The real costs Ledger (on the test's SQLite), plus read-only views of its holds
+    for assertions: ``holds`` (open: id -> (accounts, amount)), ``charged`` (id ->
+    actual) and ``released`` (ids). The JobManager only ever sees the real Ledger API."""
 
-    def __init__(self, estimate: int, remaining: int):
-        self.estimate_micro, self.remaining_micro = estimate, remaining
-        super().__init__(f"over budget: estimate {estimate} micro-USD, remaining {remaining}")
+    def __init__(self, ledger: Ledger):
+        self.real = ledger
 
+    def __getattr__(self, name):
+        return getattr(self.real, name)
 
-class TinyLedger:
-    """Hold -> charge/refund bookkeeping in memory (TEST ONLY; the real one is costs.Ledger)."""
+    def _rows(self, status: str):
+        with self.real.engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                "SELECT id, amount_micro, actual_micro FROM lens_holds WHERE status = :s"), {"s": status}).all()
+            accounts = {}
+            for hold_id, account in conn.execute(sa.text(
+                    "SELECT hold_id, account FROM lens_entries WHERE kind = 'hold' ORDER BY id")):
+                accounts.setdefault(hold_id, []).append(account)
+        return rows, accounts
 
-    def __init__(self, budgets: dict[str, int] | None = None):
-        self.budgets = dict(budgets or {})
-        self.holds: dict[str, tuple[list[str], int]] = {}
-        self.charged: dict[str, int] = {}
-        self.released: list[str] = []
-        self._accts: dict[str, list[str]] = {}
-        self._ids = itertools.count(1)
+    @property
+    def holds(self) -> dict[int, tuple[list[str], int]]:
+        rows, accounts = self._rows("open")
+        return {r.id: (accounts[r.id], r.amount_micro) for r in rows}
 
-    def remaining(self, account: str) -> int:
-        held = sum(a for accts, a in self.holds.values() if account in accts)
-        spent = sum(v for k, v in self.charged.items() if account in self._accts[k])
-        return self.budgets.get(account, 10**15) - held - spent
+    @property
+    def charged(self) -> dict[int, int]:
+        return {r.id: r.actual_micro for r in self._rows("charged")[0]}
 
-    def hold(self, accounts, amount_micro, category, ref, description=""):
-        for acct in accounts:
-            left = self.remaining(acct)
-            if amount_micro > left:
-                raise TinyBudgetExceeded(amount_micro, left)
-        hid = f"h{next(self._ids)}"
-        self.holds[hid] = (list(accounts), amount_micro)
-        self._accts[hid] = list(accounts)
-        return hid
-
-    def charge(self, hold_id, actual_micro):
-        self.holds.pop(hold_id)
-        self.charged[hold_id] = actual_micro
-
-    def release(self, hold_id):
-        self.holds.pop(hold_id)
-        self.released.append(hold_id)
+    @property
+    def released(self) -> list[int]:
+        return [r.id for r in self._rows("released")[0]]
 
 
 @pytest.fixture
-def ledger():
-    return TinyLedger()
+def make_ledger(engine):
+    def make(budgets: dict[str, int] | None = None) -> LedgerView:
+        ledger = Ledger(engine)
+        for account, amount in (budgets or {}).items():
+            ledger.set_budget(account, amount)
+        return LedgerView(ledger)
+
+    return make
+
+
+@pytest.fixture
+def ledger(make_ledger):
+    return make_ledger()
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ import pytest
 from jupyter_ext.atom.backends.local import LocalBackend
 from jupyter_ext.atom.errors import JobNotFound, UnknownUser
 from jupyter_ext.atom.manager import JobManager
-from tests.atom.conftest import TinyBudgetExceeded, TinyLedger
-from tests.atom.helpers import group_alive, settle
+from jupyter_ext.costs.ledger import BudgetExceeded
+from tests.atom.helpers import group_alive, group_size, settle, wait_until
 from tests.conftest import require
 
 
@@ -110,14 +110,17 @@ async def test_cancel_kills_the_process_group(manager, ledger):
         if manager.get("atomalice", rec["id"])["state"] == "RUNNING":
             break
         await asyncio.sleep(0.05)
-    await asyncio.sleep(0.2)
+    backend = manager.backends["local"]
+    bid = manager.store.get(rec["id"])["backend_id"]
+    child_file = backend.root / bid / "tasks" / "0" / "child.json"
+    await wait_until("the job's child is recorded", child_file.exists)
+    child = json.loads(child_file.read_text())["pid"]
+    # sh, then both sleeps (one in the background) in the job's process group
+    await wait_until("both sleeps run", lambda: group_size(child) >= 3)
     await manager.cancel("atomalice", rec["id"])
     [done] = await settle(manager, "atomalice", [rec["id"]], limit=20)
     assert done["state"] == "CANCELLED"
     assert done["cost_micro"] < done["estimate"]["est_cost_micro"]
-    backend = manager.backends["local"]
-    bid = manager.store.get(rec["id"])["backend_id"]
-    child = json.loads((backend.root / bid / "tasks" / "0" / "child.json").read_text())["pid"]
     assert not group_alive(child)
 
 
@@ -157,10 +160,10 @@ async def test_other_users_cannot_see_or_touch_jobs(manager):
     await manager.cancel("atomalice", rec["id"])
 
 
-async def test_over_budget_is_refused_with_estimate_and_remaining(make_manager, unix_users):
-    led = TinyLedger({"user:atomalice": 1000})
+async def test_over_budget_is_refused_with_estimate_and_remaining(make_manager, make_ledger, unix_users):
+    led = make_ledger({"user:atomalice": 1000})
     manager = make_manager(led=led)
-    with pytest.raises(TinyBudgetExceeded) as err:
+    with pytest.raises(BudgetExceeded) as err:
         await manager.submit("atomalice", [], job(walltime="01:00:00", vcpus=4))
     assert err.value.remaining_micro == 1000 and err.value.estimate_micro > 1000
     assert manager.list("atomalice") == []

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import time
+from fractions import Fraction
 
 import pytest
 
 from jupyter_ext.atom.backends.local import LocalBackend
 from jupyter_ext.atom.errors import SpecError
-from jupyter_ext.atom.estimate import actual_cost
 from jupyter_ext.atom.manager import JobManager
 from tests.atom.helpers import settle
 
@@ -23,11 +24,15 @@ async def test_actual_cost_is_runtime_x_nodes_x_rate_and_charged_once(manager, l
     rec = await manager.submit("atomalice", ["lab", "other"], {
         "name": "c", "command": ["sleep", "0.5"], "walltime": "01:00:00", "array": 2})
     hold = manager.store.get(rec["id"])["hold_id"]
-    assert ledger.holds[hold] == (["user:atomalice", "group:lab"], rec["estimate"]["est_cost_micro"])
+    accounts, held = ledger.holds[hold]
+    assert sorted(accounts) == ["group:lab", "hub", "user:atomalice"]  # the hub-wide books too
+    assert held == rec["estimate"]["est_cost_micro"]
     [done] = await settle(manager, "atomalice", [rec["id"]])
     rate = done["estimate"]["hourly_rate_micro"]
     assert done["runtime_s"] >= 1.0  # two members of about 0.5 s each
-    assert done["cost_micro"] == actual_cost(done["runtime_s"], 1, rate) == ledger.charged[hold]
+    # runtime (summed over members, to the ms) x 1 node x the hourly rate, rounded up to a micro-dollar
+    expected = math.ceil(Fraction(round(done["runtime_s"] * 1000), 1000) * rate / 3600)
+    assert done["cost_micro"] == expected == ledger.charged[hold]
     await manager.refresh()  # terminal jobs are not charged again
     assert len(ledger.charged) == 1 and not ledger.holds
     assert "hold_id" not in done and done["cost_so_far_micro"] == done["cost_micro"]
@@ -54,7 +59,7 @@ async def test_unknown_backend_names_the_configured_ones(manager):
 
 async def test_half_submitted_jobs_are_marked_lost_on_start(manager, ledger):
     rec = {"id": "j-00000000abcd", "user": "atomalice", "backend": "local", "state": "HELD",
-           "created": time.time(), "hold_id": ledger.hold(["user:atomalice"], 5, "atom", "x")}
+           "created": time.time(), "hold_id": ledger.hold(["user:atomalice"], 5, "jobs", "x")}
     manager.store.put(rec)
     summary = await manager.start()
     assert summary["lost_in_submission"] == 1

@@ -16,7 +16,7 @@ from jupyter_ext.paths import packaged_config_dir
 def test_full_spec_round_trips(catalog):
     data = {
         "name": "ens-1", "app": "geos-chem-classic", "version": "14.3.1", "arch": "arm64",
-        "vcpus": 8, "memory": "16G", "gpus": 0, "nodes": 1, "walltime": "02:30:00",
+        "vcpus": 8, "memory": "16Gi", "gpus": 0, "nodes": 1, "walltime": "02:30:00",
         "spot": True, "array": {"size": 3, "params": [{"X": "1"}, {"X": "2"}, {"X": "3"}],
                                 "parallel": 2},
         "depends_on": ["j-0123456789ab", {"id": "j-0123456789ac", "type": "afterany"}],
@@ -44,7 +44,10 @@ def test_app_defaults_scale_walltime_per_arch(catalog):
     ({"app": "nope"}, "app", "container, gchp, geos-chem-classic, wrf"),
     ({"app": "wrf", "version": "1.0"}, "version", "4.6.1, 4.5.2"),
     ({"vcpus": 0}, "vcpus", "1..4096"),
-    ({"memory": "lots"}, "memory", "'512M'"),
+    ({"memory": "lots"}, "memory", "'512Mi'"),
+    ({"memory": "9" * 400}, "memory", "'4Gi'"),
+    ({"memory": "4GB"}, "memory", "'4G' (10^9 bytes)"),
+    ({"memory": "8Ti"}, "memory", "1..4194304"),
     ({"walltime": "forever"}, "walltime", "HH:MM:SS"),
     ({"array": 0}, "array.size", "1..10000"),
     ({"nodes": 2, "array": 4}, "array", "nodes=1"),
@@ -67,9 +70,21 @@ def test_command_or_app_required():
 
 
 def test_units():
-    assert parse_memory("1.5G") == 1536 and parse_memory(100) == 100
+    assert parse_memory("1.5Gi") == 1536 and parse_memory(100) == 100
     assert parse_walltime("1-00:00:00") == 86400 and parse_walltime("90m") == 5400
     assert parse_walltime("05:00") == 300 and parse_walltime(42) == 42
+
+
+def test_memory_is_a_kubernetes_quantity(catalog):
+    """'4G' is 10^9 bytes as in profiles.yaml and pods; 'Gi' is GiB; a bare number is MiB."""
+    assert parse_memory("4Gi") == 4096 and parse_memory("512Mi") == 512
+    assert parse_memory("4G") == -(-4 * 10**9 // 2**20) == 3815  # rounded up to a whole MiB
+    assert parse_memory("1M") == 1 and parse_memory("2048") == 2048 == parse_memory(2048)
+    spec = parse_spec({"name": "m", "command": ["x"], "memory": "4G"}, catalog)
+    again = parse_spec(spec.to_dict(), catalog)
+    assert again.memory_mib == spec.memory_mib == 3815  # the stored form reads back the same
+    # the shipped app defaults are GiB, as they always meant
+    assert catalog.get("geos-chem-classic").defaults_for("x86_64-amd")["memory"] == 32 * 1024
 
 
 def test_shipped_catalog_is_valid_and_complete(catalog):
@@ -98,7 +113,7 @@ def test_catalog_is_validated_at_load(mutate, field):
 
 
 def test_estimate_picks_cheapest_fitting_instance_and_prices_the_worst_case(catalog):
-    spec = parse_spec({"name": "e", "command": ["x"], "vcpus": 6, "memory": "10G",
+    spec = parse_spec({"name": "e", "command": ["x"], "vcpus": 6, "memory": "10Gi",
                        "walltime": "02:00:00", "array": 10}, catalog)
     est = estimate(spec, catalog)
     assert est["instance_type"] == "c6a.2xlarge"  # 8 vCPU / 16 GiB is the cheapest fit
@@ -136,7 +151,7 @@ def test_estimate_with_another_price_source(catalog):
             raise KeyError(instance_type)
         return 1_000_000
 
-    spec = parse_spec({"name": "e", "command": ["x"], "vcpus": 2, "memory": "1G"}, catalog)
+    spec = parse_spec({"name": "e", "command": ["x"], "vcpus": 2, "memory": "1Gi"}, catalog)
     est = estimate(spec, catalog, rate, snapshot="prices-2026-11-20")
     assert est["instance_type"] == "m6a.large" and est["hourly_rate_micro"] == 1_000_000
     assert est["snapshot"] == "prices-2026-11-20"

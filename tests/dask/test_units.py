@@ -73,6 +73,20 @@ def test_kubernetes_options_image_and_gpus(settings):
         )
 
 
+def test_worker_memory_uses_the_lens_quantity_parser(settings):
+    """A number is GiB (the widget's unit); a string is a Kubernetes quantity, as in profiles."""
+    base = {"worker_cores": 1, "idle_timeout": 5}
+    assert options_to_config({**base, "worker_memory": 1.5}, "a", settings)["worker_memory"] == 3 * 2**29
+    assert options_to_config({**base, "worker_memory": "1536Mi"}, "a", settings)["worker_memory"] == 3 * 2**29
+    assert options_to_config({**base, "worker_memory": "4G"}, "a", settings)["worker_memory"] == 4 * 10**9
+    with pytest.raises(ValueError, match="worker_memory: not a size"):
+        options_to_config({**base, "worker_memory": "lots"}, "a", settings)
+    with pytest.raises(ValueError, match="worker_memory must be between 0.5 and 16.0 GiB, got '17Gi'"):
+        options_to_config({**base, "worker_memory": "17Gi"}, "a", settings)
+    with pytest.raises(ValueError, match="absurdly large"):
+        options_to_config({**base, "worker_memory": 10**400}, "a", settings)
+
+
 def _cfg(cores=1, memory_gib=1.0):
     return {
         "worker_cores": cores,

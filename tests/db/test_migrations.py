@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from jupyter_ext.accounts import AccountStore
 from jupyter_ext.atom.store import JobStore
 from jupyter_ext.cli.main import main as lens
 from jupyter_ext.costs.ledger import Ledger
@@ -24,7 +25,6 @@ from jupyter_ext.db.migrate import (
     schema_status,
 )
 from jupyter_ext.db.tables import metadata
-from jupyter_ext.hub.accounts import AccountStore
 from jupyter_ext.workshop.store import WorkshopStore
 from tests.db.conftest import AT, FIXTURE, PASSWORDS
 

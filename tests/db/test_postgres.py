@@ -8,6 +8,7 @@ import importlib.util
 import pytest
 import sqlalchemy as sa
 
+from jupyter_ext.accounts import AccountStore
 from jupyter_ext.atom.store import JobStore
 from jupyter_ext.costs.ledger import Ledger
 from jupyter_ext.db.engine import make_engine
@@ -19,7 +20,6 @@ from jupyter_ext.db.migrate import (
     upgrade,
 )
 from jupyter_ext.db.tables import metadata
-from jupyter_ext.hub.accounts import AccountStore
 from tests.conftest import require
 from tests.costs.pg import pg_bindir, postgres_cluster
 from tests.db.conftest import AT, FIXTURE, PASSWORDS

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pwd
 import secrets
-import time
 from pathlib import Path
 
 import pytest
@@ -102,4 +101,3 @@ def test_another_user_cannot_see_the_catalog(stack, archivist):
     assert r.status_code == 403
     r = requests.get(f"{stack.url}/services/lens/api/archives", headers={"Authorization": f"token {other}"}, timeout=10)
     assert r.json()["archives"] == []
-    time.sleep(0)

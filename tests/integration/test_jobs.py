@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import pytest
 import requests
@@ -100,4 +99,3 @@ def test_other_users_get_404_and_over_budget_is_refused(stack, jobs_user):
                                                          "vcpus": 64}})
     assert r.status_code == 403
     assert "budget" in r.json()["message"].lower()
-    time.sleep(0)

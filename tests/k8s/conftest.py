@@ -1,7 +1,7 @@
 """Kubernetes tests run with no cluster: a dummy kubeconfig, mock spawners.
 
 kubernetes_asyncio reads KUBECONFIG when it is imported, so it is set here,
-before anything imports kubespawner (FACTS.md).
+before anything imports kubespawner (docs/platform-facts.md).
 """
 
 from __future__ import annotations
@@ -95,3 +95,19 @@ async def pod_dict(spawner, options: dict) -> dict:
     pod = await spawner.get_pod_manifest()
     async with ApiClient() as api:
         return api.sanitize_for_serialization(pod)
+
+
+@pytest.fixture(scope="session")
+def chart_dir(tmp_path_factory):
+    """helm/lens plus its dependency charts, ready for Helm (tests/k8s/test_helm.py)."""
+    from tests.k8s.test_helm import build_chart_dir
+
+    return build_chart_dir(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def rendered_chart(chart_dir):
+    """value set ("default", "eks") -> the whole chart rendered by Helm, once per session."""
+    from tests.k8s.test_helm import rendered_chart_getter
+
+    return rendered_chart_getter(chart_dir)

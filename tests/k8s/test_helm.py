@@ -4,8 +4,14 @@
 - Chart.yaml pins its two dependencies;
 - upstream default values merged with ours (Helm's merge) validate against the
   upstream values schemas (shared/data/helm), and ours against our schema;
-- our own templates (plain YAML with "{{ .Values.x }}" strings by design)
-  render with the values and validate with kubernetes-validate --strict;
+- our own templates render with Helm (helm-python-sdk bundles Helm's SDK, no
+  helm binary) and validate with kubernetes-validate --strict;
+- the whole chart, with the two upstream dependency charts (data beside the
+  repository: shared/data/helm/charts), lints and renders with Helm, with the
+  default values and with values-eks.example.yaml; every rendered object
+  validates (kubernetes-validate --strict; the Traefik custom resources
+  against their CRDs' schemas), and the hub, lens service and gateway pods
+  get what the code reads;
 - the network policy and pre-puller settings say what the issue asks;
 - the hub config, loaded the way the chart loads it, selects
   KubeProfileSpawner and lists the catalog's profiles.
@@ -13,9 +19,13 @@
 
 from __future__ import annotations
 
+import base64
+import importlib.util
 import json
 import os
 import re
+import shutil
+import sys
 import textwrap
 import tomllib
 from importlib import import_module
@@ -34,14 +44,21 @@ from tests.conftest import require
 from tests.k8s.conftest import REPO, make_user
 from tests.k8s.test_images import requirement_lines
 
+try:
+    import helm_python
+    from helm_python.chart import Chart as HelmChart
+except ImportError:  # a test dependency; require() fails in CI, skips locally
+    helm_python = HelmChart = None
+
 CHART = REPO / "helm" / "lens"
 # shared/ sits beside the repository (as in CI); LENS_SHARED_DATA overrides.
 UPSTREAM = Path(os.environ.get("LENS_SHARED_DATA", REPO.parent / "shared" / "data")) / "helm"
+# The packaged dependency charts (shared/data/helm/charts/README.md); never committed.
+DEPENDENCY_CHARTS = Path(os.environ.get("LENS_HELM_DEPENDENCY_CHARTS", UPSTREAM / "charts"))
 CATALOG = load_catalog(REPO / "hub_config" / "profiles.yaml")
 VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
 K8S_VERSIONS = sorted({"1.32.0", latest_version()})
 SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
-TEMPLATE_EXPR = re.compile(r"\{\{\s*\.((?:Values|Release)(?:\.[A-Za-z0-9_-]+)+)\s*\}\}")
 
 
 def upstream(name: str):
@@ -64,8 +81,9 @@ def helm_merge(base, override):
 
 
 def yaml_files():
+    """YAML files, not Go templates (helm/*/templates/ are rendered by Helm below)."""
     for root in (REPO / "helm", REPO / "hub_config", REPO / ".github"):
-        yield from sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml"))
+        yield from sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and "templates" not in p.parts)
 
 
 @pytest.mark.parametrize("path", list(yaml_files()), ids=lambda p: str(p.relative_to(REPO)))
@@ -144,25 +162,32 @@ def test_pre_puller_pulls_exactly_the_catalog_images():
     assert gpu_taints <= pre
 
 
-def render(path: Path, values: dict, release: str = "lens", namespace: str = "lens") -> list[dict]:
-    ctx = {"Values": values, "Release": {"Name": release, "Namespace": namespace}}
+def helm():
+    require(helm_python is not None, "helm-python-sdk (PyPI; import helm_python) is not installed")
+    return helm_python
 
-    def lookup(match):
-        node = ctx
-        for part in match.group(1).split("."):
-            node = node[part]
-        return str(node)
 
-    text = TEMPLATE_EXPR.sub(lookup, path.read_text())
-    assert "{{" not in text, f"{path.name}: only {{{{ .Values.x }}}} substitutions are allowed"
-    return [d for d in yaml.safe_load_all(text) if d]
+def manifests_to_objects(manifests: dict[str, str]) -> list[dict]:
+    """Helm's rendered templates (path -> text) as objects, in path order; NOTES.txt is not a manifest."""
+    objs = []
+    for path in sorted(manifests):
+        if path.endswith((".yaml", ".yml")):
+            objs.extend(d for d in yaml.safe_load_all(manifests[path]) if d)
+    return objs
+
+
+def render(values: dict | None = None, release: str = "lens", namespace: str = "lens") -> list[dict]:
+    """Our own templates, rendered by Helm from helm/lens without its dependency
+    charts (``values`` as with ``-f``: over values.yaml, checked against values.schema.json)."""
+    helm()
+    with HelmChart.load(CHART) as chart:
+        manifests = chart.render(values or {}, name=release, namespace=namespace, is_install=True)
+    # (a local `helm dependency build` may have put the subcharts into helm/lens/charts/)
+    return manifests_to_objects({p: m for p, m in manifests.items() if p.startswith("lens/templates/")})
 
 
 def rendered_objects() -> list[dict]:
-    objs = []
-    for path in sorted((CHART / "templates").glob("*.yaml")):
-        objs.extend(render(path, VALUES))
-    return objs
+    return render()
 
 
 def test_templates_render_to_valid_kubernetes_objects():
@@ -172,8 +197,17 @@ def test_templates_render_to_valid_kubernetes_objects():
     for obj in objs:
         for version in K8S_VERSIONS:
             kubernetes_validate.validate(obj, version, strict=True)
+    # no IRSA role by default: no empty role-arn annotation for EKS's webhook to trip on
+    account = next(o for o in objs if o["kind"] == "ServiceAccount")
+    assert "eks.amazonaws.com/role-arn" not in account["metadata"].get("annotations", {})
+    role = "arn:aws:iam::111122223333:role/lens-service"
+    account = next(o for o in render({"lens": {"roleArn": role}}) if o["kind"] == "ServiceAccount")
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == role
+    # values.schema.json is applied by Helm itself
+    with pytest.raises(helm_python.HelmError, match="roleArn"):
+        render({"lens": {"roleArn": "not-an-arn"}})
     # a bad value is caught the same way
-    broken = render(CHART / "templates" / "lens-service.yaml", {**VALUES, "lens": {**VALUES["lens"], "image": {"name": "x", "tag": "1"}}})
+    broken = render({"lens": {"image": {"name": "x", "tag": "1"}}})
     deployment = next(o for o in broken if o["kind"] == "Deployment")
     deployment["spec"]["template"]["spec"]["containers"][0]["resource"] = {}
     with pytest.raises(kubernetes_validate.ValidationError):
@@ -210,17 +244,24 @@ def test_network_policies():
 
 # -- the hub config as the chart loads it ----------------------------------------
 
-def run_extra_config(c: Config, config_dir: Path, monkeypatch, state_dir: Path) -> None:
-    """Run hub.extraConfig snippets in key order with a z2jh-like namespace."""
+def run_extra_config(c: Config, config_dir: Path, monkeypatch, state_dir: Path,
+                     hub_env: dict[str, str] | None = None, extra_config: dict[str, str] | None = None) -> None:
+    """Run hub.extraConfig snippets in key order with a z2jh-like namespace.
+
+    ``hub_env``: the hub pod's environment (default: values.yaml's extraEnv);
+    the paths inside the image are replaced by this checkout's."""
+    if hub_env is None:
+        hub_env = {k: str(v) for k, v in VALUES["jupyterhub"]["hub"]["extraEnv"].items() if not isinstance(v, dict)}
+        hub_env |= {"POD_NAMESPACE": "lens", "HELM_RELEASE_NAME": "lens"}
+    for key in [k for k in os.environ if k.startswith("LENS_")]:
+        monkeypatch.delenv(key)  # only what the pod has
+    for key, value in hub_env.items():
+        monkeypatch.setenv(key, value)
     monkeypatch.setenv("LENS_HUB_CONFIG_DIR", str(config_dir))
-    for key, value in VALUES["jupyterhub"]["hub"]["extraEnv"].items():
-        if key not in ("LENS_HUB_CONFIG_DIR", "LENS_PROFILES", "LENS_STATE_DIR"):
-            monkeypatch.setenv(key, str(value))
     monkeypatch.setenv("LENS_STATE_DIR", str(state_dir))  # the chart's is on the hub PVC
     monkeypatch.setenv("LENS_PROFILES", str(REPO / "hub_config" / "profiles.yaml"))
-    monkeypatch.setenv("POD_NAMESPACE", "lens")
-    monkeypatch.setenv("HELM_RELEASE_NAME", "lens")
-    for _, snippet in sorted(VALUES["jupyterhub"]["hub"]["extraConfig"].items()):
+    extra_config = VALUES["jupyterhub"]["hub"]["extraConfig"] if extra_config is None else extra_config
+    for _, snippet in sorted(extra_config.items()):
         exec(compile(snippet, "hub.extraConfig", "exec"), {"c": c, "get_config": lambda key, default=None: default})
 
 
@@ -457,9 +498,332 @@ def test_lens_service_meters_the_gateway_with_its_token():
     assert env["LENS_GATEWAY_URL"]["value"] == urls["gateway_address"]
     assert env["LENS_GATEWAY_URL"]["value"].endswith(merged_gateway_values()["gateway"]["prefix"])
     # another release and namespace: the names follow
-    other = {o["kind"]: o for o in render(CHART / "templates" / "lens-service.yaml", VALUES, release="r2", namespace="ns2")}
+    other = {o["kind"]: o for o in render(release="r2", namespace="ns2")}
     env2 = {e["name"]: e for e in other["Deployment"]["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env2["LENS_GATEWAY_URL"]["value"] == "http://traefik-r2-dask-gateway.ns2.svc.cluster.local/services/dask-gateway"
     # the gateway pod may reach the lens service (budget check)
     admitted = [p["podSelector"]["matchLabels"] for p in objs["NetworkPolicy"]["spec"]["ingress"][0]["from"]]
     assert {"app.kubernetes.io/name": "dask-gateway", "app.kubernetes.io/component": "gateway"} in admitted
+
+
+# -- the whole chart, rendered by Helm with its two dependency charts -------------
+
+EKS_VALUES = CHART / "values-eks.example.yaml"
+VALUE_SETS = ["default", "eks"]
+# kubernetes-validate knows Kubernetes' own kinds only. These custom resources
+# (the dask-gateway chart's Traefik routes) are the known exceptions: they are
+# validated against the openAPIV3Schema of the CRDs the same chart installs.
+TRAEFIK_CUSTOM_RESOURCES = {("traefik.io/v1alpha1", "IngressRoute"), ("traefik.io/v1alpha1", "Middleware")}
+
+
+def dependency_archives() -> list[Path]:
+    deps = yaml.safe_load((CHART / "Chart.yaml").read_text())["dependencies"]
+    return [DEPENDENCY_CHARTS / f"{d['name']}-{d['version']}.tgz" for d in deps]
+
+
+def build_chart_dir(tmp_path_factory) -> Path:
+    """helm/lens with charts/ holding the expanded dependency charts, in a temporary copy
+    (the session's ``chart_dir`` fixture, tests/k8s/conftest.py)."""
+    missing = [str(p) for p in dependency_archives() if not p.exists()]
+    require(not missing, f"dependency charts missing: {', '.join(missing)} (see shared/data/helm/charts/README.md; "
+                         "LENS_HELM_DEPENDENCY_CHARTS overrides the directory)")
+    helm()
+    chart = tmp_path_factory.mktemp("chart") / "lens"
+    shutil.copytree(CHART, chart, ignore=shutil.ignore_patterns("charts"))
+    (chart / "charts").mkdir()
+    for archive in dependency_archives():
+        helm_python.expand(chart / "charts", archive)  # a directory, so lint can descend into it
+    return chart
+
+
+def eks_values() -> dict:
+    values = yaml.safe_load(EKS_VALUES.read_text())
+    # plus the catalog from a file instead of the image (docs/eks.md, "Install": --set-file)
+    values["jupyterhub"]["hub"]["extraFiles"] = {"lens-profiles": {
+        "mountPath": VALUES["jupyterhub"]["hub"]["extraEnv"]["LENS_PROFILES"],
+        "stringData": (REPO / "hub_config" / "profiles.yaml").read_text(),
+    }}
+    return values
+
+
+def user_values(value_set: str) -> dict:
+    return {"default": dict, "eks": eks_values}[value_set]()
+
+
+class Rendered:
+    def __init__(self, objects: list[dict], crds: list[dict], values: dict):
+        self.objects, self.crds, self.values = objects, crds, values
+        self.index: dict[tuple[str, str], dict] = {}
+        for obj in objects:
+            key = (obj["kind"], obj["metadata"]["name"])
+            assert key not in self.index, f"two {key[0]}s named {key[1]}"
+            self.index[key] = obj
+
+    def get(self, kind: str, name: str) -> dict:
+        return self.index[(kind, name)]
+
+    def secret_keys(self, name: str) -> set[str]:
+        secret = self.get("Secret", name)
+        return set(secret.get("data") or {}) | set(secret.get("stringData") or {})
+
+    def secret_value(self, name: str, key: str) -> str:
+        secret = self.get("Secret", name)
+        if key in (secret.get("stringData") or {}):
+            return secret["stringData"][key]
+        return base64.b64decode(secret["data"][key]).decode()
+
+
+def rendered_chart_getter(chart_dir: Path):
+    """value set -> Rendered, each rendered once (the session's ``rendered_chart`` fixture)."""
+    cache: dict[str, Rendered] = {}
+
+    def get(value_set: str) -> Rendered:
+        if value_set not in cache:
+            values = user_values(value_set)
+            with HelmChart.load(chart_dir) as chart:
+                manifests = chart.render(values, name="lens", namespace="lens", is_install=True)
+                merged = chart.merge_values(values)
+                crds = [d for crd in chart.crds for d in yaml.safe_load_all(crd["data"]) if d]
+            cache[value_set] = Rendered(manifests_to_objects(manifests), crds, merged)
+        return cache[value_set]
+
+    return get
+
+
+def container(obj: dict, name: str) -> dict:
+    return next(c for c in obj["spec"]["template"]["spec"]["containers"] if c["name"] == name)
+
+
+def env_of(c: dict) -> dict[str, dict]:
+    return {e["name"]: e for e in c.get("env", [])}
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_chart_lints_with_its_subcharts(chart_dir, value_set):
+    values = user_values(value_set)
+    report = helm_python.lint(chart_dir, values, with_subcharts=True, strict=True, namespace="lens",
+                              kube_version="v1.32.0")
+    assert report["errors"] == [] and not [m for m in report["messages"] if m["severity"] >= 2], report
+    # Helm's SDK lints only the umbrella chart itself: lint each subchart with its section too
+    for sub in ("jupyterhub", "dask-gateway"):
+        section = helm_merge(VALUES[sub], values.get(sub, {}))
+        report = helm_python.lint(chart_dir / "charts" / sub, section, strict=True, namespace="lens",
+                                  kube_version="v1.32.0")
+        assert report["errors"] == [] and not [m for m in report["messages"] if m["severity"] >= 2], (sub, report)
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_chart_renders_to_valid_kubernetes_objects(rendered_chart, value_set):
+    r = rendered_chart(value_set)
+    failures, custom = [], []
+    for obj in r.objects + r.crds:
+        if (obj["apiVersion"], obj["kind"]) in TRAEFIK_CUSTOM_RESOURCES:
+            custom.append(obj)
+            continue
+        for version in K8S_VERSIONS:
+            try:
+                kubernetes_validate.validate(obj, version, strict=True)
+            except kubernetes_validate.ValidationError as exc:
+                failures.append(f"{obj['kind']}/{obj['metadata']['name']} ({version}): {exc}")
+    assert not failures, "\n".join(failures)
+    # the exceptions: no Kubernetes schema (or the list above must shrink), but their CRD's schema
+    crd_schemas = {
+        (f"{crd['spec']['group']}/{v['name']}", crd["spec"]["names"]["kind"]): v["schema"]["openAPIV3Schema"]
+        for crd in r.crds for v in crd["spec"]["versions"]
+    }
+    for obj in custom:
+        with pytest.raises(kubernetes_validate.SchemaNotFoundError):
+            kubernetes_validate.validate(obj, K8S_VERSIONS[0], strict=True)
+        jsonschema.validate(obj, crd_schemas[(obj["apiVersion"], obj["kind"])])
+    assert {(o["apiVersion"], o["kind"]) for o in custom} == TRAEFIK_CUSTOM_RESOURCES
+    print(f"{value_set}: {len(r.objects)} objects rendered, {len(r.objects) - len(custom)} valid "
+          f"(kubernetes-validate --strict, {', '.join(K8S_VERSIONS)}), {len(custom)} Traefik custom "
+          f"resources valid against their CRDs; {len(r.crds)} CRDs valid")
+    # all three parts are there
+    for kind, name in [("Deployment", "hub"), ("Deployment", "proxy"), ("Deployment", "lens-service"),
+                       ("Deployment", "api-lens-dask-gateway"), ("Deployment", "traefik-lens-dask-gateway"),
+                       ("Secret", "hub"), ("Service", "lens-service")]:
+        assert (kind, name) in r.index
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+async def test_rendered_hub_pod_gets_what_the_hub_config_reads(rendered_chart, value_set, make_spawner,
+                                                                monkeypatch, tmp_path):
+    from tests.k8s.test_images import dockerfile, instructions
+
+    r = rendered_chart(value_set)
+    hub = r.get("Deployment", "hub")
+    pod = hub["spec"]["template"]["spec"]
+    c = container(hub, "hub")
+    env = env_of(c)
+    image = r.values["jupyterhub"]["hub"]["image"]
+    assert c["image"] == f"{image['name']}:{image['tag']}" and image["name"] == r.values["lens"]["image"]["name"]
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    # z2jh's config file, where the hub image's CMD expects it
+    cmd = next(json.loads(rest) for word, rest in instructions(dockerfile("hub")) if word == "CMD")
+    assert c["args"][:3] == cmd[:3] and cmd[2] in mounts
+    # hub_config: the image's copy, where LENS_HUB_CONFIG_DIR says
+    docker_env = " ".join(rest for word, rest in instructions(dockerfile("hub")) if word == "ENV")
+    config_dir = env["LENS_HUB_CONFIG_DIR"]["value"]
+    assert f"LENS_HUB_CONFIG_DIR={config_dir}" in docker_env
+    assert ("COPY", f"hub_config {config_dir}") in instructions(dockerfile("hub"))
+    # the catalog: the image's, or a file mounted over it (EKS: --set-file)
+    profiles = env["LENS_PROFILES"]["value"]
+    if profiles in mounts:
+        mount = mounts[profiles]
+        volume = volumes[mount["name"]]
+        assert volume["secret"]["secretName"] == "hub"
+        assert r.secret_value("hub", mount["subPath"]) == (REPO / "hub_config" / "profiles.yaml").read_text()
+    else:
+        assert value_set == "default"
+        assert Path(profiles).parent == Path(config_dir) and (REPO / "hub_config" / Path(profiles).name).exists()
+    # the lens service as the chart names it
+    service = r.get("Service", env["LENS_SERVICE_HOST_NAME"]["value"])
+    assert service["spec"]["ports"][0]["port"] == int(env["LENS_SERVICE_PORT_NUMBER"]["value"])
+    # the tokens configure_k8s and z2jh give the services, generated into the hub Secret
+    keys = r.secret_keys("hub")
+    for name in r.values["jupyterhub"]["hub"]["services"]:
+        assert f"hub.services.{name}.apiToken" in keys
+    # the extraConfig z2jh runs is ours (z2jh reads it from the Secret's values.yaml)
+    secret_values = yaml.safe_load(r.secret_value("hub", "values.yaml"))
+    assert secret_values["hub"]["extraConfig"] == VALUES["jupyterhub"]["hub"]["extraConfig"]
+    # the hub and the lens service share the lens database (password accounts, workshop roles)
+    lens_env = env_of(container(r.get("Deployment", "lens-service"), "lens-service"))
+    assert env["LENS_DB_URL"] == lens_env["LENS_DB_URL"]
+
+    # the hub config, run with the rendered pod's environment (secrets stay unset)
+    pod_env = {name: e["value"] for name, e in env.items() if "value" in e}
+    pod_env |= {"POD_NAMESPACE": "lens"}  # a fieldRef in the pod
+    cfg = z2jh_seeded_config()
+    run_extra_config(cfg, REPO / "hub_config", monkeypatch, tmp_path / "state", hub_env=pod_env,
+                     extra_config=secret_values["hub"]["extraConfig"])
+    await check_hub_config(cfg)
+    spawner = cfg.KubeProfileSpawner
+    assert spawner.storage_capacity == pod_env["LENS_HOME_CAPACITY"]
+    if value_set == "eks":
+        assert cfg.JupyterHub.authenticator_class == "generic-oauth"
+        assert cfg.GenericOAuthenticator.client_id == pod_env["LENS_OIDC_CLIENT_ID"]
+        assert cfg.GenericOAuthenticator.username_claim == pod_env["LENS_OIDC_USERNAME_CLAIM"]
+        assert spawner.storage_class == pod_env["LENS_HOME_STORAGE_CLASS"]
+        assert spawner.service_account == pod_env["LENS_USER_SERVICE_ACCOUNT"]
+        assert spawner.extra_lens_env["SCRATCH_BUCKET"] == f"s3://{pod_env['LENS_SCRATCH_BUCKET']}/{{pod_name}}"
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_rendered_lens_service_pod(rendered_chart, value_set):
+    from jupyter_ext.hub.k8s_config import k8s_settings, service_urls
+
+    r = rendered_chart(value_set)
+    deployment = r.get("Deployment", "lens-service")
+    c = container(deployment, "lens-service")
+    env = env_of(c)
+    image = r.values["lens"]["image"]
+    assert c["image"] == f"{image['name']}:{image['tag']}"
+    assert c["command"][:2] == ["python", "-m"] and importlib.util.find_spec(c["command"][2]) is not None
+    # secrets it reads exist in z2jh's hub Secret
+    keys = r.secret_keys("hub")
+    for name in ("JUPYTERHUB_API_TOKEN", "LENS_GATEWAY_TOKEN"):
+        ref = env[name]["valueFrom"]["secretKeyRef"]
+        assert ref["name"] == "hub" and ref["key"] in keys
+    assert env["JUPYTERHUB_SERVICE_NAME"]["value"] in r.values["jupyterhub"]["hub"]["services"]
+    hub_service = r.get("Service", "hub")
+    assert env["JUPYTERHUB_API_URL"]["value"] == f"http://hub:{hub_service['spec']['ports'][0]['port']}/hub/api"
+    # the gateway through the rendered traefik Service (port 80), under the gateway's prefix
+    traefik = r.get("Service", "traefik-lens-dask-gateway")
+    assert [p["port"] for p in traefik["spec"]["ports"]] == [80]
+    urls = service_urls(k8s_settings({"k8s": {"namespace": "lens", "release": "lens"}}, environ={}))
+    assert env["LENS_GATEWAY_URL"]["value"] == urls["gateway_address"]
+    assert urls["gateway_address"] == (f"http://{traefik['metadata']['name']}.lens.svc.cluster.local"
+                                       f"{r.values['dask-gateway']['gateway']['prefix']}")
+    # its volume and service account
+    claim = deployment["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"]
+    assert ("PersistentVolumeClaim", claim) in r.index
+    account = r.get("ServiceAccount", deployment["spec"]["template"]["spec"]["serviceAccountName"])
+    annotations = account["metadata"].get("annotations") or {}
+    assert annotations.get("eks.amazonaws.com/role-arn", "") == r.values["lens"]["roleArn"]
+    assert bool(r.values["lens"]["roleArn"]) == (value_set == "eks")
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_rendered_gateway_runs_lens_config(rendered_chart, value_set, monkeypatch):
+    """The dask-gateway chart's own dask_gateway_config.py, as rendered, with our extraConfig in it."""
+    from dask_gateway_server.auth import JupyterHubAuthenticator
+    from traitlets.utils.importstring import import_item
+
+    from jupyter_ext.gateway.kube import LensKubeBackend
+
+    r = rendered_chart(value_set)
+    api = r.get("Deployment", "api-lens-dask-gateway")
+    c = container(api, "gateway")
+    env = env_of(c)
+    hub_image = r.values["jupyterhub"]["hub"]["image"]
+    assert c["image"] == f"{hub_image['name']}:{hub_image['tag']}"
+    # its hub token: the dask-gateway service's, the same key the lens service meters with
+    ref = env["JUPYTERHUB_API_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert ref["name"] == "hub" and ref["key"] == "hub.services.dask-gateway.apiToken" in r.secret_keys("hub")
+    lens_env = env_of(container(r.get("Deployment", "lens-service"), "lens-service"))
+    assert lens_env["LENS_GATEWAY_TOKEN"]["valueFrom"]["secretKeyRef"] == ref
+    # workers' scratch bucket: the same as the hub's
+    hub_env = env_of(container(r.get("Deployment", "hub"), "hub"))
+    assert env["LENS_SCRATCH_BUCKET"]["value"] == hub_env["LENS_SCRATCH_BUCKET"]["value"]
+    # the config file: the mounted ConfigMap's, run as dask-gateway-server runs it
+    config_path = Path(c["args"][c["args"].index("--config") + 1])
+    mount = next(m for m in c["volumeMounts"] if config_path.is_relative_to(m["mountPath"]))
+    volume = next(v for v in api["spec"]["template"]["spec"]["volumes"] if v["name"] == mount["name"])
+    source = r.get("ConfigMap", volume["configMap"]["name"])["data"][config_path.name]
+    for key in VALUES["dask-gateway"]["gateway"]["extraConfig"]:
+        assert f"# From gateway.extraConfig.{key}" in source
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the file inserts its own directory
+    cfg = Config()
+    exec(compile(source, str(config_path), "exec"), {"c": cfg, "__file__": str(config_path)})
+    assert import_item(cfg.DaskGateway.backend_class) is LensKubeBackend
+    assert issubclass(import_item(cfg.DaskGateway.authenticator_class), JupyterHubAuthenticator)
+    # the hub service it checks tokens against, with the role the chart gives it
+    service_name = cfg.JupyterHubAuthenticator.jupyterhub_service_name
+    assert service_name == "dask-gateway" and service_name in r.values["jupyterhub"]["hub"]["services"]
+    assert service_name in r.values["jupyterhub"]["hub"]["loadRoles"]["dask-gateway"]["services"]
+    hub_port = r.get("Service", "hub")["spec"]["ports"][0]["port"]
+    assert cfg.JupyterHubAuthenticator.jupyterhub_api_url == f"http://hub:{hub_port}/hub/api"
+    lens = r.get("Service", "lens-service")
+    assert cfg.GatewaySettings.lens_service_url == f"http://lens-service:{lens['spec']['ports'][0]['port']}/services/lens/"
+    backend = r.values["dask-gateway"]["gateway"]["backend"]
+    assert list(cfg.GatewaySettings.worker_images) == [f"{backend['image']['name']}:{backend['image']['tag']}"]
+    assert cfg.KubeClusterConfig.worker_extra_pod_config == backend["worker"].get("extraPodConfig", {})
+    assert cfg.ClusterConfig.cluster_max_workers == 50
+    assert cfg.KubeBackend.api_url == f"http://api-lens-dask-gateway.lens:{r.get('Service', 'api-lens-dask-gateway')['spec']['ports'][0]['port']}/api"
+    # and dask-gateway-server accepts it
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "gateway-token")
+    assert LensKubeBackend(config=cfg).admin_api_token == "gateway-token"
+
+
+def matches(selector: dict, labels: dict) -> bool:
+    return selector.items() <= labels.items()
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_rendered_network_policies_admit_the_pods_that_talk(rendered_chart, value_set):
+    """Label selectors against the labels the rendered pods really carry."""
+    r = rendered_chart(value_set)
+
+    def labels(name: str) -> dict:
+        return r.get("Deployment", name)["spec"]["template"]["metadata"]["labels"]
+
+    def ingress_peers(policy: str) -> list[dict]:
+        return [p["podSelector"]["matchLabels"] for rule in r.get("NetworkPolicy", policy)["spec"].get("ingress", [])
+                for p in rule.get("from", []) if "podSelector" in p]
+
+    def egress_peers(policy: str) -> list[dict]:
+        return [p["podSelector"]["matchLabels"] for rule in r.get("NetworkPolicy", policy)["spec"].get("egress", [])
+                for p in rule.get("to", []) if "podSelector" in p]
+
+    lens_in = ingress_peers("lens-service")
+    for caller in ("hub", "proxy", "api-lens-dask-gateway"):
+        assert any(matches(s, labels(caller)) for s in lens_in), f"{caller} may not call the lens service"
+    hub_in = ingress_peers("hub")
+    for caller in ("lens-service", "api-lens-dask-gateway"):
+        assert any(matches(s, labels(caller)) for s in hub_in), f"{caller} may not call the hub API"
+    user_out = egress_peers("singleuser")
+    for callee in ("lens-service", "traefik-lens-dask-gateway", "hub"):
+        assert any(matches(s, labels(callee)) for s in user_out), f"user servers may not reach {callee}"
+    assert matches(r.get("NetworkPolicy", "lens-service")["spec"]["podSelector"]["matchLabels"], labels("lens-service"))

@@ -294,3 +294,39 @@ def test_the_hub_image_can_run_the_kubernetes_gateway(resolutions):
     server = resolved["dask-gateway-server"]
     assert server["metadata"]["version"] == "2026.3.0"
     assert "kubernetes" in (server.get("requested_extras") or [])
+
+
+def stages(text: str) -> dict[str, list[tuple[str, str]]]:
+    """Build stages by name (``FROM x AS name``; unnamed ones by index)."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] = []
+    for word, rest in instructions(text):
+        if word == "FROM":
+            parts = rest.split()
+            current = []
+            out[parts[2] if len(parts) > 2 and parts[1].upper() == "AS" else str(len(out))] = current
+        current.append((word, rest))
+    return out
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_image_installs_the_wheel_make_test_builds(name):
+    """lens goes into every image as the wheel `make test` builds and tests
+    (Makefile: pip wheel --no-deps), never as the source tree or editable."""
+    text = dockerfile(name)
+    makefile = (REPO / "Makefile").read_text()
+    assert re.search(r"-m pip wheel .*--no-deps .*\.\s*$", makefile, re.M), "make test no longer builds the wheel so"
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["name"]
+    wheel_glob = f"{canonicalize_name(project).replace('-', '_')}-*.whl"
+    build = stages(text)["wheel"]
+    assert ("COPY", ". /src") in build
+    assert any(word == "RUN" and "pip wheel" in rest and "--no-deps" in rest and "--wheel-dir /dist /src" in rest
+               for word, rest in build)
+    final = final_stage(text)
+    assert ("COPY", "--from=wheel /dist /tmp/lens/dist") in final
+    lens_installs = [rest for word, rest in final if word == "RUN" and "pip install" in rest and " -r " not in rest]
+    assert lens_installs == [next(r for r in lens_installs if f"/tmp/lens/dist/{wheel_glob}" in r)]
+    assert "--no-deps" in lens_installs[0] and "pip check" in lens_installs[0]
+    for word, rest in final:
+        assert not (word == "COPY" and rest.split()[0] == "."), f"{name}: the source tree is copied into the image"
+        assert not (word == "RUN" and re.search(r"pip install .*(-e |--editable)", rest)), f"{name}: editable install"

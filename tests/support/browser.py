@@ -1,5 +1,5 @@
 """Headless Chromium for end-to-end tests: Debian's /usr/bin/chromium driven by
-Python Playwright (never `playwright install`; see FACTS.md)."""
+Python Playwright (never `playwright install`; see docs/platform-facts.md)."""
 
 from __future__ import annotations
 

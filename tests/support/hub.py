@@ -26,6 +26,8 @@ class HubStack:
     log_path: Path | None = None
     admin_token: str = ""
     env: dict = field(default_factory=dict)
+    python: str = sys.executable  # the venv whose lens runs the stack
+    cwd: Path = REPO
 
     # -- lifecycle -------------------------------------------------------
     def start(self, timeout: float = 120, admin_login: bool = True) -> HubStack:
@@ -33,11 +35,11 @@ class HubStack:
         self.log_path = self.state / "stack.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_ext.cli.main", "hub", "run", "--state", str(self.state), "--bind-url", self.url],
+            [self.python, "-m", "jupyter_ext.cli.main", "hub", "run", "--state", str(self.state), "--bind-url", self.url],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
-            cwd=REPO,
+            cwd=self.cwd,
         )
         self.wait_ready(timeout)
         if admin_login and not self.admin_token:
@@ -119,7 +121,7 @@ class HubStack:
         return r.json()["token"]
 
     def add_account(self, name: str, password: str, admin: bool = False) -> None:
-        argv = [sys.executable, "-m", "jupyter_ext.cli.main", "users", "--state", str(self.state), "add", name,
+        argv = [self.python, "-m", "jupyter_ext.cli.main", "users", "--state", str(self.state), "add", name,
                 "--password", password]
         if admin:
             argv.append("--admin")
@@ -169,7 +171,9 @@ class HubStack:
         raise RuntimeError(f"server of {name} did not stop")
 
 
-def make_stack(state: Path, extra_env: dict | None = None) -> HubStack:
+def make_stack(state: Path, extra_env: dict | None = None, python: str = sys.executable,
+               cwd: Path = REPO) -> HubStack:
+    """A stack on free ports; PYTHON's venv runs it (the test venv, or an installed one)."""
     port = free_port()
     env = dict(os.environ)
     env.update(
@@ -180,9 +184,9 @@ def make_stack(state: Path, extra_env: dict | None = None) -> HubStack:
         LENS_LENS_SERVICE_PORT=str(free_port()),
         LENS_GATEWAY_PORT=str(free_port()),
         LENS_GATEWAY_PROXY_PORT=str(free_port()),
-        PATH=os.pathsep.join([str(Path(sys.executable).parent), str(REPO / ".cache/npm/node_modules/.bin"),
+        PATH=os.pathsep.join([str(Path(python).parent), str(REPO / ".cache/npm/node_modules/.bin"),
                               env.get("PATH", "")]),
     )
     env.setdefault("LENS_CODE_SERVER_PREFIX", str(REPO / ".cache" / "code-server"))
     env.update(extra_env or {})
-    return HubStack(state=state, url=f"http://127.0.0.1:{port}", env=env)
+    return HubStack(state=state, url=f"http://127.0.0.1:{port}", env=env, python=python, cwd=cwd)

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from jupyter_ext.hub.accounts import AccountError, AccountStore, hash_password, verify_password
+from jupyter_ext.accounts import AccountError, AccountStore, hash_password, verify_password
 from jupyter_ext.hub.settings import SettingsError, load_settings
 from jupyter_ext.hub.state import ensure_state
 
@@ -70,8 +70,14 @@ def test_settings_from_yaml_and_env(tmp_path):
     s = load_settings(None, env={
         "LENS_AUTH": "oidc", "LENS_OIDC_CLIENT_ID": "x", "LENS_OIDC_AUTHORIZE_URL": "a",
         "LENS_OIDC_TOKEN_URL": "t", "LENS_OIDC_USERDATA_URL": "u", "LENS_OIDC_OAUTH_CALLBACK_URL": "c",
+        "LENS_OIDC_ALLOWED_GROUPS": "lab, class-2026", "LENS_OIDC_ADMIN_GROUPS": "it",
+        "LENS_OIDC_SCOPE": "openid profile email",
     })
     assert s["auth"]["oidc"]["client_id"] == "x"
+    # lists from the environment are lists of names, not of characters
+    assert s["auth"]["oidc"]["allowed_groups"] == ["lab", "class-2026"]
+    assert s["auth"]["oidc"]["admin_groups"] == ["it"]
+    assert s["auth"]["oidc"]["scope"] == ["openid", "profile", "email"]
 
 
 async def test_refresh_ends_sessions_of_disabled_and_expired_accounts(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 import zstandard
 
-from jupyter_ext.hub.accounts import Account, AccountStore
+from jupyter_ext.accounts import Account, AccountStore
 from jupyter_ext.hub.workshop_restriction import spawn_rules
 from jupyter_ext.workshop import model
 from jupyter_ext.workshop.content import hub_pull_link, parse_content, server_pull_path, target_dir

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from jupyter_ext.hub.accounts import AccountStore
+from jupyter_ext.accounts import AccountStore
 from jupyter_ext.hub.state import StateDir
 from tests.workshop.conftest import lens, restart, sheet, try_login
 

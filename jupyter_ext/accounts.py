@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from ..db.engine import make_engine
-from ..db.migrate import ensure_schema
-from ..db.tables import accounts
+from .db.engine import make_engine
+from .db.migrate import ensure_schema
+from .db.tables import accounts
 
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,23}$")
 # Scrypt parameters: ~50 ms per check on this class of machine, 16 MiB.
