@@ -11,24 +11,8 @@ from tornado import web
 from ..constants import DEFAULT_PACK_SIZE, STORAGE, STORAGE_CLASSES
 from ..costs import db as cost_db
 from ..costs.meter import min_storage_seconds, storage_rate
+from ..db.tables import archives
 from .base import LensHandler
-from .db import metadata
-
-archives = sa.Table(
-    "lens_archives",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("owner", sa.String(80), nullable=False, index=True),
-    sa.Column("archive_id", sa.String(80), nullable=False),
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("storage_class", sa.String(40), nullable=False),
-    sa.Column("size", sa.BigInteger, nullable=False),
-    sa.Column("added_bytes", sa.BigInteger, nullable=False),
-    sa.Column("files", sa.Integer, nullable=False),
-    sa.Column("repository", sa.String(500), nullable=False, default=""),
-    sa.Column("created", sa.DateTime, nullable=False),
-    sa.UniqueConstraint("owner", "archive_id"),
-)
 
 
 def stored_objects(entry: dict) -> int:
@@ -56,7 +40,6 @@ def start_storage_metering(meter, catalog, user: str, accounts, entry: dict) -> 
 
 
 def setup(lens, prefix: str) -> list[tuple]:
-    metadata.create_all(lens.engine)
     return [(rf"{prefix}api/archives/?", ArchiveCatalogHandler)]
 
 

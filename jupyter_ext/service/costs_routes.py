@@ -52,7 +52,9 @@ class Costs:
     def __init__(self, lens):
         self.lens = lens
         self.settings = CostsSettings(parent=lens, db_url=lens.db_url)
-        self.ledger = self.settings.make_ledger()
+        # one engine per process: the service's (same URL, same SQLite write lock)
+        same = not self.settings.db_url or self.settings.db_url == lens.db_url
+        self.ledger = self.settings.make_ledger(engine=lens.engine if same else None)
         self.catalog = self.settings.load_catalog()
         self.meter = UsageMeter(self.ledger)
         self._groups: dict[str, tuple[float, list[str]]] = {}

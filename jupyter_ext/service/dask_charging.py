@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 from ..constants import DASK
 from ..costs.ledger import Ledger
+from ..db.migrate import ensure_schema
 from ..gateway.metering import Rates, UsageInterval, usage_intervals
 from .db import meter_watermarks
 
@@ -77,7 +78,7 @@ def write_watermark(conn: sa.Connection, source: str, until_ms: int) -> None:
 
 def ensure_tables(engine: sa.Engine) -> None:
     """The watermark must live in the ledger's database (one transaction for both)."""
-    meter_watermarks.create(engine, checkfirst=True)
+    ensure_schema(engine)
 
 
 def current_watermark(ledger: Ledger, source: str = SOURCE) -> int | None:

@@ -187,9 +187,7 @@ def close_workshop(
         dest = workshop_dir(state_root, name) / "archive"
         for seat in ws.seats:
             archives[seat] = archive_seat(seat, seat_home(seat, state_root), dest, name, archive_home)
-    import sqlalchemy as sa
-
-    costs = seat_costs(sa.create_engine(lens_db_url, future=True), list(ws.seats), utcnow())
+    costs = seat_costs(store.engine, list(ws.seats), utcnow())
     return CloseResult(stopped, disabled, archives, costs)
 
 
@@ -229,14 +227,12 @@ def extend_workshop(*, lens_db_url: str, name: str, expires_at: datetime) -> Wor
 
 
 def export_workshop(*, lens_db_url: str, name: str, public_url: str) -> dict:
-    import sqlalchemy as sa
-
     store = WorkshopStore.from_url(lens_db_url)
     ws = store.get(name)
     if ws is None:
         raise WorkshopError(f"no workshop {name!r}")
     accounts = AccountStore.from_url(lens_db_url)
-    costs = seat_costs(sa.create_engine(lens_db_url, future=True), list(ws.seats), utcnow())
+    costs = seat_costs(store.engine, list(ws.seats), utcnow())
     seats = []
     for s in store.seat_details(name):
         acct = accounts.get(s.username)
