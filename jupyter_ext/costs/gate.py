@@ -12,11 +12,11 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from ..constants import DASK, JOBS, SERVERS
+from ..constants import SERVERS
 from .budgets import HUB, check_account
 from .catalog import PriceCatalog
 from .ledger import Ledger
-from .meter import Estimate, job_estimate
+from .meter import Estimate
 from .money import MICRO, dec, round_micro
 
 
@@ -57,37 +57,3 @@ def spawn_hold(ledger: Ledger, accounts, rate_usd_hour: Decimal | str, ref: str,
     hold_id = ledger.hold(accounts, amount, category, ref, f"start gate: {hours} h", now)
     snap = catalog.info.as_dict() if catalog else {}
     return hold_id, Estimate(amount, snap, {"rate_usd_hour": str(rate_usd_hour), "hours": str(hours)})
-
-
-def dask_gate(ledger: Ledger, accounts, worker_rate_usd_hour, max_workers: int,
-              hours: Decimal | str = "1", scheduler_rate_usd_hour="0",
-              catalog: PriceCatalog | None = None, now: datetime | None = None) -> Estimate:
-    """Allow a Dask cluster if ``hours`` at its maximum size fit. Raises ``BudgetExceeded``."""
-    if max_workers < 0:
-        raise ValueError("max_workers: must be >= 0")
-    rate = dec(worker_rate_usd_hour, "worker_rate_usd_hour") * max_workers + dec(
-        scheduler_rate_usd_hour, "scheduler_rate_usd_hour")
-    return spawn_gate(ledger, accounts, rate, hours, catalog, now)
-
-
-def job_hold(ledger: Ledger, catalog: PriceCatalog, accounts, instance_type: str, nodes: int,
-             walltime_seconds: int, ref: str, region: str | None = None, market: str = "on-demand",
-             description: str = "", now: datetime | None = None) -> tuple[int, Estimate]:
-    """Hold walltime x nodes x rate for a job; charge the actual with ``ledger.charge`` when
-    it ends (``meter.job_cost``), or ``ledger.release`` if it never ran."""
-    est = job_estimate(catalog, instance_type, nodes, walltime_seconds, region, market)
-    hold_id = ledger.hold(accounts, est.amount_micro, JOBS, ref,
-                          description or f"{nodes} x {instance_type}, {walltime_seconds}s", now)
-    return hold_id, est
-
-
-def dask_hold(ledger: Ledger, accounts, worker_rate_usd_hour, max_workers: int, ref: str,
-              hours: Decimal | str = "1", scheduler_rate_usd_hour="0",
-              catalog: PriceCatalog | None = None, now: datetime | None = None) -> tuple[int, Estimate]:
-    """Race-safe ``dask_gate``: hold ``hours`` at the cluster's maximum size; hand the hold id
-    to ``UsageMeter.start(..., hold_id=)`` for the cluster ref."""
-    if max_workers < 0:
-        raise ValueError("max_workers: must be >= 0")
-    rate = dec(worker_rate_usd_hour, "worker_rate_usd_hour") * max_workers + dec(
-        scheduler_rate_usd_hour, "scheduler_rate_usd_hour")
-    return spawn_hold(ledger, accounts, rate, ref, hours, DASK, catalog, now)

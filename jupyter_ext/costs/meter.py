@@ -8,7 +8,6 @@ the S3 Standard rate for the object name and metadata).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -49,89 +48,7 @@ def cost_for_seconds(rate_usd_hour: Decimal | str, seconds: int | Decimal) -> in
     return round_micro(dec(rate_usd_hour, "rate_usd_hour") * MICRO * Decimal(seconds) / 3600)
 
 
-def running_intervals(events: Iterable[tuple[datetime, str]], until: datetime | None = None):
-    """Pair spawn/stop events into ``[(start, stop)]`` intervals.
-
-    A repeated ``spawn`` while running (a hub restart re-reporting a server)
-    does not open a second interval; a ``stop`` while stopped is ignored; an
-    interval still open is closed at ``until`` (or left open if ``until`` is None).
-    """
-    out, start = [], None
-    for at, kind in sorted(((utc(a), k) for a, k in events), key=lambda e: e[0]):
-        if kind not in ("spawn", "stop"):
-            raise ValueError(f"event kind: {kind!r}; allowed: 'spawn', 'stop'")
-        if kind == "spawn" and start is None:
-            start = at
-        elif kind == "stop" and start is not None:
-            out.append((start, at))
-            start = None
-    if start is not None:
-        out.append((start, max(start, utc(until)) if until else None))
-    return out
-
-
-def running_seconds(events, until: datetime) -> int:
-    return sum(int((b - a).total_seconds()) for a, b in running_intervals(events, until))
-
-
-def worker_seconds(scale_events: Iterable[tuple[datetime, int]], until: datetime) -> Decimal:
-    """Integral of the worker count over time; events are ``(at, n_workers)``."""
-    total, last_at, last_n = Decimal(0), None, 0
-    for at, n in sorted(((utc(a), int(n)) for a, n in scale_events), key=lambda e: e[0]):
-        if n < 0:
-            raise ValueError("n_workers: must be >= 0")
-        if last_at is not None:
-            total += Decimal(last_n) * Decimal(str((at - last_at).total_seconds()))
-        last_at, last_n = at, n
-    if last_at is not None and utc(until) > last_at:
-        total += Decimal(last_n) * Decimal(str((utc(until) - last_at).total_seconds()))
-    return total
-
-
-def profile_rate(catalog: PriceCatalog, instance_type: str, *, region: str | None = None,
-                 share: Decimal | str = "1", volume_gb: int = 0, market: str = "on-demand") -> Decimal:
-    """USD per hour of a user server: ``share`` of an instance plus its gp3 home volume.
-
-    ``share`` is the fraction of the node a profile gets (e.g. "0.25" for a
-    quarter of an m6i.4xlarge), so profiles that pack several users onto a
-    node are priced by what they take.
-    """
-    rate = catalog.hourly(instance_type, region, market) * dec(share, "share")
-    if volume_gb:
-        rate += dec(catalog.ebs("gp3", region)["gb_month"]) * volume_gb / HOURS_PER_MONTH
-    return rate
-
-
-def server_estimate(catalog: PriceCatalog, instance_type: str, hours: Decimal | str = "1", **kw) -> Estimate:
-    rate = profile_rate(catalog, instance_type, **kw)
-    amount = round_micro(rate * MICRO * dec(hours, "hours"))
-    return Estimate(amount, catalog.info.as_dict(), {"instance_type": instance_type,
-                                                     "rate_usd_hour": str(rate), "hours": str(hours)})
-
-
 # -- Dask and jobs ----------------------------------------------------------------------
-def dask_cost(worker_secs: Decimal | int, worker_rate_usd_hour, scheduler_secs: Decimal | int = 0,
-              scheduler_rate_usd_hour="0") -> int:
-    total = dec(worker_rate_usd_hour, "worker rate") * Decimal(worker_secs)
-    total += dec(scheduler_rate_usd_hour, "scheduler rate") * Decimal(scheduler_secs)
-    return round_micro(total * MICRO / 3600)
-
-
-def job_cost(runtime_seconds: int | Decimal, nodes: int, rate_usd_node_hour) -> int:
-    if nodes < 1:
-        raise ValueError("nodes: must be >= 1")
-    return cost_for_seconds(rate_usd_node_hour, Decimal(runtime_seconds) * nodes)
-
-
-def job_estimate(catalog: PriceCatalog, instance_type: str, nodes: int, walltime_seconds: int,
-                 region: str | None = None, market: str = "on-demand") -> Estimate:
-    """The hold for an atom job: its walltime limit x nodes x the node rate."""
-    rate = catalog.hourly(instance_type, region, market)
-    return Estimate(job_cost(walltime_seconds, nodes, rate), catalog.info.as_dict(), {
-        "instance_type": instance_type, "nodes": nodes, "walltime_seconds": walltime_seconds,
-        "rate_usd_node_hour": str(rate), "market": market})
-
-
 # -- storage ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class StorageCost:

@@ -208,19 +208,3 @@ def release_orphan_holds(ledger: Ledger, live_refs, older_than_seconds: float, c
     for hold_id in orphans:
         ledger.release(hold_id, now, missing_ok=True)  # missing_ok: taken over meanwhile
     return orphans
-
-
-async def accrue_forever(meter: UsageMeter, interval: float, log=None) -> None:
-    """Accrue every ``interval`` seconds until cancelled (run it as a service task).
-    The database work runs in a thread so the event loop stays responsive."""
-    import asyncio
-
-    while True:
-        try:
-            await asyncio.to_thread(meter.accrue)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # keep metering through transient DB errors
-            if log is not None:
-                log.warning("costs accrual failed: %s", exc)
-        await asyncio.sleep(interval)

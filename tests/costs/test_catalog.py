@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from jupyter_ext.costs.catalog import PriceCatalog, PriceNotFound, validate_snapshot
-from jupyter_ext.costs.meter import job_estimate, server_estimate
+from jupyter_ext.costs.gate import spawn_gate
 
 FAMILIES = ["t3", "m6i", "m7i", "c7a", "c7i", "c7g", "c8g", "r7i", "g5", "g6"]
 S3_CLASSES = ["STANDARD", "REDUCED_REDUNDANCY", "INTELLIGENT_TIERING", "STANDARD_IA", "ONEZONE_IA",
@@ -46,15 +46,13 @@ def test_prices_are_plausible_and_ordered(catalog):
     assert catalog.s3("DEEP_ARCHIVE")["gb_month"] < catalog.s3("GLACIER")["gb_month"]
 
 
-def test_snapshot_date_source_and_estimates_name_it(catalog):
+def test_snapshot_date_source_and_estimates_name_it(catalog, ledger):
     assert catalog.info.date and "AWS" in catalog.info.source and catalog.info.origin == "package"
-    est = server_estimate(catalog, "t3.medium", hours="3")
-    assert est.amount_micro == 3 * 41_600
+    est = spawn_gate(ledger, ["user:quote"], catalog.hourly("t3.medium"), hours="3", catalog=catalog)
+    assert est.amount_micro == 3 * 41_600  # t3.medium: $0.0416/h in prices.json
     assert est.snapshot["date"] == catalog.info.date
     assert catalog.info.date in est.snapshot_label
-    job = job_estimate(catalog, "c7g.xlarge", nodes=4, walltime_seconds=1800)
-    assert job.amount_micro == 4 * 145_000 // 2
-    assert job.as_dict()["snapshot"]["source"] == catalog.info.source
+    assert est.as_dict()["snapshot"]["source"] == catalog.info.source
 
 
 def test_unknown_things_name_the_field(catalog):

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from fractions import Fraction
 
 import pytest
 
 from jupyter_ext.costs.meter import (
     cost_for_seconds,
-    dask_cost,
-    job_cost,
-    profile_rate,
     restore_cost,
-    running_intervals,
-    running_seconds,
     storage_cost,
-    worker_seconds,
 )
 from jupyter_ext.costs.money import to_micro, usd
 
@@ -42,46 +35,6 @@ def test_cost_for_seconds_matches_rate_times_time():
     assert cost_for_seconds("0.0416", 3600) == 41_600
     assert cost_for_seconds("0.0416", 90) == micro(Fraction("0.0416") * 90 / 3600)
     assert cost_for_seconds("16.288", 7 * 86400) == micro(Fraction("16.288") * 7 * 24)
-
-
-def test_running_intervals_survive_restarts_and_duplicates():
-    ev = [
-        (T0, "spawn"),
-        (T0 + timedelta(minutes=5), "spawn"),  # hub restarted and re-reported the server
-        (T0 + timedelta(hours=1), "stop"),
-        (T0 + timedelta(hours=1, minutes=1), "stop"),  # duplicate stop ignored
-        (T0 + timedelta(hours=2), "spawn"),
-    ]
-    iv = running_intervals(ev, until=T0 + timedelta(hours=2, minutes=30))
-    assert iv == [(T0, T0 + timedelta(hours=1)),
-                  (T0 + timedelta(hours=2), T0 + timedelta(hours=2, minutes=30))]
-    assert running_seconds(ev, T0 + timedelta(hours=2, minutes=30)) == 5400
-    assert running_intervals(ev)[-1][1] is None  # still open
-    with pytest.raises(ValueError, match="event kind"):
-        running_intervals([(T0, "pause")])
-
-
-def test_server_rate_includes_share_and_home_volume(catalog):
-    rate = profile_rate(catalog, "m7i.4xlarge", share="0.25", volume_gb=10)
-    expected = Fraction("0.8064") / 4 + Fraction("0.08") * 10 / 730
-    assert abs(Fraction(rate) - expected) < Fraction(1, 10**20)  # Decimal keeps 28 digits
-    assert cost_for_seconds(rate, 36000) == micro(expected * 10)
-
-
-def test_dask_worker_time_times_rate():
-    # 2 workers for 30 min, 10 workers for 15 min, 0 for 15 min, then 4 workers up to t=90 min
-    scale = [(T0, 2), (T0 + timedelta(minutes=30), 10), (T0 + timedelta(minutes=45), 0),
-             (T0 + timedelta(minutes=60), 4)]
-    ws = worker_seconds(scale, T0 + timedelta(minutes=90))
-    assert ws == Decimal(2 * 1800 + 10 * 900 + 0 + 4 * 1800)
-    cost = dask_cost(ws, "0.1008", scheduler_secs=5400, scheduler_rate_usd_hour="0.0416")
-    assert cost == micro(Fraction("0.1008") * int(ws) / 3600 + Fraction("0.0416") * Fraction(3 / 2))
-
-
-def test_job_runtime_times_nodes_times_rate():
-    assert job_cost(3600 * 2, 4, "1.428") == micro(Fraction("1.428") * 2 * 4)
-    with pytest.raises(ValueError, match="nodes"):
-        job_cost(10, 0, "1")
 
 
 def test_standard_storage_per_gb_month(catalog):

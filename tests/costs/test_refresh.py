@@ -16,7 +16,7 @@ from botocore.stub import ANY, Stubber
 from jupyter_ext.cli import prices as prices_cmd
 from jupyter_ext.cli.main import main
 from jupyter_ext.costs.catalog import PriceCatalog, packaged_snapshot
-from jupyter_ext.costs.meter import server_estimate
+from jupyter_ext.costs.gate import spawn_gate
 from jupyter_ext.costs.refresh import parse_ec2, refresh_snapshot
 
 RECORDED = json.loads((Path(__file__).parent / "data" / "pricing_get_products_us-east-1.json").read_text())
@@ -66,7 +66,7 @@ def test_parse_ec2_reads_arch_and_cpu_vendor_for_atom():
         assert (entry["cpu_vendor"], entry["arch"]) == (vendor, arch)
 
 
-def test_refresh_with_stubbed_pricing_and_moto_spot(aws_env):
+def test_refresh_with_stubbed_pricing_and_moto_spot(aws_env, ledger):
     pricing, stub = stubbed_pricing()
     base = packaged_snapshot()
     base["regions"]["us-east-1"]["ec2"]["m7i.large"]["ondemand_hour"] = "9.99"  # stale, to be replaced
@@ -91,7 +91,8 @@ def test_refresh_with_stubbed_pricing_and_moto_spot(aws_env):
     assert "Pricing API" in snap["source"] and snap["previous"]["date"] == base["date"]
     assert snap["refreshed"]["us-east-1"]["ec2"] == 3
     # every estimate names the snapshot it used
-    est = server_estimate(PriceCatalog(snap, "refreshed"), "m7i.large", hours="2")
+    refreshed = PriceCatalog(snap, "refreshed")
+    est = spawn_gate(ledger, ["user:quote"], refreshed.hourly("m7i.large"), hours="2", catalog=refreshed)
     assert est.amount_micro == 201_600
     assert est.snapshot["date"] == "2026-11-24" and "Pricing API" in est.snapshot_label
 
