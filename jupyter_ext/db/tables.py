@@ -135,6 +135,10 @@ idempotency_keys = sa.Table(
     sa.Column("key", sa.String(300), primary_key=True),
     sa.Column("caller", sa.String(80), nullable=False),
     sa.Column("created", sa.DateTime, nullable=False),
+    # False while the first call with this key is being applied: a replay arriving
+    # then is told to retry (503), not "duplicate", so a first call that fails
+    # cannot take the replay down with it.
+    sa.Column("done", sa.Boolean, nullable=False, default=False),
 )
 
 # -- archives catalog (jupyter_ext.service.archive_routes) ---------------------

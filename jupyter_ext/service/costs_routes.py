@@ -29,7 +29,7 @@ from ..costs.usage import (
     server_ref,
 )
 from .base import LensHandler, LensPageHandler
-from .db import claim_key, prune_keys, release_key, server_events
+from .db import claim_key, finish_key, prune_keys, release_key, server_events
 
 
 def usd(micro: int | None) -> float | None:
@@ -270,15 +270,20 @@ class ServerMeterHandler(CostsHandler):
         at = event_time(body.get("at"), datetime.now(UTC))
         key, caller = self.request.headers.get("Idempotency-Key", ""), str(who.get("name", ""))
         engine = self.lens.engine
-        if key and not await asyncio.to_thread(claim_key, engine, key, caller):
+        claim = await asyncio.to_thread(claim_key, engine, key, caller) if key else "new"
+        if claim == "done":
             self.write_json({"recorded": True, "duplicate": True})
             return
+        if claim == "pending":  # the first call is still being applied: retry later
+            raise web.HTTPError(503, "This event is being recorded by an earlier request; retry.")
         try:
             await self._apply(user, server, profile, event, rate, hold_id, at)
         except BaseException:
             if key:
                 await asyncio.to_thread(release_key, engine, key, caller)
             raise
+        if key:
+            await asyncio.to_thread(finish_key, engine, key, caller)
         self.write_json({"recorded": True}, status=201)
 
     async def _apply(self, user, server, profile, event, rate, hold_id, at) -> None:

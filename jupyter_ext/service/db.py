@@ -11,15 +11,28 @@ from ..db.engine import make_engine
 from ..db.tables import idempotency_keys, metadata, meter_watermarks, server_events
 
 
-def claim_key(engine: Engine, key: str, caller: str) -> bool:
-    """Record ``key`` as applied; False when it already was (a replay)."""
+def claim_key(engine: Engine, key: str, caller: str) -> str:
+    """Claim ``key`` for a call about to be applied: "new" (apply it, then ``finish_key``),
+    "done" (a replay of an applied call) or "pending" (the first call is still being
+    applied: the replay must come back later)."""
     try:
         with engine.begin() as conn:
             conn.execute(idempotency_keys.insert().values(
-                key=f"{caller}:{key}"[:300], caller=caller[:80], created=datetime.now(UTC).replace(tzinfo=None)))
+                key=f"{caller}:{key}"[:300], caller=caller[:80], done=False,
+                created=datetime.now(UTC).replace(tzinfo=None)))
     except sa.exc.IntegrityError:
-        return False
-    return True
+        with engine.connect() as conn:
+            done = conn.execute(sa.select(idempotency_keys.c.done).where(
+                idempotency_keys.c.key == f"{caller}:{key}"[:300])).scalar()
+        return "done" if done else "pending"
+    return "new"
+
+
+def finish_key(engine: Engine, key: str, caller: str) -> None:
+    """The call with ``key`` was applied: replays are answered, not applied."""
+    with engine.begin() as conn:
+        conn.execute(idempotency_keys.update().where(
+            idempotency_keys.c.key == f"{caller}:{key}"[:300]).values(done=True))
 
 
 def release_key(engine: Engine, key: str, caller: str) -> None:
@@ -35,5 +48,5 @@ def prune_keys(engine: Engine, older_than_days: int = 30) -> int:
         return conn.execute(idempotency_keys.delete().where(idempotency_keys.c.created < cutoff)).rowcount
 
 
-__all__ = ["claim_key", "idempotency_keys", "make_engine", "metadata", "meter_watermarks", "prune_keys",
+__all__ = ["claim_key", "finish_key", "idempotency_keys", "make_engine", "metadata", "meter_watermarks", "prune_keys",
            "release_key", "server_events"]

@@ -66,22 +66,26 @@ def test_service_idempotency_keys_are_claimed_once_and_pruned(tmp_path):
 
     import sqlalchemy as sa
 
+    from jupyter_ext.db.migrate import ensure_schema
     from jupyter_ext.service.db import (
         claim_key,
+        finish_key,
         idempotency_keys,
         make_engine,
-        metadata,
         prune_keys,
         release_key,
     )
 
     engine = make_engine(f"sqlite:///{tmp_path / 'lens.sqlite'}")
-    metadata.create_all(engine)
-    assert claim_key(engine, "k", "lens-gate")
-    assert not claim_key(engine, "k", "lens-gate")  # a replay
-    assert claim_key(engine, "k", "other-service")  # keys are per caller
-    release_key(engine, "k", "lens-gate")  # its call failed: a retry applies it
-    assert claim_key(engine, "k", "lens-gate")
+    ensure_schema(engine)
+    assert claim_key(engine, "k", "lens-gate") == "new"
+    # a replay while the first call is still being applied must come back later
+    assert claim_key(engine, "k", "lens-gate") == "pending"
+    finish_key(engine, "k", "lens-gate")
+    assert claim_key(engine, "k", "lens-gate") == "done"  # a replay of an applied call
+    assert claim_key(engine, "k", "other-service") == "new"  # keys are per caller
+    release_key(engine, "k", "other-service")  # its call failed: a retry applies it
+    assert claim_key(engine, "k", "other-service") == "new"
     with engine.begin() as conn:
         conn.execute(idempotency_keys.update().where(idempotency_keys.c.caller == "other-service")
                      .values(created=datetime.now(UTC).replace(tzinfo=None) - timedelta(days=31)))

@@ -20,6 +20,7 @@ def upgrade() -> None:
         sa.Column("key", sa.String(length=300), nullable=False),
         sa.Column("caller", sa.String(length=80), nullable=False),
         sa.Column("created", sa.DateTime(), nullable=False),
+        sa.Column("done", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("key"),
     )
 
