@@ -105,10 +105,11 @@ def test_atom_job_on_the_local_backend(kernel):
     assert "42" in out.stdout.split("state", 1)[1]
 
 
-def test_costs(kernel):
+def test_costs(kernel, stack):
+    stack.lens("budgets", "set", "user:smoke", "7.77")  # the installed CLI, no LENS_DB_URL
     out = run_ok(kernel, "%costs --no-plot")
     html = "".join(d.get("text/html", "") for d in out.data)
-    assert "Budget" in html or "budget" in html, out.data
+    assert "Budget: $7.77" in html, out.data
     assert "servers" in html and "jobs" in html
 
 

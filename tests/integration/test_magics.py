@@ -27,16 +27,19 @@ def in_server(user_server, stack, monkeypatch):
     return name
 
 
-def test_costs_shows_categories_budget_and_forecast(ip, in_server, monkeypatch):
+def test_costs_shows_categories_budget_and_forecast(ip, in_server, stack, monkeypatch):
     import jupyter_ext.kernel.magics.costs as costs_magic
 
+    stack.lens("budgets", "set", f"user:{in_server}", "12.34")
     shown = []
     monkeypatch.setattr(costs_magic, "display", lambda *objs, **kw: shown.extend(objs))
     ip.run_line_magic("costs", "--no-plot")
     html = shown[0].data
     for category in ("servers", "dask", "jobs", "storage"):
         assert category in html
-    assert f"user:{in_server}" in html and "Budget" in html and "remaining" in html
+    # the figures, not only the labels: the budget the CLI set, and what is left of it
+    assert f"user:{in_server}" in html and "Budget: $12.34" in html
+    assert "remaining: $12.3" in html or "remaining: $12.2" in html  # minus the running server's minutes
 
 
 def test_costs_group_needs_membership(ip, in_server, monkeypatch):

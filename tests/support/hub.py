@@ -127,6 +127,13 @@ class HubStack:
             argv.append("--admin")
         subprocess.run(argv, check=True, capture_output=True, env=self.env)
 
+    def lens(self, *args: str) -> subprocess.CompletedProcess:
+        """The `lens` CLI of this stack's venv, on its state directory (no LENS_DB_URL)."""
+        env = {k: v for k, v in self.env.items() if k != "LENS_DB_URL"}
+        env["LENS_STATE_DIR"] = str(self.state)
+        return subprocess.run([self.python, "-m", "jupyter_ext.cli.main", *args], capture_output=True,
+                              text=True, env=env, timeout=120, check=True)
+
     def create_user(self, name: str, groups: list[str] | None = None) -> str:
         """Create a hub user (and groups) over REST; return a token for that user."""
         r = self.api("POST", f"/users/{name}")
