@@ -122,10 +122,10 @@ class HubStack:
 
     def add_account(self, name: str, password: str, admin: bool = False) -> None:
         argv = [self.python, "-m", "jupyter_ext.cli.main", "users", "--state", str(self.state), "add", name,
-                "--password", password]
+                "--password-stdin"]
         if admin:
             argv.append("--admin")
-        subprocess.run(argv, check=True, capture_output=True, env=self.env)
+        subprocess.run(argv, check=True, capture_output=True, env=self.env, input=password + "\n", text=True)
 
     def create_user(self, name: str, groups: list[str] | None = None) -> str:
         """Create a hub user (and groups) over REST; return a token for that user."""
