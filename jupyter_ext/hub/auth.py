@@ -58,7 +58,7 @@ class LensPasswordAuthenticator(Authenticator):
         20, config=True, help="Failed logins (any user names) a client address may have before it is locked "
         "the same way. Higher than the per-user limit: a classroom often shares one NAT address.",
     )
-    throttle_base_seconds = Float(2.0, config=True, help="First lock window after the limit is reached (seconds).")
+    throttle_base_seconds = Float(5.0, config=True, help="First lock window after the limit is reached (seconds).")
     throttle_max_seconds = Float(900.0, config=True, help="Longest lock window (seconds).")
     throttle_max_keys = Integer(
         10_000, config=True, help="User names and addresses remembered per throttle (memory bound).",

@@ -28,18 +28,21 @@ class HubStack:
     env: dict = field(default_factory=dict)
     python: str = sys.executable  # the venv whose lens runs the stack
     cwd: Path = REPO
+    new_session: bool = False  # the launcher in a session of its own (to Ctrl-C its process group)
 
     # -- lifecycle -------------------------------------------------------
     def start(self, timeout: float = 120, admin_login: bool = True) -> HubStack:
         self.state.mkdir(parents=True, exist_ok=True)
         self.log_path = self.state / "stack.log"
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        # private, like everything in the state directory (only the hub's account reads it)
+        log = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         self.proc = subprocess.Popen(
             [self.python, "-m", "jupyter_ext.cli.main", "hub", "run", "--state", str(self.state), "--bind-url", self.url],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=self.cwd,
+            start_new_session=self.new_session,
         )
         self.wait_ready(timeout)
         if admin_login and not self.admin_token:
