@@ -21,6 +21,18 @@ from jupyter_ext.accounts import USERNAME_RE, AccountStore
 from jupyter_ext.hub.login_throttle import LoginThrottle
 
 
+def client_address(handler) -> str:
+    """The client's address for throttling. Behind configurable-http-proxy the hub sees
+    127.0.0.1; the proxy appends the real peer to X-Forwarded-For, so its last entry is
+    trusted. (Tornado's remote_ip prefers X-Real-Ip, which any client can set.)"""
+    request = getattr(handler, "request", None)
+    headers = getattr(request, "headers", None) or {}
+    forwarded = headers.get("X-Forwarded-For", "")
+    if forwarded.strip():
+        return forwarded.split(",")[-1].strip()[:64]
+    return (getattr(request, "remote_ip", None) or "unknown")[:64]
+
+
 def default_db_url() -> str:
     state = os.environ.get("LENS_STATE_DIR", "state")
     return os.environ.get("LENS_DB_URL") or f"sqlite:///{os.path.abspath(state)}/lens.sqlite"
@@ -101,8 +113,9 @@ class LensPasswordAuthenticator(Authenticator):
         password = (data or {}).get("password", "")
         if not username or not password:
             return None
+        username = username[:64]  # throttle keys stay small (longer names are refused anyway)
         by_user, by_address = self.throttles
-        address = getattr(getattr(handler, "request", None), "remote_ip", None) or "unknown"
+        address = client_address(handler)
         wait = max(by_user.retry_after(username), by_address.retry_after(address))
         if wait:
             self.log.warning("Login of %s from %s refused: throttled for %d s", username, address, wait)

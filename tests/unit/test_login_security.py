@@ -104,7 +104,17 @@ def test_throttle_memory_is_bounded_and_keeps_locked_keys():
 
 
 def _handler(ip):
-    return SimpleNamespace(request=SimpleNamespace(remote_ip=ip))
+    return SimpleNamespace(request=SimpleNamespace(remote_ip=ip, headers={}))
+
+
+def test_client_address_is_the_proxys_last_forwarded_entry():
+    from jupyter_ext.hub.auth import client_address
+
+    spoofed = SimpleNamespace(request=SimpleNamespace(
+        remote_ip="6.6.6.6", headers={"X-Real-Ip": "6.6.6.6", "X-Forwarded-For": "6.6.6.6, 10.1.2.3"}))
+    assert client_address(spoofed) == "10.1.2.3"
+    assert client_address(_handler("10.0.0.9")) == "10.0.0.9"
+    assert client_address(None) == "unknown"
 
 
 async def test_authenticator_throttles_per_user_and_per_address(tmp_path):
