@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 
 import blake3
 
+from ..constants import COLD_CLASSES, DEFAULT_TIER
 from .chunks import decode
 from .errors import ArchiveError, Exists, IntegrityError, NotFound, UnsafePath
 from .manifest import DIR, FILE, SYMLINK, ArchiveEntry, FileEntry, check_link, check_relpath
-from .pricing import COLD_CLASSES, check_tier, retrieval_estimates
+from .pricing import check_tier, retrieval_estimates
 from .progress import Reporter
 from .repository import Repository
 
@@ -78,7 +79,7 @@ class RestorePlan:
 
 
 def plan_restore(repo: Repository, ref: str, paths: list[str] | None = None,
-                 prices: dict | None = None) -> RestorePlan:
+                 prices=None) -> RestorePlan:
     entry = repo.resolve(ref)
     manifest = repo.manifest(entry)
     files = select(manifest.files, paths)
@@ -115,7 +116,7 @@ def _now() -> str:
 
 
 class Restorer:
-    def __init__(self, repo: Repository, plan: RestorePlan, target: str, *, tier: str = "bulk",
+    def __init__(self, repo: Repository, plan: RestorePlan, target: str, *, tier: str = DEFAULT_TIER,
                  overwrite: bool = False, days: int = 7, poll_interval: float = 60.0,
                  timeout: float | None = None, workers: int = 4,
                  reporter: Reporter | None = None):

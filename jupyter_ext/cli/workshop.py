@@ -65,7 +65,7 @@ def _state(args):
 
 
 def _hub(args, state):
-    from jupyter_ext.workshop.hubapi import HubAPI
+    from jupyter_ext.cli.hubapi import HubAPI
 
     token = read_secret(args, "hub token", "token") or os.environ.get("LENS_ADMIN_TOKEN")
     if not token:
@@ -85,9 +85,9 @@ def _known_profiles() -> list[str]:
 
 def cmd_create(args) -> int:
     from jupyter_ext.accounts import USERNAME_RE
+    from jupyter_ext.cli.hubapi import HubAPIError
     from jupyter_ext.workshop import model
     from jupyter_ext.workshop.content import parse_content
-    from jupyter_ext.workshop.hubapi import HubAPIError
     from jupyter_ext.workshop.ops import create_workshop
     from jupyter_ext.workshop.roles import role_name
     from jupyter_ext.workshop.roster import RosterError, parse_roster, seat_names
@@ -168,7 +168,7 @@ def cmd_extend(args) -> int:
 
 
 def cmd_close(args) -> int:
-    from jupyter_ext.workshop.hubapi import HubAPIError
+    from jupyter_ext.cli.hubapi import HubAPIError
     from jupyter_ext.workshop.model import WorkshopError, format_usd
     from jupyter_ext.workshop.ops import close_workshop
 

@@ -10,7 +10,6 @@ an unknown name as for a real account.
 from __future__ import annotations
 
 import asyncio
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 from jupyterhub.auth import Authenticator
@@ -18,6 +17,7 @@ from tornado import web
 from traitlets import Float, Integer, Unicode, default
 
 from jupyter_ext.accounts import USERNAME_RE, AccountStore
+from jupyter_ext.db.engine import default_url
 from jupyter_ext.hub.login_throttle import LoginThrottle
 
 
@@ -34,8 +34,7 @@ def client_address(handler) -> str:
 
 
 def default_db_url() -> str:
-    state = os.environ.get("LENS_STATE_DIR", "state")
-    return os.environ.get("LENS_DB_URL") or f"sqlite:///{os.path.abspath(state)}/lens.sqlite"
+    return default_url()
 
 
 class LensPasswordAuthenticator(Authenticator):

@@ -17,6 +17,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..db.engine import DB_FILE
+
 PRIVATE_UMASK = 0o077
 # Made 0711 by ensure_state: per-user scratch, the atom local and Slurm backends'
 # per-job folders, Dask Gateway's per-cluster folders live in them.
@@ -40,7 +42,7 @@ class StateDir:
 
     @property
     def lens_db_url(self) -> str:
-        return os.environ.get("LENS_DB_URL") or f"sqlite:///{self.root / 'lens.sqlite'}"
+        return os.environ.get("LENS_DB_URL") or f"sqlite:///{self.root / DB_FILE}"
 
     @property
     def cookie_secret_file(self) -> Path:

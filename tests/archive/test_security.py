@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from jupyter_ext.archive import AccessDenied, NotFound, Principal, UnsafePath
+from jupyter_ext.archive.errors import AccessDenied, NotFound, UnsafePath
 from jupyter_ext.archive.manifest import FILE, SYMLINK, ArchiveEntry, FileEntry, Manifest
-from jupyter_ext.archive.repository import Repository
+from jupyter_ext.archive.repository import Principal, Repository
 
 from .helpers import ALICE, BOB, engine, make_tree
 
