@@ -121,12 +121,14 @@ def test_stop_leaves_nothing_of_the_stack_running(how):
         if how == "ctrl-c-process-group":  # a Dask cluster too: its scheduler and worker
             from tests.integration.test_gateway import gateway_for
 
-            cluster = gateway_for(hub, token).new_cluster(shutdown_on_close=False)
+            gateway = gateway_for(hub, token)
+            cluster = gateway.new_cluster(shutdown_on_close=False)
             cluster.scale(1)
             client = cluster.get_client()
             client.wait_for_workers(1, timeout=120)
             client.close()
             cluster.close()  # this client only: the cluster keeps running
+            gateway.close()
         procs = stack_processes(hub.state)
         cmds = " ".join(procs.values())
         expected = ["jupyterhub", "configurable-http-proxy", "jupyter_ext.service", "jupyterhub_idle_culler",
