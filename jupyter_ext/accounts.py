@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import re
 import secrets
 from dataclasses import dataclass
@@ -20,11 +21,11 @@ from .db.tables import accounts
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,23}$")
 # Scrypt parameters: ~50 ms per check on this class of machine, 16 MiB.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
-WORDS = (
-    "amber basin cedar delta ember fjord glade harbor island juniper kelp lagoon meadow "
-    "nectar orchid prairie quartz river summit tundra upland valley willow yarrow zephyr "
-    "aurora boreal coral dune estuary fern geyser heath iris jade karst lichen mesa"
-).split()
+# Generated passwords use 32 symbols that cannot be misread on a printed card
+# (no 0/o, 1/l/i): 5 bits of entropy per symbol, chosen with `secrets`.
+ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # 31 symbols: log2(31) = 4.95 bits each
+STRONG_SYMBOLS = 16  # admin and `lens users` passwords: 79 bits, e.g. k7mq-2xfa-9pdw-rt3b
+READABLE_SYMBOLS = 9  # workshop seats: 44 bits, e.g. k7m-q2x-fa9 (logins are throttled)
 
 
 class AccountError(ValueError):
@@ -65,10 +66,28 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, expected)
 
 
-def readable_password(words: int = 3) -> str:
-    """Passwords people can copy from a printed card: word-word-word-NN."""
-    parts = [secrets.choice(WORDS) for _ in range(words)]
-    return "-".join(parts) + f"-{secrets.randbelow(90) + 10}"
+# Checked when the user does not exist, so that a login takes as long for an
+# unknown name as for a known one (same scrypt parameters as real hashes).
+_DUMMY_HASH = hash_password(secrets.token_hex(16))
+
+
+def _generate(symbols: int, group: int) -> str:
+    chars = "".join(secrets.choice(ALPHABET) for _ in range(symbols))
+    return "-".join(chars[i : i + group] for i in range(0, symbols, group))
+
+
+def password_entropy_bits(symbols: int) -> float:
+    return symbols * math.log2(len(ALPHABET))
+
+
+def strong_password() -> str:
+    """Admin and account passwords: 16 symbols (79 bits) in groups of four."""
+    return _generate(STRONG_SYMBOLS, 4)
+
+
+def readable_password() -> str:
+    """Workshop seats, copied from a printed card: 9 symbols (44 bits) in groups of three."""
+    return _generate(READABLE_SYMBOLS, 3)
 
 
 def validate_username(name: str) -> str:
@@ -112,9 +131,9 @@ class AccountStore:
         expires_at: datetime | None = None,
         workshop: str | None = None,
     ) -> str:
-        """Create an account; return its (generated) password. Fails if it exists."""
+        """Create an account; return its password (given, else a generated strong one). Fails if it exists."""
         validate_username(username)
-        password = password or readable_password()
+        password = password or strong_password()
         if len(password) < 8:
             raise AccountError("passwords must have at least 8 characters")
         with self.engine.begin() as conn:
@@ -150,7 +169,10 @@ class AccountStore:
         else (None, reason) with a reason safe to show (never which part was wrong)."""
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(accounts).where(accounts.c.username == username)).first()
-        if row is None or not verify_password(password, row.password_hash):
+        if row is None:
+            verify_password(password, _DUMMY_HASH)  # same work, so timing does not tell who exists
+            return None, None
+        if not verify_password(password, row.password_hash):
             return None, None
         account = self._row_to_account(row)
         if account.disabled:

@@ -1,9 +1,13 @@
 """`lens hub run`: the whole local platform in the foreground (what `make hub` runs).
 
-It prepares the state directory and secrets, creates the admin account on the
-first run (printing its password once), then runs JupyterHub in its own
-session; the hub starts the proxy and the managed services. Ctrl-C stops the
-hub, its services, the proxy and every user server within 10 seconds.
+It prepares the state directory and secrets (private: umask 077, modes fixed
+at every start), refuses to start when one of the stack's ports is taken
+(naming the holder), creates the admin account on the first run (printing its
+password once), then runs JupyterHub in its own session; the hub starts the
+proxy and the managed services. The launcher is a child subreaper, so every
+process of the stack stays in its process tree: Ctrl-C, SIGTERM or SIGHUP stops
+the hub, its services and their children, the proxy and every user server
+within 10 seconds.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from pathlib import Path
 from jupyter_ext.cli.main import CommandError
 from jupyter_ext.paths import config_file, state_dir
 
-STOP_GRACE = 6.0  # seconds for the hub to stop its services and proxy
+STOP_GRACE = 5.0  # seconds for the hub to stop its services and proxy; then the rest are signalled
 
 
 def register(subparsers) -> None:
@@ -69,50 +73,53 @@ def running_server_pids(hub_db: Path) -> list[int]:
     return pids
 
 
-def stop_process_groups(pids: list[int], grace: float) -> None:
-    """SIGTERM each process group, SIGKILL what is left after `grace` seconds."""
-    for pid in pids:
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            pass
-    deadline = time.monotonic() + grace
-    alive = list(pids)
-    while alive and time.monotonic() < deadline:
-        alive = [p for p in alive if _alive(p)]
-        time.sleep(0.1)
-    for pid in alive:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+def stack_ports(bind_url: str) -> dict[str, tuple[str, int]]:
+    """What the stack will listen on: name -> (host, port)."""
+    from urllib.parse import urlparse
+
+    from jupyter_ext.hub.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise CommandError(f"cannot start the hub: {exc}") from None
+    bind = urlparse(bind_url)
+    ports = {"proxy (public)": (bind.hostname or "127.0.0.1", bind.port or 80)}
+    names = {"proxy_api": "proxy API", "hub": "hub", "lens_service": "lens service",
+             "gateway": "dask-gateway", "gateway_proxy": "dask-gateway proxy"}
+    with_gateway = config_file("dask_gateway_config.py").exists()
+    for key, port in settings["ports"].items():
+        if key.startswith("gateway") and not with_gateway:
+            continue
+        ports[names.get(key, key)] = ("127.0.0.1", int(port))
+    return ports
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie still "exists"; check its state.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
+def check_ports(ports: dict[str, tuple[str, int]]) -> None:
+    """Refuse to start when a port is taken, naming the process that holds it: a hub
+    whose managed service cannot bind would run on without that service."""
+    from jupyter_ext.cli.procs import port_free, port_holders
+
+    taken = []
+    for name, (host, port) in ports.items():
+        if port_free(host, port):
+            continue
+        holders = port_holders(port)
+        who = "; ".join(f"pid {pid}: {cmd[:160]}" for pid, cmd in holders) or "a process this account cannot see"
+        taken.append(f"port {port} ({name}) is in use by {who}")
+    if taken:
+        raise CommandError("cannot start the hub:\n  " + "\n  ".join(taken)
+                           + "\n  stop that process (an earlier `lens hub run`?) or choose other ports (lens.yaml ports:)")
 
 
 def run_hub(args) -> int:
-    from jupyter_ext.hub.state import ensure_state
+    from jupyter_ext.cli import procs
+    from jupyter_ext.hub.state import ensure_state, secure_tree
 
-    state = ensure_state(args.state)
-    password = ensure_admin(state.root)
-    if password:
-        print(
-            "\n  lens: created the admin account (shown once; change it with `lens users passwd admin`)\n"
-            f"    user:     admin\n    password: {password}\n",
-            flush=True,
-        )
+    state = ensure_state(args.state)  # also sets umask 077 for the hub and its services
+    fixed = secure_tree(state.root)
+    if fixed:
+        print(f"lens: made {len(fixed)} file(s) and folder(s) in {state.root} private", flush=True)
     env = dict(os.environ)
     env.update(
         LENS_STATE_DIR=str(state.root),
@@ -120,22 +127,35 @@ def run_hub(args) -> int:
         LENS_CHP=find_proxy(),
         PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
     )
+    os.environ["LENS_BIND_URL"] = args.bind_url
+    check_ports(stack_ports(args.bind_url))
+    password = ensure_admin(state.root)
+    if password:
+        print(
+            "\n  lens: created the admin account (shown once; change it with `lens users passwd admin`)\n"
+            f"    user:     admin\n    password: {password}\n",
+            flush=True,
+        )
     jupyterhub = str(Path(sys.executable).parent / "jupyterhub")
     if not Path(jupyterhub).exists():
         jupyterhub = shutil.which("jupyterhub") or "jupyterhub"
-    # Its own session: Ctrl-C reaches only this launcher, which stops things in order.
-    hub = subprocess.Popen([jupyterhub, "-f", args.config], cwd=state.root, env=env, start_new_session=True)
-    (state.root / "hub.pid").write_text(str(hub.pid))
-    print(f"lens: hub starting on {args.bind_url} (Ctrl-C stops everything)", flush=True)
-
+    # Everything the hub starts stays in this process's tree, even when JupyterHub
+    # puts it in a session of its own (managed services, the proxy, user servers).
+    procs.become_subreaper()
     stopping = {"asked": False}
 
     def on_signal(signum, _frame):
         stopping["asked"] = True
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    # Its own session: Ctrl-C reaches only this launcher, which stops things in order.
+    hub = subprocess.Popen([jupyterhub, "-f", args.config], cwd=state.root, env=env, start_new_session=True)
+    (state.root / "hub.pid").write_text(str(hub.pid))
+    print(f"lens: hub starting on {args.bind_url} (Ctrl-C stops everything)", flush=True)
+
     while hub.poll() is None and not stopping["asked"]:
+        procs.reap_orphans(keep=hub.pid)
         time.sleep(0.2)
     if not stopping["asked"]:
         # The hub exited by itself (or was restarted): leave user servers running.
@@ -143,23 +163,25 @@ def run_hub(args) -> int:
     print("\nlens: stopping the hub, its services and the user servers...", flush=True)
     t0 = time.monotonic()
     servers = running_server_pids(state.root / "jupyterhub.sqlite")
+    # The hub first, so that it records its state and stops its services and proxy...
     hub.send_signal(signal.SIGTERM)
     try:
         hub.wait(STOP_GRACE)
     except subprocess.TimeoutExpired:
-        os.killpg(hub.pid, signal.SIGKILL)
+        hub.kill()
         hub.wait()
-    # Stragglers in the hub's session (services, proxy) go too.
+    # ...then everything left under this launcher (services and their children: Dask
+    # schedulers and workers, dask-gateway-proxy, jobs) and the user servers, also those
+    # an earlier run left (they are in the hub database, not in this process tree).
+    roots = [os.getpid(), *servers]
     try:
-        os.killpg(hub.pid, signal.SIGKILL)
-    except ProcessLookupError:
+        roots.append(int(state.proxy_pid_file.read_text().strip()))
+    except (OSError, ValueError):
         pass
-    stop_process_groups(servers, grace=max(0.5, 9.0 - (time.monotonic() - t0)))
-    proxy_pid_file = state.proxy_pid_file
-    if proxy_pid_file.exists():
-        try:
-            os.kill(int(proxy_pid_file.read_text().strip()), signal.SIGTERM)
-        except (ValueError, ProcessLookupError, PermissionError):
-            pass
-    print(f"lens: stopped in {time.monotonic() - t0:.1f} s", flush=True)
+    left = procs.stop_tree(roots, groups=servers, deadline_term=t0 + STOP_GRACE + 1.5, deadline_kill=t0 + 9.5)
+    took = time.monotonic() - t0
+    if left:
+        print(f"lens: stopped in {took:.1f} s; still running: {left}", flush=True)
+        return 1
+    print(f"lens: stopped in {took:.1f} s", flush=True)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from jupyter_ext.cli.main import CommandError
+from jupyter_ext.cli.secret_input import add_secret_options, read_secret
 from jupyter_ext.paths import state_dir
 
 
@@ -13,11 +14,11 @@ def register(subparsers) -> None:
     add = sub.add_parser("add", help="create an account and print its password")
     add.add_argument("name")
     add.add_argument("--admin", action="store_true", help="make the account a hub admin")
-    add.add_argument("--password", help="set this password instead of a generated one")
+    add_secret_options(add, "password", "password")  # default: a generated one, printed once
     add.set_defaults(func=add_user)
     passwd = sub.add_parser("passwd", help="set a new (generated or given) password")
     passwd.add_argument("name")
-    passwd.add_argument("--password")
+    add_secret_options(passwd, "password", "password")
     passwd.set_defaults(func=set_password)
     for action, disabled in (("disable", True), ("enable", False)):
         p = sub.add_parser(action, help=f"{action} an account")
@@ -38,23 +39,27 @@ def _store(args):
 def add_user(args) -> int:
     from jupyter_ext.accounts import AccountError
 
+    given = read_secret(args, "password", "password", confirm=True)
     try:
-        password = _store(args).create(args.name, args.password, admin=args.admin)
+        password = _store(args).create(args.name, given, admin=args.admin)
     except AccountError as exc:
         raise CommandError(str(exc)) from None
-    print(f"user:     {args.name}\npassword: {password}")
+    print(f"user:     {args.name}" + ("" if given else f"\npassword: {password}"))
     return 0
 
 
 def set_password(args) -> int:
-    from jupyter_ext.accounts import AccountError, readable_password
+    from jupyter_ext.accounts import AccountError, strong_password
 
-    password = args.password or readable_password()
+    given = read_secret(args, "password", "password", confirm=True)
+    password = given or strong_password()
+    if len(password) < 8:
+        raise CommandError("passwords must have at least 8 characters")
     try:
         _store(args).update(args.name, password=password)
     except AccountError as exc:
         raise CommandError(str(exc)) from None
-    print(f"user:     {args.name}\npassword: {password}")
+    print(f"user:     {args.name}" + ("" if given else f"\npassword: {password}"))
     return 0
 
 

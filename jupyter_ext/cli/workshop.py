@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from jupyter_ext.cli.main import CommandError
+from jupyter_ext.cli.secret_input import add_secret_options, read_secret
 from jupyter_ext.paths import config_file, state_dir
 
 
@@ -20,8 +21,9 @@ def register(subparsers) -> None:
     ws.add_argument("--state", default=os.environ.get("LENS_STATE_DIR", str(state_dir())))
     ws.add_argument("--hub-url", default=os.environ.get("LENS_BIND_URL", "http://127.0.0.1:8000"),
                     help="the hub's public URL (default: $LENS_BIND_URL or http://127.0.0.1:8000)")
-    ws.add_argument("--token", default=os.environ.get("LENS_ADMIN_TOKEN"),
-                    help="admin-capable hub token (default: the lens-admin service token in STATE/secrets)")
+    # An admin-capable hub token (default: $LENS_ADMIN_TOKEN, else the lens-admin service
+    # token in STATE/secrets), from a prompt, stdin or a file: never from argv.
+    add_secret_options(ws, "hub token", "token")
     sub = ws.add_subparsers(dest="workshop_command", metavar="ACTION")
 
     create = sub.add_parser("create", help="create (or complete) a workshop; safe to re-run")
@@ -65,12 +67,13 @@ def _state(args):
 def _hub(args, state):
     from jupyter_ext.cli.hubapi import HubAPI
 
-    token = args.token
+    token = read_secret(args, "hub token", "token") or os.environ.get("LENS_ADMIN_TOKEN")
     if not token:
         try:
             token = state.token("lens-admin")
         except FileNotFoundError:
-            raise CommandError("no lens-admin token in the state directory: give --token") from None
+            raise CommandError("no lens-admin token in the state directory: "
+                               "use --token-file PATH, --token-stdin or --token (prompt)") from None
     return HubAPI(args.hub_url, token)
 
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..accounts import AccountStore
+from ..accounts import AccountStore, readable_password
 from .content import hub_pull_link
 from .model import Workshop, WorkshopError, format_usd, utcnow
 from .roles import role_name
@@ -126,7 +126,7 @@ def create_workshop(
     for name in ws.seats:
         acct = accounts.get(name)
         if acct is None:
-            known[name] = accounts.create(name, expires_at=ws.expires_at, workshop=ws.name)
+            known[name] = accounts.create(name, readable_password(), expires_at=ws.expires_at, workshop=ws.name)
             result.created_accounts.append(name)
         else:
             result.existing_accounts.append(name)

@@ -75,3 +75,109 @@ def test_server_survives_hub_restart_and_state_is_reused(own_stack):
     assert not [p for p in pids if _alive(p)]
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{hub.url}/hub/api/", timeout=2)
+
+
+# --- stop means stop: nothing of the stack survives Ctrl-C, SIGTERM or SIGINT ---------------
+def stack_processes(state) -> dict[int, str]:
+    """Every process that belongs to this stack, found without trusting the launcher:
+    its command line, environment or working directory names the state directory."""
+    needle = str(state).encode()
+    found = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        pid = int(entry.name)
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+            env = open(f"/proc/{pid}/environ", "rb").read()
+            cwd = os.readlink(f"/proc/{pid}/cwd").encode()
+        except OSError:
+            continue
+        if (needle in cmd or needle in env or needle in cwd) and _alive(pid):
+            found[pid] = cmd.replace(b"\0", b" ").decode(errors="replace")
+    return found
+
+
+@pytest.mark.parametrize("how", ["ctrl-c-process-group", "sigterm-launcher", "sigint-launcher"])
+def test_stop_leaves_nothing_of_the_stack_running(how):
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from tests.support.hub import REPO
+
+    chp = REPO / ".cache/npm/node_modules/.bin/configurable-http-proxy"
+    require(chp.exists(), "configurable-http-proxy (npm) is not installed: run `make proxy`")
+    # Not under pytest's 0700 temp dir: servers and clusters run as the users' accounts.
+    root = Path(tempfile.mkdtemp(prefix="lens-stop-"))
+    root.chmod(0o711)
+    hub = make_stack(root / "state")
+    hub.new_session = True
+    hub.start()
+    try:
+        token = hub.create_user(f"stop-{how[:5]}")
+        hub.spawn(f"stop-{how[:5]}", "lab")
+        cluster = None
+        if how == "ctrl-c-process-group":  # a Dask cluster too: its scheduler and worker
+            from tests.integration.test_gateway import gateway_for
+
+            gateway = gateway_for(hub, token)
+            cluster = gateway.new_cluster(shutdown_on_close=False)
+            cluster.scale(1)
+            client = cluster.get_client()
+            client.wait_for_workers(1, timeout=120)
+            client.close()
+            cluster.close()  # this client only: the cluster keeps running
+            gateway.close()
+        procs = stack_processes(hub.state)
+        cmds = " ".join(procs.values())
+        expected = ["jupyterhub", "configurable-http-proxy", "jupyter_ext.service", "jupyterhub_idle_culler",
+                    "dask_gateway_server", "dask-gateway-proxy", "jupyterhub-singleuser"]
+        if cluster is not None:
+            expected += ["scheduler", "worker"]
+        missing = [name for name in expected if name not in cmds]
+        assert not missing, (missing, procs)
+
+        t0 = time.monotonic()
+        if how == "ctrl-c-process-group":
+            os.killpg(hub.proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        else:
+            hub.proc.send_signal(signal.SIGTERM if how == "sigterm-launcher" else signal.SIGINT)
+        while stack_processes(hub.state) and time.monotonic() - t0 < 10:
+            time.sleep(0.1)
+        left = stack_processes(hub.state)
+        assert not left, left
+        hub.proc.wait(5)
+    finally:
+        hub.stop()
+        for pid in stack_processes(hub.state):
+            with __import__("contextlib").suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_taken_port_stops_the_start_and_names_the_holder(tmp_path):
+    import socket
+    import subprocess
+
+    from tests.support.hub import REPO
+
+    chp = REPO / ".cache/npm/node_modules/.bin/configurable-http-proxy"
+    require(chp.exists(), "configurable-http-proxy (npm) is not installed: run `make proxy`")
+    hub = make_stack(tmp_path / "state")
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", int(hub.env["LENS_LENS_SERVICE_PORT"])))
+    squatter.listen()
+    try:
+        with pytest.raises(RuntimeError, match="exited early"):
+            hub.start(timeout=60)
+        assert hub.proc.wait(5) == 2
+        log = hub.log_path.read_text()
+        port = hub.env["LENS_LENS_SERVICE_PORT"]
+        assert f"port {port} (lens service) is in use by pid {os.getpid()}" in log, log
+        assert not (hub.state / "hub.pid").exists()  # no hub ran without its lens service
+        r = subprocess.run(["pgrep", "-f", str(hub.state)], capture_output=True, text=True)
+        assert r.stdout.strip() == ""
+    finally:
+        squatter.close()
+        hub.stop()

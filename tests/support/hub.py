@@ -28,18 +28,21 @@ class HubStack:
     env: dict = field(default_factory=dict)
     python: str = sys.executable  # the venv whose lens runs the stack
     cwd: Path = REPO
+    new_session: bool = False  # the launcher in a session of its own (to Ctrl-C its process group)
 
     # -- lifecycle -------------------------------------------------------
     def start(self, timeout: float = 120, admin_login: bool = True) -> HubStack:
         self.state.mkdir(parents=True, exist_ok=True)
         self.log_path = self.state / "stack.log"
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        # private, like everything in the state directory (only the hub's account reads it)
+        log = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         self.proc = subprocess.Popen(
             [self.python, "-m", "jupyter_ext.cli.main", "hub", "run", "--state", str(self.state), "--bind-url", self.url],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=self.cwd,
+            start_new_session=self.new_session,
         )
         self.wait_ready(timeout)
         if admin_login and not self.admin_token:
@@ -122,10 +125,10 @@ class HubStack:
 
     def add_account(self, name: str, password: str, admin: bool = False) -> None:
         argv = [self.python, "-m", "jupyter_ext.cli.main", "users", "--state", str(self.state), "add", name,
-                "--password", password]
+                "--password-stdin"]
         if admin:
             argv.append("--admin")
-        subprocess.run(argv, check=True, capture_output=True, env=self.env)
+        subprocess.run(argv, check=True, capture_output=True, env=self.env, input=password + "\n", text=True)
 
     def lens(self, *args: str) -> subprocess.CompletedProcess:
         """The `lens` CLI of this stack's venv, on its state directory (no LENS_DB_URL)."""
