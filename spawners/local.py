@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
-from traitlets import Bool, Unicode, default
+from traitlets import Bool, Integer, Unicode, default
 
 from . import cgroups
 from .common import ProfileSpawnerMixin, apply_local_options
@@ -54,6 +54,12 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
     @default("dev_home_root")
     def _default_dev_home_root(self):
         return os.path.join(os.environ.get("LENS_STATE_DIR", "state"), "homes")
+
+    user_umask = Integer(
+        0o022,
+        config=True,
+        help="umask of user servers and what they start (the hub's own is 077, for its private state).",
+    )
 
     enforce_memory_limit = Bool(
         True,
@@ -175,11 +181,14 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
         return env
 
     def make_preexec_fn(self, name):
-        home, group = self.home, self._cgroup
+        home, group, umask = self.home, self._cgroup, self.user_umask
         tmp = os.path.join(home, ".cache", "lens-tmp")
         drop = set_user_setuid(self.unix_name, chdir=False) if self.per_user_accounts else None
 
         def preexec():
+            # The hub runs with umask 077 (its state is private); a user's own files
+            # get the usual 022, as on any login.
+            os.umask(umask)
             if group is not None:
                 cgroups.join_cgroup(group)
             if drop is not None:
