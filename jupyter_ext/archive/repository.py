@@ -23,8 +23,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import zstandard
-
+from . import zjson
 from .chunks import ChunkerParams
 from .errors import AccessDenied, ConfigError, IntegrityError, NotFound
 from .manifest import HEX64, ArchiveEntry, Manifest
@@ -91,14 +90,14 @@ class PackIndex:
     def to_bytes(self) -> bytes:
         doc = {"pack": self.pack, "size": self.size, "class": self.storage_class,
                "chunks": self.chunks}
-        return zstandard.ZstdCompressor(level=3).compress(json.dumps(doc).encode())
+        return zjson.dumps(doc)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PackIndex:
+        doc = zjson.loads(data, zjson.MAX_INDEX_BYTES, "pack index")
         try:
-            doc = json.loads(zstandard.ZstdDecompressor().decompress(data))
             return cls(doc["pack"], doc["size"], doc["class"], doc["chunks"])
-        except (zstandard.ZstdError, ValueError, KeyError) as exc:
+        except (TypeError, KeyError) as exc:
             raise IntegrityError(f"pack index does not decode: {exc}") from None
 
 
