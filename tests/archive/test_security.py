@@ -298,3 +298,91 @@ def test_pack_index_decompression_bomb_is_refused(tmp_path):
     with pytest.raises(TooLarge, match="pack index: decompresses to more than the 64 MiB"):
         eng.restore("a", target=str(target), owner="alice", principal=ALICE)
     assert not target.exists()
+
+
+# -- finding 3: archiving as root never follows what a user swaps in -------------------
+
+def _root_only(tmp_path, name="secret"):
+    """A file only root can read (when the tests run as root), with content that
+    does not compress, so it would show up verbatim in a pack."""
+    d = tmp_path / "root-only"
+    d.mkdir(mode=0o700, exist_ok=True)
+    secret = d / name
+    secret.write_bytes(os.urandom(4096))
+    os.chmod(secret, 0o600)
+    return secret
+
+
+def _in_repository(repo_dir, needle: bytes) -> bool:
+    for dirpath, _, files in os.walk(repo_dir):
+        for name in files:
+            with open(os.path.join(dirpath, name), "rb") as f:
+                if needle in f.read():
+                    return True
+    return False
+
+
+def test_file_swapped_for_a_symlink_after_the_scan_is_not_followed(tmp_path):
+    secret = _root_only(tmp_path)
+    home = tmp_path / "home" / "seat"
+    home.mkdir(parents=True)
+    (home / "notes.txt").write_text("mine")
+    (home / "swap.txt").write_text("scanned as a regular file")
+
+    def swap(items):
+        assert "seat/swap.txt" in {e.path for e, _ in items}  # the scan has run
+        os.unlink(home / "swap.txt")
+        os.symlink(secret, home / "swap.txt")
+
+    eng = engine(str(tmp_path / "repo"))
+    res = eng.create([str(home)], owner="alice", principal=Principal("root", admin=True),
+                     name="seat", after_scan=swap)
+    assert any(s.startswith("seat/swap.txt: replaced by a symlink") for s in res["skipped"])
+    shown = eng.show("seat", owner="alice", principal=ALICE)
+    assert {f["path"] for f in shown["files"]} == {"seat", "seat/notes.txt"}
+    assert not _in_repository(tmp_path / "repo", secret.read_bytes()[:64])
+
+
+def test_folder_swapped_for_a_symlink_after_the_scan_is_not_followed(tmp_path):
+    secret = _root_only(tmp_path, "data.bin")
+    home = tmp_path / "home" / "seat"
+    (home / "sub").mkdir(parents=True)
+    (home / "sub" / "data.bin").write_bytes(b"x" * 10)
+
+    def swap(items):
+        os.rename(home / "sub", home / "old")
+        os.symlink(secret.parent, home / "sub")  # same names, root's folder
+
+    eng = engine(str(tmp_path / "repo"))
+    res = eng.create([str(home)], owner="alice", principal=Principal("root", admin=True),
+                     name="seat", after_scan=swap)
+    assert any(s.startswith("seat/sub/data.bin: replaced by another file") for s in res["skipped"])
+    assert not _in_repository(tmp_path / "repo", secret.read_bytes()[:64])
+
+
+def test_file_swapped_for_a_fifo_after_the_scan_does_not_hang(tmp_path):
+    import threading
+
+    home = tmp_path / "home" / "seat"
+    home.mkdir(parents=True)
+    (home / "a.txt").write_text("fine")
+    (home / "pipe").write_text("scanned as a regular file")
+
+    def swap(items):
+        os.unlink(home / "pipe")
+        os.mkfifo(home / "pipe")  # nobody ever writes: a blocking open would hang
+
+    eng = engine(str(tmp_path / "repo"))
+    out: dict = {}
+
+    def run():
+        out["res"] = eng.create([str(home)], owner="alice", principal=Principal("root", admin=True),
+                                name="seat", after_scan=swap)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(60)
+    assert not t.is_alive(), "archiving hung on a FIFO"
+    assert any(s.startswith("seat/pipe: replaced by a FIFO") for s in out["res"]["skipped"])
+    shown = eng.show("seat", owner="alice", principal=ALICE)
+    assert {f["path"] for f in shown["files"]} == {"seat", "seat/a.txt"}
