@@ -222,3 +222,46 @@ def test_safe_cell_is_the_owasp_recipe():
         assert safe_cell(text) == "'" + text and unguard_cell(safe_cell(text)) == text
     for value in ("plain", "a=b", "-12.50", "+3", "1e-3", 5, -2.5, None, ""):
         assert safe_cell(value) == value
+
+
+def test_close_archive_skips_files_a_seat_swaps_after_the_scan(tmp_path):
+    """Finding 3: archiving as root never follows a link nor waits on a FIFO that
+    a seat swapped in between the scan and the read; both are reported."""
+    import os
+    import threading
+
+    from jupyter_ext.archive.engine import ArchiveEngine
+    from jupyter_ext.archive.repository import Principal
+    from jupyter_ext.workshop.ops import archive_seat
+
+    secret_dir = tmp_path / "root-only"
+    secret_dir.mkdir(mode=0o700)
+    secret = secret_dir / "shadow"
+    secret.write_bytes(os.urandom(2048))
+    secret.chmod(0o600)
+    home = tmp_path / "homes" / "bio-01"
+    home.mkdir(parents=True)
+    (home / "work.ipynb").write_text("{}")
+    (home / "link-me").write_text("was a file")
+    (home / "pipe-me").write_text("was a file")
+
+    def swap(items):
+        (home / "link-me").unlink()
+        os.symlink(secret, home / "link-me")
+        (home / "pipe-me").unlink()
+        os.mkfifo(home / "pipe-me")
+
+    skipped: list[str] = []
+    out: dict = {}
+    dest = tmp_path / "archive"
+    t = threading.Thread(target=lambda: out.setdefault("r", archive_seat(
+        "bio-01", home, dest, "bio", archive_home, skipped=skipped, after_scan=swap)), daemon=True)
+    t.start()
+    t.join(60)
+    assert not t.is_alive(), "the close hung on a FIFO"
+    assert out["r"].startswith(str(dest / "repository"))
+    assert sorted(s.split(":")[0] for s in skipped) == ["bio-01/link-me", "bio-01/pipe-me"]
+    eng = ArchiveEngine(repository=str(dest / "repository"), cache_dir="")
+    [a] = eng.list(owner="user:bio-01", principal=Principal("lens-admin", admin=True))
+    shown = eng.show(a["id"], owner="user:bio-01", principal=Principal("lens-admin", admin=True))
+    assert {f["path"] for f in shown["files"]} == {"bio-01", "bio-01/work.ipynb"}
