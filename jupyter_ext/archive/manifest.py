@@ -8,8 +8,8 @@ import posixpath
 import re
 from dataclasses import asdict, dataclass, field
 
-from . import zjson
 from .errors import IntegrityError, UnsafePath
+from .zjson import MAX_MANIFEST_BYTES, dumps, loads
 
 FORMAT = 1
 FILE, DIR, SYMLINK = "file", "dir", "symlink"
@@ -88,11 +88,11 @@ class Manifest:
                "sources": self.sources, "storage_class": self.storage_class,
                "chunker": self.chunker, "stats": self.stats, "parent": self.parent,
                "files": [f.to_json() for f in self.files]}
-        return zjson.dumps(doc)
+        return dumps(doc)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Manifest:
-        doc = zjson.loads(data, zjson.MAX_MANIFEST_BYTES, "manifest")
+        doc = loads(data, MAX_MANIFEST_BYTES, "manifest")
         if not isinstance(doc, dict):
             raise IntegrityError("manifest does not decode: not a JSON object")
         if doc.get("format") != FORMAT:

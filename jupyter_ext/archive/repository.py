@@ -23,10 +23,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from . import zjson
 from .chunks import ChunkerParams
 from .errors import AccessDenied, ConfigError, IntegrityError, NotFound
 from .manifest import HEX64, ArchiveEntry, Manifest
+from .zjson import MAX_INDEX_BYTES, dumps, loads
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 HOT = "STANDARD"
@@ -90,11 +90,11 @@ class PackIndex:
     def to_bytes(self) -> bytes:
         doc = {"pack": self.pack, "size": self.size, "class": self.storage_class,
                "chunks": self.chunks}
-        return zjson.dumps(doc)
+        return dumps(doc)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PackIndex:
-        doc = zjson.loads(data, zjson.MAX_INDEX_BYTES, "pack index")
+        doc = loads(data, MAX_INDEX_BYTES, "pack index")
         try:
             return cls(doc["pack"], doc["size"], doc["class"], doc["chunks"])
         except (TypeError, KeyError) as exc:
