@@ -240,11 +240,13 @@ def test_special_mode_bits_are_dropped_and_the_umask_applies(tmp_path):
         FileEntry("d/sgid", FILE, 0o2775), FileEntry("d/plain", FILE, 0o666)],
         tmp_path=tmp_path)
     target = tmp_path / "target"
+    before = _outside(tmp_path, target)
     old = os.umask(0o027)
     try:
         res = eng.restore("modes", target=str(target), owner="group:climate", principal=ALICE)
     finally:
         os.umask(old)
+    assert _outside(tmp_path, target) == before
     mode = {p: os.lstat(target / p).st_mode & 0o7777 for p in ("d", "d/suid", "d/sgid",
                                                                 "d/plain")}
     assert mode == {"d": 0o750, "d/suid": 0o750, "d/sgid": 0o750, "d/plain": 0o640}
@@ -279,9 +281,10 @@ def test_manifest_decompression_bomb_is_refused(tmp_path):
                                       meta={"pad": pad}, tmp_path=tmp_path)
     assert size < 128 * 1024  # a small object ...
     target = tmp_path / "target"
+    before = _outside(tmp_path, target)
     with pytest.raises(TooLarge, match="manifest: decompresses to more than the 256 MiB"):
         eng.restore("bomb", target=str(target), owner="group:climate", principal=ALICE)
-    assert not target.exists()
+    assert not target.exists() and _outside(tmp_path, target) == before
 
 
 def test_pack_index_decompression_bomb_is_refused(tmp_path):
@@ -295,9 +298,10 @@ def test_pack_index_decompression_bomb_is_refused(tmp_path):
                   [fake] * (zjson.MAX_INDEX_BYTES // (1 << 20) + 2), "STANDARD")
     assert eng.store.head(repo.key("index", "e" * 64)).size < 64 * 1024
     target = tmp_path / "target"
+    before = _outside(tmp_path, target)
     with pytest.raises(TooLarge, match="pack index: decompresses to more than the 64 MiB"):
         eng.restore("a", target=str(target), owner="alice", principal=ALICE)
-    assert not target.exists()
+    assert not target.exists() and _outside(tmp_path, target) == before
 
 
 # -- finding 3: archiving as root never follows what a user swaps in -------------------
