@@ -323,7 +323,8 @@ class TarZstd(Tool):
 
 def glacier_partial(src: str, work: str) -> dict:
     """Archive v1 to moto S3 in GLACIER; plan and restore the 10 MB file."""
-    from jupyter_ext.archive import ArchiveEngine, Principal
+    from jupyter_ext.archive.engine import ArchiveEngine
+    from jupyter_ext.archive.repository import Principal
     from tests.support.moto import aws_env, moto_server
 
     who = Principal("bench")

@@ -115,9 +115,9 @@ async def bench_slurm(n: int):
     state = prepare_slurm_user()
     backend = SlurmBackend(state_dir=state, slurm_conf=conf, partition_map={"*": "debug"})
     spec_array = parse_spec({"name": "ens", "command": ["true"], "array": n, "walltime": 60,
-                             "memory": "16M"})
+                             "memory": "16Mi"})
     spec_single = parse_spec({"name": "one", "command": ["true"], "walltime": 60,
-                              "memory": "16M"})
+                              "memory": "16Mi"})
     ids: list[str] = []
     try:
         rows = await measure(backend, n, spec_array, spec_single, ids)

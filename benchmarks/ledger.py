@@ -29,8 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import text  # noqa: E402
 
-from jupyter_ext.costs.db import make_engine, metadata, write_lock  # noqa: E402
+from jupyter_ext.costs.db import make_engine, write_lock  # noqa: E402
 from jupyter_ext.costs.ledger import BudgetExceeded, Ledger  # noqa: E402
+from jupyter_ext.db.migrate import drop_schema, ensure_schema  # noqa: E402
 
 AMOUNT = 1_210_000
 USERS = 20
@@ -64,8 +65,8 @@ def fresh_engine(url, threads):
     if url.startswith("sqlite"):
         return make_engine(url)
     engine = make_engine(url, pool_size=threads + 2, max_overflow=8)
-    metadata.drop_all(engine)  # a shared server database: start each round from empty books
-    metadata.create_all(engine)
+    drop_schema(engine)  # a shared server database: start each round from empty books
+    ensure_schema(engine)
     return engine
 
 

@@ -12,7 +12,9 @@
 #   LENS_GATEWAY_BACKEND  local (default) | slurm | kubernetes
 #   LENS_GATEWAY_AUTH     jupyterhub (default) | simple (standalone development only)
 # Everything lens-specific is c.GatewaySettings.<name> (jupyter_ext/gateway/settings.py);
-# override any of it in an extra file named by LENS_GATEWAY_EXTRA_CONFIG.
+# per-cluster limits and defaults are dask-gateway's own c.ClusterConfig.<name> (lens's
+# per-user limits only lower them; docs/upstream.md). Override any of it in an extra
+# file named by LENS_GATEWAY_EXTRA_CONFIG.
 # See docs/dask.md.
 import os
 import shutil

@@ -96,7 +96,9 @@ if deployment == "local":
             os.environ.get("USER", "this account"),
             state.root,
         )
-    c.Spawner.env_keep = ["PATH", "LANG", "LC_ALL", "LENS_CODE_SERVER_PREFIX", "AWS_ENDPOINT_URL"]
+    # PYTHONPATH: servers run the same lens code as the hub and its services (a checkout on it)
+    c.Spawner.env_keep = ["PATH", "PYTHONPATH", "LANG", "LC_ALL", "LENS_CODE_SERVER_PREFIX", "AWS_ENDPOINT_URL",
+                          "LENS_OUTBOX_INTERVAL"]
 else:
     from jupyter_ext.hub.k8s_config import configure_k8s
 
@@ -131,7 +133,8 @@ if deployment == "local":
         **{
             k: v
             for k, v in os.environ.items()
-            if k in ("LENS_SERVICE_CONFIG", "SLURM_CONF", "LENS_ATOM_APPS") or k.startswith("AWS_")
+            if k in ("LENS_SERVICE_CONFIG", "SLURM_CONF", "LENS_ATOM_APPS", "LENS_PRICES_FILE")
+            or k.startswith("AWS_")
         },
     }
     culler = settings["culler"]

@@ -13,6 +13,10 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from .db.engine import make_engine
+from .db.migrate import ensure_schema
+from .db.tables import accounts
+
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,23}$")
 # Scrypt parameters: ~50 ms per check on this class of machine, 16 MiB.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -21,19 +25,6 @@ WORDS = (
     "nectar orchid prairie quartz river summit tundra upland valley willow yarrow zephyr "
     "aurora boreal coral dune estuary fern geyser heath iris jade karst lichen mesa"
 ).split()
-
-metadata = sa.MetaData()
-accounts = sa.Table(
-    "lens_accounts",
-    metadata,
-    sa.Column("username", sa.String(64), primary_key=True),
-    sa.Column("password_hash", sa.String(256), nullable=False),
-    sa.Column("admin", sa.Boolean, nullable=False, default=False),
-    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
-    sa.Column("expires_at", sa.DateTime, nullable=True),
-    sa.Column("workshop", sa.String(64), nullable=True),
-    sa.Column("created_at", sa.DateTime, nullable=False),
-)
 
 
 class AccountError(ValueError):
@@ -91,11 +82,11 @@ def validate_username(name: str) -> str:
 class AccountStore:
     def __init__(self, engine: sa.Engine):
         self.engine = engine
-        metadata.create_all(engine)
+        ensure_schema(engine)
 
     @classmethod
     def from_url(cls, url: str) -> AccountStore:
-        return cls(sa.create_engine(url, future=True))
+        return cls(make_engine(url))
 
     def _row_to_account(self, row) -> Account:
         return Account(row.username, bool(row.admin), bool(row.disabled), row.expires_at, row.workshop)

@@ -2,31 +2,72 @@
 budget gate, metering events and the environment given to user servers.
 
 Both ``LocalProfileSpawner`` and ``KubeProfileSpawner`` mix this in; they only
-say how a chosen profile becomes their own settings (``apply_profile``).
+say how a chosen profile becomes their own settings (``apply_profile``) and build
+their process or pod (the next class in the MRO: ``LocalProcessSpawner`` /
+``KubeSpawner``).
+
+The lifecycle lives here, once (template method): ``run_pre_spawn_hook`` takes
+the budget hold; ``start()`` runs the spawner's ``before_start()``, makes the
+scratch folder, starts the process/pod and opens the metering interval, or
+releases the hold if anything of that fails; ``stop()`` stops the process/pod,
+then the owner's Dask clusters, closes the interval and runs ``after_stop()``;
+``poll()`` closes the interval as soon as a server is found dead.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from dataclasses import replace
+from datetime import UTC, datetime
 from html import escape
 
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from jupyterhub.utils import maybe_future
 from traitlets import Bool, Dict, Float, Integer, Unicode, default
 from traitlets.config import LoggingConfigurable
 
+from jupyter_ext.clients.base import PeerError
+from jupyter_ext.clients.lens import LensClient
+from jupyter_ext.clients.outbox import Outbox, ensure_flusher
 from jupyter_ext.costs.usage import server_ref
-from jupyter_ext.paths import config_file
+from jupyter_ext.paths import config_file, state_dir
 
 from .availability import local_unavailability
 from .errors import SpawnException
 from .form import render_form
 from .pricing import hourly_rate
+from .profile_options import UNLISTED_CHOICE, UNLISTED_SUFFIX, ChoiceError, resolve_options
 from .profiles import Catalog, Profile, ProfileError, load_catalog, select_profile
 
 _catalog_cache: dict[str, tuple[float, Catalog]] = {}
+_outboxes: dict[str, Outbox] = {}
+
+# What a profile option's kubespawner_override may set on a local spawner
+# (plus ``environment``); other keys (image, node_selector, ...) are kubespawner's.
+LOCAL_OPTION_TRAITS = ("default_url", "mem_limit", "mem_guarantee", "cpu_limit", "cpu_guarantee")
+
+
+def apply_local_options(spawner, choices: list[tuple[str, str, dict]]) -> dict[str, str]:
+    """Apply chosen profile options to a non-Kubernetes spawner; return their environment.
+
+    ``environment`` entries are returned (``None`` removes an earlier option's
+    entry); the keys in ``LOCAL_OPTION_TRAITS`` are set on the spawner;
+    the rest only mean something on Kubernetes and are logged and skipped.
+    """
+    env: dict[str, str] = {}
+    for name, _, override in choices:
+        for key, value in override.items():
+            if key == "environment" and isinstance(value, dict):
+                for var, val in value.items():
+                    if val is None:
+                        env.pop(var, None)
+                    else:
+                        env[var] = str(val)
+            elif key in LOCAL_OPTION_TRAITS:
+                setattr(spawner, key, value)
+            else:
+                spawner.log.debug("profile option %s: %r applies on Kubernetes only", name, key)
+    return env
 
 
 def cached_catalog(path: str) -> Catalog:
@@ -89,6 +130,20 @@ class ProfileSpawnerMixin(LoggingConfigurable):
         5.0, config=True, help="Seconds to wait for the lens service's budget answer before refusing."
     )
 
+    lens_outbox_path = Unicode(
+        config=True,
+        help="SQLite file keeping metering events the lens service could not take yet (retried in "
+        "order, once each). Default: lens-outbox.sqlite in the state directory ($LENS_STATE_DIR, else ./state).",
+    )
+
+    @default("lens_outbox_path")
+    def _default_outbox_path(self):
+        return str(state_dir() / "lens-outbox.sqlite")
+
+    lens_outbox_interval = Float(
+        30.0, config=True, help="Seconds between retries of kept metering events (also tried at every event)."
+    )
+
     gpu_count = Integer(
         None,
         allow_none=True,
@@ -106,6 +161,14 @@ class ProfileSpawnerMixin(LoggingConfigurable):
 
     dask_gateway_token = Unicode(
         config=True, help="The dask-gateway service's token, used to stop a user's clusters."
+    )
+
+    dask_gateway_url = Unicode(
+        config=True,
+        help="The gateway as the hub reaches it (e.g. http://traefik-lens-dask-gateway.lens.svc"
+        ".cluster.local/services/dask-gateway), for stopping a user's clusters with their server. "
+        "Setting it turns that stop on even without dask_gateway (Kubernetes, where the chart "
+        "gives servers the gateway's environment). Empty: $LENS_GATEWAY_URL or the local gateway.",
     )
 
     hub_public_url = Unicode(
@@ -131,7 +194,10 @@ class ProfileSpawnerMixin(LoggingConfigurable):
         return lambda spawner, options: spawner.apply_profile_options(options)
 
     profile: Profile | None = None
+    # The chosen profile_options: [(name, choice slug or free value, kubespawner_override)].
+    profile_choices: list[tuple[str, str, dict]] = []
     _hold_id: int | None = None
+    _meter_open = False  # a "start" was sent and no "stop" yet
 
     # -- catalog -----------------------------------------------------------
     @property
@@ -178,11 +244,33 @@ class ProfileSpawnerMixin(LoggingConfigurable):
             unavailable=self.profile_unavailability(),
             budget_note=note,
             selected=(self.user_options or {}).get("profile"),
+            selected_options=self.user_options or {},
         )
 
     def lens_options_from_form(self, formdata: dict) -> dict:
+        """kubespawner's form names: ``profile`` and ``profile-option-SLUG--NAME[--unlisted-choice]``."""
         profile = formdata.get("profile") or [""]
-        return {"profile": profile[0] if isinstance(profile, list) else profile}
+        slug = profile[0] if isinstance(profile, list) else profile
+        options = {"profile": slug}
+        prefix = f"profile-option-{slug}--"
+        picked = {}
+        for key, value in formdata.items():
+            if slug and key.startswith(prefix):
+                value = value[0] if isinstance(value, list) else value
+                picked[key[len(prefix):]] = value
+        for key, value in picked.items():
+            if key.endswith(UNLISTED_SUFFIX):
+                if key[: -len(UNLISTED_SUFFIX)] not in picked and value:
+                    options[key] = value  # an option with no listed choices: only the text field
+                continue
+            unlisted = picked.get(key + UNLISTED_SUFFIX)
+            if value == UNLISTED_CHOICE:
+                # the form's "Other..." entry (kubespawner's value): the free value is the choice
+                if unlisted:
+                    options[key + UNLISTED_SUFFIX] = unlisted
+            elif value:
+                options[key] = value
+        return options
 
     # -- selection ---------------------------------------------------------
     async def apply_profile_options(self, user_options: dict) -> None:
@@ -209,8 +297,16 @@ class ProfileSpawnerMixin(LoggingConfigurable):
                 reason="profile",
                 status_code=403,
             )
+        try:
+            choices = resolve_options(profile.profile_options, user_options)
+        except ChoiceError as exc:
+            raise SpawnException(str(exc), reason="profile", status_code=400) from None
         self.profile = profile
-        self.log.info("Profile %s selected for %s", profile.slug, self.user.name)
+        self.profile_choices = choices
+        self.log.info(
+            "Profile %s selected for %s%s", profile.slug, self.user.name,
+            "".join(f", {name}={value!r}" for name, value, _ in choices),
+        )
         self.apply_profile(profile)
         if rules.default_url and profile.interface == "lab":
             self.default_url = rules.default_url  # nbgitpuller: pull the course, then open it
@@ -232,35 +328,46 @@ class ProfileSpawnerMixin(LoggingConfigurable):
         state = super().get_state()
         if self.profile:
             state["profile"] = self.profile.slug
+        if self._meter_open:
+            state["metered"] = True
         return state
 
     def load_state(self, state):
         super().load_state(state)
+        self.resume_metering_outbox()
         slug = state.get("profile")
         if slug:
             self.profile = self.catalog.get(slug)
+        # a server saved before this flag existed was metered when it had a profile
+        self._meter_open = bool(state.get("metered", slug is not None))
 
     # -- lens service calls -------------------------------------------------
-    async def _lens_call(self, method: str, path: str, body: dict | None = None) -> dict:
-        req = HTTPRequest(
-            self.lens_service_url.rstrip("/") + "/" + path.lstrip("/"),
-            method=method,
-            headers={"Authorization": f"token {self.lens_api_token}", "Content-Type": "application/json"},
-            body=json.dumps(body) if body is not None else None,
-            request_timeout=self.budget_gate_timeout,
-            # tornado queues requests beyond max_clients (10) and drops them after
-            # min(connect, request) timeout: a class of 40 starting at once queues.
-            connect_timeout=self.budget_gate_timeout,
-        )
-        resp = await AsyncHTTPClient().fetch(req)
-        return json.loads(resp.body or b"{}")
+    def lens_client(self) -> LensClient:
+        """The lens service with the 'lens-gate' token (jupyter_ext.clients: timeouts,
+        retries of idempotent calls only, PeerError)."""
+        return LensClient(self.lens_service_url, self.lens_api_token, timeout=self.budget_gate_timeout)
+
+    def metering_outbox(self) -> Outbox:
+        """Metering events wait here while the lens service cannot take them; the same file
+        for every spawner of the hub, flushed on a timer in the hub's loop."""
+        box = _outboxes.get(self.lens_outbox_path)
+        if box is None:
+            box = _outboxes[self.lens_outbox_path] = Outbox(self.lens_outbox_path)
+        ensure_flusher(box, self.lens_client(), self.lens_outbox_interval)
+        return box
+
+    def resume_metering_outbox(self) -> None:
+        """Events kept by an earlier hub process: start their retries (hub start, first form)."""
+        if self.lens_service_url and os.path.exists(self.lens_outbox_path):
+            self.metering_outbox()
 
     async def budget_note(self) -> str | None:
+        self.resume_metering_outbox()
         if not (self.budget_gate and self.lens_service_url):
             return None
         try:
-            status = await self._lens_call("GET", f"api/budget/check?user={self.user.name}&category=servers")
-        except Exception as exc:  # the form must render even if the service is down
+            status = await self.lens_client().budget_check(self.user.name, "servers")
+        except PeerError as exc:  # the form must render even if the service is down
             self.log.warning("lens service unreachable for budget note: %s", exc)
             return None
         return status.get("summary")
@@ -271,32 +378,16 @@ class ProfileSpawnerMixin(LoggingConfigurable):
         self._hold_id = None
         if not (self.budget_gate and self.lens_service_url):
             return
-        body = {
-            "user": self.user.name,
-            "category": "servers",
-            "rate": hourly_rate(profile) or 0.0,
-            "ref": server_ref(self.user.name, self.name or ""),
-        }
         try:
-            status = await self._lens_call("POST", "api/budget/hold", body)
-        except HTTPClientError as exc:
-            if exc.code == 403 and exc.response is not None:
-                try:
-                    message = json.loads(exc.response.body).get("message")
-                except ValueError:
-                    message = None
-                raise SpawnException(
-                    message or "Your budget is exhausted.", reason="budget", status_code=403
-                ) from None
+            status = await self.lens_client().budget_hold(
+                self.user.name, "servers", hourly_rate(profile) or 0.0, server_ref(self.user.name, self.name or ""))
+        except PeerError as exc:
+            if exc.status == 403:
+                raise SpawnException(exc.message or "Your budget is exhausted.", reason="budget",
+                                     status_code=403) from None
             raise SpawnException(
-                "The budget service could not confirm your budget; try again shortly.",
-                reason="budget-unavailable",
-                status_code=503,
-                log_message=f"lens budget hold failed: {exc}",
-            ) from None
-        except OSError as exc:
-            raise SpawnException(
-                "The budget service is unreachable; try again shortly.",
+                "The budget service is unreachable; try again shortly." if exc.unreachable
+                else "The budget service could not confirm your budget; try again shortly.",
                 reason="budget-unavailable",
                 status_code=503,
                 log_message=f"lens budget hold failed: {exc}",
@@ -308,28 +399,38 @@ class ProfileSpawnerMixin(LoggingConfigurable):
         if hold_id is None or not self.lens_service_url:
             return
         try:
-            await self._lens_call("POST", "api/budget/release", {"hold_id": hold_id})
-        except Exception as exc:
+            await self.lens_client().budget_release(hold_id)
+        except PeerError as exc:  # the service releases orphan holds itself (reconcile)
             self.log.warning("releasing budget hold %s failed: %s", hold_id, exc)
 
     async def meter_event(self, event: str) -> None:
-        """Tell the lens service a server started or stopped, for metering."""
+        """Tell the lens service a server started or stopped, for metering.
+
+        The event carries its time and an idempotency key and goes through the durable
+        outbox: a service that is down gets it (in order, once) when it is back."""
         if not (self.lens_service_url and self.profile):
             return
+        at = datetime.now(UTC)
         body = {
             "user": self.user.name,
             "server": self.name or "",
             "profile": self.profile.slug,
             "rate": hourly_rate(self.profile) or 0.0,
             "event": event,
+            "at": at.isoformat(),
         }
         if event == "start" and getattr(self, "_hold_id", None) is not None:
             body["hold_id"] = self._hold_id
             self._hold_id = None  # metering takes the hold over
+        key = f"meter:{server_ref(self.user.name, self.name or '')}:{event}:{at.timestamp():.6f}"
         try:
-            await self._lens_call("POST", "api/meter/servers", body)
-        except Exception as exc:
-            self.log.warning("metering %s for %s failed: %s", event, self.user.name, exc)
+            delivered = await self.metering_outbox().send(self.lens_client(), "POST", "api/meter/servers", body, key)
+        except Exception as exc:  # stopping or starting a server never fails on metering
+            self.log.warning("metering %s for %s could not be kept: %s", event, self.user.name, exc)
+            return
+        if not delivered:
+            self.log.warning("metering %s for %s: the lens service did not take it; kept in %s for a retry",
+                             event, self.user.name, self.lens_outbox_path)
 
     # -- environment ---------------------------------------------------------
     def lens_env(self) -> dict[str, str]:
@@ -338,6 +439,11 @@ class ProfileSpawnerMixin(LoggingConfigurable):
             "LENS_PROFILE": self.profile.slug if self.profile else "",
             "LENS_HOURLY_COST": str(hourly_rate(self.profile) or 0) if self.profile else "0",
         }
+        from jupyter_ext.costs.catalog import resolved_snapshot_path
+
+        prices = resolved_snapshot_path()
+        if prices is not None:  # a refreshed snapshot: archive estimates in the server use it too
+            env["LENS_PRICES_FILE"] = str(prices.resolve())
         if self.dask_gateway:
             from jupyter_ext.hub.dask_env import gateway_env
 
@@ -347,14 +453,90 @@ class ProfileSpawnerMixin(LoggingConfigurable):
 
     async def stop_dask_clusters(self) -> None:
         """Clusters die with their owner's server (stopped or culled)."""
-        if not self.dask_gateway:
+        if not (self.dask_gateway or self.dask_gateway_url):
             return
         from jupyter_ext.hub.dask_lifecycle import stop_user_clusters
 
         try:
-            stopped = await stop_user_clusters(self.user.name, token=self.dask_gateway_token or None)
+            stopped = await stop_user_clusters(
+                self.user.name,
+                gateway_url=self.dask_gateway_url or None,
+                token=self.dask_gateway_token or None,
+            )
         except Exception as exc:  # stopping the server must not fail on this
             self.log.warning("stopping %s's Dask clusters failed: %s", self.user.name, exc)
             return
         if stopped:
             self.log.info("Stopped %d Dask cluster(s) of %s with their server", len(stopped), self.user.name)
+
+    def scratch_owner(self) -> tuple[int, int] | None:
+        """(uid, gid) that should own the scratch folder; None: the hub's account."""
+        return None
+
+    def ensure_scratch(self) -> str | None:
+        """``$SCRATCH_BUCKET``, when it is a local path, is a directory only its user may use.
+
+        The root (``$LENS_STATE_DIR/scratch`` by default) may be traversed but not
+        listed; each user's directory is theirs, mode 0700, so xarray/zarr (and the
+        user's Dask workers, which run as the same account) can write there at once.
+        A URL (``s3://...``, as on Kubernetes) needs nothing here.
+        """
+        path = self.lens_env().get("SCRATCH_BUCKET", "")
+        if not path or "://" in path:
+            return None
+        root = os.path.dirname(path)
+        os.makedirs(root, mode=0o711, exist_ok=True)
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        owner = self.scratch_owner()
+        if owner is not None:
+            os.chown(path, *owner)
+        os.chmod(path, 0o700)
+        return path
+
+    # -- lifecycle (template methods; the spawner below builds the process/pod) --
+    async def before_start(self) -> None:
+        """Spawner-specific preparation before the process/pod starts (accounts, cgroups)."""
+
+    async def after_stop(self) -> None:
+        """Spawner-specific cleanup after the process/pod and the metering are stopped."""
+
+    async def run_pre_spawn_hook(self):
+        """Budget gate first, then the configured hook; a failing hook gives the hold back."""
+        if self.profile is not None:
+            await self.check_budget(self.profile)
+        try:
+            # Spawner.run_pre_spawn_hook returns None without a hook, else maybe a future.
+            return await maybe_future(super().run_pre_spawn_hook())
+        except BaseException:
+            await self.release_budget_hold()
+            raise
+
+    async def start(self):
+        try:
+            await self.before_start()
+            self.ensure_scratch()
+            result = await super().start()
+        except BaseException:  # also cancellation (the hub's start_timeout)
+            await self.release_budget_hold()
+            raise
+        await self.meter_event("start")
+        self._meter_open = True
+        return result
+
+    async def close_meter(self) -> None:
+        """Close the metering interval once (poll and stop may both notice the end)."""
+        if self._meter_open:
+            self._meter_open = False
+            await self.meter_event("stop")
+
+    async def stop(self, now=False):
+        await super().stop(now=now)
+        await self.stop_dask_clusters()
+        await self.close_meter()
+        await self.after_stop()
+
+    async def poll(self):
+        status = await super().poll()
+        if status is not None:
+            await self.close_meter()
+        return status

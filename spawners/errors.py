@@ -14,6 +14,12 @@ from html import escape
 
 from jupyterhub.spawner import SpawnException as _UpstreamSpawnException
 
+from jupyter_ext.upstream import check
+
+# Written for JupyterHub 6.1's form page (jupyter_ext.upstream.PATCHES, with the
+# upstream links); harmless elsewhere, so only a warning on another version.
+check("jupyterhub.jupyterhub_message")
+
 
 class SpawnException(_UpstreamSpawnException):
     @property

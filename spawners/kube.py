@@ -4,7 +4,8 @@ Design (kubespawner 7.1.0):
 
 - The catalog (``profiles.yaml``) is the single source. ``profile_list`` is
   generated from it (``kube_objects.profile_list``); a ``profile_list`` set in
-  config (e.g. z2jh's ``singleuser.profileList``) is ignored with a warning.
+  config (e.g. z2jh's ``singleuser.profileList``) is ignored with a warning,
+  and one assigned at run time (a hook, a subclass) raises a TraitError.
 - kubespawner's own form, ``options_from_form`` and ``load_user_options``
   are replaced by the shared :class:`ProfileSpawnerMixin` ones, so the form
   shows $/h, groups restrict profiles, and REST and form spawns behave as on
@@ -15,16 +16,19 @@ Design (kubespawner 7.1.0):
 - ``apply_user_options`` (JupyterHub >= 5.3, before the pre-spawn hook) and
   ``load_user_options`` (called by kubespawner's ``_start``) both run the
   same idempotent selection; the first gives the hub its HTTP status early.
-- The budget gate runs in the pre-spawn hook; start and stop are metered.
+- The lifecycle (budget hold and its release on a failed start, metering, the
+  user's Dask clusters stopped with the server) is the mixin's; this class only
+  turns a profile into kubespawner settings and pods (``kube_objects``).
 """
 
 from __future__ import annotations
 
 import copy
 
-from jupyterhub.utils import maybe_future
 from kubespawner import KubeSpawner
-from traitlets import Bool, Unicode, default
+from traitlets import Bool, TraitError, Unicode, default, validate
+
+from jupyter_ext.upstream import check
 
 from . import kube_objects
 from .common import ProfileSpawnerMixin
@@ -62,10 +66,24 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         self._configured_values: dict = {}
         if self.profile_list and not getattr(self.profile_list, "_lens_catalog", False):
             self.log.warning(
-                "KubeSpawner.profile_list from config is ignored: profiles come from %s",
+                "KubeSpawner.profile_list from config (or a subclass's default) is ignored: "
+                "profiles come from %s",
                 self.profiles_path,
             )
             self.profile_list = self._default_profile_list()
+        self._lens_profile_list_frozen = True
+
+    @validate("profile_list")
+    def _refuse_runtime_profile_list(self, proposal):
+        """A profile_list assigned after start-up (a hook, a subclass) is refused loudly:
+        profiles, prices and group rules come from the catalog only."""
+        value = proposal.value
+        if getattr(self, "_lens_profile_list_frozen", False) and not getattr(value, "_lens_catalog", False):
+            raise TraitError(
+                f"KubeProfileSpawner.profile_list cannot be assigned at run time: profiles come from "
+                f"the catalog {self.profiles_path} (add the profile there, with its price and groups)."
+            )
+        return value
 
     # -- catalog -> kubespawner ---------------------------------------------
     @property
@@ -98,28 +116,17 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         (a GPU node selector, say) is first put back to the configured value.
         """
         overrides = kube_objects.profile_overrides(profile, self.pod_layout, self.lens_env())
+        # then each chosen profile option's override, as kubespawner's _load_profile does
+        steps = [overrides, *(override for _, _, override in self.profile_choices)]
         for name, value in self._configured_values.items():
             setattr(self, name, copy.deepcopy(value))
-        for name in overrides:
-            self._configured_values.setdefault(name, copy.deepcopy(getattr(self, name)))
-        self._apply_overrides(overrides)
+        for step in steps:
+            for name in step:
+                self._configured_values.setdefault(name, copy.deepcopy(getattr(self, name)))
+        check("kubespawner.apply_overrides", self.log)  # a private upstream method
+        for step in steps:
+            self._apply_overrides(copy.deepcopy(step))
 
     async def load_user_options(self):
         """kubespawner's hook, called from ``_start``: select through the catalog."""
         await self.apply_profile_options(self.user_options or {})
-
-    # -- lifecycle --------------------------------------------------------------
-    async def run_pre_spawn_hook(self):
-        if self.profile is not None:
-            await self.check_budget(self.profile)
-        # Spawner.run_pre_spawn_hook returns None without a hook, else maybe a future.
-        return await maybe_future(super().run_pre_spawn_hook())
-
-    async def start(self):
-        url = await super().start()
-        await self.meter_event("start")
-        return url
-
-    async def stop(self, now=False):
-        await super().stop(now=now)
-        await self.meter_event("stop")

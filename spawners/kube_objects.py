@@ -8,7 +8,10 @@ result can be compared as plain data in tests, the way kubespawner tests
 
 Precedence follows kubespawner: spawner config, then what the catalog's
 typed fields say, then the profile's own ``kubespawner_override`` (merged
-deeply; a ``None`` value removes a key).
+deeply). A ``None`` in an override is kept as kubespawner's deletion marker,
+so that kubespawner's ``_apply_overrides`` removes the key from the
+*configured* value too (``environment: {X: null}`` drops a configured X;
+``mem_limit: null`` unsets a configured limit), as it does upstream.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
+from .profile_options import to_kubespawner
 from .profiles import Catalog, Profile
 
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -40,12 +44,16 @@ class PodLayout:
 
 
 def merge_overrides(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """Deep merge like kubespawner's ``recursive_update``: dicts merge, ``None`` deletes."""
+    """Deep merge of two overrides: dicts merge, other values replace.
+
+    ``None`` replaces too: it stays in the result as the deletion marker that
+    kubespawner's ``recursive_update`` (nested keys) or ``setattr`` (a trait)
+    applies to the spawner's configured value; dropping it here would leave
+    the configured value in place.
+    """
     out = copy.deepcopy(base)
     for key, value in extra.items():
-        if value is None:
-            out.pop(key, None)
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = merge_overrides(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
@@ -104,7 +112,8 @@ def profile_overrides(
         "mem_guarantee": int(profile.memory.guarantee) if profile.memory.guarantee else None,
         "mem_limit": int(profile.memory.limit) if profile.memory.limit else None,
         "node_selector": node_selector(profile, layout),
-        "tolerations": tolerations(profile),
+        # a list replaces the configured one: only when the profile has tolerations
+        "tolerations": tolerations(profile) or None,
         "volumes": vols,
         "volume_mounts": mounts,
         "extra_labels": {PROFILE_LABEL: profile.slug},
@@ -129,6 +138,7 @@ def profile_list(catalog: Catalog, layout: PodLayout) -> list[dict[str, Any]]:
             "description": p.description,
             "default": p is catalog.default_profile,
             "kubespawner_override": profile_overrides(p, layout),
+            **({"profile_options": to_kubespawner(p.profile_options)} if p.profile_options else {}),
         }
         for p in catalog.profiles
     ]

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import pwd
 import re
@@ -21,7 +20,7 @@ from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
 from traitlets import Bool, Unicode, default
 
 from . import cgroups
-from .common import ProfileSpawnerMixin
+from .common import ProfileSpawnerMixin, apply_local_options
 from .errors import SpawnException
 from .profiles import Profile
 
@@ -132,24 +131,11 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
         os.chown(entry.pw_dir, entry.pw_uid, entry.pw_gid)
         os.chmod(entry.pw_dir, 0o700)
 
-    def ensure_scratch(self) -> str | None:
-        """Local mode: ``$SCRATCH_BUCKET`` is a directory that only its user may use.
-
-        The root (``$LENS_STATE_DIR/scratch`` by default) may be traversed but not
-        listed; each user's directory is theirs, mode 0700, so xarray/zarr (and the
-        user's Dask workers, which run as the same account) can write there at once.
-        """
-        path = self.lens_env().get("SCRATCH_BUCKET", "")
-        if not path or "://" in path:
-            return None  # s3:// and friends: nothing to make here
-        root = os.path.dirname(path)
-        os.makedirs(root, mode=0o711, exist_ok=True)
-        os.makedirs(path, mode=0o700, exist_ok=True)
-        if self.per_user_accounts:
-            entry = pwd.getpwnam(self.unix_name)
-            os.chown(path, entry.pw_uid, entry.pw_gid)
-        os.chmod(path, 0o700)
-        return path
+    def scratch_owner(self) -> tuple[int, int] | None:
+        if not self.per_user_accounts:
+            return None
+        entry = pwd.getpwnam(self.unix_name)
+        return entry.pw_uid, entry.pw_gid
 
     # -- profile -------------------------------------------------------------
     def apply_profile(self, profile: Profile) -> None:
@@ -158,6 +144,7 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
         self.mem_guarantee = int(profile.memory.guarantee) if profile.memory.guarantee else None
         self.cpu_limit = float(profile.cpu.limit) if profile.cpu.limit else None
         self.cpu_guarantee = float(profile.cpu.guarantee) if profile.cpu.guarantee else None
+        self.option_env = apply_local_options(self, self.profile_choices)
 
     def get_args(self) -> list[str]:
         args = super().get_args()
@@ -184,6 +171,7 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
         env["JUPYTER_VSCODE_PROXY_USE_SOCKET"] = "true"
         env["JUPYTER_RUNTIME_DIR"] = os.path.join(self.home, ".local", "share", "jupyter", "runtime")
         env.update(self.lens_env())
+        env.update(getattr(self, "option_env", None) or {})
         return env
 
     def make_preexec_fn(self, name):
@@ -201,32 +189,13 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
 
         return preexec
 
-    # -- lifecycle ---------------------------------------------------------------
-    async def run_pre_spawn_hook(self):
-        if self.profile is not None:
-            await self.check_budget(self.profile)
-        result = super().run_pre_spawn_hook()
-        if inspect.isawaitable(result):
-            result = await result
-        return result
-
-    async def start(self):
+    # -- lifecycle: the mixin's start/stop wrap LocalProcessSpawner's ------------
+    async def before_start(self) -> None:
         await self.ensure_account()
-        self.ensure_scratch()
         if self.enforce_memory_limit and self.mem_limit:
             self._cgroup = cgroups.prepare_memory_cgroup(
                 f"{self.unix_name}-{self.name or 'default'}", self.mem_limit
             )
-        try:
-            result = await super().start()
-        except BaseException:
-            await self.release_budget_hold()
-            raise
-        await self.meter_event("start")
-        return result
 
-    async def stop(self, now=False):
-        await super().stop(now=now)
-        await self.stop_dask_clusters()
-        await self.meter_event("stop")
+    async def after_stop(self) -> None:
         cgroups.remove_cgroup(self._cgroup)

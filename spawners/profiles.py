@@ -16,22 +16,20 @@ from typing import Any
 
 import yaml
 
+from jupyter_ext.quantity import parse_quantity
+
+from .profile_options import OptionsError, ProfileOption, parse_profile_options
+
 INTERFACES = {
     "lab": "/lab",
     "vscode": "/vscode/",
     "rstudio": "/rstudio/",
 }
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
-QUANTITY_RE = re.compile(r"^(\d+(?:\.\d+)?)([KMGT]i?)?$")
-_UNITS = {
-    None: 1,
-    "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
-}
 PROFILE_KEYS = {
     "slug", "display_name", "description", "default", "interface", "default_url", "image",
     "cpu", "memory", "gpu", "node_selector", "tolerations", "instance_type", "hourly_cost",
-    "allowed_groups", "idle_timeout", "requires", "kubespawner_override",
+    "allowed_groups", "idle_timeout", "requires", "kubespawner_override", "profile_options",
 }
 
 
@@ -55,18 +53,6 @@ class ProfileError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-def parse_quantity(value: Any) -> int:
-    """'4G' / '512Mi' / 1e9 -> bytes (Kubernetes quantity suffixes)."""
-    if isinstance(value, bool):
-        raise ValueError(f"not a quantity: {value!r}")
-    if isinstance(value, int | float):
-        return int(value)
-    m = QUANTITY_RE.match(str(value).strip())
-    if not m:
-        raise ValueError(f"not a quantity: {value!r} (use e.g. 512M, 4G, 2Gi)")
-    return int(float(m.group(1)) * _UNITS[m.group(2)])
 
 
 @dataclass(frozen=True)
@@ -96,6 +82,7 @@ class Profile:
     requires: tuple[str, ...] = ()  # local executables this profile needs
     default: bool = False
     kubespawner_override: dict[str, Any] = field(default_factory=dict)
+    profile_options: tuple[ProfileOption, ...] = ()  # kubespawner's per-profile choices
 
     def allowed_for(self, groups: set[str] | list[str], admin: bool = False) -> bool:
         return admin or not self.allowed_groups or bool(set(self.allowed_groups) & set(groups))
@@ -195,6 +182,10 @@ def parse_profile(source: str, raw: Any, defaults: dict[str, Any]) -> Profile:
     override = merged.get("kubespawner_override") or {}
     if not isinstance(override, dict):
         raise CatalogError(source, slug, "kubespawner_override", "must be a mapping")
+    try:
+        options = parse_profile_options(merged.get("profile_options"))
+    except OptionsError as exc:
+        raise CatalogError(source, slug, exc.where, exc.message) from None
     default_url = merged.get("default_url") or INTERFACES[interface]
     if not isinstance(default_url, str) or not default_url.startswith("/"):
         raise CatalogError(source, slug, "default_url", "must be a path starting with /")
@@ -218,6 +209,7 @@ def parse_profile(source: str, raw: Any, defaults: dict[str, Any]) -> Profile:
         requires=_str_list(source, slug, "requires", merged.get("requires")),
         default=bool(merged.get("default", False)),
         kubespawner_override=dict(override),
+        profile_options=options,
     )
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import blake3
 
+from ..constants import DEFAULT_PACK_SIZE
 from .chunks import chunk_id, encode, iter_chunks
 from .errors import Cancelled, ConfigError
 from .manifest import FILE, ArchiveEntry, Manifest
@@ -36,7 +37,7 @@ class ArchiveOptions:
     meta: dict
     storage_class: str = "STANDARD"
     level: int = 3
-    pack_size: int = 16 * 1024 * 1024
+    pack_size: int = DEFAULT_PACK_SIZE
     workers: int = 2
     upload_workers: int = 4
     dry_run: bool = False
@@ -253,6 +254,7 @@ class Archiver:
             id=mid, name=opts.name, owner=str(repo.owner), created=created, manifest=mid,
             tags=dict(opts.tags), meta=dict(opts.meta), storage_class=opts.storage_class,
             files=len(files), size=rep.p.bytes_total, added_bytes=rep.p.bytes_stored,
+            packs=rep.p.packs,
             sources=manifest.sources)
         repo.publish(entry)
         return entry, manifest, rep.finish()

@@ -15,6 +15,8 @@ import os
 from traitlets import Bool, Float, Integer, Unicode
 from traitlets.config import Configurable
 
+from ..constants import DEFAULT_PACK_SIZE, DEFAULT_TIER, STORAGE_CLASSES
+from ..costs.catalog import PriceCatalog, process_catalog
 from . import lifecycle, pricing
 from .archiver import ArchiveOptions, Archiver
 from .check import CheckReport, check_repository
@@ -23,7 +25,7 @@ from .errors import ConfigError, NotFound
 from .progress import Reporter
 from .repository import Principal, Repository
 from .restore import Restorer, plan_restore
-from .stores import open_store
+from .stores.open import open_store
 
 
 def parse_pairs(items, field: str) -> dict:
@@ -43,10 +45,11 @@ class ArchiveEngine(Configurable):
         help="Archive store: a directory, or s3://bucket/prefix.").tag(config=True)
     storage_class = Unicode(
         "STANDARD",
-        help="Default storage class of data packs: " + ", ".join(pricing.STORAGE_CLASSES),
+        help="Default storage class of data packs: " + ", ".join(STORAGE_CLASSES),
     ).tag(config=True)
     zstd_level = Integer(3, help="zstd level for chunks (0 stores raw).").tag(config=True)
-    pack_size = Integer(16 * 1024 * 1024, help="Target size of a pack object in bytes.").tag(
+    pack_size = Integer(DEFAULT_PACK_SIZE, help="Target size of a pack object in bytes "
+                        "(the lens service meters stored objects by the packs written).").tag(
         config=True)
     chunk_avg_size = Integer(1024 * 1024, help="FastCDC average chunk size of new "
                              "repositories (min = avg/4, max = avg*4).").tag(config=True)
@@ -70,10 +73,16 @@ class ArchiveEngine(Configurable):
         help="Local cache of (immutable) pack indexes of remote repositories; '' disables."
     ).tag(config=True)
     local_fsync = Bool(True, help="fsync local objects before the rename.").tag(config=True)
+    prices_file = Unicode(
+        "", help="Price snapshot for cost estimates; empty: $LENS_PRICES_FILE, else the "
+        "refreshed snapshot in $LENS_STATE_DIR, else the one shipped with lens.").tag(config=True)
+    prices_region = Unicode("us-east-1", help="AWS region whose prices estimates use.").tag(
+        config=True)
 
-    def __init__(self, prices: dict | None = None, **kwargs):
+    def __init__(self, prices: PriceCatalog | None = None, **kwargs):
+        """``prices``: the process's price catalog (default: loaded from ``prices_file``)."""
         super().__init__(**kwargs)
-        self.prices = prices or pricing.DEFAULT_PRICES
+        self.prices = prices or process_catalog(self.prices_file or None, self.prices_region)
         self._store = None
 
     # -- plumbing ---------------------------------------------------------------
@@ -154,7 +163,7 @@ class ArchiveEngine(Configurable):
         return plan_restore(repo, ref, paths, self.prices)
 
     def restore(self, ref: str, paths=None, *, target: str, owner: str,
-                principal: Principal, tier: str = "bulk", overwrite: bool = False,
+                principal: Principal, tier: str = DEFAULT_TIER, overwrite: bool = False,
                 wait: bool = True, timeout: float | None = None, progress=None,
                 cancel=None) -> dict:
         """Restore (or resume restoring). With ``wait=False`` returns once thaws are
@@ -177,7 +186,7 @@ class ArchiveEngine(Configurable):
 
     def usage(self, *, owner: str, principal: Principal) -> dict:
         """Stored objects and monthly cost per storage class, for the ledger to charge
-        over time (``pricing.accrued(monthly_micro, seconds)``). Metadata counts as
+        over time (at ``rate_usd_hour``, as ``pricing.accrued`` does). Metadata counts as
         STANDARD."""
         repo = self.repo(owner, principal, create=False)
         by_class: dict[str, list[int]] = {}
@@ -188,10 +197,10 @@ class ArchiveEngine(Configurable):
         by_class.setdefault("STANDARD", []).extend(hot)
         out = {}
         for cls, sizes in by_class.items():
-            c = pricing.storage_cost(sizes, cls if cls in pricing.STORAGE_CLASSES
+            c = pricing.storage_cost(sizes, cls if cls in STORAGE_CLASSES
                                      else "STANDARD", self.prices)
             out[cls] = {"objects": c.objects, "bytes": c.stored_bytes,
-                        "monthly_micro": c.monthly}
+                        "rate_usd_hour": str(c.rate_usd_hour), "monthly_micro": c.monthly}
         return {"owner": str(repo.owner), "classes": out,
                 "monthly_micro": sum(v["monthly_micro"] for v in out.values())}
 

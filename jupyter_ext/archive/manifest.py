@@ -127,6 +127,7 @@ class ArchiveEntry:
     files: int = 0
     size: int = 0
     added_bytes: int = 0      # packed bytes new in this archive
+    packs: int = 0            # pack objects new in this archive (what storage is metered by)
     sources: list = field(default_factory=list)
 
     def to_bytes(self) -> bytes:

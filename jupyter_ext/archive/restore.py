@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import blake3
 
+from ..constants import COLD_CLASSES, DEFAULT_TIER
 from .chunks import decode
 from .errors import ArchiveError, Exists, IntegrityError, NotFound, UnsafePath
 from .manifest import (
@@ -33,7 +34,7 @@ from .manifest import (
     check_relpath,
     check_tree,
 )
-from .pricing import COLD_CLASSES, check_tier, retrieval_estimates
+from .pricing import check_tier, retrieval_estimates
 from .progress import Reporter
 from .repository import Repository
 from .safefs import SPECIAL_BITS, DirWalker, current_umask, safe_mode
@@ -88,7 +89,7 @@ class RestorePlan:
 
 
 def plan_restore(repo: Repository, ref: str, paths: list[str] | None = None,
-                 prices: dict | None = None) -> RestorePlan:
+                 prices=None) -> RestorePlan:
     entry = repo.resolve(ref)
     manifest = repo.manifest(entry)
     files = select(manifest.files, paths)
@@ -125,7 +126,7 @@ def _now() -> str:
 
 
 class Restorer:
-    def __init__(self, repo: Repository, plan: RestorePlan, target: str, *, tier: str = "bulk",
+    def __init__(self, repo: Repository, plan: RestorePlan, target: str, *, tier: str = DEFAULT_TIER,
                  overwrite: bool = False, days: int = 7, poll_interval: float = 60.0,
                  timeout: float | None = None, workers: int = 4,
                  reporter: Reporter | None = None):

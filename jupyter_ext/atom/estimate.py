@@ -6,13 +6,11 @@ node and array member); the expected cost uses the app's reference runtime scale
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from .rates import DEFAULT_FAMILIES, SNAPSHOT, choose_instance
+from ..costs.catalog import PriceCatalog, process_catalog
+from .rates import DEFAULT_FAMILIES, choose_instance
 from .spec import JobSpec
-
-RateFor = Callable[[str, bool], int]
 
 
 def _cost(seconds: int, rate_micro_per_hour: int) -> int:
@@ -20,17 +18,20 @@ def _cost(seconds: int, rate_micro_per_hour: int) -> int:
     return -(-seconds * rate_micro_per_hour // 3600)
 
 
-def estimate(spec: JobSpec, catalog=None, rate_for: RateFor | None = None,
-             node_rate_micro: int | None = None, snapshot: str | None = None) -> dict[str, Any]:
-    """Instance type, hourly rate and cost bounds for ``spec`` (no side effects)."""
-    from .rates import rate_for as fallback
+def estimate(spec: JobSpec, catalog=None, prices: PriceCatalog | None = None,
+             node_rate_micro: int | None = None) -> dict[str, Any]:
+    """Instance type, hourly rate and cost bounds for ``spec`` (no side effects).
 
-    rate_for = rate_for or fallback
+    ``prices``: the price catalog (default: this process's, ``process_catalog()``);
+    ``node_rate_micro``: a backend's own node-hour price, which replaces the instance's.
+    """
+    prices = prices or process_catalog()
     app = catalog.get(spec.app) if (catalog is not None and spec.app) else None
     families = app.instance_families[spec.arch] if app else DEFAULT_FAMILIES[spec.arch]
-    it = choose_instance(families, spec.arch, spec.vcpus, spec.memory_mib, spec.gpus,
-                         spec.spot, rate=rate_for)
-    rate = node_rate_micro if node_rate_micro is not None else rate_for(it.name, spec.spot)
+    it, rate = choose_instance(prices, families, spec.arch, spec.vcpus, spec.memory_mib,
+                               spec.gpus, spec.spot)
+    if node_rate_micro is not None:
+        rate = node_rate_micro
     units = spec.nodes * spec.array_size
     scale = app.runtime_scale.get(spec.arch, 1.0) if app else 1.0
     expected_s = spec.walltime_s
@@ -46,7 +47,7 @@ def estimate(spec: JobSpec, catalog=None, rate_for: RateFor | None = None,
         "runtime_scale": scale,
         "est_cost_micro": _cost(spec.walltime_s * units, rate),
         "expected_cost_micro": _cost(expected_s * units, rate),
-        "snapshot": snapshot or getattr(rate_for, "snapshot", SNAPSHOT),
+        "snapshot": prices.info.as_dict(),
     }
 
 

@@ -19,9 +19,10 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
+from ..constants import JOBS
 from .backends.base import (
     ACTIVE_STATES,
     LOST,
@@ -39,7 +40,7 @@ from .spec import JobSpec, job_env, job_tags, parse_spec
 from .store import JobStore
 
 HELD, REJECTED = "HELD", "REJECTED"
-LEDGER_CATEGORY = "jobs"  # the costs ledger categories: servers, dask, jobs, storage
+LEDGER_CATEGORY = JOBS
 LOG_TAIL_LINES = 20
 PUBLIC_DROP = ("hold_id", "accounts")
 
@@ -52,17 +53,17 @@ class JobManager:
     """Owns submission for every user; thin REST handlers and magics call into it."""
 
     def __init__(self, engine, backends: Mapping[str, Backend], ledger: LedgerProtocol,
-                 catalog=None, rate_for: Callable[[str, bool], int] | None = None,
-                 default_backend: str | None = None, log: logging.Logger | None = None,
-                 price_snapshot: str | None = None):
+                 catalog=None, prices=None, default_backend: str | None = None,
+                 log: logging.Logger | None = None):
+        """``catalog``: the app catalog; ``prices``: the costs ``PriceCatalog`` every job is
+        priced from (default: this process's, ``process_catalog()``)."""
         if not backends:
             raise AtomError("JobManager needs at least one backend")
         self.store = JobStore(engine)
         self.backends = dict(backends)
         self.ledger = ledger
         self.catalog = catalog
-        self.rate_for = rate_for
-        self.price_snapshot = price_snapshot
+        self.prices = prices
         self.default_backend = default_backend or next(iter(self.backends))
         self.log = log or logging.getLogger("lens.atom")
         self._lock = asyncio.Lock()
@@ -92,8 +93,8 @@ class JobManager:
         """Instance choice, hourly rate, cost bounds and price snapshot; submits nothing."""
         spec = self._spec(spec)
         name, backend = self._backend(spec.backend)
-        est = estimate_spec(spec, self.catalog, self.rate_for,
-                            getattr(backend, "node_rate_micro", None), self.price_snapshot)
+        est = estimate_spec(spec, self.catalog, self.prices,
+                            getattr(backend, "node_rate_micro", None))
         est["backend"] = name
         return est
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from traitlets import Float, List, Unicode
 from traitlets.config import LoggingConfigurable
 
-from . import make_backend
+from .backends.factory import make_backend
 from .catalog import load_catalog
 from .manager import JobManager
 
@@ -26,9 +26,10 @@ class AtomSettings(LoggingConfigurable):
     refresh_interval = Float(5.0, help="Seconds between status refreshes of active jobs.").tag(
         config=True)
 
-    def build_manager(self, engine, ledger, rate_for=None, price_snapshot=None) -> JobManager:
+    def build_manager(self, engine, ledger, prices=None) -> JobManager:
+        """``prices``: the process's ``PriceCatalog`` (the service gives its own)."""
         backends = {name: make_backend(name, config=self.config, log=self.log)
                     for name in self.backends}
         return JobManager(engine, backends, ledger, catalog=load_catalog(self.catalog_path or None),
-                          rate_for=rate_for, default_backend=self.default_backend or None,
-                          log=self.log, price_snapshot=price_snapshot)
+                          prices=prices, default_backend=self.default_backend or None,
+                          log=self.log)

@@ -8,12 +8,12 @@ anything: backends turn a spec into argv lists or API calls.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..quantity import QuantityError, parse_quantity
 from .errors import SpecError
 
 ARCHES = ("x86_64-amd", "x86_64-intel", "arm64")
@@ -40,6 +40,7 @@ MAX_NODES = 1000
 MAX_VCPUS = 4096
 MAX_GPUS = 16
 MAX_MEMORY_MIB = 4 * 1024 * 1024
+MIB = 2**20
 MAX_WALLTIME = 14 * 86400
 MAX_INPUTS = 1000
 
@@ -106,7 +107,7 @@ class JobSpec:
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form; ``parse_spec(spec.to_dict(), catalog)`` gives it back."""
         d = asdict(self)
-        d["memory"] = f"{d.pop('memory_mib')}M"
+        d["memory"] = f"{d.pop('memory_mib')}Mi"
         d["walltime"] = d.pop("walltime_s")
         d["command"] = list(self.command)
         d["env"] = self.env_dict
@@ -158,24 +159,24 @@ def _int(key: str, value: Any, lo: int, hi: int) -> int:
     return n
 
 
-_MEM_UNITS = {"": 1, "M": 1, "MI": 1, "MIB": 1, "MB": 1, "G": 1024, "GI": 1024, "GIB": 1024,
-              "GB": 1024, "T": 1024 * 1024, "TI": 1024 * 1024, "TIB": 1024 * 1024, "TB": 1024 * 1024}
-
-
 def parse_memory(value: Any, key: str = "memory") -> int:
-    """Memory in MiB from an int (MiB) or a string such as "512M", "4G", "1.5GiB"."""
-    allowed = "an integer number of MiB, or a string like '512M', '4G', '1T'"
-    if isinstance(value, bool):
+    """Memory per node in MiB (rounded up) from a size.
+
+    Strings are Kubernetes quantities, as everywhere in lens (``jupyter_ext.quantity``):
+    "4Gi" is 4096 MiB, "4G" is 4×10⁹ bytes (3815 MiB). A bare number, int or
+    string, is MiB, as job specs have always said ("memory": 2048).
+    """
+    allowed = "a size like '512Mi', '4Gi' (GiB) or '4G' (10^9 bytes), or a whole number of MiB"
+    if isinstance(value, bool) or not isinstance(value, int | str):
         raise SpecError(key, "must be a size", allowed)
     if isinstance(value, int):
         return _int(key, value, 1, MAX_MEMORY_MIB)
-    if not isinstance(value, str):
-        raise SpecError(key, "must be a size", allowed)
-    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", value)
-    if not m or m.group(2).upper() not in _MEM_UNITS:
-        raise SpecError(key, f"cannot parse {value[:40]!r}", allowed)
-    mib = math.ceil(float(m.group(1)) * _MEM_UNITS[m.group(2).upper()])
-    return _int(key, mib, 1, MAX_MEMORY_MIB)
+    try:
+        nbytes = parse_quantity(value, bare_unit="Mi")
+    except QuantityError:
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise SpecError(key, f"cannot parse {shown!r}", allowed) from None
+    return _int(key, -(-nbytes // MIB), 1, MAX_MEMORY_MIB)
 
 
 def parse_walltime(value: Any, key: str = "walltime") -> int:

@@ -8,18 +8,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-metadata = sa.MetaData()
-jobs = sa.Table(
-    "atom_jobs", metadata,
-    sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("user", sa.String(128), nullable=False, index=True),
-    sa.Column("backend", sa.String(32), nullable=False),
-    sa.Column("backend_id", sa.String(128)),
-    sa.Column("state", sa.String(16), nullable=False, index=True),
-    sa.Column("created", sa.Float, nullable=False),
-    sa.Column("updated", sa.Float, nullable=False),
-    sa.Column("record", sa.Text, nullable=False),
-)
+from ..db.migrate import ensure_schema
+from ..db.tables import jobs
 
 
 class JobStore:
@@ -27,7 +17,7 @@ class JobStore:
 
     def __init__(self, engine: sa.Engine):
         self.engine = engine
-        metadata.create_all(engine)
+        ensure_schema(engine)
 
     def put(self, rec: dict[str, Any]) -> None:
         rec["updated"] = time.time()

@@ -12,7 +12,7 @@ DEFAULT_REPO_ENV = "LENS_ARCHIVE_REPO"
 
 
 def _principal():
-    from jupyter_ext.archive import Principal
+    from jupyter_ext.archive.repository import Principal
 
     user = getpass.getuser()
     groups = tuple(sorted({grp.getgrgid(g).gr_name for g in os.getgroups()
@@ -29,7 +29,7 @@ def _has_group(gid: int) -> bool:
 
 
 def _engine(args):
-    from jupyter_ext.archive import ArchiveEngine
+    from jupyter_ext.archive.engine import ArchiveEngine
 
     kwargs = {}
     repo = args.repo or os.environ.get(DEFAULT_REPO_ENV)
@@ -80,7 +80,7 @@ def _out(args, data, text: str) -> None:
 
 def _wrap(fn):
     def run(args):
-        from jupyter_ext.archive import ArchiveError
+        from jupyter_ext.archive.errors import ArchiveError
         from jupyter_ext.cli.main import CommandError
 
         try:
@@ -92,7 +92,7 @@ def _wrap(fn):
 
 
 def cmd_create(args):
-    from jupyter_ext.archive import parse_pairs
+    from jupyter_ext.archive.engine import parse_pairs
     from jupyter_ext.archive.pricing import format_micro
 
     eng = _engine(args)
@@ -123,7 +123,7 @@ def cmd_create(args):
 
 
 def cmd_ls(args):
-    from jupyter_ext.archive import parse_pairs
+    from jupyter_ext.archive.engine import parse_pairs
 
     eng = _engine(args)
     rows = eng.list(owner=_owner(args), principal=_principal(), name=args.name,
@@ -220,7 +220,7 @@ def cmd_lifecycle(args):
 
 def register(subparsers) -> None:
     from jupyter_ext.archive.lifecycle import TEMPLATES
-    from jupyter_ext.archive.pricing import STORAGE_CLASSES, TIERS
+    from jupyter_ext.constants import DEFAULT_TIER, RETRIEVAL_TIERS, STORAGE_CLASSES
 
     common = __import__("argparse").ArgumentParser(add_help=False)
     common.add_argument("--repo", help=f"directory or s3://bucket/prefix (${DEFAULT_REPO_ENV})")
@@ -262,7 +262,7 @@ def register(subparsers) -> None:
     r.add_argument("archive")
     r.add_argument("paths", nargs="*")
     r.add_argument("--to")
-    r.add_argument("--tier", choices=TIERS, default="bulk")
+    r.add_argument("--tier", choices=RETRIEVAL_TIERS, default=DEFAULT_TIER)
     r.add_argument("--overwrite", action="store_true")
     r.add_argument("--plan", action="store_true", help="only show the plan and costs")
     r.add_argument("--no-wait", action="store_true", help="request thaws and return")

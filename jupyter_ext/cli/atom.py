@@ -67,7 +67,7 @@ def cmd_estimate(args) -> int:
         print(f"{spec.name}: {est['instance_type']}{' (spot)' if spec.spot else ''} x "
               f"{spec.nodes} node(s) x {spec.array_size} member(s) at "
               f"${est['hourly_rate_micro'] / 1e6:.4f}/h; at most ${est['est_cost_micro'] / 1e6:.2f}, "
-              f"expected ${est['expected_cost_micro'] / 1e6:.2f} (prices {est['snapshot']})")
+              f"expected ${est['expected_cost_micro'] / 1e6:.2f} (price snapshot {est['snapshot']['date']})")
     return 0
 
 

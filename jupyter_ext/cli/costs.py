@@ -179,8 +179,8 @@ def cmd_budget_remove(args) -> int:
 
 
 def _db_arg(p) -> None:
-    p.add_argument("--db", help="ledger database URL (default: $LENS_COSTS_DB_URL, $LENS_DB_URL or "
-                                "sqlite in $LENS_STATE_DIR)")
+    p.add_argument("--db", help="lens database URL (default: $LENS_DB_URL, else "
+                                "$LENS_STATE_DIR/lens.sqlite, the database the service uses)")
 
 
 def register(subparsers) -> None:

@@ -12,7 +12,7 @@ import importlib
 import sys
 
 # Modules under jupyter_ext.cli; a missing one is skipped.
-COMMAND_MODULES = ("hub", "users", "prices", "costs", "atom", "archive", "workshop")
+COMMAND_MODULES = ("hub", "users", "prices", "costs", "atom", "archive", "workshop", "db")
 
 
 class CommandError(Exception):
@@ -39,9 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
+    from jupyter_ext.db.migrate import SchemaError
+
     try:
         result = args.func(args)
-    except CommandError as exc:
+    except (CommandError, SchemaError) as exc:  # SchemaError: the database needs `lens db upgrade`
         print(f"lens: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -46,12 +46,15 @@ def cmd_refresh(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
     tmp.write_text(json.dumps(snap, indent=1) + "\n", "utf-8")
+    tmp.chmod(0o644)  # user servers read it too (their archive estimates)
     tmp.replace(out)
     for region, c in snap["refreshed"].items():
         print(f"{region}: {c['ec2']} instance prices, gp3 {', '.join(c['ebs_gp3']) or '-'}, "
               f"{len(c['s3_storage'])} S3 classes, {c['spot']} spot prices"
               + (f"; kept old for {', '.join(c['ec2_missing'])}" if c["ec2_missing"] else ""))
     print(f"wrote {out} ({snap['date']}; {snap['source']})")
+    print("Each process loads its prices once: restart the hub (its services and the Dask "
+          "gateway) and user servers to quote and charge these prices.")
     return 0
 
 
@@ -63,11 +66,12 @@ def cmd_show(args) -> int:
         ec2 = {t: cat.instance(t) for t in cat.instance_types()
                if not args.family or t.split(".")[0] == args.family}
         s3 = {c: cat.s3(c) for c in cat.storage_classes()}
+        dask = {k: str(v) for k, v in cat.dask().items()}
     except PriceNotFound as exc:
         raise CommandError(str(exc)) from None
     if args.json:
         print(json.dumps({"snapshot": cat.info.as_dict(), "region": args.region, "ec2": ec2,
-                          "ebs": cat.ebs("gp3"), "s3": s3}, indent=1))
+                          "ebs": cat.ebs("gp3"), "s3": s3, "dask": dask}, indent=1))
         return 0
     print(f"{cat.info.label}, region {args.region} [{cat.info.origin}]")
     print(f"{'instance':<16} {'$/h':>9} {'vCPU':>5} {'GiB':>6} {'GPU':>4}")
@@ -75,6 +79,8 @@ def cmd_show(args) -> int:
         print(f"{t:<16} {e['ondemand_hour']:>9} {e.get('vcpu', ''):>5} {e.get('memory_gib', ''):>6} "
               f"{e.get('gpus', 0):>4}")
     print(f"EBS gp3: ${cat.ebs('gp3')['gb_month']}/GB-month")
+    print(f"Dask worker: ${dask['core_hour']}/core-h, ${dask['gib_hour']}/GiB-h, "
+          f"${dask['gpu_hour']}/GPU-h")
     print(f"{'S3 class':<20} {'$/GB-mo':>8} {'min days':>8} {'retrieval $/GB':>14}")
     for c, e in s3.items():
         print(f"{c:<20} {e['gb_month']:>8} {e['min_storage_days']:>8} {e['retrieval_gb']:>14}")

@@ -64,7 +64,7 @@ def _state(args):
 
 
 def _hub(args, state):
-    from jupyter_ext.workshop.hubapi import HubAPI
+    from jupyter_ext.cli.hubapi import HubAPI
 
     token = args.token
     if not token:
@@ -83,9 +83,9 @@ def _known_profiles() -> list[str]:
 
 def cmd_create(args) -> int:
     from jupyter_ext.accounts import USERNAME_RE
+    from jupyter_ext.cli.hubapi import HubAPIError
     from jupyter_ext.workshop import model
     from jupyter_ext.workshop.content import parse_content
-    from jupyter_ext.workshop.hubapi import HubAPIError
     from jupyter_ext.workshop.ops import create_workshop
     from jupyter_ext.workshop.roles import role_name
     from jupyter_ext.workshop.roster import RosterError, parse_roster, seat_names
@@ -178,8 +178,8 @@ def _job_canceller(state):
     import sqlalchemy as sa
     from traitlets.config import Config, PyFileConfigLoader
 
-    from jupyter_ext.atom import make_backend
     from jupyter_ext.atom.admin import cancel_jobs_of
+    from jupyter_ext.atom.backends.factory import make_backend
 
     config = Config()
     path = os.environ.get("LENS_SERVICE_CONFIG")
@@ -198,7 +198,7 @@ def _job_canceller(state):
 
 
 def cmd_close(args) -> int:
-    from jupyter_ext.workshop.hubapi import HubAPIError
+    from jupyter_ext.cli.hubapi import HubAPIError
     from jupyter_ext.workshop.model import WorkshopError, format_usd
     from jupyter_ext.workshop.ops import close_workshop
 

@@ -1,8 +1,9 @@
 """lens costs engine. No Jupyter imports here: the CLI, the service and the magics share it.
 
-Modules:
+Import from the modules (this package imports nothing eagerly):
 - ``money``: integer micro-dollars, exact decimal parsing and formatting.
-- ``catalog``: the dated AWS price snapshot (``PriceCatalog``).
+- ``catalog``: the dated AWS price snapshot (``PriceCatalog``), the only source of prices,
+  and ``process_catalog()``, the one instance a process uses.
 - ``refresh``: update the snapshot from the Pricing API and spot price history.
 - ``meter``: usage -> micro-dollars (servers, Dask, jobs, storage incl. Glacier rules).
 - ``budgets``: accounts, periods, thresholds, ``AccountSummary``.
@@ -14,16 +15,3 @@ Modules:
 - ``reconcile``: Cost Explorer vs meter.
 - ``config``: ``CostsSettings`` (traitlets).
 """
-
-from .budgets import CATEGORIES, AccountSummary, Budget
-from .catalog import PriceCatalog, PriceNotFound
-from .ledger import BudgetExceeded, HoldError, Ledger
-from .meter import Estimate
-from .notify import BudgetEvent, CallbackNotifier, LogNotifier, Notifier, WebhookNotifier
-from .usage import UsageMeter
-
-__all__ = [
-    "CATEGORIES", "AccountSummary", "Budget", "BudgetEvent", "BudgetExceeded", "CallbackNotifier",
-    "Estimate", "HoldError", "Ledger", "LogNotifier", "Notifier", "PriceCatalog", "PriceNotFound",
-    "UsageMeter", "WebhookNotifier",
-]

@@ -13,9 +13,11 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from ..constants import CATEGORIES
+
 HUB = "hub"
 PERIODS = ("monthly", "window")
-CATEGORIES = ("servers", "dask", "jobs", "storage")
+
 DEFAULT_THRESHOLDS = (50, 80, 100)
 _ACCOUNT_RE = re.compile(r"^(user|group):\w[\w.@+-]{0,127}$")
 

@@ -1,15 +1,21 @@
-"""The price catalog: a dated snapshot of AWS list prices.
+"""The price catalog: a dated snapshot of AWS list prices, the only source of prices.
 
 A snapshot ships in the package (``data/prices.json``). ``lens prices refresh``
-writes a newer one to the state directory, which then takes precedence. Every
-estimate carries the snapshot's label (date and source) so users know which
-prices it used.
+writes a newer one to ``$LENS_PRICES_FILE`` or ``$LENS_STATE_DIR/prices.json``,
+which then takes precedence. Every price lens quotes or charges comes from it:
+servers (instance types, EBS), Dask workers (``dask``), atom jobs (on-demand and
+spot), archive storage, requests, retrievals and minimum storage durations (``s3``).
+
+``process_catalog()`` is the one ``PriceCatalog`` of a process (loaded once from
+the resolved file); engines receive it as a constructor argument or setting.
+Every estimate carries the snapshot's label (date and source).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from decimal import Decimal
 from importlib import resources
@@ -37,6 +43,15 @@ def state_dir() -> Path:
 def default_snapshot_path() -> Path:
     """Where ``lens prices refresh`` writes, and where a refreshed snapshot is read from."""
     return Path(os.environ[ENV_FILE]) if os.environ.get(ENV_FILE) else state_dir() / "prices.json"
+
+
+def resolved_snapshot_path(path: str | os.PathLike | None = None) -> Path | None:
+    """The file prices are read from: ``path``, else the refreshed snapshot if it exists,
+    else None (the packaged one)."""
+    if path:
+        return Path(path)
+    candidate = default_snapshot_path()
+    return candidate if candidate.exists() else None
 
 
 def packaged_snapshot() -> dict[str, Any]:
@@ -73,9 +88,9 @@ class PriceCatalog:
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, region: str = "us-east-1") -> PriceCatalog:
         """Explicit ``path``, else a refreshed snapshot in the state dir, else the packaged one."""
-        candidate = Path(path) if path else default_snapshot_path()
-        if path or candidate.exists():
-            return cls(json.loads(candidate.read_text("utf-8")), str(candidate), region)
+        resolved = resolved_snapshot_path(path)
+        if resolved is not None:
+            return cls(json.loads(resolved.read_text("utf-8")), str(resolved), region)
         return cls(packaged_snapshot(), "package", region)
 
     # -- lookups ------------------------------------------------------------------
@@ -122,6 +137,13 @@ class PriceCatalog:
             raise PriceNotFound(f"volume_type: {volume_type!r}; known: {', '.join(sorted(ebs))}")
         return ebs[volume_type]
 
+    def dask(self, region: str | None = None) -> dict[str, Decimal]:
+        """USD per hour of one Dask worker core, GiB of worker memory and worker GPU."""
+        entry = self._region(region).get("dask")
+        if not entry:
+            raise PriceNotFound(f"dask: the {self.info.label} has no Dask worker rates")
+        return {k: dec(entry[k], f"dask {k}") for k in ("core_hour", "gib_hour", "gpu_hour")}
+
     def storage_classes(self, region: str | None = None) -> list[str]:
         return sorted(self._region(region)["s3"])
 
@@ -132,6 +154,22 @@ class PriceCatalog:
                 f"storage_class: {storage_class!r}; allowed: {', '.join(sorted(s3))}"
             )
         return s3[storage_class]
+
+
+_process: dict[tuple[str, str], PriceCatalog] = {}
+_process_lock = threading.Lock()
+
+
+def process_catalog(path: str | os.PathLike | None = None, region: str = "us-east-1") -> PriceCatalog:
+    """The price catalog of this process: loaded once per resolved file and region, then
+    shared by every engine (servers, Dask, jobs, archives). ``lens prices refresh`` takes
+    effect when the processes that price things restart."""
+    resolved = resolved_snapshot_path(path)
+    key = (str(resolved) if resolved else "package", region)
+    with _process_lock:
+        if key not in _process:
+            _process[key] = PriceCatalog.load(resolved, region)
+        return _process[key]
 
 
 def validate_snapshot(data: dict[str, Any]) -> None:
@@ -147,3 +185,8 @@ def validate_snapshot(data: dict[str, Any]) -> None:
                 raise ValueError(f"price snapshot: region {name!r} lacks section {section!r}")
         for itype, entry in region["ec2"].items():
             dec(entry["ondemand_hour"], f"{name} {itype} ondemand_hour")
+        for itype, entry in region.get("spot", {}).items():
+            dec(entry["price_hour"], f"{name} spot {itype} price_hour")
+        for key in ("core_hour", "gib_hour", "gpu_hour"):
+            if key in region.get("dask", {}):
+                dec(region["dask"][key], f"{name} dask {key}")

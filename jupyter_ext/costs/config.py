@@ -5,7 +5,7 @@ from __future__ import annotations
 from traitlets import Bool, Integer, List, Unicode
 from traitlets.config import Configurable
 
-from .catalog import PriceCatalog
+from .catalog import PriceCatalog, process_catalog
 from .db import default_db_url, make_engine
 from .ledger import Ledger
 from .notify import WebhookNotifier
@@ -13,7 +13,7 @@ from .notify import WebhookNotifier
 
 class CostsSettings(Configurable):
     db_url = Unicode("", help="Ledger database URL (SQLite or PostgreSQL); empty: "
-                     "$LENS_COSTS_DB_URL, $LENS_DB_URL, or SQLite in $LENS_STATE_DIR.").tag(config=True)
+                     "$LENS_DB_URL, or SQLite at $LENS_STATE_DIR/lens.sqlite.").tag(config=True)
     prices_file = Unicode("", help="Price snapshot JSON; empty: the refreshed snapshot in the "
                           "state dir if any, else the one shipped in the package.").tag(config=True)
     region = Unicode("us-east-1", help="AWS region whose prices estimates use.").tag(config=True)
@@ -33,9 +33,10 @@ class CostsSettings(Configurable):
     stop_servers_at_limit = Bool(False, help="Stop running servers of an account that reaches "
                                  "100% of its budget (otherwise only new starts are blocked).").tag(config=True)
 
-    def make_ledger(self, extra_notifiers=()) -> Ledger:
+    def make_ledger(self, extra_notifiers=(), engine=None) -> Ledger:
+        """The ledger on ``engine`` (the caller's, e.g. the service's), else on ``db_url``."""
         notifiers = [WebhookNotifier(self.webhook_url)] if self.webhook_url else []
-        return Ledger(make_engine(self.db_url or default_db_url()), [*notifiers, *extra_notifiers])
+        return Ledger(engine or make_engine(self.db_url or default_db_url()), [*notifiers, *extra_notifiers])
 
     def load_catalog(self) -> PriceCatalog:
-        return PriceCatalog.load(self.prices_file or None, region=self.region)
+        return process_catalog(self.prices_file or None, region=self.region)

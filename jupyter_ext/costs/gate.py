@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+from ..constants import DASK, JOBS, SERVERS
 from .budgets import HUB, check_account
 from .catalog import PriceCatalog
 from .ledger import Ledger
@@ -46,7 +47,7 @@ def spawn_gate(ledger: Ledger, accounts, rate_usd_hour: Decimal | str, hours: De
 
 
 def spawn_hold(ledger: Ledger, accounts, rate_usd_hour: Decimal | str, ref: str,
-               hours: Decimal | str = "1", category: str = "servers",
+               hours: Decimal | str = "1", category: str = SERVERS,
                catalog: PriceCatalog | None = None, now: datetime | None = None) -> tuple[int, Estimate]:
     """Like ``spawn_gate`` but race-safe: hold ``hours`` of the rate, so that N concurrent
     starts against a budget that fits k accept exactly k. Pass the hold id to
@@ -75,7 +76,7 @@ def job_hold(ledger: Ledger, catalog: PriceCatalog, accounts, instance_type: str
     """Hold walltime x nodes x rate for a job; charge the actual with ``ledger.charge`` when
     it ends (``meter.job_cost``), or ``ledger.release`` if it never ran."""
     est = job_estimate(catalog, instance_type, nodes, walltime_seconds, region, market)
-    hold_id = ledger.hold(accounts, est.amount_micro, "jobs", ref,
+    hold_id = ledger.hold(accounts, est.amount_micro, JOBS, ref,
                           description or f"{nodes} x {instance_type}, {walltime_seconds}s", now)
     return hold_id, est
 
@@ -89,4 +90,4 @@ def dask_hold(ledger: Ledger, accounts, worker_rate_usd_hour, max_workers: int, 
         raise ValueError("max_workers: must be >= 0")
     rate = dec(worker_rate_usd_hour, "worker_rate_usd_hour") * max_workers + dec(
         scheduler_rate_usd_hour, "scheduler_rate_usd_hour")
-    return spawn_hold(ledger, accounts, rate, ref, hours, "dask", catalog, now)
+    return spawn_hold(ledger, accounts, rate, ref, hours, DASK, catalog, now)

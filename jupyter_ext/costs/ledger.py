@@ -18,6 +18,7 @@ from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from ..db.migrate import ensure_schema
 from . import db
 from .budgets import (
     DEFAULT_THRESHOLDS,
@@ -115,7 +116,8 @@ class Ledger:
         # Reads take a plain (deferred) transaction: on SQLite they neither wait for nor
         # block the writer. Writes go through ``transaction()`` (BEGIN IMMEDIATE).
         self.reader = engine.execution_options(lens_readonly=True)
-        db.metadata.create_all(engine)
+        self.writer = engine.execution_options(lens_immediate=True)
+        ensure_schema(engine)
         self.notifiers = [LogNotifier(), *notifiers]
         insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         stmt = insert(db.balances)
@@ -129,7 +131,7 @@ class Ledger:
     def transaction(self):
         """A write transaction (BEGIN IMMEDIATE on SQLite). Budget events are sent after commit."""
         events: list[BudgetEvent] = []
-        with db.write_lock(self.engine), self.engine.begin() as conn:
+        with db.write_lock(self.engine), self.writer.begin() as conn:
             conn.info["lens_events"] = events
             try:
                 yield conn

@@ -83,6 +83,14 @@ def _plain(value: Decimal) -> str:
     return text if text not in ("-0",) else "0"
 
 
+def cpu_vendor(physical_processor: str) -> str | None:
+    """``aws`` (Graviton), ``amd`` or ``intel`` from the Pricing API's physicalProcessor."""
+    for needle, vendor in (("Graviton", "aws"), ("AMD", "amd"), ("Intel", "intel")):
+        if needle in physical_processor:
+            return vendor
+    return None
+
+
 def parse_ec2(products: Iterable[dict]) -> dict[str, dict]:
     out = {}
     for p in products:
@@ -102,6 +110,10 @@ def parse_ec2(products: Iterable[dict]) -> dict[str, dict]:
             pass
         gpus = a.get("gpu", "0")
         entry["gpus"] = int(gpus) if gpus.isdigit() else 0
+        vendor = cpu_vendor(a.get("physicalProcessor", ""))
+        if vendor:  # atom places jobs by arch and vendor (x86_64-amd, x86_64-intel, arm64)
+            entry["cpu_vendor"] = vendor
+            entry["arch"] = "arm64" if vendor == "aws" else "x86_64"
         out[a["instanceType"]] = entry
     return out
 

@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from sqlalchemy import and_, select
 
+from ..constants import DASK, JOBS, SERVERS, STORAGE
 from . import db
 from .budgets import check_category, naive, utc
 from .ledger import Ledger, _accounts
@@ -27,7 +28,7 @@ from .money import dec
 
 # How often an open interval is booked at most: often enough to block a budget in time,
 # rarely enough that a month of a long-lived archive is not 40,000 journal rows.
-DEFAULT_STEP_SECONDS = {"servers": 300, "dask": 60, "jobs": 300, "storage": 3600}
+DEFAULT_STEP_SECONDS = {SERVERS: 300, DASK: 60, JOBS: 300, STORAGE: 3600}
 
 
 def server_ref(user: str, server: str = "") -> str:
@@ -173,7 +174,7 @@ class UsageMeter:
                 "snapshot": json.loads(r.snapshot), "detail": json.loads(r.detail)}
 
 
-def over_limit_refs(meter: UsageMeter, category: str = "servers", now: datetime | None = None) -> list[str]:
+def over_limit_refs(meter: UsageMeter, category: str = SERVERS, now: datetime | None = None) -> list[str]:
     """Open intervals (e.g. running servers) charged to an account that is at 100 % with no
     override: what to stop when ``CostsSettings.stop_servers_at_limit`` is on."""
     out, cache = [], {}
@@ -188,7 +189,7 @@ def over_limit_refs(meter: UsageMeter, category: str = "servers", now: datetime 
     return out
 
 
-def release_orphan_holds(ledger: Ledger, live_refs, older_than_seconds: float, category: str = "servers",
+def release_orphan_holds(ledger: Ledger, live_refs, older_than_seconds: float, category: str = SERVERS,
                          now: datetime | None = None) -> list[int]:
     """Release start-gate holds whose server is neither running nor starting.
 

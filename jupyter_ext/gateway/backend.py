@@ -29,7 +29,7 @@ from aiohttp import web
 from dask_gateway_server.backends.base import Backend, PublicException
 from dask_gateway_server.backends.local import LocalBackend, UnsafeLocalBackend
 from dask_gateway_server.routes import api_handler
-from traitlets import Unicode, default
+from traitlets import Type, Unicode, default
 
 from jupyter_ext.gateway.budget import BudgetError, check_budget
 from jupyter_ext.gateway.limits import LimitError, plan_caps
@@ -37,6 +37,7 @@ from jupyter_ext.gateway.metering import Rates, live_costs
 from jupyter_ext.gateway.options import worker_gpus
 from jupyter_ext.gateway.settings import GatewaySettings
 from jupyter_ext.hub.dask_env import scratch_url
+from jupyter_ext.upstream import check as check_patch
 
 
 def cluster_record(cluster, rates: Rates | None = None) -> dict:
@@ -135,6 +136,10 @@ class LensBackendMixin(Backend):
                     "worker_memory": config.worker_memory,
                     "scheduler_cores": config.scheduler_cores,
                     "scheduler_memory": config.scheduler_memory,
+                    # The operator's c.ClusterConfig caps: lens only ever lowers them.
+                    "cluster_max_cores": config.cluster_max_cores,
+                    "cluster_max_memory": config.cluster_max_memory,
+                    "cluster_max_workers": config.cluster_max_workers,
                 },
                 settings,
             )
@@ -158,7 +163,6 @@ class LensBackendMixin(Backend):
                     category=settings.budget_category,
                     token=self.admin_api_token,
                     request_timeout=settings.budget_timeout,
-                    session=getattr(self, "session", None),
                 )
             except BudgetError as exc:
                 raise PublicException(str(exc)) from None
@@ -235,8 +239,20 @@ class LensBackendMixin(Backend):
         )
 
 
+def cluster_config_trait(name: str) -> Type:
+    return Type(
+        f"jupyter_ext.gateway.cluster_config.{name}",
+        klass="dask_gateway_server.backends.base.ClusterConfig",
+        help="The cluster config class (upstream's trait); lens's subclass only adds default "
+        "per-cluster caps, and c.ClusterConfig.* set by the operator always applies.",
+        config=True,
+    )
+
+
 class LensLocalBackend(LensBackendMixin, LocalBackend):
     """Local processes run as the unix account ``jupyter-NAME`` (the gateway runs as root)."""
+
+    cluster_config_class = cluster_config_trait("LensLocalClusterConfig")
 
     def unix_user(self, username: str) -> pwd.struct_passwd:
         return pwd.getpwnam(self.lens.unix_user(username))
@@ -278,7 +294,13 @@ class LensLocalBackend(LensBackendMixin, LocalBackend):
         return env
 
     def setup_working_directory(self, cluster):
-        """Upstream's method with ``paths.append`` (not ``extend``) and a containment check."""
+        """Upstream's method with ``paths.append`` (not ``extend``) and a containment check.
+
+        Written for dask-gateway-server 2026.3.0 (no upstream issue found; see
+        ``jupyter_ext.upstream.PATCHES``); on another version it still runs,
+        since it is the safe variant, and a warning asks for a review.
+        """
+        check_patch("dask-gateway-server.setup_working_directory", self.log)
         if self.clusters_directory:
             workdir = os.path.join(self.clusters_directory, cluster.name)
         else:
@@ -306,3 +328,5 @@ class LensLocalBackend(LensBackendMixin, LocalBackend):
 
 class LensUnsafeLocalBackend(LensBackendMixin, UnsafeLocalBackend):
     """Every cluster runs as the gateway's own user (lens not run as root)."""
+
+    cluster_config_class = cluster_config_trait("LensLocalClusterConfig")

@@ -7,10 +7,12 @@ closed: when the service cannot answer, no cluster is created.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
-import aiohttp
+from jupyter_ext.clients.base import PeerError
+from jupyter_ext.clients.lens import LensClient
+
+from ..constants import DASK
 
 
 class BudgetError(Exception):
@@ -22,10 +24,6 @@ class BudgetDecision:
     allowed: bool
     message: str
     remaining_usd: float
-
-
-def budget_url(service_url: str) -> str:
-    return service_url.rstrip("/") + "/api/budget/check"
 
 
 def parse_decision(data) -> BudgetDecision:
@@ -43,40 +41,21 @@ async def check_budget(
     service_url: str,
     user: str,
     *,
-    category: str = "dask",
+    category: str = DASK,
     token: str = "",
     request_timeout: float = 5.0,
-    session: aiohttp.ClientSession | None = None,
 ) -> BudgetDecision:
-    """Ask the lens service; raise BudgetError when refused or unreachable."""
-    headers = {"Authorization": f"token {token}"} if token else {}
-    own = session is None
-    if own:
-        session = aiohttp.ClientSession()
+    """Ask the lens service (``jupyter_ext.clients.LensClient``); raise BudgetError when
+    refused or unreachable."""
+    service = LensClient(service_url, token, timeout=request_timeout)
     try:
-        async with session.get(
-            budget_url(service_url),
-            params={"user": user, "category": category},
-            headers=headers,
-            timeout=aiohttp.ClientTimeout(total=request_timeout),
-        ) as resp:
-            if resp.status != 200:
-                text = (await resp.text())[:200]
-                raise BudgetError(
-                    f"budget check failed (HTTP {resp.status} from the lens service): {text}"
-                )
-            decision = parse_decision(await resp.json(content_type=None))
-    except asyncio.CancelledError:
-        raise
-    except BudgetError:
-        raise
-    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        decision = parse_decision(await service.budget_check(user, category))
+    except PeerError as exc:
+        if exc.unreachable or exc.timed_out:
+            raise BudgetError(f"cannot create a Dask cluster: the budget service is unavailable ({exc})") from exc
         raise BudgetError(
-            f"cannot create a Dask cluster: the budget service is unavailable ({exc!r})"
+            f"budget check failed (HTTP {exc.status} from the lens service): {exc.message[:200]}"
         ) from exc
-    finally:
-        if own:
-            await session.close()
     if not decision.allowed:
         msg = decision.message or "your budget is exhausted"
         raise BudgetError(

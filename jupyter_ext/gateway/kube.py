@@ -30,7 +30,7 @@ from dask_gateway_server.backends.kubernetes import KubeBackend
 from dask_gateway_server.models import ClusterStatus
 from traitlets import Float
 
-from .backend import LensBackendMixin, make_record
+from .backend import LensBackendMixin, cluster_config_trait, make_record
 from .metering import Rates
 from .worker_tracker import WorkerTracker
 
@@ -56,6 +56,8 @@ def with_heartbeat(cmd: list[str], period: float) -> list[str]:
 
 class LensKubeBackend(LensBackendMixin, KubeBackend):
     """Dask clusters as DaskCluster resources, with lens's limits, budget check and metering."""
+
+    cluster_config_class = cluster_config_trait("LensKubeClusterConfig")
 
     pending_seconds = Float(
         120.0,

@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-import aiohttp
+from jupyter_ext.clients.gateway import GatewayClient
 
 from .settings import GIB
 
@@ -30,12 +30,17 @@ class Rates:
     gpu_hour_microusd: int = 0
 
     @classmethod
+    def from_catalog(cls, catalog, region: str | None = None) -> Rates:
+        """The Dask worker rates of a costs ``PriceCatalog`` (its ``dask`` section)."""
+        from ..costs.money import to_micro
+
+        d = catalog.dask(region)
+        return cls(to_micro(d["core_hour"]), to_micro(d["gib_hour"]), to_micro(d["gpu_hour"]))
+
+    @classmethod
     def from_settings(cls, settings) -> Rates:
-        return cls(
-            int(settings.core_hour_microusd),
-            int(settings.gib_hour_microusd),
-            int(settings.gpu_hour_microusd),
-        )
+        """The rates of the catalog ``GatewaySettings`` points at."""
+        return cls.from_catalog(settings.price_catalog())
 
     def worker_rate(self, cores: float, memory_bytes: int, gpus: int = 0) -> int:
         """micro-USD per hour for one worker (memory priced per started MiB)."""
@@ -157,17 +162,8 @@ def live_costs(snapshot: Mapping, rates: Rates, now_ms: int | None = None) -> li
 
 
 async def fetch_usage(gateway_url: str, token: str, *, request_timeout: float = 10.0) -> dict:
-    """The gateway's usage snapshot (needs the gateway's service token)."""
-    url = gateway_url.rstrip("/") + "/api/v1/lens/usage"
-    async with aiohttp.ClientSession() as session:
-        async with session.get(
-            url,
-            headers={"Authorization": f"token {token}"},
-            timeout=aiohttp.ClientTimeout(total=request_timeout),
-        ) as resp:
-            if resp.status != 200:
-                raise RuntimeError(f"gateway usage request failed: HTTP {resp.status} {await resp.text()}")
-            return await resp.json()
+    """The gateway's usage snapshot (needs the gateway's service token); PeerError when not."""
+    return await GatewayClient(gateway_url, token, timeout=request_timeout).usage()
 
 
 def my_cluster_costs(gateway=None) -> list[dict]:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from dask_gateway_server.options import Float, Integer, Options, Select
 
+from ..quantity import QuantityError, parse_quantity
 from .settings import GIB, GatewaySettings
 
 
@@ -50,6 +51,15 @@ def make_options(settings: GatewaySettings, handler=None) -> Options:
     return Options(*fields, handler=handler)
 
 
+def worker_memory_bytes(value) -> int:
+    """Bytes from the worker_memory option: a number is GiB (the widget's unit), a string
+    a Kubernetes quantity ("1536Mi", "4Gi"; "4G" is 10^9 bytes), as everywhere in lens."""
+    try:
+        return parse_quantity(value, bare_unit="Gi")
+    except QuantityError as exc:
+        raise ValueError(f"worker_memory: {exc}") from None
+
+
 def options_to_config(options: Mapping, user_name: str, settings: GatewaySettings) -> dict:
     """ClusterConfig overrides for validated ``options`` of ``user_name``.
 
@@ -57,19 +67,19 @@ def options_to_config(options: Mapping, user_name: str, settings: GatewaySetting
     Options schema already checks; this guards direct callers).
     """
     cores = int(options["worker_cores"])
-    memory_gib = float(options["worker_memory"])
+    memory = worker_memory_bytes(options["worker_memory"])
     idle = float(options["idle_timeout"])
     if not 1 <= cores <= settings.max_worker_cores:
         raise ValueError(f"worker_cores must be between 1 and {settings.max_worker_cores}, got {cores}")
-    if not settings.min_worker_memory_gib <= memory_gib <= settings.max_worker_memory_gib:
+    if not settings.min_worker_memory_gib * GIB <= memory <= settings.max_worker_memory_gib * GIB:
         raise ValueError(
             f"worker_memory must be between {settings.min_worker_memory_gib} and "
-            f"{settings.max_worker_memory_gib} GiB, got {memory_gib}"
+            f"{settings.max_worker_memory_gib} GiB, got {options['worker_memory']!r}"
         )
     config = {
         "worker_cores": cores,
         "worker_threads": cores,
-        "worker_memory": int(memory_gib * GIB),
+        "worker_memory": memory,
         "idle_timeout": idle * 60.0,
     }
     if settings.kubernetes:

@@ -12,7 +12,17 @@ import os
 from traitlets import Bool, Float, Integer, List, Unicode, default
 from traitlets.config import Configurable
 
+from ..constants import DASK
+
 GIB = 2**30
+# dask-gateway's ClusterConfig and its backends' subclasses, most specific last
+CLUSTER_CONFIG_SECTIONS = (
+    "ClusterConfig",
+    "LocalClusterConfig",
+    "JobQueueClusterConfig",
+    "SlurmClusterConfig",
+    "KubeClusterConfig",
+)
 
 
 class GatewaySettings(Configurable):
@@ -49,9 +59,29 @@ class GatewaySettings(Configurable):
     )
 
     # --- per-worker option bounds -----------------------------------------
-    default_worker_cores = Integer(1, help="Default cores per worker.", config=True)
+    default_worker_cores = Integer(
+        help="Default of the worker cores option (default: the operator's "
+        "c.ClusterConfig.worker_cores if set, else 1).",
+        config=True,
+    )
+
+    @default("default_worker_cores")
+    def _default_default_worker_cores(self):
+        value = self.cluster_config_value("worker_cores")
+        return 1 if value is None else max(1, int(value))
+
     max_worker_cores = Integer(4, help="Upper bound of the worker cores option.", config=True)
-    default_worker_memory_gib = Float(2.0, help="Default GiB per worker.", config=True)
+    default_worker_memory_gib = Float(
+        help="Default of the worker memory option, GiB (default: the operator's "
+        "c.ClusterConfig.worker_memory if set, else 2).",
+        config=True,
+    )
+
+    @default("default_worker_memory_gib")
+    def _default_default_worker_memory_gib(self):
+        value = self.cluster_config_value("worker_memory")
+        return 2.0 if value is None else value / GIB
+
     min_worker_memory_gib = Float(0.5, help="Lower bound of the worker memory option (GiB).", config=True)
     max_worker_memory_gib = Float(16.0, help="Upper bound of the worker memory option (GiB).", config=True)
     worker_images = List(
@@ -69,8 +99,16 @@ class GatewaySettings(Configurable):
 
     # --- idle culling -------------------------------------------------------
     idle_timeout_minutes = Float(
-        30.0, help="Default idle timeout of a cluster, in minutes.", config=True
+        help="Default of the idle timeout option, in minutes (default: the operator's "
+        "c.ClusterConfig.idle_timeout if set and not 0, else 30).",
+        config=True,
     )
+
+    @default("idle_timeout_minutes")
+    def _default_idle_timeout_minutes(self):
+        value = self.cluster_config_value("idle_timeout")
+        return 30.0 if not value else value / 60.0
+
     min_idle_timeout_minutes = Float(
         1.0, help="Smallest idle timeout a user may choose, in minutes.", config=True
     )
@@ -84,19 +122,23 @@ class GatewaySettings(Configurable):
     user_max_clusters = Integer(2, help="Active clusters one user may have.", config=True)
     user_max_cores = Float(8, help="Cores one user's clusters may reserve in total.", config=True)
     user_max_memory_gib = Float(32, help="GiB one user's clusters may reserve in total.", config=True)
-    cluster_max_cores = Float(8, help="Cores one cluster may use (scheduler included).", config=True)
-    cluster_max_memory_gib = Float(32, help="GiB one cluster may use (scheduler included).", config=True)
+    # Per-cluster limits are dask-gateway's own c.ClusterConfig.cluster_max_cores /
+    # cluster_max_memory / cluster_max_workers (defaults: jupyter_ext.gateway.cluster_config).
 
-    # --- money (integer micro-dollars) -----------------------------------------
-    core_hour_microusd = Integer(
-        40_000, help="Price of one worker core for one hour, micro-USD.", config=True
+    # --- money: from the price catalog (prices.json "dask"), never set here ------------
+    prices_file = Unicode(
+        "",
+        help="Price snapshot whose 'dask' section prices workers; empty: $LENS_PRICES_FILE, "
+        "else the refreshed snapshot in $LENS_STATE_DIR, else the one shipped with lens.",
+        config=True,
     )
-    gib_hour_microusd = Integer(
-        5_000, help="Price of one GiB of worker memory for one hour, micro-USD.", config=True
-    )
-    gpu_hour_microusd = Integer(
-        900_000, help="Price of one worker GPU for one hour, micro-USD.", config=True
-    )
+    prices_region = Unicode("us-east-1", help="Region of the price snapshot to use.", config=True)
+
+    def price_catalog(self):
+        """This process's price catalog (loaded once per file)."""
+        from ..costs.catalog import process_catalog
+
+        return process_catalog(self.prices_file or None, self.prices_region)
 
     # --- budget ------------------------------------------------------------------
     lens_service_url = Unicode(
@@ -108,7 +150,7 @@ class GatewaySettings(Configurable):
     def _default_lens_service_url(self):
         return os.environ.get("LENS_SERVICE_URL", "")
 
-    budget_category = Unicode("dask", help="Ledger category of Dask clusters.", config=True)
+    budget_category = Unicode(DASK, help="Ledger category of Dask clusters.", config=True)
     budget_timeout = Float(5.0, help="Seconds to wait for the budget check.", config=True)
 
     # --- users and data ----------------------------------------------------------
@@ -177,6 +219,21 @@ class GatewaySettings(Configurable):
         "bucket under these names, never the hub's own.",
         config=True,
     )
+
+    def cluster_config_value(self, name: str):
+        """The operator's dask-gateway ``c.ClusterConfig.<name>`` (or a backend's
+        subclass section), validated by upstream's trait; None when not set.
+
+        The cluster options' defaults follow it, so lens does not shadow
+        upstream's setting with its own (the option's value then becomes the
+        cluster's config, as upstream's options always do).
+        """
+        from dask_gateway_server.backends.base import ClusterConfig
+
+        for section in CLUSTER_CONFIG_SECTIONS:
+            if section in self.config and name in self.config[section]:
+                return getattr(ClusterConfig(**{name: self.config[section][name]}), name)
+        return None
 
     def unix_user(self, user_name: str) -> str:
         """The unix account a hub user's cluster processes run as."""

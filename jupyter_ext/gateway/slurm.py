@@ -22,11 +22,13 @@ from dask_gateway_server.backends.base import PublicException
 from dask_gateway_server.backends.jobqueue.slurm import SlurmBackend
 from traitlets import List, Unicode, default
 
-from .backend import LensBackendMixin
+from .backend import LensBackendMixin, cluster_config_trait
 
 
 class LensSlurmBackend(LensBackendMixin, SlurmBackend):
     """Dask clusters as Slurm jobs submitted as the user's unix account."""
+
+    cluster_config_class = cluster_config_trait("LensSlurmClusterConfig")
 
     user_switch_command = List(
         Unicode(),

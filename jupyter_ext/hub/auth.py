@@ -8,7 +8,6 @@ with a message that says so.
 from __future__ import annotations
 
 import asyncio
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 from jupyterhub.auth import Authenticator
@@ -16,11 +15,11 @@ from tornado import web
 from traitlets import Integer, Unicode, default
 
 from jupyter_ext.accounts import USERNAME_RE, AccountStore
+from jupyter_ext.db.engine import default_url
 
 
 def default_db_url() -> str:
-    state = os.environ.get("LENS_STATE_DIR", "state")
-    return os.environ.get("LENS_DB_URL") or f"sqlite:///{os.path.abspath(state)}/lens.sqlite"
+    return default_url()
 
 
 class LensPasswordAuthenticator(Authenticator):

@@ -11,12 +11,11 @@ that is down leaves the last alerts showing, and never breaks a page.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from html import escape
 
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from jupyter_ext.clients.lens import LensClient
 
 from ..costs.money import usd
 
@@ -51,8 +50,8 @@ class BudgetBanner:
 
     def __init__(self, service_url: str, token: str, *, base: str = "", ttl: float = 10.0,
                  timeout: float = 5.0):
-        self.url = service_url.rstrip("/") + "/api/budget/alerts"
-        self.token, self.base, self.ttl, self.timeout = token, base, ttl, timeout
+        self.service = LensClient(service_url, token, timeout=timeout, attempts=1)
+        self.token, self.base, self.ttl = token, base, ttl
         self.alerts: list[dict] = []
         self.fetched_at = float("-inf")
         self._task: asyncio.Task | None = None
@@ -77,11 +76,8 @@ class BudgetBanner:
 
     async def refresh(self) -> None:
         self.fetched_at = time.monotonic()  # one attempt per ttl, also when it fails
-        req = HTTPRequest(self.url, headers={"Authorization": f"token {self.token}"},
-                          request_timeout=self.timeout, connect_timeout=self.timeout)
         try:
-            resp = await AsyncHTTPClient().fetch(req)
-            self.alerts = list(json.loads(resp.body)["alerts"])
+            self.alerts = await self.service.budget_alerts()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the banner is best-effort; keep the last alerts

@@ -38,6 +38,7 @@ ENV: dict[str, tuple[str, Any]] = {
     "shared_data_claim": ("LENS_SHARED_DATA_CLAIM", ""),
     "user_service_account": ("LENS_USER_SERVICE_ACCOUNT", ""),
     "gate_token": ("LENS_GATE_TOKEN", ""),
+    "gateway_token": ("LENS_GATEWAY_TOKEN", ""),
 }
 SETTING_KEYS = set(ENV)
 # $JUPYTERHUB_API_TOKEN in user pods: JupyterHub's "server" role plus the two
@@ -147,6 +148,13 @@ def configure_k8s(c, settings: Mapping[str, Any] | None = None) -> dict:
         k["gate_token"] = z2jh_secret("hub.services.lens-gate.apiToken")
     if k["gate_token"]:
         spawner.lens_api_token = k["gate_token"]
+
+    # A user's Dask clusters stop with their server (the gateway's lens route, its own token).
+    spawner.dask_gateway_url = urls["gateway_address"]
+    if not k["gateway_token"]:
+        k["gateway_token"] = z2jh_secret("hub.services.dask-gateway.apiToken")
+    if k["gateway_token"]:
+        spawner.dask_gateway_token = k["gateway_token"]
 
     _set_service_url(c, "lens", urls["lens_service"])
     _set_service_url(c, "dask-gateway", urls["gateway_service"])

@@ -7,6 +7,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..db.engine import DB_FILE
+
 TOKENS = ("lens-service", "lens-gate", "idle-culler", "dask-gateway", "proxy-auth", "lens-cookie", "lens-admin")
 
 
@@ -24,7 +26,7 @@ class StateDir:
 
     @property
     def lens_db_url(self) -> str:
-        return os.environ.get("LENS_DB_URL") or f"sqlite:///{self.root / 'lens.sqlite'}"
+        return os.environ.get("LENS_DB_URL") or f"sqlite:///{self.root / DB_FILE}"
 
     @property
     def cookie_secret_file(self) -> Path:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from jupyter_ext.db.engine import default_url
+from jupyter_ext.db.migrate import SchemaError
 from jupyter_ext.workshop.content import server_pull_path
 from jupyter_ext.workshop.expiry import allowed_profiles, refusal
 from jupyter_ext.workshop.model import utcnow
@@ -28,8 +30,7 @@ class SpawnRules:
 
 
 def default_db_url() -> str:
-    state = os.environ.get("LENS_STATE_DIR", "state")
-    return os.environ.get("LENS_DB_URL") or f"sqlite:///{os.path.abspath(state)}/lens.sqlite"
+    return default_url()
 
 
 def no_database_yet(url: str) -> bool:
@@ -53,7 +54,7 @@ def spawn_rules(groups: set[str], db_url: str | None = None) -> SpawnRules:
         return SpawnRules()  # nothing was ever written: there are no workshops
     try:
         workshops = _store(url).for_groups(groups)
-    except sa.exc.SQLAlchemyError:
+    except (sa.exc.SQLAlchemyError, SchemaError):  # SchemaError: the database needs `lens db upgrade`
         # Fail closed: a seat must never get around its workshop's limits.
         return SpawnRules(refusal="The workshop settings could not be read; try again shortly.")
     if not workshops:

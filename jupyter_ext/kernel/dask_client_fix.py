@@ -6,6 +6,10 @@ creation was refused by a limit) runs ``__del__ -> close() -> sync()``, which
 waits on the very loop it blocks: the notebook hangs forever. ``install()``
 makes ``__del__`` non-blocking when it runs on a running event loop.
 Call it once per process (the lens kernel config does; tests do).
+
+Written for dask-gateway 2026.3.0; on another version it is not installed
+(a warning says so): see ``jupyter_ext.upstream.PATCHES["dask-gateway.client_del"]``.
+No upstream issue found for this deadlock (related: dask/dask-gateway#162).
 """
 
 from __future__ import annotations
@@ -15,10 +19,15 @@ import asyncio
 _INSTALLED = False
 
 
-def install() -> None:
+def install() -> bool:
+    """Patch ``Gateway.__del__``; False (not patched) on another dask-gateway version."""
     global _INSTALLED
     if _INSTALLED:
-        return
+        return True
+    from jupyter_ext.upstream import check
+
+    if not check("dask-gateway.client_del"):
+        return False
     from dask_gateway.client import Gateway
 
     original = Gateway.__del__
@@ -41,3 +50,4 @@ def install() -> None:
 
     Gateway.__del__ = __del__
     _INSTALLED = True
+    return True

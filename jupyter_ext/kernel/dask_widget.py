@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from decimal import Decimal
 from html import escape
 
 log = logging.getLogger(__name__)
@@ -29,9 +30,19 @@ FETCH_TIMEOUT = 5.0
 _NEEDED = ("_widget_status", "_widget", "_repr_html_")
 
 
+def _exact_usd(micro: int, places: int) -> str:
+    """Micro-dollars as dollars, never rounded (at least ``places`` decimals)."""
+    value = (Decimal(int(micro)) / 1_000_000).normalize()
+    return f"${value:,.{max(places, -value.as_tuple().exponent)}f}"
+
+
 def cost_text(cost: dict | None) -> str:
+    """``$0.090/h, $0.0123 so far``: the rate is the one the ledger charges, unrounded."""
     if not cost:
         return "unavailable"
+    if "microusd_per_hour" in cost:
+        return (f"{_exact_usd(cost['microusd_per_hour'], 3)}/h, "
+                f"{_exact_usd(cost.get('accrued_microusd', 0), 4)} so far")
     return f"${float(cost.get('usd_per_hour', 0)):,.3f}/h, ${float(cost.get('accrued_usd', 0)):,.4f} so far"
 
 
@@ -118,6 +129,10 @@ def install(client_module) -> bool:
         return False
     if getattr(cls, "_lens_cost_patched", False):
         return True
+    from jupyter_ext.upstream import check
+
+    if not check("dask-gateway.cluster_widget", log):
+        return False  # written for dask-gateway 2026.3.0's private widget methods
     original_status, original_widget, original_html = cls._widget_status, cls._widget, cls._repr_html_
 
     def _widget_status(self):

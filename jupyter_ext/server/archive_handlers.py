@@ -9,7 +9,6 @@ import json
 import os
 from pathlib import Path
 
-import requests
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
@@ -17,10 +16,8 @@ from jupyter_ext.archive.engine import ArchiveEngine
 from jupyter_ext.archive.errors import ArchiveError, NotFound
 from jupyter_ext.archive.repository import Principal
 from jupyter_ext.archive.tasks import Task
+from jupyter_ext.constants import DEFAULT_TIER, RETRIEVAL_TIERS, STORAGE_CLASSES
 from jupyter_ext.server.base import LensAPIHandler
-
-STORAGE_CLASSES = ("STANDARD", "STANDARD_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE", "INTELLIGENT_TIERING")
-TIERS = ("bulk", "standard", "expedited")
 
 
 class ArchiveTasks:
@@ -47,24 +44,37 @@ class ArchiveTasks:
         return task
 
 
-def register_in_catalog(result: dict) -> None:
-    """Tell the lens service (its catalog meters storage); best effort, never fatal."""
-    base = os.environ.get("LENS_SERVICE_URL", "")
+def catalog_record(result: dict, repository: str, pack_size: int) -> dict | None:
+    """What the lens catalog is told about a finished archive (None: nothing to register)."""
     entry = result.get("archive") or {}
-    if not base or not entry or result.get("dry_run"):
-        return
-    body = {
+    if not entry or result.get("dry_run"):
+        return None
+    return {
         "archive_id": entry["id"], "name": entry["name"], "storage_class": entry.get("storage_class", "STANDARD"),
         "size": entry.get("size", 0), "added_bytes": entry.get("added_bytes", 0), "files": entry.get("files", 0),
-        "repository": os.environ.get("LENS_ARCHIVE_TARGET", ""),
+        "repository": repository,
+        # storage is metered per object: the packs written, and the configured pack size
+        "objects": entry.get("packs", 0), "pack_size": pack_size,
     }
+
+
+def register_in_catalog(ext, result: dict, pack_size: int) -> bool:
+    """Tell the lens service (its catalog meters storage). The registration is kept in the
+    server's outbox first, so a service that is down gets it when it is back, once (the
+    archive id is the idempotency key). Returns whether the service has it now."""
+    record = catalog_record(result, os.environ.get("LENS_ARCHIVE_TARGET", ""), pack_size)
+    if record is None or not ext.lens_service_url:
+        return False
+    key = f"archive:{record['archive_id']}"
     try:
-        requests.post(
-            base.rstrip("/") + "/api/archives", json=body, timeout=30,
-            headers={"Authorization": f"token {os.environ.get('JUPYTERHUB_API_TOKEN', '')}"},
-        )
-    except requests.RequestException:
-        pass
+        delivered = ext.outbox.send_sync(ext.lens_client(), "POST", "api/archives", record, key)
+    except Exception as exc:  # the archive itself is done; never fail it on bookkeeping
+        ext.log.error("archive %s: registration could not be kept for a retry: %s", record["archive_id"], exc)
+        return False
+    if not delivered:
+        ext.log.warning("archive %s: the lens service did not take its registration yet; kept in %s",
+                        record["archive_id"], ext.outbox_path)
+    return delivered
 
 
 class ArchiveHandler(LensAPIHandler):
@@ -144,7 +154,7 @@ class ArchivesHandler(ArchiveHandler):
 
         def create_and_register(paths, progress=None, cancel=None, **kw):
             result = engine.create(paths, progress=progress, cancel=cancel, **kw)
-            register_in_catalog(result)
+            register_in_catalog(self.extensionapp, result, engine.pack_size)
             return result
 
         task = self.archives.start(Task("archive", create_and_register, paths, **kwargs))
@@ -173,9 +183,9 @@ class RestoreHandler(ArchiveHandler):
     def post(self, ref):
         data = self.body()
         target = self.inside_root(data.get("to") or ".", "to")
-        tier = data.get("tier", "bulk")
-        if tier not in TIERS:
-            raise web.HTTPError(400, f"tier must be one of {', '.join(TIERS)}")
+        tier = data.get("tier", DEFAULT_TIER)
+        if tier not in RETRIEVAL_TIERS:
+            raise web.HTTPError(400, f"tier must be one of {', '.join(RETRIEVAL_TIERS)}")
         paths = data.get("paths") or None
         engine = self.archives.engine
         task = self.archives.start(Task(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 
+from jupyter_ext.clients.lens import LensClient
+
 AUTH_RESOURCE = "lens"
 
 
@@ -14,3 +16,7 @@ class LensAPIHandler(ExtensionHandlerMixin, APIHandler):
     @property
     def lens_service_url(self) -> str:
         return self.extensionapp.lens_service_url
+
+    def lens_client(self) -> LensClient:
+        """The lens service, called with this server's own hub token (as its user)."""
+        return self.extensionapp.lens_client()

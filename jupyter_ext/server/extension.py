@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Unicode, default
+from traitlets import Float, Unicode, default
 
+from jupyter_ext.clients.lens import LensClient
+from jupyter_ext.clients.outbox import Outbox, ensure_flusher
 from jupyter_ext.server.handlers import default_handlers
 
 
@@ -23,5 +25,41 @@ class LensExtension(ExtensionApp):
     def _default_lens_service_url(self):
         return os.environ.get("LENS_SERVICE_URL", "")
 
+    outbox_path = Unicode(
+        config=True,
+        help="SQLite file keeping calls the lens service could not take yet (archive registrations); "
+        "retried at start and every outbox_interval seconds. Default: $LENS_OUTBOX_PATH or "
+        "~/.local/share/lens/outbox.sqlite.",
+    )
+
+    @default("outbox_path")
+    def _default_outbox_path(self):
+        return os.environ.get("LENS_OUTBOX_PATH") or os.path.expanduser("~/.local/share/lens/outbox.sqlite")
+
+    outbox_interval = Float(
+        float(os.environ.get("LENS_OUTBOX_INTERVAL") or 20), config=True,
+        help="Seconds between retries of kept calls (default: $LENS_OUTBOX_INTERVAL or 20).",
+    )
+
+    _outbox: Outbox | None = None
+
+    @property
+    def outbox(self) -> Outbox:
+        if self._outbox is None:
+            self._outbox = Outbox(self.outbox_path)
+        return self._outbox
+
+    def lens_client(self) -> LensClient:
+        """The lens service as this server's user (its own hub token)."""
+        return LensClient(self.lens_service_url, os.environ.get("JUPYTERHUB_API_TOKEN", ""))
+
     def initialize_handlers(self):
         self.handlers.extend(default_handlers())
+
+    async def _start_jupyter_server_extension(self, serverapp):
+        """Deliver what an earlier run kept (at start), then retry on a timer."""
+        if self.lens_service_url:
+            try:
+                ensure_flusher(self.outbox, self.lens_client(), self.outbox_interval)
+            except OSError as exc:  # an unwritable home must not stop the server
+                self.log.warning("lens outbox %s unavailable: %s", self.outbox_path, exc)

@@ -9,9 +9,9 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from jupyter_ext import __version__
+from jupyter_ext.clients.base import PeerError
 from jupyter_ext.server.archive_handlers import archive_handlers
 from jupyter_ext.server.base import LensAPIHandler
-from jupyter_ext.server.service_client import LensServiceClient, ServiceError
 
 
 class StatusHandler(LensAPIHandler):
@@ -37,8 +37,8 @@ class ServiceCheckHandler(LensAPIHandler):
     @authorized
     async def get(self):
         try:
-            me = await LensServiceClient(self.lens_service_url).request("GET", "api/me")
-        except ServiceError as exc:
+            me = await self.lens_client().me()
+        except PeerError as exc:
             raise web.HTTPError(exc.status if 400 <= exc.status < 600 else 502, exc.message) from None
         self.finish(json.dumps(me))
 
@@ -65,12 +65,12 @@ class ServiceForwardHandler(LensAPIHandler):
         query = self.request.query
         target = f"api/{path}" + (f"?{query}" if query else "")
         try:
-            result = await LensServiceClient(self.lens_service_url).request(method, target, body)
-        except ServiceError as exc:
+            result = await self.lens_client().request(method, target, body)
+        except PeerError as exc:
             self.set_status(exc.status if 400 <= exc.status < 600 else 502)
             self.finish(json.dumps({"message": exc.message}))
             return
-        self.finish(json.dumps(result))
+        self.finish(json.dumps(result if result is not None else {}))
 
     @web.authenticated
     @authorized

@@ -13,11 +13,14 @@ from urllib.parse import urlparse
 
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from tornado import web
-from traitlets import List, Unicode, default
+from traitlets import Enum, List, Unicode, default
 from traitlets.config import Application
 
+from jupyter_ext.clients.hub import HubClient
+
 from .. import __version__
-from .db import make_engine, metadata
+from ..db.engine import default_url, make_engine
+from ..db.migrate import POLICIES, SchemaError, ensure_schema
 from .handlers import core_handlers
 
 
@@ -26,12 +29,23 @@ class LensService(Application):
     version = __version__
     description = "lens: jobs broker, ledger and budgets, archive catalog, admin UI"
 
-    db_url = Unicode(config=True, help="SQLAlchemy URL (SQLite by default; PostgreSQL in production).")
+    db_url = Unicode(config=True, help="SQLAlchemy URL of the lens database (default: $LENS_DB_URL, "
+                     "else SQLite at $LENS_STATE_DIR/lens.sqlite; PostgreSQL in production).")
 
     @default("db_url")
     def _default_db_url(self):
-        state = os.environ.get("LENS_STATE_DIR", "state")
-        return os.environ.get("LENS_DB_URL") or f"sqlite:///{os.path.abspath(state)}/lens.sqlite"
+        return default_url()
+
+    db_upgrade = Enum(
+        list(POLICIES),
+        "auto",
+        config=True,
+        help="What the service does at start with a database whose schema is behind this lens "
+        "(an empty one is always created): 'auto' upgrades a SQLite database made before lens had "
+        "schema versions (after a backup copy) and refuses anything else; 'always' upgrades any "
+        "older schema; 'never' refuses. Refusing stops the service with a message naming "
+        "`lens db upgrade`.",
+    )
 
     service_url = Unicode(config=True, help="Where to listen (default: $JUPYTERHUB_SERVICE_URL).")
 
@@ -67,7 +81,11 @@ class LensService(Application):
             # e.g. c.AtomSettings.backends = ["local", "slurm"]; see README "Backends"
             self.load_config_file(config_file)
         self.engine = make_engine(self.db_url)
-        metadata.create_all(self.engine)
+        try:
+            ensure_schema(self.engine, self.db_upgrade)
+        except SchemaError as exc:
+            self.log.critical("lens service not started: %s", exc)
+            self.exit(1)
         self.periodic: list[tuple[float, object]] = []
         self.startup: list[object] = []
         self.hub_auth = HubOAuth(
@@ -75,6 +93,8 @@ class LensService(Application):
             cache_max_age=60,
             access_scopes={"access:services!service=lens"},
         )
+        # The hub's REST API, with the service's own token (jupyter_ext.clients).
+        self.hub = HubClient(self.hub_auth.api_url, self.hub_auth.api_token, timeout=20)
 
     def add_startup(self, func) -> None:
         """Run `func()` (sync or async) once before the service starts listening."""

@@ -8,31 +8,38 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from tornado import web
 
+from ..constants import DEFAULT_PACK_SIZE, STORAGE, STORAGE_CLASSES
+from ..costs import db as cost_db
 from ..costs.meter import min_storage_seconds, storage_rate
+from ..db.tables import archives
 from .base import LensHandler
-from .db import metadata
 
-archives = sa.Table(
-    "lens_archives",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("owner", sa.String(80), nullable=False, index=True),
-    sa.Column("archive_id", sa.String(80), nullable=False),
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("storage_class", sa.String(40), nullable=False),
-    sa.Column("size", sa.BigInteger, nullable=False),
-    sa.Column("added_bytes", sa.BigInteger, nullable=False),
-    sa.Column("files", sa.Integer, nullable=False),
-    sa.Column("repository", sa.String(500), nullable=False, default=""),
-    sa.Column("created", sa.DateTime, nullable=False),
-    sa.UniqueConstraint("owner", "archive_id"),
-)
-CLASSES = ("STANDARD", "STANDARD_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE", "INTELLIGENT_TIERING")
-PACK_SIZE = 16 * 2**20  # objects are ~pack-sized; used for per-object fees and minimums
+
+def stored_objects(entry: dict) -> int:
+    """Objects an archive added: the packs its server reports it wrote, else its added
+    bytes over the pack size its server is configured with (default: the default)."""
+    if entry.get("objects"):
+        return int(entry["objects"])
+    added = int(entry.get("added_bytes") or 0)
+    pack_size = int(entry.get("pack_size") or DEFAULT_PACK_SIZE)
+    return max(1, -(-added // pack_size)) if added else 0
+
+
+def start_storage_metering(meter, catalog, user: str, accounts, entry: dict) -> int | None:
+    """Meter the storage an archive added (dedup makes the rest free) from now on, at the
+    catalog's price for its class, with the class's minimum storage duration."""
+    added = int(entry.get("added_bytes") or 0)
+    if not added:
+        return None
+    rate, _, _ = storage_rate(catalog, entry["storage_class"], added, stored_objects(entry))
+    return meter.start(
+        f"archive:{user}/{entry['archive_id']}", STORAGE, accounts, rate,
+        min_seconds=min_storage_seconds(catalog, entry["storage_class"]),
+        snapshot=catalog.info.as_dict(), detail={"name": entry["name"]},
+    )
 
 
 def setup(lens, prefix: str) -> list[tuple]:
-    metadata.create_all(lens.engine)
     return [(rf"{prefix}api/archives/?", ArchiveCatalogHandler)]
 
 
@@ -62,14 +69,17 @@ class ArchiveCatalogHandler(LensHandler):
                 "files": int(body.get("files", 0)),
                 "repository": str(body.get("repository", ""))[:500],
             }
+            metering = {"objects": int(body.get("objects") or 0),
+                        "pack_size": int(body.get("pack_size") or 0)}
         except (KeyError, TypeError, ValueError) as exc:
             raise web.HTTPError(400, f"Bad archive record: {exc}") from None
-        if entry["storage_class"] not in CLASSES:
-            raise web.HTTPError(400, f"storage_class must be one of {', '.join(CLASSES)}")
-        if entry["size"] < 0 or entry["added_bytes"] < 0:
-            raise web.HTTPError(400, "sizes must be non-negative")
+        if entry["storage_class"] not in STORAGE_CLASSES:
+            raise web.HTTPError(400, f"storage_class must be one of {', '.join(STORAGE_CLASSES)}")
+        if entry["size"] < 0 or entry["added_bytes"] < 0 or min(metering.values()) < 0:
+            raise web.HTTPError(400, "sizes, objects and pack_size must be non-negative")
         user = who["name"]
         owner = f"user:{user}"
+        ref = f"archive:{user}/{entry['archive_id']}"
         with self.lens.engine.begin() as conn:
             exists = conn.execute(
                 sa.select(archives.c.id).where(archives.c.owner == owner, archives.c.archive_id == entry["archive_id"])
@@ -77,15 +87,20 @@ class ArchiveCatalogHandler(LensHandler):
             if not exists:
                 conn.execute(archives.insert().values(owner=owner, created=datetime.now(UTC).replace(tzinfo=None), **entry))
         costs = self.lens.costs
-        # Only the bytes this archive added are new storage; dedup makes the rest free.
-        added = entry["added_bytes"]
-        objects = max(1, -(-added // PACK_SIZE)) if added else 0
-        if added:
-            rate, _, _ = storage_rate(costs.catalog, entry["storage_class"], added, objects)
+        # A registration sent again (the server's outbox retrying after a lost answer) is
+        # metered once: the archive id is the idempotency key, and a metered archive is done.
+        if exists and await asyncio.to_thread(was_metered, costs.ledger.engine, ref):
+            self.write_json({"registered": entry["archive_id"], "duplicate": True})
+            return
+        if entry["added_bytes"]:
             accounts = await costs.accounts(user)
-            await asyncio.to_thread(
-                costs.meter.start, f"archive:{user}/{entry['archive_id']}", "storage", accounts, rate,
-                min_seconds=min_storage_seconds(costs.catalog, entry["storage_class"]),
-                snapshot=costs.catalog.info.as_dict(), detail={"name": entry["name"]},
-            )
+            await asyncio.to_thread(start_storage_metering, costs.meter, costs.catalog, user,
+                                    accounts, {**entry, **metering})
         self.write_json({"registered": entry["archive_id"]}, status=201)
+
+
+def was_metered(engine, ref: str) -> bool:
+    """Whether the meter has (or had) an interval for ``ref``."""
+    with engine.connect() as conn:
+        return conn.execute(sa.select(cost_db.intervals.c.id).where(cost_db.intervals.c.ref == ref).limit(1)).first() \
+            is not None

@@ -8,6 +8,8 @@ import traceback
 from jupyterhub.services.auth import HubOAuthenticated, UserNotAllowed
 from tornado import web
 
+from jupyter_ext.upstream import check
+
 
 class LensHandler(HubOAuthenticated, web.RequestHandler):
     """Every lens handler is authenticated by the hub (token or OAuth cookie)."""
@@ -36,6 +38,7 @@ class LensHandler(HubOAuthenticated, web.RequestHandler):
             self._hub_auth_user_cache = self.check_hub_user(model)
         except UserNotAllowed:
             return  # the stock get_current_user refuses it (403), from the warm cache
+        check("jupyterhub.hub_auth_private", self.log)  # private HubAuth API (jupyter_ext.upstream)
         self.hub_auth._persist_url_token_if_set(self)
 
     @property

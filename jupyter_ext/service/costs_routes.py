@@ -13,8 +13,10 @@ from decimal import Decimal
 from html import escape
 
 from tornado import web
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
+from jupyter_ext.clients.base import PeerError
+
+from ..constants import CATEGORIES, DASK, SERVERS
 from ..costs import gate, plots, reports
 from ..costs.config import CostsSettings
 from ..costs.ledger import BudgetExceeded
@@ -27,10 +29,7 @@ from ..costs.usage import (
     server_ref,
 )
 from .base import LensHandler, LensPageHandler
-from .db import server_events
-from .hubapi import active_users, hub_api, server_path
-
-CATEGORIES = ("servers", "dask", "jobs", "storage")
+from .db import claim_key, prune_keys, release_key, server_events
 
 
 def usd(micro: int | None) -> float | None:
@@ -53,7 +52,9 @@ class Costs:
     def __init__(self, lens):
         self.lens = lens
         self.settings = CostsSettings(parent=lens, db_url=lens.db_url)
-        self.ledger = self.settings.make_ledger()
+        # one engine per process: the service's (same URL, same SQLite write lock)
+        same = not self.settings.db_url or self.settings.db_url == lens.db_url
+        self.ledger = self.settings.make_ledger(engine=lens.engine if same else None)
         self.catalog = self.settings.load_catalog()
         self.meter = UsageMeter(self.ledger)
         self._groups: dict[str, tuple[float, list[str]]] = {}
@@ -63,23 +64,13 @@ class Costs:
         hit = self._groups.get(user)
         if hit and time.monotonic() - hit[0] < 30:
             return hit[1]
-        auth = self.lens.hub_auth
-        req = HTTPRequest(
-            f"{auth.api_url.rstrip('/')}/users/{user}",
-            headers={"Authorization": f"token {auth.api_token}"},
-            request_timeout=10,
-        )
         try:
-            resp = await AsyncHTTPClient().fetch(req, raise_error=False)
-        except OSError as exc:
-            raise web.HTTPError(503, f"hub unreachable: {exc}") from None
-        if resp.code == 404:
+            model = await self.lens.hub.get_user(user)
+        except PeerError as exc:
+            raise web.HTTPError(503 if exc.transient else 502, f"hub lookup of {user!r} failed: {exc}") from None
+        if model is None:
             raise web.HTTPError(404, f"No hub user {user!r}.")
-        if resp.code != 200:
-            raise web.HTTPError(502, f"hub answered {resp.code} for user {user!r}")
-        import json
-
-        groups = json.loads(resp.body).get("groups", [])
+        groups = model.get("groups", [])
         self._groups[user] = (time.monotonic(), groups)
         return groups
 
@@ -96,13 +87,13 @@ class Costs:
 async def stop_servers_over_budget(lens) -> list[str]:
     """With ``CostsSettings.stop_servers_at_limit``: stop the running servers charged to an
     account at 100 % of its budget with no override (their metering then stops too)."""
-    refs = await asyncio.to_thread(over_limit_refs, lens.costs.meter, "servers")
+    refs = await asyncio.to_thread(over_limit_refs, lens.costs.meter, SERVERS)
     stopped = []
     for ref in refs:
         parsed = parse_server_ref(ref)
         if parsed is None:
             continue
-        await hub_api("DELETE", server_path(*parsed))
+        await lens.hub.stop_server(*parsed)
         lens.log.warning("budget: stopping %s's server %r: its budget is used up", parsed[0], parsed[1])
         stopped.append(ref)
     return stopped
@@ -111,12 +102,12 @@ async def stop_servers_over_budget(lens) -> list[str]:
 async def reconcile_servers(lens) -> dict:
     """Bring the meter in line with the hub: close intervals of servers that are gone,
     release start holds of starts that never finished (both are lost events)."""
-    running = await active_users()
+    running = await lens.hub.active_users()
     live = {server_ref(user, server) for user, servers in running.items() for server in servers}
     costs = lens.costs
-    closed = await asyncio.to_thread(costs.meter.close_stale, live, None, "servers")
+    closed = await asyncio.to_thread(costs.meter.close_stale, live, None, SERVERS)
     released = await asyncio.to_thread(release_orphan_holds, costs.ledger, live,
-                                       costs.settings.orphan_hold_seconds, "servers")
+                                       costs.settings.orphan_hold_seconds, SERVERS)
     for ref in closed:
         lens.log.warning("meter: %s is no longer running (its stop event was lost); interval closed", ref)
     for hold_id in released:
@@ -134,6 +125,7 @@ def setup(lens, prefix: str) -> list[tuple]:
     lens.costs = Costs(lens)
     lens.add_periodic(lens.costs.settings.accrue_interval, lambda: accrue_and_enforce(lens))
     lens.add_periodic(lens.costs.settings.reconcile_interval, lambda: reconcile_servers(lens))
+    lens.add_periodic(86400, lambda: asyncio.to_thread(prune_keys, lens.engine))
     return [
         (rf"{prefix}api/budget/check", BudgetCheckHandler),
         (rf"{prefix}api/budget/hold", BudgetHoldHandler),
@@ -172,7 +164,7 @@ class BudgetCheckHandler(CostsHandler):
         if not user:
             raise web.HTTPError(400, "Give ?user=NAME.")
         self.require_user_or_admin(user)
-        category = self.get_argument("category", "servers")
+        category = self.get_argument("category", SERVERS)
         if category not in CATEGORIES:
             raise web.HTTPError(400, f"category must be one of {', '.join(CATEGORIES)}")
         rate = _rate(self.get_argument("rate", "0"))
@@ -196,8 +188,8 @@ class BudgetHoldHandler(CostsHandler):
         self.require_trusted_service()
         body = self.json_body()
         user, ref = str(body.get("user", "")), str(body.get("ref", ""))
-        category = body.get("category", "servers")
-        if not user or not ref or category not in ("servers", "dask"):
+        category = body.get("category", SERVERS)
+        if not user or not ref or category not in (SERVERS, DASK):
             raise web.HTTPError(400, "Give user, ref and category (servers or dask).")
         rate = _rate(str(body.get("rate", "0")))
         accounts = await self.costs.accounts(user)
@@ -245,11 +237,26 @@ class BudgetAlertsHandler(CostsHandler):
         self.write_json({"alerts": [e.as_dict() for e in events]})
 
 
+def event_time(value, now: datetime) -> datetime:
+    """When a metering event happened (``at``, ISO 8601; default now, never in the future).
+    An event replayed from the hub's outbox is metered at its own time, not its delivery's."""
+    if value in (None, ""):
+        return now
+    try:
+        at = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise web.HTTPError(400, f"at must be an ISO 8601 time, not {value!r}") from None
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return min(at, now)
+
+
 class ServerMeterHandler(CostsHandler):
-    """Server start/stop events from the spawners: the meter opens and closes intervals."""
+    """Server start/stop events from the spawners: the meter opens and closes intervals.
+
+    With an ``Idempotency-Key`` header an event is applied once, however often it is sent."""
 
     async def post(self):
-        self.require_trusted_service()
+        who = self.require_trusted_service()
         body = self.json_body()
         try:
             user, server = str(body["user"]), str(body.get("server", ""))
@@ -260,22 +267,36 @@ class ServerMeterHandler(CostsHandler):
             raise web.HTTPError(400, f"Bad meter event: missing {exc}") from None
         if event not in ("start", "stop"):
             raise web.HTTPError(400, "event must be 'start' or 'stop'")
+        at = event_time(body.get("at"), datetime.now(UTC))
+        key, caller = self.request.headers.get("Idempotency-Key", ""), str(who.get("name", ""))
+        engine = self.lens.engine
+        if key and not await asyncio.to_thread(claim_key, engine, key, caller):
+            self.write_json({"recorded": True, "duplicate": True})
+            return
+        try:
+            await self._apply(user, server, profile, event, rate, hold_id, at)
+        except BaseException:
+            if key:
+                await asyncio.to_thread(release_key, engine, key, caller)
+            raise
+        self.write_json({"recorded": True}, status=201)
+
+    async def _apply(self, user, server, profile, event, rate, hold_id, at) -> None:
         ref = server_ref(user, server)
         if event == "start":
             accounts = await self.costs.accounts(user)
             await asyncio.to_thread(
-                self.costs.meter.start, ref, "servers", accounts, rate,
+                self.costs.meter.start, ref, SERVERS, accounts, rate, at,
                 snapshot=self.costs.catalog.info.as_dict(), detail={"profile": profile},
                 hold_id=hold_id if isinstance(hold_id, int) else None,
             )
         else:
-            await asyncio.to_thread(self.costs.meter.stop, ref)
-        now = datetime.now(UTC).replace(tzinfo=None)
+            await asyncio.to_thread(self.costs.meter.stop, ref, at)
         with self.lens.engine.begin() as conn:
             conn.execute(server_events.insert().values(
-                user=user, server=server, profile=profile, rate_usd_per_hour=float(rate), event=event, at=now,
+                user=user, server=server, profile=profile, rate_usd_per_hour=float(rate), event=event,
+                at=at.replace(tzinfo=None),
             ))
-        self.write_json({"recorded": True}, status=201)
 
 
 class CostsReportHandler(CostsHandler):

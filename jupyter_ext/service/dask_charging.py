@@ -28,12 +28,14 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from ..constants import DASK
 from ..costs.ledger import Ledger
+from ..db.migrate import ensure_schema
 from ..gateway.metering import Rates, UsageInterval, usage_intervals
 from .db import meter_watermarks
 
 SOURCE = "dask"
-CATEGORY = "dask"
+CATEGORY = DASK
 
 
 def interval_ref(iv: UsageInterval) -> str:
@@ -76,7 +78,7 @@ def write_watermark(conn: sa.Connection, source: str, until_ms: int) -> None:
 
 def ensure_tables(engine: sa.Engine) -> None:
     """The watermark must live in the ledger's database (one transaction for both)."""
-    meter_watermarks.create(engine, checkfirst=True)
+    ensure_schema(engine)
 
 
 def current_watermark(ledger: Ledger, source: str = SOURCE) -> int | None:

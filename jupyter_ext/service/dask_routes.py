@@ -12,7 +12,6 @@ import asyncio
 import os
 
 from ..gateway.metering import Rates, fetch_usage
-from ..gateway.settings import GatewaySettings
 from . import dask_charging
 
 
@@ -23,7 +22,7 @@ class DaskMeter:
         port = os.environ.get("LENS_GATEWAY_PORT", "8010")
         self.url = os.environ.get("LENS_GATEWAY_URL") or f"http://127.0.0.1:{port}/services/dask-gateway"
         # Fallback only: lens gateways send each cluster's rate in the snapshot.
-        self.rates = Rates.from_settings(GatewaySettings(parent=lens))
+        self.rates = Rates.from_catalog(lens.costs.catalog)
         self.ledger = lens.costs.ledger
         dask_charging.ensure_tables(self.ledger.engine)
 

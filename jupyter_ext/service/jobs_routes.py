@@ -11,26 +11,12 @@ import os
 from tornado import web
 from traitlets.config import Config
 
-from ..atom import rates as fallback_rates
 from ..atom.errors import BackendError, JobNotFound, SpecError, UnknownUser
 from ..atom.settings import AtomSettings
 from ..costs.ledger import BudgetExceeded
-from ..costs.money import MICRO
 from .base import LensHandler
 
 JOB_ID = r"(j-[A-Za-z0-9_-]{1,64})"
-
-
-def make_rate_for(catalog):
-    """Micro-dollars per hour from the price snapshot; the atom fallback table otherwise."""
-
-    def rate_for(instance_type: str, spot: bool) -> int:
-        try:
-            return int(catalog.hourly(instance_type, None, "spot" if spot else "on-demand") * MICRO)
-        except (KeyError, LookupError, ValueError):
-            return fallback_rates.rate_for(instance_type, spot)
-
-    return rate_for
 
 
 def setup(lens, prefix: str) -> list[tuple]:
@@ -41,11 +27,8 @@ def setup(lens, prefix: str) -> list[tuple]:
     if not config.SlurmBackend.get("state_dir"):
         config.SlurmBackend.state_dir = os.path.join(os.path.abspath(state), "atom-slurm")
     settings = AtomSettings(config=config, log=lens.log)
-    catalog = lens.costs.catalog
-    lens.jobs = settings.build_manager(
-        lens.costs.ledger.engine, lens.costs.ledger, rate_for=make_rate_for(catalog),
-        price_snapshot=catalog.info.as_dict(),
-    )
+    lens.jobs = settings.build_manager(lens.costs.ledger.engine, lens.costs.ledger,
+                                       prices=lens.costs.catalog)
     lens.add_startup(lens.jobs.start)
     lens.add_periodic(settings.refresh_interval, lens.jobs.refresh)
     return [

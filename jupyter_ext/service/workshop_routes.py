@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from urllib.parse import quote
 
 from tornado import web
 
@@ -20,7 +19,6 @@ from ..workshop.model import NAME_RE, format_usd, utcnow
 from ..workshop.seatcost import seat_costs
 from ..workshop.store import WorkshopStore
 from .base import LensHandler
-from .hubapi import active_users, hub_api, server_path
 
 
 class SeatsHandler(LensHandler):
@@ -36,7 +34,7 @@ class SeatsHandler(LensHandler):
         costs = await asyncio.to_thread(seat_costs, self.lens.engine, list(ws.seats), utcnow())
         seats = []
         for seat in ws.seats:
-            model = await hub_api("GET", f"/users/{quote(seat)}") or {}
+            model = await self.lens.hub.get_user(seat) or {}
             servers = model.get("servers") or {}
             seats.append(
                 {
@@ -61,7 +59,7 @@ class SeatsHandler(LensHandler):
 
 async def expire_servers(lens) -> dict[str, str]:
     """Stop servers of expired or disabled accounts; return who and why."""
-    running = await active_users()
+    running = await lens.hub.active_users()
     if not running:
         return {}
     store = AccountStore(lens.engine)
@@ -69,7 +67,7 @@ async def expire_servers(lens) -> dict[str, str]:
     stop = servers_to_stop(running, accounts, utcnow())
     for name, why in stop.items():
         for server in running[name]:
-            await hub_api("DELETE", server_path(name, server))
+            await lens.hub.stop_server(name, server)
         lens.log.info("workshop expiry: stopping %s's server (%s)", name, why)
     return stop
 

@@ -3,5 +3,6 @@ course content and instructors.
 
 Pure logic lives in small modules (roster, sheet, roles, content, expiry,
 seatcost); ``store`` keeps the workshop table in the lens database;
-``hubapi`` and ``ops`` are the thin I/O layer the ``lens workshop`` CLI uses.
+``ops`` is the thin I/O layer the ``lens workshop`` CLI uses (its hub calls go
+through ``jupyter_ext.cli.hubapi``, over the shared ``jupyter_ext.clients``).
 """

@@ -11,16 +11,19 @@ import os
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..accounts import AccountStore
 from .content import hub_pull_link
-from .hubapi import HubAPI
 from .model import Workshop, WorkshopError, format_usd, utcnow
 from .roles import role_name
 from .roster import Seat
 from .seatcost import seat_costs
 from .sheet import UNCHANGED, Credential, read_csv, render_csv, render_html
 from .store import WorkshopStore
+
+if TYPE_CHECKING:  # the CLI's hub adapter (jupyter_ext.cli.hubapi); the engine stays free of HTTP
+    from ..cli.hubapi import HubAPI
 
 
 @dataclass
@@ -198,9 +201,7 @@ def close_workshop(
             archives[seat] = archive_seat(seat, seat_home(seat, state_root), dest, name,
                                           archive_home, skipped=skipped)
             problems += [f"{seat}: not archived: {s}" for s in skipped]
-    import sqlalchemy as sa
-
-    costs = seat_costs(sa.create_engine(lens_db_url, future=True), list(ws.seats), utcnow())
+    costs = seat_costs(store.engine, list(ws.seats), utcnow())
     return CloseResult(stopped, disabled, archives, costs, cancelled, problems)
 
 
@@ -248,14 +249,12 @@ def extend_workshop(*, lens_db_url: str, name: str, expires_at: datetime) -> Wor
 
 
 def export_workshop(*, lens_db_url: str, name: str, public_url: str) -> dict:
-    import sqlalchemy as sa
-
     store = WorkshopStore.from_url(lens_db_url)
     ws = store.get(name)
     if ws is None:
         raise WorkshopError(f"no workshop {name!r}")
     accounts = AccountStore.from_url(lens_db_url)
-    costs = seat_costs(sa.create_engine(lens_db_url, future=True), list(ws.seats), utcnow())
+    costs = seat_costs(store.engine, list(ws.seats), utcnow())
     seats = []
     for s in store.seat_details(name):
         acct = accounts.get(s.username)

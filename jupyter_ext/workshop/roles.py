@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from ..db.migrate import SchemaError
 from .model import Workshop
 
 # What an instructor may do with the seats of their workshop, and nothing else.
@@ -53,5 +54,5 @@ def roles_from_db(db_url: str) -> list[dict]:
     try:
         store = WorkshopStore.from_url(db_url)
         return [instructor_role(ws) for ws in store.list() if ws.instructors and ws.closed_at is None]
-    except sa.exc.SQLAlchemyError:
+    except (sa.exc.SQLAlchemyError, SchemaError):  # no roles until the database is readable
         return []

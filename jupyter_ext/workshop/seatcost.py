@@ -42,7 +42,7 @@ def interval_costs(events: list[tuple[str, str, str, float, datetime]], now: dat
 
 def seat_costs(engine: sa.Engine, users: list[str], now: datetime) -> dict[str, int]:
     """Micro-dollars per seat (0 for seats that never ran a server)."""
-    from ..service.db import server_events as ev
+    from ..db.tables import server_events as ev  # the engine reads the table, not the service
 
     if not users:
         return {}

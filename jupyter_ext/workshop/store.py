@@ -7,31 +7,11 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from ..db.engine import make_engine
+from ..db.migrate import ensure_schema
+from ..db.tables import seats, workshops
 from .model import Workshop, utcnow
 from .roster import Seat
-
-metadata = sa.MetaData()
-workshops = sa.Table(
-    "lens_workshops",
-    metadata,
-    sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("expires_at", sa.DateTime, nullable=True),
-    sa.Column("profiles", sa.String(512), nullable=False, default=""),
-    sa.Column("budget_per_seat_micro", sa.BigInteger, nullable=True),
-    sa.Column("content_repo", sa.String(1024), nullable=True),
-    sa.Column("content_ref", sa.String(128), nullable=True),
-    sa.Column("instructors", sa.String(1024), nullable=False, default=""),
-    sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.Column("closed_at", sa.DateTime, nullable=True),
-)
-seats = sa.Table(
-    "lens_workshop_seats",
-    metadata,
-    sa.Column("workshop", sa.String(64), primary_key=True),
-    sa.Column("username", sa.String(64), primary_key=True),
-    sa.Column("display_name", sa.String(256), nullable=False, default=""),
-    sa.Column("email", sa.String(256), nullable=False, default=""),
-)
 
 
 def _split(text: str | None) -> tuple[str, ...]:
@@ -41,11 +21,11 @@ def _split(text: str | None) -> tuple[str, ...]:
 class WorkshopStore:
     def __init__(self, engine: sa.Engine):
         self.engine = engine
-        metadata.create_all(engine)
+        ensure_schema(engine)
 
     @classmethod
     def from_url(cls, url: str) -> WorkshopStore:
-        return cls(sa.create_engine(url, future=True))
+        return cls(make_engine(url))
 
     def _to_workshop(self, row, seat_names=()) -> Workshop:
         return Workshop(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from jupyter_ext.archive import ArchiveEngine, Principal
+from jupyter_ext.archive.engine import ArchiveEngine
+from jupyter_ext.archive.repository import Principal
 
 
 def main(repo: str, src: str, mode: str = "create") -> None:

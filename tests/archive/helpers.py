@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import random
 
-from jupyter_ext.archive import ArchiveEngine, Principal
+from jupyter_ext.archive.engine import ArchiveEngine
+from jupyter_ext.archive.repository import Principal
 
 ALICE = Principal("alice", ("climate",))
 BOB = Principal("bob", ("ocean",))

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from jupyter_ext.archive import Cancelled, Exists, IntegrityError
+from jupyter_ext.archive.errors import Cancelled, Exists, IntegrityError
 from jupyter_ext.archive.repository import Repository
 
 from .helpers import ALICE, engine, make_tree, snapshot

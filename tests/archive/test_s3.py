@@ -10,7 +10,7 @@ import boto3
 import pytest
 import requests
 
-from jupyter_ext.archive import ObjectArchived
+from jupyter_ext.archive.errors import ObjectArchived
 from jupyter_ext.cli.main import main as lens
 
 from .helpers import ALICE, engine, make_tree, snapshot

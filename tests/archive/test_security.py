@@ -6,10 +6,10 @@ import os
 
 import pytest
 
-from jupyter_ext.archive import AccessDenied, NotFound, Principal, UnsafePath, zjson
-from jupyter_ext.archive.errors import TooLarge
+from jupyter_ext.archive import zjson
+from jupyter_ext.archive.errors import AccessDenied, NotFound, TooLarge, UnsafePath
 from jupyter_ext.archive.manifest import DIR, FILE, SYMLINK, ArchiveEntry, FileEntry, Manifest
-from jupyter_ext.archive.repository import Repository
+from jupyter_ext.archive.repository import Principal, Repository
 
 from .helpers import ALICE, BOB, engine, make_tree
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from botocore.exceptions import ClientError
@@ -12,6 +13,7 @@ from jupyter_ext.archive import chunks, lifecycle, pricing
 from jupyter_ext.archive.errors import ConfigError, IntegrityError, UnsafePath
 from jupyter_ext.archive.manifest import FileEntry, Manifest, check_link, check_relpath
 from jupyter_ext.archive.stores.s3 import parse_restore_header, with_retries
+from jupyter_ext.costs.catalog import PriceCatalog, packaged_snapshot
 
 P = chunks.ChunkerParams(4096, 16384, 65536)
 
@@ -80,47 +82,69 @@ def test_manifest_round_trip_and_duplicate_paths():
         m.validate()
 
 
+def _prices(mutate=None) -> PriceCatalog:
+    snap = packaged_snapshot()
+    if mutate:
+        mutate(snap["regions"]["us-east-1"]["s3"])
+    return PriceCatalog(snap)
+
+
+def _micro(usd: Decimal) -> int:
+    return int((usd * 1_000_000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+S3 = packaged_snapshot()["regions"]["us-east-1"]["s3"]
+GIB = 2**30
+
+
 def test_glacier_overhead_minimum_duration_and_early_deletion():
-    gb = pricing.GB
-    # 1000 objects of 1 MiB in GLACIER: 40 KB overhead each (32 KB at GLACIER, 8 KB STANDARD)
+    # 1000 objects of 1 MiB in GLACIER: 40 KB overhead each (32 KB at GLACIER, 8 KB STANDARD);
+    # the expected figures come from prices.json's numbers and AWS's 730-hour month
     sizes = [1024 * 1024] * 1000
-    c = pricing.storage_cost(sizes, "GLACIER")
-    expect = (-(-3600 * (sum(sizes) + 1000 * 32 * 1024) // gb)
-              + -(-23000 * 1000 * 8 * 1024 // gb))
-    assert c.monthly == expect
+    c = pricing.storage_cost(sizes, "GLACIER", _prices())
+    per_month = (Decimal(S3["GLACIER"]["gb_month"]) * (sum(sizes) + 1000 * 32 * 1024)
+                 + Decimal(S3["STANDARD"]["gb_month"]) * 1000 * 8 * 1024) / GIB
+    per_hour = per_month / 730
+    assert c.monthly == _micro(per_month)
     assert c.billed_bytes == sum(sizes) + 1000 * 40 * 1024
-    assert c.min_days == 90 and c.minimum_charge == -(-c.monthly * 90 // 30)
-    assert c.early_deletion_fee(30) == -(-c.monthly * 60 // 30)
+    assert c.min_days == 90 and c.minimum_charge == _micro(per_hour * 90 * 24)
+    assert c.early_deletion_fee(30) == _micro(per_hour * 60 * 24)
     assert c.early_deletion_fee(120) == 0
+    assert c.upload == _micro(Decimal(S3["GLACIER"]["put_per_1000"]) * 1000 / 1000)
     # STANDARD_IA bills small objects as 128 KB
-    ia = pricing.storage_cost([1000], "STANDARD_IA")
+    ia = pricing.storage_cost([1000], "STANDARD_IA", _prices())
     assert ia.billed_bytes == 128 * 1024
     # DEEP_ARCHIVE is the cheapest per month for large data, STANDARD the dearest
     table = {r["storage_class"]: r["monthly_micro"]
-             for r in pricing.cost_table([gb] * 10)}
+             for r in pricing.cost_table([GIB] * 10, prices=_prices())}
     assert table["DEEP_ARCHIVE"] < table["GLACIER"] < table["STANDARD_IA"] < table["STANDARD"]
     assert all(isinstance(v, int) for v in table.values())
 
 
 def test_accrued_charge_is_prorated_integer():
-    assert pricing.accrued(30_000, 30 * pricing.DAY) == 30_000
-    assert pricing.accrued(30_000, pricing.DAY) == 1_000
-    assert pricing.accrued(30_000, 0) == 0 and isinstance(pricing.accrued(7, 1), int)
+    c = pricing.storage_cost([GIB], "STANDARD", _prices())
+    assert pricing.accrued(c, 730 * 3600) == c.monthly
+    assert pricing.accrued(c, pricing.DAY) == _micro(Decimal(S3["STANDARD"]["gb_month"]) / 730 * 24)
+    assert pricing.accrued(c, 0) == 0 and isinstance(pricing.accrued(c, 1), int)
 
 
 def test_retrieval_tiers_and_bad_class():
-    est = {e.tier: e for e in pricing.retrieval_estimates({"GLACIER": [pricing.GB] * 2})}
+    est = {e.tier: e for e in pricing.retrieval_estimates({"GLACIER": [GIB] * 2}, _prices())}
     assert set(est) == {"bulk", "standard", "expedited"}
     assert est["bulk"].cost < est["standard"].cost < est["expedited"].cost
     assert est["expedited"].hours[1] < est["standard"].hours[0]
-    deep = {e.tier for e in pricing.retrieval_estimates({"DEEP_ARCHIVE": [1]})}
+    restore = S3["GLACIER"]["restore"]["Standard"]
+    assert est["standard"].cost == _micro(Decimal(restore["gb"]) * 2
+                                          + Decimal(restore["per_1000"]) * 2 / 1000)
+    deep = {e.tier for e in pricing.retrieval_estimates({"DEEP_ARCHIVE": [1]}, _prices())}
     assert deep == {"bulk", "standard"}
     with pytest.raises(ConfigError, match="storage_class.*GLACIER"):
         pricing.check_class("COLD")
-    custom = {**pricing.DEFAULT_PRICES, "storage": {**pricing.DEFAULT_PRICES["storage"],
-              "GLACIER": {**pricing.DEFAULT_PRICES["storage"]["GLACIER"], "per_gb_month": 0,
-                          "overhead_class": 0, "overhead_standard": 0}}}
-    assert pricing.storage_cost([pricing.GB], "GLACIER", custom).monthly == 0
+
+    def free_glacier(s3):
+        s3["GLACIER"].update(gb_month="0", overhead_kb={"class": 0, "STANDARD": 0})
+
+    assert pricing.storage_cost([GIB], "GLACIER", _prices(free_glacier)).monthly == 0
 
 
 def test_lifecycle_templates():

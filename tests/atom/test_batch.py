@@ -88,18 +88,18 @@ def bid(manager, rec):
 async def test_definitions_are_registered_once_per_app_and_arch(manager, batch_queues):
     backend = manager.backends["batch"]
     a = await manager.submit("alice", ["lab"], job("a", app="geos-chem-classic", vcpus=4,
-                                                  memory="8G"))
+                                                  memory="8Gi"))
     await manager.submit("alice", ["lab"], job("b", app="geos-chem-classic", vcpus=4,
-                                              memory="8G"))
+                                              memory="8Gi"))
     await manager.submit("alice", ["lab"], job("c", app="geos-chem-classic", arch="arm64",
-                                              vcpus=4, memory="8G"))
+                                              vcpus=4, memory="8Gi"))
     assert backend.calls["register_job_definition"] == 2
     d = describe(bid(manager, a))
     defs = boto3.client("batch").describe_job_definitions(jobDefinitions=[d["jobDefinition"]])
     assert defs["jobDefinitions"][0]["containerProperties"]["image"].endswith("14.4.3-zen3")
     fresh = BatchBackend(queues=batch_queues)  # after a restart: found, not registered again
     m2 = JobManager(manager.store.engine, {"batch": fresh}, manager.ledger, catalog=manager.catalog)
-    await m2.submit("alice", ["lab"], job("d", app="geos-chem-classic", vcpus=4, memory="8G"))
+    await m2.submit("alice", ["lab"], job("d", app="geos-chem-classic", vcpus=4, memory="8Gi"))
     assert fresh.calls["register_job_definition"] == 0
     assert fresh.calls["describe_job_definitions"] == 1
 
@@ -107,7 +107,7 @@ async def test_definitions_are_registered_once_per_app_and_arch(manager, batch_q
 async def test_queue_by_spot_tags_and_overrides(manager):
     rec = await manager.submit("alice", ["lab"], job(
         "tagged", spot=True, command=["echo", "$(touch /tmp/x)"], env={"A": "1"},
-        tags={"project": "aq-2026"}, vcpus=2, memory="3G"))
+        tags={"project": "aq-2026"}, vcpus=2, memory="3Gi"))
     d = describe(bid(manager, rec))
     assert d["jobQueue"].endswith("/lens-spot")
     assert d["tags"]["lens:user"] == "alice" and d["tags"]["lens:group"] == "lab"
@@ -150,7 +150,7 @@ async def test_chain_of_three(manager):
 
 async def test_multinode_uses_node_overrides(manager):
     rec = await manager.submit("alice", [], job("gchp", app="gchp", nodes=4, vcpus=48,
-                                                memory="96G", walltime="01:00:00"))
+                                                memory="96Gi", walltime="01:00:00"))
     d = describe(bid(manager, rec))
     assert d["nodeProperties"]["nodeRangeProperties"][0]["container"]["image"].startswith(
         "public.ecr.aws/lens-atom/gchp:14.4.3-zen3")

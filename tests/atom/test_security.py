@@ -93,17 +93,17 @@ async def _literal_run(manager, canary):
     args = hostile(canary)
     env = {"V1": args[1], "V2": args[2], "V3": args[3], "V4": args[4], "V5": "y" * 30000}
     rec = await manager.submit("atomalice", [], {
-        "name": "literal", "walltime": 120, "memory": "64M",
+        "name": "literal", "walltime": 120, "memory": "64Mi",
         "command": ["printf", "%s\\n", *args],
     })
     rec_env = await manager.submit("atomalice", [], {
-        "name": "envs", "walltime": 120, "memory": "64M", "env": env,
+        "name": "envs", "walltime": 120, "memory": "64Mi", "env": env,
         "command": ["sh", "-c", 'printf "%s\\n" "$V1" "$V2" "$V3" "$V4" "$V5"'],
     })
     sbatch_lines = "\n".join(f"#SBATCH {o}" for o in (
         "--uid=0", f"--output={canary}", "--wrap='touch x'"))
     rec_script = await manager.submit("atomalice", [], {
-        "name": "script", "walltime": 120, "memory": "64M",
+        "name": "script", "walltime": 120, "memory": "64Mi",
         "script": f"#!/bin/bash\n{sbatch_lines}\nid -un\necho \"$0\"\n",
     })
     done = await settle(manager, "atomalice", [rec["id"], rec_env["id"], rec_script["id"]],

@@ -40,7 +40,7 @@ def cancel_leftovers(manager, slurm_conf):
 
 
 def job(name="t", **kw):
-    return {"name": name, "command": ["true"], "walltime": 120, "memory": "64M", **kw}
+    return {"name": name, "command": ["true"], "walltime": 120, "memory": "64Mi", **kw}
 
 
 def test_pure_helpers():
@@ -60,7 +60,7 @@ def test_sbatch_argv_is_a_list_with_all_options(tmp_path):
     from jupyter_ext.atom.usermap import UnixAccount
 
     spec = parse_spec({"name": "ens", "command": ["x"], "array": {"size": 10, "parallel": 3},
-                       "walltime": "00:01:30", "nodes": 1, "vcpus": 2, "memory": "1G"})
+                       "walltime": "00:01:30", "nodes": 1, "vcpus": 2, "memory": "1Gi"})
     sub = Submission("j-000000000001", "alice", ("lab",), spec, depends_on=(("11", "afterok"),
                                                                            ("12", "afterany")))
     argv = sbatch_argv(sub, UnixAccount("jupyter-alice", 1234, 1235, "/h", ()), sbatch="sbatch",

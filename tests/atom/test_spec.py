@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 import yaml
 
 from jupyter_ext.atom.catalog import parse_catalog
 from jupyter_ext.atom.errors import SpecError
 from jupyter_ext.atom.estimate import actual_cost, estimate
-from jupyter_ext.atom.rates import INSTANCE_TYPES, rate_for
+from jupyter_ext.atom.rates import instance_types, node_rate_micro
 from jupyter_ext.atom.spec import job_env, job_tags, parse_memory, parse_spec, parse_walltime
+from jupyter_ext.costs.catalog import PriceCatalog, packaged_snapshot, process_catalog
 from jupyter_ext.paths import packaged_config_dir
 
 
 def test_full_spec_round_trips(catalog):
     data = {
         "name": "ens-1", "app": "geos-chem-classic", "version": "14.3.1", "arch": "arm64",
-        "vcpus": 8, "memory": "16G", "gpus": 0, "nodes": 1, "walltime": "02:30:00",
+        "vcpus": 8, "memory": "16Gi", "gpus": 0, "nodes": 1, "walltime": "02:30:00",
         "spot": True, "array": {"size": 3, "params": [{"X": "1"}, {"X": "2"}, {"X": "3"}],
                                 "parallel": 2},
         "depends_on": ["j-0123456789ab", {"id": "j-0123456789ac", "type": "afterany"}],
@@ -44,7 +47,10 @@ def test_app_defaults_scale_walltime_per_arch(catalog):
     ({"app": "nope"}, "app", "container, gchp, geos-chem-classic, wrf"),
     ({"app": "wrf", "version": "1.0"}, "version", "4.6.1, 4.5.2"),
     ({"vcpus": 0}, "vcpus", "1..4096"),
-    ({"memory": "lots"}, "memory", "'512M'"),
+    ({"memory": "lots"}, "memory", "'512Mi'"),
+    ({"memory": "9" * 400}, "memory", "'4Gi'"),
+    ({"memory": "4GB"}, "memory", "'4G' (10^9 bytes)"),
+    ({"memory": "8Ti"}, "memory", "1..4194304"),
     ({"walltime": "forever"}, "walltime", "HH:MM:SS"),
     ({"array": 0}, "array.size", "1..10000"),
     ({"nodes": 2, "array": 4}, "array", "nodes=1"),
@@ -67,9 +73,21 @@ def test_command_or_app_required():
 
 
 def test_units():
-    assert parse_memory("1.5G") == 1536 and parse_memory(100) == 100
+    assert parse_memory("1.5Gi") == 1536 and parse_memory(100) == 100
     assert parse_walltime("1-00:00:00") == 86400 and parse_walltime("90m") == 5400
     assert parse_walltime("05:00") == 300 and parse_walltime(42) == 42
+
+
+def test_memory_is_a_kubernetes_quantity(catalog):
+    """'4G' is 10^9 bytes as in profiles.yaml and pods; 'Gi' is GiB; a bare number is MiB."""
+    assert parse_memory("4Gi") == 4096 and parse_memory("512Mi") == 512
+    assert parse_memory("4G") == -(-4 * 10**9 // 2**20) == 3815  # rounded up to a whole MiB
+    assert parse_memory("1M") == 1 and parse_memory("2048") == 2048 == parse_memory(2048)
+    spec = parse_spec({"name": "m", "command": ["x"], "memory": "4G"}, catalog)
+    again = parse_spec(spec.to_dict(), catalog)
+    assert again.memory_mib == spec.memory_mib == 3815  # the stored form reads back the same
+    # the shipped app defaults are GiB, as they always meant
+    assert catalog.get("geos-chem-classic").defaults_for("x86_64-amd")["memory"] == 32 * 1024
 
 
 def test_shipped_catalog_is_valid_and_complete(catalog):
@@ -77,7 +95,7 @@ def test_shipped_catalog_is_valid_and_complete(catalog):
     for app in catalog.apps.values():
         assert set(app.archs) == {"x86_64-amd", "x86_64-intel", "arm64"}
         for fams in app.instance_families.values():
-            assert any(it.split(".")[0] in fams for it in INSTANCE_TYPES)
+            assert any(it.split(".")[0] in fams for it in instance_types(process_catalog()))
 
 
 @pytest.mark.parametrize("mutate,field", [
@@ -98,15 +116,19 @@ def test_catalog_is_validated_at_load(mutate, field):
 
 
 def test_estimate_picks_cheapest_fitting_instance_and_prices_the_worst_case(catalog):
-    spec = parse_spec({"name": "e", "command": ["x"], "vcpus": 6, "memory": "10G",
+    spec = parse_spec({"name": "e", "command": ["x"], "vcpus": 6, "memory": "10Gi",
                        "walltime": "02:00:00", "array": 10}, catalog)
     est = estimate(spec, catalog)
     assert est["instance_type"] == "c6a.2xlarge"  # 8 vCPU / 16 GiB is the cheapest fit
-    rate = rate_for("c6a.2xlarge", False)
-    assert est["hourly_rate_micro"] == rate == 306_000
+    region = packaged_snapshot()["regions"]["us-east-1"]
+    rate = node_rate_micro(process_catalog(), "c6a.2xlarge", False)
+    assert est["hourly_rate_micro"] == rate
+    assert rate == int(Decimal(region["ec2"]["c6a.2xlarge"]["ondemand_hour"]) * 1_000_000)
     assert est["est_cost_micro"] == 2 * 10 * rate
     spot = estimate(parse_spec({**spec.to_dict(), "spot": True}, catalog), catalog)
-    assert spot["hourly_rate_micro"] == rate * 40 // 100 and spot["snapshot"]
+    spot_price = Decimal(region["spot"]["c6a.2xlarge"]["price_hour"])
+    assert spot["hourly_rate_micro"] == int(spot_price * 1_000_000) < rate
+    assert spot["snapshot"]["date"] == packaged_snapshot()["date"]
 
 
 def test_expected_cost_uses_reference_runtime_times_arch_scale(catalog):
@@ -130,16 +152,15 @@ def test_actual_cost_is_integer_runtime_x_nodes_x_rate():
 
 
 def test_estimate_with_another_price_source(catalog):
-    """The costs snapshot may not price every type: unpriced types are skipped."""
-    def rate(instance_type, spot):
-        if not instance_type.startswith("m6a."):
-            raise KeyError(instance_type)
-        return 1_000_000
-
-    spec = parse_spec({"name": "e", "command": ["x"], "vcpus": 2, "memory": "1G"}, catalog)
-    est = estimate(spec, catalog, rate, snapshot="prices-2026-11-20")
+    """A snapshot may not price every type: unpriced types are not candidates."""
+    snap = packaged_snapshot()
+    snap["date"] = "2026-11-20"
+    ec2 = snap["regions"]["us-east-1"]["ec2"]
+    snap["regions"]["us-east-1"]["ec2"] = {"m6a.large": {**ec2["m6a.large"], "ondemand_hour": "1"}}
+    spec = parse_spec({"name": "e", "command": ["x"], "vcpus": 2, "memory": "1Gi"}, catalog)
+    est = estimate(spec, catalog, PriceCatalog(snap, "test"))
     assert est["instance_type"] == "m6a.large" and est["hourly_rate_micro"] == 1_000_000
-    assert est["snapshot"] == "prices-2026-11-20"
+    assert est["snapshot"]["date"] == "2026-11-20"
 
 
 def test_lens_tags_win_over_a_user_tag_named_project(catalog):

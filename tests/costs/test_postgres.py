@@ -26,9 +26,9 @@ def pg_url():
 def pg_engine(pg_url):
     engine = make_engine(pg_url, pool_size=55, max_overflow=5)
     yield engine
-    from jupyter_ext.costs.db import metadata
+    from jupyter_ext.db.migrate import drop_schema
 
-    metadata.drop_all(engine)
+    drop_schema(engine)
     engine.dispose()
 
 

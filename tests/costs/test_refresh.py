@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import boto3
@@ -51,6 +53,17 @@ def test_parse_ec2_takes_ondemand_not_reserved():
     got = parse_ec2(products)
     assert got["t3.micro"] == {"ondemand_hour": "0.0104", "vcpu": 2, "memory_gib": 1, "gpus": 0}
     assert got["m7i.large"]["ondemand_hour"] == "0.1008"  # not the 1-yr reserved 0.0065
+
+
+def test_parse_ec2_reads_arch_and_cpu_vendor_for_atom():
+    product = json.loads(RECORDED["ec2_page1"]["PriceList"][0])
+    attrs = product["product"]["attributes"]
+    for processor, vendor, arch in (("AMD EPYC 7R13 Processor", "amd", "x86_64"),
+                                    ("Intel Xeon Platinum 8488C", "intel", "x86_64"),
+                                    ("AWS Graviton3 Processor", "aws", "arm64")):
+        attrs["physicalProcessor"] = processor
+        [entry] = parse_ec2([product]).values()
+        assert (entry["cpu_vendor"], entry["arch"]) == (vendor, arch)
 
 
 def test_refresh_with_stubbed_pricing_and_moto_spot(aws_env):
@@ -126,3 +139,82 @@ def test_refresh_adds_a_new_region_without_borrowing_its_ec2_prices():
     assert reg["spot"] == {}
     assert PriceCatalog(snap).hourly("t3.micro", "eu-central-1") > 0
     assert "us-east-1" in snap["regions"] and "eu-west-1" in snap["regions"]  # others kept
+
+
+def test_refresh_changes_what_is_quoted_and_what_is_charged(monkeypatch, tmp_path, ledger):
+    """The operator's state holds a snapshot with stale prices (an m7i.large server and
+    GLACIER storage); `lens prices refresh` (Pricing API through the Stubber) replaces it,
+    and the next process (the service, the spawner, a user server) quotes and charges the
+    new prices: the same file for everyone."""
+    from datetime import timedelta
+
+    from jupyter_ext.archive.engine import ArchiveEngine
+    from jupyter_ext.archive.repository import Principal
+    from jupyter_ext.costs.catalog import default_snapshot_path, resolved_snapshot_path
+    from jupyter_ext.costs.usage import UsageMeter
+    from jupyter_ext.service.archive_routes import start_storage_metering
+    from spawners.form import render_form
+    from spawners.pricing import hourly_rate
+    from spawners.profiles import parse_catalog
+
+    stale = packaged_snapshot()
+    region = stale["regions"]["us-east-1"]
+    region["ec2"]["m7i.large"]["ondemand_hour"] = "0.5"
+    region["s3"]["GLACIER"]["gb_month"] = "0.05"
+    state_file = default_snapshot_path()
+    state_file.parent.mkdir(parents=True)
+    state_file.write_text(json.dumps(stale))
+    profiles = parse_catalog({"profiles": [{
+        "slug": "lab", "display_name": "Lab", "description": "d", "interface": "lab", "image": "lens/notebook",
+        "cpu": {"limit": 2}, "memory": {"limit": "8G"}, "instance_type": "m7i.large"}]})
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "data.bin").write_bytes(random.Random(3).randbytes(8 * 2**20))
+    now = datetime.now(UTC)
+
+    def quote_and_charge(run: str) -> tuple[str, int, int, int]:
+        catalog = PriceCatalog.load()  # what a (re)started process loads: the resolved file
+        assert resolved_snapshot_path() == state_file and catalog.info.origin == str(state_file)
+        profile = profiles.get("lab")
+        lookup = lambda t: float(catalog.hourly(t))  # noqa: E731
+        form = render_form(profiles, groups=[], admin=False, unavailable={},
+                           rates={"lab": hourly_rate(profile, lookup)})
+        meter = UsageMeter(ledger)
+        meter.start(f"server:alice/{run}", "servers", ["user:alice"], str(hourly_rate(profile, lookup)),
+                    at=now)
+        server_hour = meter.stop(f"server:alice/{run}", at=now + timedelta(hours=1))
+        eng = ArchiveEngine(repository=str(tmp_path / f"repo-{run}"), cache_dir="", prices=catalog)
+        principal = Principal("alice", ())
+        dry = eng.create([str(src)], owner="alice", principal=principal, name="a", dry_run=True,
+                         storage_class="GLACIER")
+        quote = next(r for r in dry["costs"] if r["storage_class"] == "GLACIER")["monthly_micro"]
+        entry = eng.create([str(src)], owner="alice", principal=principal, name="a",
+                           storage_class="GLACIER")["archive"]
+        start_storage_metering(meter, catalog, "alice", ["user:alice"], {
+            "archive_id": f"{run}-{entry['id']}", "name": "a", "storage_class": "GLACIER",
+            "added_bytes": entry["added_bytes"], "objects": entry["packs"]})
+        month = meter.accrue(datetime.now(UTC) + timedelta(hours=730))
+        assert month == quote
+        s3 = json.loads(state_file.read_text())["regions"]["us-east-1"]["s3"]
+        n = entry["packs"]
+        listed = (Decimal(s3["GLACIER"]["gb_month"]) * (entry["added_bytes"] + n * 32 * 1024)
+                  + Decimal(s3["STANDARD"]["gb_month"]) * n * 8 * 1024) / 2**30
+        assert quote == int((listed * 1_000_000).to_integral_value(rounding="ROUND_HALF_UP"))
+        return form, server_hour, quote, month
+
+    form0, server0, quote0, month0 = quote_and_charge("before")
+    assert "$0.500/h" in form0 and server0 == 500_000
+
+    pricing, stub = stubbed_pricing()
+    monkeypatch.setattr(prices_cmd, "make_pricing_client", lambda: pricing)
+    with stub:
+        assert main(["prices", "refresh", "--no-spot", "--regions", "us-east-1",
+                     "--types", ",".join(TYPES)]) == 0
+        stub.assert_no_pending_responses()
+    refreshed = json.loads(state_file.read_text())["regions"]["us-east-1"]
+    new_rate = refreshed["ec2"]["m7i.large"]["ondemand_hour"]
+    assert new_rate != "0.5" and refreshed["s3"]["GLACIER"]["gb_month"] != "0.05"
+
+    form1, server1, quote1, month1 = quote_and_charge("after")
+    assert f"${new_rate}/h" in form1 and server1 == int(Decimal(new_rate) * 1_000_000)
+    assert quote1 == month1 < quote0 == month0

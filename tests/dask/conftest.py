@@ -28,9 +28,9 @@ client_fix.install()
 TEST_LIMITS = """
 c.GatewaySettings.user_max_clusters = 2
 c.GatewaySettings.user_max_cores = 6
-c.GatewaySettings.cluster_max_cores = 3
+c.ClusterConfig.cluster_max_cores = 3
 c.GatewaySettings.user_max_memory_gib = 8
-c.GatewaySettings.cluster_max_memory_gib = 6
+c.ClusterConfig.cluster_max_memory = 6 * 2**30
 c.GatewaySettings.default_worker_memory_gib = 1
 c.GatewaySettings.min_idle_timeout_minutes = 0.02
 c.ClusterConfig.scheduler_memory = "0.5 G"

@@ -50,9 +50,9 @@ def make_backend(budget_url: str = "", **extra) -> LensKubeBackend:
     c.GatewaySettings.kubernetes = True
     c.GatewaySettings.user_max_clusters = 2
     c.GatewaySettings.user_max_cores = 6
-    c.GatewaySettings.cluster_max_cores = 4
+    c.ClusterConfig.cluster_max_cores = 4
     c.GatewaySettings.user_max_memory_gib = 16
-    c.GatewaySettings.cluster_max_memory_gib = 6
+    c.ClusterConfig.cluster_max_memory = 6 * GIB
     c.GatewaySettings.scratch_bucket = "lens-scratch"
     c.GatewaySettings.lens_service_url = budget_url
     c.GatewaySettings.worker_images = ["pangeo/pangeo-notebook:2026.1"]
@@ -75,6 +75,19 @@ def cache(backend, name: str, user: str, cores: int, status=ClusterStatus.RUNNIN
                               "scheduler_memory": GIB, "cluster_max_cores": 1 + 2 * cores})
     backend.clusters[name] = cluster
     backend.username_to_clusters.setdefault(user, {})[name] = cluster
+
+
+async def test_operator_cluster_config_holds():
+    """c.ClusterConfig's per-cluster caps are dask-gateway's own; lens never loosens them."""
+    backend = make_backend()
+    backend.config.ClusterConfig.cluster_max_workers = 2
+    backend.config.ClusterConfig.cluster_max_cores = 3
+    backend.config.ClusterConfig.cluster_max_memory = "6 G"  # dask-gateway: G = 2**30
+    backend.config.GatewaySettings.user_max_cores = 8
+    backend.config.GatewaySettings.user_max_memory_gib = 32
+    backend._lens_settings = None
+    _, config = await backend.process_cluster_options(User("alice"), {"worker_cores": 1, "worker_memory": 1})
+    assert (config.cluster_max_workers, config.cluster_max_cores, config.cluster_max_memory) == (2, 3, 6 * GIB)
 
 
 async def test_options_limits_and_environment_from_the_crd_cache():

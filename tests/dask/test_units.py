@@ -21,9 +21,7 @@ def settings():
     return GatewaySettings(
         user_max_clusters=2,
         user_max_cores=6,
-        cluster_max_cores=4,
         user_max_memory_gib=8,
-        cluster_max_memory_gib=6,
         scratch_bucket="",
         scratch_root="/srv/scratch",
         s3_endpoint_url="",
@@ -73,12 +71,29 @@ def test_kubernetes_options_image_and_gpus(settings):
         )
 
 
-def _cfg(cores=1, memory_gib=1.0):
+def test_worker_memory_uses_the_lens_quantity_parser(settings):
+    """A number is GiB (the widget's unit); a string is a Kubernetes quantity, as in profiles."""
+    base = {"worker_cores": 1, "idle_timeout": 5}
+    assert options_to_config({**base, "worker_memory": 1.5}, "a", settings)["worker_memory"] == 3 * 2**29
+    assert options_to_config({**base, "worker_memory": "1536Mi"}, "a", settings)["worker_memory"] == 3 * 2**29
+    assert options_to_config({**base, "worker_memory": "4G"}, "a", settings)["worker_memory"] == 4 * 10**9
+    with pytest.raises(ValueError, match="worker_memory: not a size"):
+        options_to_config({**base, "worker_memory": "lots"}, "a", settings)
+    with pytest.raises(ValueError, match="worker_memory must be between 0.5 and 16.0 GiB, got '17Gi'"):
+        options_to_config({**base, "worker_memory": "17Gi"}, "a", settings)
+    with pytest.raises(ValueError, match="absurdly large"):
+        options_to_config({**base, "worker_memory": 10**400}, "a", settings)
+
+
+def _cfg(cores=1, memory_gib=1.0, max_cores=4, max_memory=6 * GIB, max_workers=None):
     return {
         "worker_cores": cores,
         "worker_memory": int(memory_gib * GIB),
         "scheduler_cores": 1,
         "scheduler_memory": GIB // 2,
+        "cluster_max_cores": max_cores,
+        "cluster_max_memory": max_memory,
+        "cluster_max_workers": max_workers,
     }
 
 
@@ -97,6 +112,64 @@ def test_plan_caps_reserves_user_allowance(settings):
         plan_caps([], _cfg(cores=4), settings)
     with pytest.raises(LimitError, match="Not enough memory left"):
         plan_caps([{"cluster_max_cores": 1, "cluster_max_memory": 7 * GIB}], _cfg(), settings)
+
+
+def test_plan_caps_never_looser_than_the_operators_cluster_config():
+    # c.ClusterConfig.cluster_max_workers/cores/memory = 2 / 3 / 6 GiB, lens's user allowance 8 / 32 GiB
+    generous = GatewaySettings(user_max_cores=8, user_max_memory_gib=32)
+    caps = plan_caps([], _cfg(max_cores=3, max_memory=6 * GIB, max_workers=2), generous)
+    assert (caps.cluster_max_workers, caps.cluster_max_cores, caps.cluster_max_memory) == (2, 3, 6 * GIB)
+    # no operator cap: the user's allowance is the cap
+    caps = plan_caps([], _cfg(max_cores=None, max_memory=None), generous)
+    assert (caps.cluster_max_cores, caps.cluster_max_memory) == (8, 32 * GIB)
+    # an uncapped active cluster (made before lens capped it) reserves the whole allowance
+    with pytest.raises(LimitError, match="Not enough cores left"):
+        plan_caps([{}], _cfg(), generous)
+
+
+def test_option_defaults_follow_the_operators_cluster_config():
+    """c.ClusterConfig.worker_cores / worker_memory / idle_timeout are not shadowed by lens's options."""
+    from traitlets.config import Config
+
+    from jupyter_ext.gateway.options import make_options
+
+    c = Config()
+    c.ClusterConfig.worker_memory = "4 G"
+    c.ClusterConfig.idle_timeout = 600
+    c.LocalClusterConfig.worker_cores = 2
+    opts = make_options(GatewaySettings(config=c))
+    config = opts.get_configuration(opts.parse_options({}), _User())
+    assert (config["worker_cores"], config["worker_memory"], config["idle_timeout"]) == (2, 4 * GIB, 600.0)
+    # lens's own setting, when given, is the option's default
+    c.GatewaySettings.default_worker_memory_gib = 1
+    opts = make_options(GatewaySettings(config=c))
+    assert opts.get_configuration(opts.parse_options({}), _User())["worker_memory"] == GIB
+
+
+def test_default_limits_fit_the_default_number_of_clusters():
+    """Two default clusters (user_max_clusters) fit in the default user allowance."""
+    from jupyter_ext.gateway.cluster_config import LensLocalClusterConfig
+    from jupyter_ext.gateway.options import make_options
+
+    defaults = GatewaySettings()
+    opts = make_options(defaults)
+    overrides = opts.get_configuration(opts.parse_options({}), _User())
+    active = []
+    for _ in range(defaults.user_max_clusters):
+        config = LensLocalClusterConfig(**overrides)
+        caps = plan_caps(active, {
+            "worker_cores": config.worker_cores,
+            "worker_memory": config.worker_memory,
+            "scheduler_cores": config.scheduler_cores,
+            "scheduler_memory": config.scheduler_memory,
+            "cluster_max_cores": config.cluster_max_cores,
+            "cluster_max_memory": config.cluster_max_memory,
+            "cluster_max_workers": config.cluster_max_workers,
+        }, defaults)
+        assert caps.cluster_max_workers >= 1
+        active.append({"cluster_max_cores": caps.cluster_max_cores, "cluster_max_memory": caps.cluster_max_memory})
+    with pytest.raises(LimitError, match="limit is 2 per user"):
+        plan_caps(active, _cfg(), defaults)
 
 
 def test_gateway_env_zero_config(settings):
@@ -220,3 +293,27 @@ def test_catalog_lists_shared_zarr_datasets(monkeypatch):
         "s3://{env(LENS_DATA_BUCKET)}/shared/synthetic-climate.zarr",
         "{env(SCRATCH_BUCKET)}/pangeo/synthetic-climate.zarr",
     }
+
+
+@pytest.mark.parametrize(
+    ("backend", "upstream_config"),
+    [
+        ("jupyter_ext.gateway.backend.LensLocalBackend", "dask_gateway_server.backends.local.LocalClusterConfig"),
+        ("jupyter_ext.gateway.backend.LensUnsafeLocalBackend", "dask_gateway_server.backends.local.LocalClusterConfig"),
+        ("jupyter_ext.gateway.slurm.LensSlurmBackend", "dask_gateway_server.backends.jobqueue.slurm.SlurmClusterConfig"),
+        ("jupyter_ext.gateway.kube.LensKubeBackend", "dask_gateway_server.backends.kubernetes.backend.KubeClusterConfig"),
+    ],
+)
+def test_every_lens_backend_uses_upstreams_cluster_config_with_lens_defaults(backend, upstream_config):
+    """cluster_config_class is upstream's class for that backend, subclassed only for defaults."""
+    from traitlets.config import Config
+    from traitlets.utils.importstring import import_item
+
+    from jupyter_ext.gateway.cluster_config import LensClusterConfigMixin
+
+    cls = import_item(backend).class_traits()["cluster_config_class"].default_value
+    cls = import_item(cls) if isinstance(cls, str) else cls
+    assert issubclass(cls, import_item(upstream_config)) and issubclass(cls, LensClusterConfigMixin)
+    c = Config()
+    c.ClusterConfig.cluster_max_cores = 2
+    assert cls(config=c).cluster_max_cores == 2 and cls().cluster_max_cores == 4

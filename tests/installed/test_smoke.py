@@ -10,6 +10,7 @@ run a one-worker Dask cluster.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -86,6 +87,7 @@ def kernel(stack):
 def run_ok(kernel: RemoteKernel, code: str, timeout: float = 300):
     result = kernel.run(code, timeout)
     assert result.error is None, "\n".join(result.error["traceback"])
+    assert "UsageError" not in result.stderr, result.stderr  # IPython prints these, no error message
     return result
 
 
@@ -111,18 +113,19 @@ def test_costs(kernel):
 
 
 def test_archive_then_restore(kernel):
-    code = """
+    run = secrets.token_hex(4)  # homes outlive a test stack; names must not collide
+    code = f"""
 import os, pathlib
 root = pathlib.Path.home()
-(root / "smoke-results/sub").mkdir(parents=True, exist_ok=True)
-(root / "smoke-results/a.txt").write_text("alpha\\n" * 1000)
-(root / "smoke-results/sub/b.bin").write_bytes(os.urandom(200_000))
-task = %archive smoke-results --name smoke-run --wait
+(root / "smoke-{run}/sub").mkdir(parents=True)
+(root / "smoke-{run}/a.txt").write_text("alpha\\n" * 1000)
+(root / "smoke-{run}/sub/b.bin").write_bytes(os.urandom(200_000))
+task = %archive smoke-{run} --name smoke-{run} --wait
 print("archived", task["status"])
-back = %restore smoke-run --to smoke-back --wait
+back = %restore smoke-{run} --to back-{run} --wait
 print("restored", back["status"])
-same = all((root / "smoke-back" / p.relative_to(root)).read_bytes() == p.read_bytes()
-           for p in (root / "smoke-results").rglob("*") if p.is_file())
+same = all((root / "back-{run}" / p.relative_to(root)).read_bytes() == p.read_bytes()
+           for p in (root / "smoke-{run}").rglob("*") if p.is_file())
 print("same", same)
 """
     out = run_ok(kernel, code, timeout=300)

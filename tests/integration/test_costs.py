@@ -14,7 +14,9 @@ pytestmark = pytest.mark.integration
 
 
 def lens_cli(stack, *args: str) -> subprocess.CompletedProcess:
-    env = {**stack.env, "LENS_DB_URL": f"sqlite:///{stack.state / 'lens.sqlite'}"}
+    # No LENS_DB_URL: the CLI finds the service's database from the state dir alone.
+    env = {k: v for k, v in stack.env.items() if k not in ("LENS_DB_URL", "LENS_COSTS_DB_URL")}
+    env["LENS_STATE_DIR"] = str(stack.state)
     return subprocess.run([sys.executable, "-m", "jupyter_ext.cli.main", *args], capture_output=True, text=True,
                           env=env, timeout=60)
 

@@ -483,6 +483,9 @@ async def test_gateway_extra_config_selects_lens_kube_backend(monkeypatch):
     assert config.scheduler_cmd == with_heartbeat(["dask", "scheduler"], 15.0)
     # the chart's own resource settings still apply underneath lens's options
     assert config.scheduler_cores == merged["gateway"]["backend"]["scheduler"]["cores"]["request"]
+    # the chart's lens-limits (c.ClusterConfig) hold: lens's user limits only lower them
+    assert config.cluster_max_cores <= c.ClusterConfig.cluster_max_cores
+    assert config.cluster_max_workers <= c.ClusterConfig.cluster_max_workers
 
 
 def test_lens_service_meters_the_gateway_with_its_token():

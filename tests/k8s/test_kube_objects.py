@@ -25,16 +25,18 @@ CATALOG = parse_catalog(
 )
 
 
-def test_merge_overrides_is_deep_and_none_deletes():
+def test_merge_overrides_is_deep_and_keeps_none_as_the_deletion_marker():
     base = {"a": {"x": 1, "y": 2}, "b": [1], "c": 3}
-    assert merge_overrides(base, {"a": {"y": None, "z": 3}, "b": [2], "c": None}) == {"a": {"x": 1, "z": 3}, "b": [2]}
+    merged = merge_overrides(base, {"a": {"y": None, "z": 3}, "b": [2], "c": None})
+    assert merged == {"a": {"x": 1, "y": None, "z": 3}, "b": [2], "c": None}
     assert base == {"a": {"x": 1, "y": 2}, "b": [1], "c": 3}  # not mutated
 
 
 def test_catalog_override_wins_last():
     small = profile_overrides(CATALOG.get("small"), PodLayout())
     assert small["extra_labels"] == {"lens.io/profile": "small", "team": "a"}
-    assert small["node_selector"] == {}  # the profile's own override removed the key
+    # the profile's own override replaced the key by kubespawner's deletion marker
+    assert small["node_selector"] == {"pool": None}
     assert small["lifecycle_hooks"]["postStart"]["exec"]["command"] == ["true"]
     assert "cpu_guarantee" not in small and small["cpu_limit"] == 1  # unset stays at the config value
     assert small["mem_limit"] == 2_000_000_000

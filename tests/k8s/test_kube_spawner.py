@@ -17,6 +17,7 @@ from tornado.httpserver import HTTPServer
 from traitlets.config import Config
 
 from jupyter_ext.paths import packaged_config_dir
+from spawners.pricing import hourly_rate
 from spawners.profiles import load_catalog
 from tests.k8s.conftest import make_user, pod_dict
 
@@ -62,6 +63,21 @@ async def test_profile_list_from_config_is_ignored(make_spawner, k8s_config):
     assert err.value.status_code == 400
 
 
+async def test_profile_list_assigned_at_run_time_is_refused_loudly(make_spawner):
+    from traitlets import TraitError
+
+    spawner = make_spawner()
+
+    def hook(spawner):  # e.g. a pre_spawn_hook building profiles on the fly
+        spawner.profile_list = [{"slug": "late", "display_name": "Late", "kubespawner_override": {}}]
+
+    with pytest.raises(TraitError, match="cannot be assigned at run time.*profiles.yaml"):
+        hook(spawner)
+    assert [e["slug"] for e in spawner.profile_list(spawner)] == SLUGS
+    with pytest.raises(TraitError):
+        spawner.profile_list = lambda spawner: []
+
+
 @pytest.mark.parametrize("slug", SLUGS)
 async def test_pod_manifest_of_every_profile(make_spawner, slug):
     profile = CATALOG.get(slug)
@@ -88,7 +104,7 @@ async def test_pod_manifest_of_every_profile(make_spawner, slug):
     assert env["DASK_GATEWAY__PROXY_ADDRESS"] == "gateway://traefik-lens-dask-gateway.lens.svc.cluster.local:80"
     assert env["DASK_GATEWAY__AUTH__TYPE"] == "jupyterhub"
     assert env["SCRATCH_BUCKET"] == "s3://lens-scratch/jupyter-alice"
-    assert float(env["LENS_HOURLY_COST"]) == profile.hourly_cost
+    assert float(env["LENS_HOURLY_COST"]) == hourly_rate(profile)  # the catalog price of its instance type
     assert f"--ServerApp.shutdown_no_activity_timeout={profile.idle_timeout}" in nb["args"]
 
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}

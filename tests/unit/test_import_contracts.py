@@ -41,6 +41,9 @@ def imports(path: Path, top_level_only: bool = False) -> set[str]:
     tree = ast.parse(path.read_text(), str(path))
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(tree):  # imports only for type checkers never run
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            node.body = []
     nodes = tree.body if top_level_only else list(ast.walk(tree))
     found: set[str] = set()
     for node in nodes:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...constants import COLD_CLASSES
+
 
 @dataclass(frozen=True)
 class ObjectInfo:
@@ -15,8 +17,6 @@ class ObjectInfo:
 
     @property
     def readable(self) -> bool:
-        from ..pricing import COLD_CLASSES
-
         return self.storage_class not in COLD_CLASSES or self.restore == "done"
 
 

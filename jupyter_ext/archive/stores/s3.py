@@ -14,12 +14,12 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ...constants import STORAGE_CLASSES, TIER_NAMES
 from ..errors import ConfigError, NotFound, ObjectArchived, StoreError
-from ..pricing import STORAGE_CLASSES, check_class
+from ..pricing import check_class
 from .base import ObjectInfo, Store
 
 SSE_MODES = ("", "AES256", "aws:kms")
-TIER_NAMES = {"bulk": "Bulk", "standard": "Standard", "expedited": "Expedited"}
 RETRY_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout",
                "RequestTimeTooSkewed", "500", "503", "Throttling"}
 _ONGOING = re.compile(r'ongoing-request="(true|false)"')

@@ -20,10 +20,9 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import MagicArgumentParser
 from IPython.display import HTML, display
 
+from jupyter_ext.constants import DEFAULT_TIER, RETRIEVAL_TIERS, STORAGE_CLASSES
 from jupyter_ext.kernel.magics.atom import _kv
 from jupyter_ext.kernel.magics.common import client, lens_errors, split_line
-
-CLASSES = ("STANDARD", "STANDARD_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE", "INTELLIGENT_TIERING")
 
 
 def fmt_bytes(n) -> str:
@@ -120,7 +119,7 @@ class ArchiveMagics(Magics):
         p.add_argument("paths", nargs="+")
         p.add_argument("--name")
         p.add_argument("--tag", action="append")
-        p.add_argument("--class", dest="storage_class", choices=CLASSES)
+        p.add_argument("--class", dest="storage_class", choices=STORAGE_CLASSES)
         p.add_argument("--dry-run", action="store_true", help="show the monthly cost per class, archive nothing")
         p.add_argument("--wait", action="store_true", help="block until the archive is stored")
         args = p.parse_args(split_line(line))
@@ -164,7 +163,7 @@ class ArchiveMagics(Magics):
         p.add_argument("archive")
         p.add_argument("paths", nargs="*")
         p.add_argument("--to", required=True, help="directory to restore into (inside your files)")
-        p.add_argument("--tier", default="bulk", choices=("bulk", "standard", "expedited"))
+        p.add_argument("--tier", default=DEFAULT_TIER, choices=RETRIEVAL_TIERS)
         p.add_argument("--overwrite", action="store_true")
         p.add_argument("--plan", action="store_true", help="only show what would be thawed and its cost")
         p.add_argument("--wait", action="store_true")

@@ -40,7 +40,7 @@ def spec_parser(prog: str) -> MagicArgumentParser:
     p.add_argument("--image", help="a container image, instead of an app")
     p.add_argument("--arch", help="x86_64-amd (default), x86_64-intel or arm64")
     p.add_argument("--vcpus", type=int)
-    p.add_argument("--memory", help="per node, e.g. 4G")
+    p.add_argument("--memory", help="per node, e.g. 4Gi (GiB) or 4G (10^9 bytes)")
     p.add_argument("--gpus", type=int)
     p.add_argument("--nodes", type=int, help="nodes for multi-node MPI runs")
     p.add_argument("--walltime", help="e.g. 90m, 02:00:00")

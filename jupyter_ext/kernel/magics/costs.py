@@ -8,9 +8,8 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import HTML, display
 
+from jupyter_ext.constants import CATEGORIES
 from jupyter_ext.kernel.magics.common import client, lens_errors
-
-CATEGORIES = ("servers", "dask", "jobs", "storage")
 
 
 def money(micro) -> str:

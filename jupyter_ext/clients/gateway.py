@@ -1,0 +1,33 @@
+"""The Dask Gateway's lens routes (``/services/dask-gateway/api/v1/lens/...``)."""
+
+from __future__ import annotations
+
+import os
+
+from .base import PeerClient, path
+
+
+def default_gateway_url() -> str:
+    """The gateway as the hub process reaches it (directly, not through the proxy)."""
+    if os.environ.get("LENS_GATEWAY_URL"):
+        return os.environ["LENS_GATEWAY_URL"]
+    port = os.environ.get("LENS_GATEWAY_PORT", "8010")
+    prefix = os.environ.get("LENS_GATEWAY_PREFIX", "/services/dask-gateway").rstrip("/")
+    return f"http://127.0.0.1:{port}{prefix}"
+
+
+def default_gateway_token() -> str:
+    return os.environ.get("LENS_GATEWAY_TOKEN") or os.environ.get("DASK_GATEWAY_SERVICE_TOKEN", "")
+
+
+class GatewayClient(PeerClient):
+    """``GatewayClient(gateway_url, token)`` with the gateway's service token."""
+
+    peer = "dask gateway"
+
+    async def stop_user_clusters(self, user: str) -> list[str]:
+        data = await self.request("DELETE", path("api", "v1", "lens", "users", user, "clusters"))
+        return list(data["stopped"])
+
+    async def usage(self) -> dict:
+        return await self.request("GET", "api/v1/lens/usage")

@@ -1,0 +1,73 @@
+"""The JupyterHub REST API (``.../hub/api``) as lens calls it."""
+
+from __future__ import annotations
+
+import os
+
+from .base import PeerClient, path
+
+
+def default_hub_api_url() -> str:
+    return os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api")
+
+
+def server_path(user: str, server: str = "") -> str:
+    """The API path of a user's default ('') or named server."""
+    return path("users", user, "servers", server) if server else path("users", user, "server")
+
+
+class HubClient(PeerClient):
+    """``HubClient(api_url, token)``; ``api_url`` ends in ``/hub/api``.
+
+    ``HubClient.from_env()`` is the one a hub service uses (its own token)."""
+
+    peer = "hub"
+
+    @classmethod
+    def from_env(cls, **kwargs) -> HubClient:
+        return cls(default_hub_api_url(), os.environ.get("JUPYTERHUB_API_TOKEN", ""), **kwargs)
+
+    async def info(self) -> dict:
+        return await self.request("GET", "")
+
+    async def whoami(self) -> dict:
+        return await self.request("GET", "user")
+
+    async def get_user(self, name: str) -> dict | None:
+        return await self.get_or_none(path("users", name))
+
+    async def create_user(self, name: str) -> bool:
+        """True when created, False when it existed."""
+        return (await self.call("POST", path("users", name), accept=(409,))).status == 201
+
+    async def active_users(self, page: int = 200) -> dict[str, list[str]]:
+        """User name -> names of their running servers ('' is the default)."""
+        found: dict[str, list[str]] = {}
+        offset = 0
+        while True:
+            rows = await self.request("GET", path("users", params={"state": "active", "offset": offset,
+                                                                   "limit": page})) or []
+            for user in rows:
+                found[user["name"]] = list((user.get("servers") or {}).keys())
+            if len(rows) < page:
+                return found
+            offset += page
+
+    async def stop_server(self, user: str, server: str = "") -> int:
+        """Ask the hub to stop it; the status (202 pending, 204 stopped, 400/404: none)."""
+        return (await self.call("DELETE", server_path(user, server), accept=(400, 404))).status
+
+    async def get_group(self, name: str) -> dict | None:
+        return await self.get_or_none(path("groups", name))
+
+    async def create_group(self, name: str) -> bool:
+        return (await self.call("POST", path("groups", name), accept=(409,))).status == 201
+
+    async def add_group_users(self, group: str, names: list[str]) -> None:
+        await self.request("POST", path("groups", group, "users"), {"users": list(names)})
+
+    async def user_tokens(self, name: str) -> dict | None:
+        return await self.get_or_none(path("users", name, "tokens"))
+
+    async def delete_token(self, name: str, token_id: str) -> None:
+        await self.call("DELETE", path("users", name, "tokens", token_id), accept=(404,))

@@ -1,0 +1,137 @@
+"""Where lens patches or leans on upstream internals, and for which version.
+
+Every replacement of upstream code (a monkeypatch, an overridden method that
+re-implements upstream's) and every call into an upstream private method is
+listed in ``PATCHES`` with the version it was written for and the upstream
+issue (or a note that none was found). At run time ``check(name, log)`` tells
+whether the installed version is that one; each patch then skips itself or
+warns (see ``Patch.on_other_version``). tests/upstream/test_patches.py fails
+when an installed version no longer has what a patch relies on.
+
+Standard library only: engines and spawners may import it.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Patch:
+    name: str
+    distribution: str
+    written_for: str  # a version or a release series ("6.1" matches 6.1.x)
+    what: str
+    issue: str  # upstream issue/PR URL, or "none found: ..."
+    on_other_version: str  # "skip" (the patch is not applied) or "warn" (applied, logged)
+
+
+PATCHES: dict[str, Patch] = {
+    p.name: p
+    for p in [
+        Patch(
+            "dask-gateway-server.setup_working_directory",
+            "dask-gateway-server",
+            "2026.3.0",
+            "LensLocalBackend.setup_working_directory re-implements upstream's: upstream calls "
+            "paths.extend(cert_path), so set_file_permissions chowns every one-letter path ('/' "
+            "first) to the user; lens appends and refuses paths outside the working directory. "
+            "Uses the private LocalBackend._get_tls_paths.",
+            "none found in dask/dask-gateway's tracker (searched: setup_working_directory, chown, "
+            "extend); to be reported upstream",
+            "warn",
+        ),
+        Patch(
+            "dask-gateway.client_del",
+            "dask-gateway",
+            "2026.3.0",
+            "jupyter_ext.kernel.dask_client_fix replaces Gateway.__del__ so that a synchronous "
+            "Gateway collected on its own event-loop thread does not deadlock.",
+            "none found for this deadlock; related history: https://github.com/dask/dask-gateway/pull/162",
+            "skip",
+        ),
+        Patch(
+            "dask-gateway.cluster_widget",
+            "dask-gateway",
+            "2026.3.0",
+            "jupyter_ext.kernel.dask_widget wraps the private GatewayCluster._widget_status, "
+            "_widget and _repr_html_ to add the Cost row.",
+            "none: a feature, not a bug (upstream has no hook for extra widget rows)",
+            "skip",
+        ),
+        Patch(
+            "dask-gateway.request",
+            "dask-gateway",
+            "2026.3.0",
+            "jupyter_ext.gateway.metering and kernel.dask_widget call the private "
+            "Gateway._request(method, url) for lens's own gateway route.",
+            "none: upstream has no public call for extra routes",
+            "warn",
+        ),
+        Patch(
+            "jupyterhub.jupyterhub_message",
+            "jupyterhub",
+            "6.1",
+            "spawners.errors.SpawnException adds jupyterhub_message / jupyterhub_html_message, "
+            "which JupyterHub 6.1's form page reads (it does not read SpawnException.message).",
+            "https://github.com/jupyterhub/jupyterhub/pull/5464 (SpawnException) and "
+            "https://github.com/jupyterhub/jupyterhub/pull/2494 (jupyterhub_message); no issue found "
+            "for the form page ignoring SpawnException.message",
+            "warn",
+        ),
+        Patch(
+            "jupyterhub.hub_auth_private",
+            "jupyterhub",
+            "6.1",
+            "jupyter_ext.service.base warms HubAuth's user cache with get_user(handler, sync=False) "
+            "and the private _persist_url_token_if_set.",
+            "none: upstream has no public async prefetch",
+            "warn",
+        ),
+        Patch(
+            "kubespawner.apply_overrides",
+            "jupyterhub-kubespawner",
+            "7.1",
+            "spawners.kube.KubeProfileSpawner applies catalog overrides with the private "
+            "KubeSpawner._apply_overrides (dicts merged by recursive_update, None deletes, "
+            "callables called).",
+            "none: upstream has no public call to apply a kubespawner_override",
+            "warn",
+        ),
+    ]
+}
+
+
+def installed_version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def version_matches(installed: str | None, written_for: str) -> bool:
+    return installed is not None and (installed == written_for or installed.startswith(written_for + "."))
+
+
+_warned: set[str] = set()
+
+
+def check(name: str, logger: logging.Logger | None = None) -> bool:
+    """True when the installed version is the one patch ``name`` was written for;
+    otherwise log once (warning) what happens instead, and return False."""
+    patch = PATCHES[name]
+    installed = installed_version(patch.distribution)
+    if version_matches(installed, patch.written_for):
+        return True
+    if name not in _warned:
+        _warned.add(name)
+        action = "not applied" if patch.on_other_version == "skip" else "applied anyway: review it"
+        (logger or log).warning(
+            "lens patch %s was written for %s %s, installed: %s; %s (%s)",
+            name, patch.distribution, patch.written_for, installed, action, patch.issue,
+        )
+    return False
