@@ -175,11 +175,11 @@ def _job_canceller(state):
     """
     import asyncio
 
-    import sqlalchemy as sa
     from traitlets.config import Config, PyFileConfigLoader
 
     from jupyter_ext.atom.admin import cancel_jobs_of
     from jupyter_ext.atom.backends.factory import make_backend
+    from jupyter_ext.db.engine import make_engine
 
     config = Config()
     path = os.environ.get("LENS_SERVICE_CONFIG")
@@ -190,7 +190,7 @@ def _job_canceller(state):
             config[cls].state_dir = str(Path(state.root) / folder)
 
     def cancel(seats: list[str]):
-        engine = sa.create_engine(state.lens_db_url, future=True)
+        engine = make_engine(state.lens_db_url)  # busy timeout: the service writes too
         report = asyncio.run(cancel_jobs_of(engine, seats, lambda name: make_backend(name, config=config)))
         return report.cancelled, report.problems
 
