@@ -25,7 +25,7 @@ from .manifest import FILE, ArchiveEntry, Manifest
 from .pricing import check_class
 from .progress import Reporter
 from .repository import Repository
-from .scan import scan
+from .scan import Changed, open_source, scan
 
 PACK_MAGIC = b"LENSPACK1\n"
 
@@ -79,8 +79,12 @@ class Packer:
 
 
 class Archiver:
-    def __init__(self, repo: Repository, opts: ArchiveOptions, reporter: Reporter | None = None):
+    def __init__(self, repo: Repository, opts: ArchiveOptions, reporter: Reporter | None = None,
+                 after_scan=None):
+        """``after_scan(items)``, if given, runs between the scan and the first read
+        (items: ``[(FileEntry, scan.Source)]``); tests use it to swap files there."""
         self.repo = repo
+        self.after_scan = after_scan
         self.opts = opts.validate()
         self.rep = reporter or Reporter()
         self._claim_lock = threading.Lock()
@@ -137,9 +141,12 @@ class Archiver:
             chunks = []
             total = 0
             try:
-                f = open(src, "rb", buffering=0)  # noqa: SIM115 - closed below
+                # O_NOFOLLOW|O_NONBLOCK, then fstat against the scan: a file swapped
+                # for a link, a FIFO or another file since the scan is skipped
+                f = os.fdopen(open_source(src), "rb", buffering=0)
             except OSError as exc:
-                self._unreadable[entry.path] = str(exc)
+                self._unreadable[entry.path] = (exc.strerror if isinstance(exc, Changed)
+                                                else str(exc))
                 return
             with f:
                 for view in self._read(f, entry):
@@ -180,6 +187,8 @@ class Archiver:
         """Archive ``sources``; return (ArchiveEntry | None for dry-run, Manifest, Progress)."""
         repo, opts, rep = self.repo, self.opts, self.rep
         items, skipped = scan(sources)
+        if self.after_scan is not None:
+            self.after_scan(items)
         self._unreadable: dict[str, str] = {}
         self.parent_id = ""
         files = [(e, s) for e, s in items if e.type == FILE]

@@ -20,6 +20,7 @@ CODEC_RAW = 0
 CODEC_ZSTD = 1
 RAW_MARGIN = 0.97
 READ_SIZE = 4 * 1024 * 1024
+MAX_CHUNK = 64 * 1024 * 1024  # ChunkerParams.validate's upper bound on max_size
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,14 @@ def decode(blob, expected_id: bytes | None = None, raw_len: int | None = None) -
         if codec == CODEC_RAW:
             data = bytes(payload)
         elif codec == CODEC_ZSTD:
-            data = _decompressor().decompress(payload, max_output_size=raw_len or 0)
+            # bound the output by what the index says (never by the frame header)
+            limit = MAX_CHUNK if raw_len is None else raw_len
+            if not 0 <= limit <= MAX_CHUNK:
+                raise IntegrityError(f"chunk length {limit} is outside 0..{MAX_CHUNK}")
+            declared = zstandard.frame_content_size(payload)
+            if declared > limit:
+                raise IntegrityError(f"chunk declares {declared} bytes, index says {limit}")
+            data = _decompressor().decompress(payload, max_output_size=limit)
         else:
             raise IntegrityError(f"unknown codec byte {codec}")
     except zstandard.ZstdError as exc:

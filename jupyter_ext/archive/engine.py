@@ -112,8 +112,9 @@ class ArchiveEngine(Configurable):
     def create(self, paths: list[str], *, owner: str, principal: Principal, name: str,
                tags: dict | None = None, meta: dict | None = None,
                storage_class: str | None = None, dry_run: bool = False,
-               progress=None, cancel=None) -> dict:
-        """Archive ``paths``. Returns a summary; with ``dry_run`` also the cost table."""
+               progress=None, cancel=None, after_scan=None) -> dict:
+        """Archive ``paths``. Returns a summary; with ``dry_run`` also the cost table.
+        ``after_scan`` is passed to :class:`Archiver` (a hook between scan and reads)."""
         if not paths:
             raise ConfigError("paths: give at least one file or directory")
         opts = ArchiveOptions(
@@ -125,10 +126,11 @@ class ArchiveEngine(Configurable):
                             else min(2, self.upload_workers)),
             dry_run=dry_run)
         repo = self.repo(owner, principal)
-        archiver = Archiver(repo, opts, Reporter(progress, cancel))
+        archiver = Archiver(repo, opts, Reporter(progress, cancel), after_scan=after_scan)
         entry, manifest, prog = archiver.run(paths)
         result = {"archive": entry.as_dict() if entry else None,
-                  "progress": prog.as_dict(), "dry_run": dry_run}
+                  "progress": prog.as_dict(), "dry_run": dry_run,
+                  "skipped": list(manifest.stats.get("skipped", []))}
         if dry_run:
             hot = [len(manifest.to_bytes()), 4096, 4096]
             result["costs"] = pricing.cost_table(archiver.pack_sizes, hot, self.prices)

@@ -44,3 +44,7 @@ class Cancelled(ArchiveError):
 
 class StoreError(ArchiveError):
     """The object store refused or failed a request (after retries)."""
+
+
+class TooLarge(IntegrityError):
+    """A stored metadata object decompresses beyond its size bound (corrupt or hostile)."""

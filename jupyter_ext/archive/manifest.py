@@ -8,9 +8,8 @@ import posixpath
 import re
 from dataclasses import asdict, dataclass, field
 
-import zstandard
-
 from .errors import IntegrityError, UnsafePath
+from .zjson import MAX_MANIFEST_BYTES, dumps, loads
 
 FORMAT = 1
 FILE, DIR, SYMLINK = "file", "dir", "symlink"
@@ -89,15 +88,13 @@ class Manifest:
                "sources": self.sources, "storage_class": self.storage_class,
                "chunker": self.chunker, "stats": self.stats, "parent": self.parent,
                "files": [f.to_json() for f in self.files]}
-        raw = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
-        return zstandard.ZstdCompressor(level=3).compress(raw)
+        return dumps(doc)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Manifest:
-        try:
-            doc = json.loads(zstandard.ZstdDecompressor().decompress(data))
-        except (zstandard.ZstdError, ValueError) as exc:
-            raise IntegrityError(f"manifest does not decode: {exc}") from None
+        doc = loads(data, MAX_MANIFEST_BYTES, "manifest")
+        if not isinstance(doc, dict):
+            raise IntegrityError("manifest does not decode: not a JSON object")
         if doc.get("format") != FORMAT:
             raise IntegrityError(f"manifest format {doc.get('format')!r} unsupported")
         files = [FileEntry(**{k: v for k, v in f.items()
@@ -146,3 +143,70 @@ class ArchiveEntry:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+MAX_LINK_HOPS = 40  # like the kernel's limit on nested symlinks
+
+
+def check_tree(files: list, existing_link=None) -> None:
+    """Refuse an entry set whose links, taken together, leave the root.
+
+    ``check_link`` looks at one link lexically; a chain (``s/d -> ..`` then
+    ``s/up -> d/../..``) passes it link by link. Here every link target is
+    resolved component by component through the archive's other links (and,
+    via ``existing_link(path) -> target | None``, through links already present
+    where the entries will be written). Entries below a link or a file of the
+    same archive are refused too.
+    """
+    by_path = {f.path: f for f in files}
+    for f in files:
+        parts = f.path.split("/")
+        for i in range(1, len(parts)):
+            up = by_path.get("/".join(parts[:i]))
+            if up is not None and up.type != DIR:
+                raise UnsafePath(f"path {f.path!r}: its parent {up.path!r} is a {up.type} "
+                                 "in the archive")
+
+    def link_of(path: str) -> str | None:
+        e = by_path.get(path)
+        if e is not None:
+            return e.target if e.type == SYMLINK else None
+        return existing_link(path) if existing_link else None
+
+    for f in files:
+        if f.type == SYMLINK:
+            resolve_inside(f.path, f.target, link_of)
+
+
+def resolve_inside(path: str, target: str, link_of) -> str:
+    """The root-relative path the link ``path -> target`` ends at, following
+    ``link_of``; UnsafePath if any step leaves the root or the chain loops."""
+    where = path.split("/")[:-1]
+    todo = _link_parts(path, target)
+    hops = 0
+    while todo:
+        c = todo.pop(0)
+        if c in ("", "."):
+            continue
+        if c == "..":
+            if not where:
+                raise UnsafePath(f"symlink {path!r} -> {target!r} leaves the restore target "
+                                 "through a chain of links")
+            where.pop()
+            continue
+        where.append(c)
+        nxt = link_of("/".join(where))
+        if nxt is not None:
+            hops += 1
+            if hops > MAX_LINK_HOPS:
+                raise UnsafePath(f"symlink {path!r} -> {target!r}: too many levels of links")
+            where.pop()
+            todo = _link_parts(path, nxt) + todo
+    return "/".join(where)
+
+
+def _link_parts(path: str, target: str) -> list:
+    if not target or "\x00" in target or target.startswith("/"):
+        raise UnsafePath(f"symlink {path!r} -> {target!r}: absolute or empty target on the "
+                         "way refused")
+    return target.split("/")

@@ -23,11 +23,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import zstandard
-
 from .chunks import ChunkerParams
 from .errors import AccessDenied, ConfigError, IntegrityError, NotFound
 from .manifest import HEX64, ArchiveEntry, Manifest
+from .zjson import MAX_INDEX_BYTES, dumps, loads
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 HOT = "STANDARD"
@@ -91,14 +90,14 @@ class PackIndex:
     def to_bytes(self) -> bytes:
         doc = {"pack": self.pack, "size": self.size, "class": self.storage_class,
                "chunks": self.chunks}
-        return zstandard.ZstdCompressor(level=3).compress(json.dumps(doc).encode())
+        return dumps(doc)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PackIndex:
+        doc = loads(data, MAX_INDEX_BYTES, "pack index")
         try:
-            doc = json.loads(zstandard.ZstdDecompressor().decompress(data))
             return cls(doc["pack"], doc["size"], doc["class"], doc["chunks"])
-        except (zstandard.ZstdError, ValueError, KeyError) as exc:
+        except (TypeError, KeyError) as exc:
             raise IntegrityError(f"pack index does not decode: {exc}") from None
 
 

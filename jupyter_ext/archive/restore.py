@@ -24,10 +24,20 @@ import blake3
 from ..constants import COLD_CLASSES, DEFAULT_TIER
 from .chunks import decode
 from .errors import ArchiveError, Exists, IntegrityError, NotFound, UnsafePath
-from .manifest import DIR, FILE, SYMLINK, ArchiveEntry, FileEntry, check_link, check_relpath
+from .manifest import (
+    DIR,
+    FILE,
+    SYMLINK,
+    ArchiveEntry,
+    FileEntry,
+    check_link,
+    check_relpath,
+    check_tree,
+)
 from .pricing import check_tier, retrieval_estimates
 from .progress import Reporter
 from .repository import Repository
+from .safefs import SPECIAL_BITS, DirWalker, current_umask, safe_mode
 
 MAX_RANGE = 8 * 1024 * 1024
 TMP_MARK = ".lens-tmp-"
@@ -126,6 +136,7 @@ class Restorer:
         self.overwrite, self.days = overwrite, days
         self.poll_interval, self.timeout, self.workers = poll_interval, timeout, workers
         self.rep = reporter or Reporter()
+        self.umask = current_umask()
         self.id = restore_id(plan.archive.id, plan.paths, self.target)
         state = repo.load_state(self.id)
         if state and state.get("status") == "done":
@@ -144,71 +155,89 @@ class Restorer:
             self._last_save = time.monotonic()
 
     # -- paths ---------------------------------------------------------------
-    def _dest(self, rel: str) -> str:
-        check_relpath(rel)
-        return os.path.join(self.target, *rel.split("/"))
+    # Everything below the target is reached through DirWalker: folder fds opened
+    # component by component with O_NOFOLLOW, so no link (from the archive or
+    # already in the target) is ever followed by a write, mkdir or chmod.
+    @staticmethod
+    def _parts(rel: str) -> list[str]:
+        return check_relpath(rel).split("/")
 
-    def _inside(self, path: str) -> None:
-        """Refuse ``path`` unless its nearest existing ancestor resolves inside the
-        target (an existing symlink in the target cannot redirect writes)."""
-        while not os.path.lexists(path):
-            if path == self.target or not path.startswith(self.target + os.sep):
-                return  # nothing below the target exists yet: nothing can redirect
-            path = os.path.dirname(path)
-        real_root = os.path.realpath(self.target)
-        real = os.path.realpath(path)
-        if real != real_root and not real.startswith(real_root + os.sep):
-            raise UnsafePath(f"{path!r} resolves outside the restore target {self.target!r}")
+    def _existing_link(self, walker: DirWalker | None):
+        def link_of(path: str) -> str | None:
+            if walker is None:
+                return None
+            st = walker.lstat(path.split("/"))
+            if st is not None and stat.S_ISLNK(st.st_mode):
+                return walker.readlink(path.split("/"))
+            return None
+        return link_of
 
     @property
     def resuming(self) -> bool:
         return self.state["status"] in ("thawing", "downloading", "failed")
 
-    def _already_restored(self, f: FileEntry, dest: str) -> bool:
+    def _already_restored(self, f: FileEntry, st: os.stat_result, w: DirWalker) -> bool:
         """On resume: a file written before a crash but not yet recorded as done
         (same type, size and ns mtime, which the restore sets before its rename)."""
-        try:
-            st = os.lstat(dest)
-        except FileNotFoundError:
-            return False
         if f.type == SYMLINK:
-            return os.path.islink(dest) and os.readlink(dest) == f.target
+            return stat.S_ISLNK(st.st_mode) and w.readlink(self._parts(f.path)) == f.target
         return (f.type == FILE and stat.S_ISREG(st.st_mode) and st.st_size == f.size
                 and st.st_mtime_ns == f.mtime_ns)
 
-    def _sweep_temp(self) -> None:
+    def _sweep_temp(self, w: DirWalker) -> None:
         """Remove our own temp files left in the target by a killed restore."""
-        dirs = {os.path.dirname(self._dest(f.path)) for f in self.plan.files}
+        dirs = {tuple(self._parts(f.path)[:-1]) for f in self.plan.files}
         for d in dirs:
             try:
-                names = os.listdir(d)
-            except OSError:
+                fd = w.open(d)
+                names = os.listdir(fd) if fd is not None else []
+            except (OSError, UnsafePath):
                 continue
             for name in names:
                 if TMP_RE.match(name):
                     try:
-                        os.unlink(os.path.join(d, name))
+                        os.unlink(name, dir_fd=fd)
                     except OSError:
                         pass
 
     def preflight(self) -> None:
         """Refuse unsafe paths and existing files before anything is written."""
+        for f in self.plan.files:
+            self._parts(f.path)
+            if f.type == SYMLINK:
+                check_link(f.path, f.target)
+        if not os.path.isdir(self.target):
+            if os.path.lexists(self.target):
+                raise Exists(f"restore target {self.target!r} exists and is not a folder")
+            check_tree(self.plan.files)
+            return
+        with DirWalker(self.target) as w:
+            check_tree(self.plan.files, self._existing_link(w))
+            self._preflight_target(w)
+
+    def _preflight_target(self, w: DirWalker) -> None:
         if self.resuming:
-            self._sweep_temp()
+            self._sweep_temp(w)
         done = set(self.state["done"])
         conflicts = []
         for f in self.plan.files:
-            dest = self._dest(f.path)
-            if f.type == SYMLINK:
-                check_link(f.path, f.target)
-            self._inside(os.path.dirname(dest))
-            if f.type != DIR and os.path.lexists(dest) and f.path not in done:
-                if self.resuming and self._already_restored(f, dest):
+            parts = self._parts(f.path)
+            st = w.lstat(parts)  # walks the parents: UnsafePath if one is a link
+            if st is None:
+                continue
+            if f.type == DIR:
+                if stat.S_ISLNK(st.st_mode):
+                    raise UnsafePath(f"{f.path!r} in the restore target is a symlink; "
+                                     "refusing to write through it")
+                if not stat.S_ISDIR(st.st_mode):
+                    raise Exists(f"{f.path}: a file is in the way of a folder")
+            elif f.path not in done:
+                if self.resuming and self._already_restored(f, st, w):
                     self.state["done"].append(f.path)
                     done.add(f.path)
                 elif not self.overwrite:
                     conflicts.append(f.path)
-                elif os.path.isdir(dest) and not os.path.islink(dest):
+                elif stat.S_ISDIR(st.st_mode):
                     raise Exists(f"{f.path}: a directory is in the way")
         if conflicts:
             more = f" (+{len(conflicts) - 5} more)" if len(conflicts) > 5 else ""
@@ -284,13 +313,13 @@ class Restorer:
             raise IntegrityError(f"restore failed: {f.path}: pack {g['pack'][:16]} is missing"
                                  ) from None
 
-    def _write_file(self, f: FileEntry, pool: ThreadPoolExecutor) -> None:
-        dest = self._dest(f.path)
-        parent = os.path.dirname(dest)
-        self._inside(parent)
-        os.makedirs(parent, exist_ok=True)
-        tmp = os.path.join(parent, f".{os.path.basename(dest)}{TMP_MARK}{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    def _write_file(self, f: FileEntry, pool: ThreadPoolExecutor, w: DirWalker) -> None:
+        parts = self._parts(f.path)
+        name = parts[-1]
+        tmp = f".{name}{TMP_MARK}{secrets.token_hex(4)}"
+        pfd = w.open(parts[:-1], create=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600, dir_fd=pfd)
         try:
             window: OrderedDict = OrderedDict()
             groups = iter(self._groups(f))
@@ -311,26 +340,65 @@ class Restorer:
                     window[nxt] = pool.submit(self._fetch, f, g)
                     nxt += 1
                 self.rep.check()
-            os.fchmod(fd, f.mode & 0o7777)
+            os.fchmod(fd, self._mode(f))
+            os.utime(fd, ns=(f.mtime_ns, f.mtime_ns))
         except BaseException:
             os.close(fd)
-            os.unlink(tmp)
+            os.unlink(tmp, dir_fd=pfd)
             raise
         os.close(fd)
-        os.utime(tmp, ns=(f.mtime_ns, f.mtime_ns))
-        if os.path.lexists(dest) and not self.overwrite and f.path not in self.state["done"]:
-            os.unlink(tmp)
-            raise Exists(f"{f.path}: exists; pass overwrite=True (--overwrite)")
-        os.replace(tmp, dest)
+        self._replace(f, tmp, w)
 
-    def _write_link(self, f: FileEntry) -> None:
-        dest = self._dest(f.path)
-        parent = os.path.dirname(dest)
-        self._inside(parent)
-        os.makedirs(parent, exist_ok=True)
-        tmp = os.path.join(parent, f".{os.path.basename(dest)}{TMP_MARK}{secrets.token_hex(4)}")
-        os.symlink(f.target, tmp)
-        os.replace(tmp, dest)
+    def _replace(self, f: FileEntry, tmp: str, w: DirWalker) -> None:
+        """Move ``tmp`` over the entry's name in its folder (re-walked, never followed)."""
+        parts = self._parts(f.path)
+        pfd = w.open(parts[:-1])
+        try:
+            st = os.stat(parts[-1], dir_fd=pfd, follow_symlinks=False)
+        except FileNotFoundError:
+            st = None
+        if st is not None and not self.overwrite and f.path not in self.state["done"]:
+            os.unlink(tmp, dir_fd=pfd)
+            raise Exists(f"{f.path}: exists; pass overwrite=True (--overwrite)")
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            os.unlink(tmp, dir_fd=pfd)
+            raise Exists(f"{f.path}: a directory is in the way")
+        os.replace(tmp, parts[-1], src_dir_fd=pfd, dst_dir_fd=pfd)
+
+    def _write_link(self, f: FileEntry, w: DirWalker) -> None:
+        parts = self._parts(f.path)
+        tmp = f".{parts[-1]}{TMP_MARK}{secrets.token_hex(4)}"
+        os.symlink(f.target, tmp, dir_fd=w.open(parts[:-1], create=True))
+        self._replace(f, tmp, w)
+
+    def _mode(self, f: FileEntry) -> int:
+        """The mode to apply; setuid/setgid/sticky bits are dropped and reported."""
+        if f.mode & SPECIAL_BITS:
+            self.state.setdefault("modes_masked", []).append(f.path)
+        return safe_mode(f.mode, self.umask)
+
+    def _created(self, rel: str) -> None:
+        created = self.state.setdefault("created_dirs", [])
+        if not hasattr(self, "_created_set"):
+            self._created_set = set(created)
+        if rel not in self._created_set:
+            self._created_set.add(rel)
+            created.append(rel)
+
+    def _finish_dirs(self, w: DirWalker) -> None:
+        """Modes and mtimes of folders, deepest first: those this restore created,
+        and existing ones only with ``overwrite``. Modes are masked (safe_mode)."""
+        created = set(self.state.get("created_dirs", []))
+        by_path = {f.path: f for f in self.plan.files if f.type == DIR}
+        todo = set(created) | (set(by_path) if self.overwrite else set())
+        for rel in sorted(todo, key=lambda p: -p.count("/")):
+            fd = w.open(rel.split("/"))
+            if fd is None:
+                continue
+            f = by_path.get(rel)
+            os.fchmod(fd, self._mode(f) if f else safe_mode(0o777, self.umask))
+            if f is not None:
+                os.utime(fd, ns=(f.mtime_ns, f.mtime_ns))
 
     def run(self, wait: bool = True) -> dict:
         """Restore (resuming unfinished state). Returns the final state dict."""
@@ -343,30 +411,31 @@ class Restorer:
         done = set(self.state["done"])
         os.makedirs(self.target, exist_ok=True)
         try:
-            with ThreadPoolExecutor(self.workers, thread_name_prefix="lens-get") as pool:
+            with (DirWalker(self.target, on_create=self._created) as w,
+                  ThreadPoolExecutor(self.workers, thread_name_prefix="lens-get") as pool):
+                # folders this restore creates get the archive's modes at the end; they
+                # are recorded before they exist, so a resumed restore knows them too
+                for f in self.plan.files:
+                    if f.type == DIR and w.lstat(self._parts(f.path)) is None:
+                        self._created(f.path)
+                self.save()
                 for f in self.plan.files:
                     if f.type == DIR:
-                        d = self._dest(f.path)
-                        self._inside(d)
-                        os.makedirs(d, exist_ok=True)
+                        w.open(self._parts(f.path), create=True)
                 for f in files:
                     if f.path in done:
                         self.rep.add(files_done=1, bytes_done=f.size)
                         continue
-                    self._write_file(f, pool)
+                    self._write_file(f, pool, w)
                     done.add(f.path)
                     self.state["done"].append(f.path)
                     self.rep.add(files_done=1)
                     self.save(force=False)
-            for f in self.plan.files:
-                if f.type == SYMLINK and f.path not in done:
-                    self._write_link(f)
-                    self.state["done"].append(f.path)
-            for f in sorted((f for f in self.plan.files if f.type == DIR),
-                            key=lambda e: -e.path.count("/")):
-                d = self._dest(f.path)
-                os.chmod(d, f.mode & 0o7777)
-                os.utime(d, ns=(f.mtime_ns, f.mtime_ns))
+                for f in self.plan.files:
+                    if f.type == SYMLINK and f.path not in done:
+                        self._write_link(f, w)
+                        self.state["done"].append(f.path)
+                self._finish_dirs(w)
         except (IntegrityError, UnsafePath, Exists) as exc:
             self.state["status"], self.state["error"] = "failed", str(exc)
             self.save()

@@ -1,22 +1,81 @@
-"""Walk the source paths into manifest entries (directories, files, symlinks)."""
+"""Walk the source paths into manifest entries (directories, files, symlinks).
+
+The walk never follows a link: folders are opened with ``O_NOFOLLOW`` relative
+to their parent's fd and checked against their ``lstat``, so a folder swapped
+for a symlink during the scan is skipped, not descended. Each file's identity
+(st_dev, st_ino) is kept with its path (:class:`Source`): the archiver opens it
+again with ``O_NOFOLLOW|O_NONBLOCK`` and reads it only if ``fstat`` shows the
+same regular file (``open_source``). That matters when root archives homes.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
 from .errors import ConfigError, UnsafePath
 from .manifest import DIR, FILE, SYMLINK, FileEntry, check_link
 
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
 
-def scan(sources: list[str]) -> tuple[list[tuple[FileEntry, str]], list[str]]:
-    """Return ``[(entry, absolute source path)]`` in a stable order, and skipped paths.
+
+class Source(str):
+    """An absolute source path plus the identity the scan saw there."""
+
+    def __new__(cls, path: str, dev: int = 0, ino: int = 0):
+        obj = super().__new__(cls, path)
+        obj.dev, obj.ino = dev, ino
+        return obj
+
+
+class Changed(OSError):
+    """The path no longer holds the regular file the scan saw (skipped, reported)."""
+
+
+def open_source(src: Source) -> int:
+    """An fd of the scanned regular file at ``src``, never following a link and
+    never blocking on a FIFO; :class:`Changed` if something else is there now."""
+    try:
+        fd = os.open(src, READ_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise Changed(exc.errno, "replaced by a symlink after the scan; not followed") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise Changed(errno.EINVAL, f"replaced by a {_kind(st.st_mode)} after the scan; "
+                          "skipped")
+        if (st.st_dev, st.st_ino) != (src.dev, src.ino):
+            raise Changed(errno.EINVAL, "replaced by another file after the scan; skipped")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return "special file"
+
+
+def scan(sources: list[str]) -> tuple[list[tuple[FileEntry, Source]], list[str]]:
+    """Return ``[(entry, Source)]`` in a stable order, and skipped paths.
 
     Each source becomes a top-level name in the archive (its basename), like tar.
     Symlinks are stored as links, never followed; links that point outside their
     source tree are skipped (a restore would refuse them).
     """
-    out: list[tuple[FileEntry, str]] = []
+    out: list[tuple[FileEntry, Source]] = []
     skipped: list[str] = []
     tops = set()
     for src in sources:
@@ -27,42 +86,57 @@ def scan(sources: list[str]) -> tuple[list[tuple[FileEntry, str]], list[str]]:
         if top in tops:
             raise ConfigError(f"paths: two sources are both named {top!r}")
         tops.add(top)
-        _walk(full, top, out, skipped)
+        _walk(full, top, out, skipped, None)
     return out, skipped
 
 
-def _entry(full: str, rel: str, st: os.stat_result) -> FileEntry | None:
+def _entry(rel: str, st: os.stat_result, readlink) -> FileEntry | None:
     mode = stat.S_IMODE(st.st_mode)
     if stat.S_ISDIR(st.st_mode):
         return FileEntry(rel, DIR, mode, st.st_mtime_ns)
     if stat.S_ISREG(st.st_mode):
         return FileEntry(rel, FILE, mode, st.st_mtime_ns, st.st_size)
     if stat.S_ISLNK(st.st_mode):
-        target = os.readlink(full)
+        target = readlink()
         check_link(rel, target)
         return FileEntry(rel, SYMLINK, mode, st.st_mtime_ns, target=target)
     return None
 
 
-def _walk(full: str, rel: str, out: list, skipped: list) -> None:
+def _walk(full: str, rel: str, out: list, skipped: list, parent_fd: int | None) -> None:
+    """``full`` is the path (for reading later); ``parent_fd`` the folder fd it is
+    looked up in (None for a top-level source, looked up by path)."""
+    name = os.path.basename(full) if parent_fd is not None else full
+    at = {"dir_fd": parent_fd} if parent_fd is not None else {}
     try:
-        st = os.lstat(full)
-        entry = _entry(full, rel, st)
-    except UnsafePath:
-        skipped.append(rel)
-        return
-    except OSError:
+        st = os.stat(name, follow_symlinks=False, **at)
+        entry = _entry(rel, st, lambda: os.readlink(name, **at))
+    except (UnsafePath, OSError):
         skipped.append(rel)
         return
     if entry is None:
         skipped.append(rel)
         return
-    out.append((entry, full))
-    if entry.type == DIR:
+    if entry.type != DIR:
+        out.append((entry, Source(full, st.st_dev, st.st_ino)))
+        return
+    try:
+        fd = os.open(name, DIR_FLAGS, **at)
+    except OSError:
+        skipped.append(rel)  # unreadable, or swapped for a link since the lstat
+        return
+    try:
+        dst = os.fstat(fd)
+        if (dst.st_dev, dst.st_ino) != (st.st_dev, st.st_ino):
+            skipped.append(f"{rel}: replaced during the scan; skipped")
+            return
+        out.append((entry, Source(full, st.st_dev, st.st_ino)))
         try:
-            names = sorted(os.listdir(full))
+            names = sorted(os.listdir(fd))
         except OSError:
             skipped.append(rel)
             return
-        for name in names:
-            _walk(os.path.join(full, name), f"{rel}/{name}", out, skipped)
+        for child in names:
+            _walk(os.path.join(full, child), f"{rel}/{child}", out, skipped, fd)
+    finally:
+        os.close(fd)

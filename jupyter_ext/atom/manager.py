@@ -36,7 +36,7 @@ from .errors import AtomError, BackendError, JobNotFound, SpecError
 from .estimate import actual_cost
 from .estimate import estimate as estimate_spec
 from .ledger import LedgerProtocol
-from .spec import JobSpec, lens_env, parse_spec
+from .spec import JobSpec, job_env, job_tags, parse_spec
 from .store import JobStore
 
 HELD, REJECTED = "HELD", "REJECTED"
@@ -143,10 +143,8 @@ class JobManager:
             "failure": None, "cancel_requested": False, "image": image, "spec": spec.to_dict(),
         }
         self.store.put(rec)
-        tags = {**spec.tags_dict, "lens:user": user, "lens:group": project or "none",
-                "lens:job": lens_id,
-                "lens:project": spec.tags_dict.get("project", project or "none")}
-        env = {**lens_env(spec, lens_id), **spec.env_dict}
+        tags = job_tags(spec.tags_dict, user=user, project=project, job_id=lens_id)
+        env = job_env(spec, lens_id)
         sub = Submission(lens_id, user, groups, spec, image, tuple(deps), tags, env)
         try:
             rec["backend_id"] = await backend.submit(sub)

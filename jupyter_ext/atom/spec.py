@@ -257,7 +257,7 @@ def _env(value: Any, key: str = "env") -> tuple[tuple[str, str], ...]:
 
 def _tags(value: Any) -> tuple[tuple[str, str], ...]:
     tags = _mapping("tags", value, TAG_KEY_RE, 256, "keys of [A-Za-z0-9_.:/=+@-], 1..128 chars",
-                    reserved_prefixes=("lens:", "aws:"), limit=40)
+                    reserved_prefixes=RESERVED_TAG_PREFIXES, limit=40)
     for k, v in tags:
         if not TAG_VALUE_RE.match(v):
             raise SpecError(f"tags.{k}", "invalid tag value",
@@ -426,6 +426,30 @@ def parse_spec(data: Mapping[str, Any], catalog=None) -> JobSpec:
         env=_env(data.get("env")), tags=_tags(data.get("tags")), project=project,
         backend=backend, mpi=mpi,
     )
+
+
+RESERVED_TAG_PREFIXES = ("lens:", "aws:")
+
+
+def job_tags(user_tags: Mapping[str, str], *, user: str, project: str | None,
+             job_id: str) -> dict[str, str]:
+    """A job's tags: the user's, then lens's own, which always win.
+
+    ``lens:project`` is the group the job is charged to, never a user tag of the
+    same name (a user tag ``project`` stays a plain ``project`` tag). Reserved
+    prefixes are dropped from user tags here too, not only at parse time.
+    """
+    own = {"lens:user": user, "lens:group": project or "none",
+           "lens:project": project or "none", "lens:job": job_id}
+    mine = {k: v for k, v in user_tags.items() if not k.startswith(RESERVED_TAG_PREFIXES)}
+    return {**mine, **own}
+
+
+def job_env(spec: JobSpec, job_id: str) -> dict[str, str]:
+    """The user's variables, then lens's own (``lens_env``), which always win."""
+    mine = {k: v for k, v in spec.env_dict.items()
+            if k not in RESERVED_ENV and not k.startswith(RESERVED_ENV_PREFIXES)}
+    return {**mine, **lens_env(spec, job_id)}
 
 
 def lens_env(spec: JobSpec, job_id: str) -> dict[str, str]:

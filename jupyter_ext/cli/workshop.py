@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 from jupyter_ext.cli.main import CommandError
@@ -167,6 +168,38 @@ def cmd_extend(args) -> int:
     return 0
 
 
+def _job_canceller(state):
+    """Cancel seats' jobs directly at their backends, from this machine.
+
+    The backends are configured like the lens service's (``LENS_SERVICE_CONFIG``,
+    and the state directory's atom-local / atom-slurm folders), so on the local
+    stack this is the same LocalBackend / Slurm the service uses. Job records and
+    charges stay with the service: its next refresh records CANCELLED and charges.
+    """
+    import asyncio
+
+    from traitlets.config import Config, PyFileConfigLoader
+
+    from jupyter_ext.atom.admin import cancel_jobs_of
+    from jupyter_ext.atom.backends.factory import make_backend
+    from jupyter_ext.db.engine import make_engine
+
+    config = Config()
+    path = os.environ.get("LENS_SERVICE_CONFIG")
+    if path:
+        config.merge(PyFileConfigLoader(os.path.basename(path), os.path.dirname(path) or ".").load_config())
+    for cls, folder in (("LocalBackend", "atom-local"), ("SlurmBackend", "atom-slurm")):
+        if not config[cls].get("state_dir"):
+            config[cls].state_dir = str(Path(state.root) / folder)
+
+    def cancel(seats: list[str]):
+        engine = make_engine(state.lens_db_url)  # busy timeout: the service writes too
+        report = asyncio.run(cancel_jobs_of(engine, seats, lambda name: make_backend(name, config=config)))
+        return report.cancelled, report.problems
+
+    return cancel
+
+
 def cmd_close(args) -> int:
     from jupyter_ext.cli.hubapi import HubAPIError
     from jupyter_ext.workshop.model import WorkshopError, format_usd
@@ -175,11 +208,14 @@ def cmd_close(args) -> int:
     state = _state(args)
     try:
         res = close_workshop(hub=_hub(args, state), state_root=state.root, lens_db_url=state.lens_db_url,
-                             name=args.name, archive=args.archive)
+                             name=args.name, archive=args.archive, cancel_jobs=_job_canceller(state))
     except (WorkshopError, HubAPIError) as exc:
         raise CommandError(str(exc)) from None
+    jobs = sum(len(v) for v in res.jobs_cancelled.values())
     print(f"workshop {args.name} closed: {len(res.disabled)} account(s) disabled, "
-          f"{len(res.stopped)} server(s) stopped")
+          f"{len(res.stopped)} server(s) stopped, {jobs} job(s) cancelled")
+    for problem in res.problems:
+        print(f"warning: {problem}", file=sys.stderr)
     print(f"{'seat':24} {'cost':>10}  archive")
     for seat, micro in sorted(res.costs.items()):
         archive = res.archives.get(seat, "") if args.archive else ""

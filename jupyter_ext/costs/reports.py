@@ -14,6 +14,7 @@ import io
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 
+from ..csvsafe import safe_cell
 from .budgets import CATEGORIES, HUB, AccountSummary, utc
 from .money import usd_plain
 
@@ -124,9 +125,10 @@ def to_csv(rows: list[dict], columns: list[str] | None = None) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([c.removesuffix("_micro") + "_usd" if c in MONEY_COLUMNS else c for c in columns])
     for row in rows:
+        # account names, descriptions and tags are user text: neutralise formulas
         writer.writerow([
             ("" if row.get(c) is None else usd_plain(row[c])) if c in MONEY_COLUMNS
-            else row.get(c, "") for c in columns])
+            else safe_cell(row.get(c, "")) for c in columns])
     return out.getvalue()
 
 

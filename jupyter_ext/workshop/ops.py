@@ -160,11 +160,17 @@ class CloseResult:
     disabled: list[str]
     archives: dict[str, str | None]
     costs: dict[str, int]
+    jobs_cancelled: dict[str, list[str]] = field(default_factory=dict)  # seat -> job ids
+    problems: list[str] = field(default_factory=list)  # jobs not cancelled, files skipped
 
 
 def close_workshop(
-    *, hub: HubAPI, state_root: Path, lens_db_url: str, name: str, archive: bool = False
+    *, hub: HubAPI, state_root: Path, lens_db_url: str, name: str, archive: bool = False,
+    cancel_jobs=None,
 ) -> CloseResult:
+    """Disable the seats, stop their servers, revoke their tokens, cancel their
+    jobs (``cancel_jobs(seats) -> ({seat: [job ids]}, [problems])``, given by the
+    CLI), then archive the homes: nothing of a seat runs while its home is read."""
     from .homes import archive_home, seat_home
 
     store = WorkshopStore.from_url(lens_db_url)
@@ -182,18 +188,31 @@ def close_workshop(
     stopped = hub.stop_servers(list(ws.seats))
     for seat in ws.seats:
         hub.revoke_tokens(seat)
+    cancelled: dict[str, list[str]] = {}
+    problems: list[str] = []
+    if cancel_jobs is not None:
+        cancelled, job_problems = cancel_jobs(list(ws.seats))
+        problems += [f"job {p}" for p in job_problems]
     archives: dict[str, str | None] = {}
     if archive:
         dest = workshop_dir(state_root, name) / "archive"
         for seat in ws.seats:
-            archives[seat] = archive_seat(seat, seat_home(seat, state_root), dest, name, archive_home)
+            skipped: list[str] = []
+            archives[seat] = archive_seat(seat, seat_home(seat, state_root), dest, name,
+                                          archive_home, skipped=skipped)
+            problems += [f"{seat}: not archived: {s}" for s in skipped]
     costs = seat_costs(store.engine, list(ws.seats), utcnow())
-    return CloseResult(stopped, disabled, archives, costs)
+    return CloseResult(stopped, disabled, archives, costs, cancelled, problems)
 
 
-def archive_seat(seat: str, home: Path, dest: Path, workshop: str, fallback) -> str | None:
+def archive_seat(seat: str, home: Path, dest: Path, workshop: str, fallback,
+                 skipped: list | None = None, after_scan=None) -> str | None:
     """Archive one seat's home with the archive engine (a deduplicated, compressed
-    repository in `dest`, owned by user:SEAT); a tar.zst if the engine is absent."""
+    repository in `dest`, owned by user:SEAT); a tar.zst if the engine is absent.
+
+    Runs as root: the engine never follows a link or opens a FIFO a seat swapped
+    in after the scan (see docs/archive.md); such paths are appended to
+    ``skipped``. ``after_scan`` is the engine's hook between scan and reads."""
     if not home.is_dir():
         return None
     try:
@@ -204,7 +223,10 @@ def archive_seat(seat: str, home: Path, dest: Path, workshop: str, fallback) -> 
         return str(path) if path else None
     engine = ArchiveEngine(repository=str(dest / "repository"), cache_dir="")
     result = engine.create([str(home)], owner=f"user:{seat}", principal=Principal(user="lens-admin", admin=True),
-                           name=f"workshop-{workshop}-{seat}", tags={"workshop": workshop})
+                           name=f"workshop-{workshop}-{seat}", tags={"workshop": workshop},
+                           after_scan=after_scan)
+    if skipped is not None:
+        skipped.extend(result.get("skipped", []))
     entry = result.get("archive") or {}
     return f"{dest / 'repository'} {entry.get('id') or entry.get('name') or ''}".strip()
 

@@ -11,6 +11,7 @@ import io
 from dataclasses import dataclass
 from html import escape
 
+from ..csvsafe import safe_row, unguard_cell
 from .model import Workshop
 
 CSV_FIELDS = ("workshop", "username", "password", "display_name", "role", "login_url", "expires_utc")
@@ -31,7 +32,9 @@ def render_csv(ws: Workshop, creds: list[Credential], login_url: str) -> str:
     writer.writerow(CSV_FIELDS)
     expires = f"{ws.expires_at:%Y-%m-%d %H:%M}" if ws.expires_at else ""
     for c in creds:
-        writer.writerow((ws.name, c.username, c.password, c.display_name, c.role, login_url, expires))
+        # display names come from the roster: never let a spreadsheet run them as formulas
+        writer.writerow(safe_row((ws.name, c.username, c.password, c.display_name, c.role,
+                                  login_url, expires)))
     return out.getvalue()
 
 
@@ -39,8 +42,9 @@ def read_csv(text: str) -> dict[str, str]:
     """Known passwords from an earlier sheet (username -> password)."""
     known = {}
     for row in csv.DictReader(io.StringIO(text)):
-        if row.get("username") and row.get("password") and row["password"] != UNCHANGED:
-            known[row["username"]] = row["password"]
+        user, password = unguard_cell(row.get("username") or ""), unguard_cell(row.get("password") or "")
+        if user and password and password != UNCHANGED:
+            known[user] = password
     return known
 
 

@@ -6,8 +6,9 @@ import os
 
 import pytest
 
-from jupyter_ext.archive.errors import AccessDenied, NotFound, UnsafePath
-from jupyter_ext.archive.manifest import FILE, SYMLINK, ArchiveEntry, FileEntry, Manifest
+from jupyter_ext.archive import zjson
+from jupyter_ext.archive.errors import AccessDenied, NotFound, TooLarge, UnsafePath
+from jupyter_ext.archive.manifest import DIR, FILE, SYMLINK, ArchiveEntry, FileEntry, Manifest
 from jupyter_ext.archive.repository import Principal, Repository
 
 from .helpers import ALICE, BOB, engine, make_tree
@@ -155,3 +156,237 @@ def test_broken_progress_callback_does_not_break_the_archive(tmp_path):
 
     res = eng.create([src], owner="alice", principal=ALICE, name="a", progress=broken)
     assert res["archive"]["files"] == 4
+
+
+# -- finding 2: hostile manifests and indexes in a readable repository ----------------
+
+def _outside(tmp_path, target):
+    """Everything under tmp_path except the repository and the restore target."""
+    out = set()
+    for dirpath, dirs, files in os.walk(tmp_path):
+        dirs[:] = [d for d in dirs if os.path.join(dirpath, d) not in
+                   (str(tmp_path / "repo"), str(target))]
+        for name in dirs + files:
+            full = os.path.join(dirpath, name)
+            st = os.lstat(full)
+            out.add((full, st.st_mode, st.st_size, st.st_mtime_ns))
+    return out
+
+
+def _publish_with_writer(eng, name, files, *, meta=None, src_files=None, tmp_path):
+    """Publish a crafted archive through the repository's own writers
+    (Repository.put_manifest / publish), with chunks from a real archive."""
+    repo = Repository.open(eng.store, "group:climate", ALICE)
+    src = tmp_path / "payload"
+    src.mkdir(exist_ok=True)
+    (src / "f").write_bytes(b"data" * 100)
+    real = eng.create([str(src)], owner="group:climate", principal=ALICE, name="real")
+    chunks = repo.manifest(real["archive"]["manifest"]).files[1].chunks
+    for f in files:
+        if f.type == FILE:
+            f.chunks, f.size = chunks, 400
+    m = Manifest(name, "group:climate", "2030-01-01T00:00:00+00:00", files, meta=meta or {})
+    mid, size = repo.put_manifest(m)
+    repo.publish(ArchiveEntry(mid, name, "group:climate", m.created, mid))
+    return repo, size
+
+
+CHAINS = {
+    # each link passes the lexical check alone; together s/up ends above the target
+    "chain": [FileEntry("s", DIR, 0o755), FileEntry("s/d", SYMLINK, 0o777, target=".."),
+              FileEntry("s/up", SYMLINK, 0o777, target="d/../..")],
+    # a file written through a link of the same archive
+    "through-link": [FileEntry("s", DIR, 0o755), FileEntry("s/d", SYMLINK, 0o777, target=".."),
+                     FileEntry("s/d/f", FILE, 0o644)],
+    # a loop never terminates resolution by itself
+    "loop": [FileEntry("a", SYMLINK, 0o777, target="b"),
+             FileEntry("b", SYMLINK, 0o777, target="a")],
+}
+
+
+@pytest.mark.parametrize("case", sorted(CHAINS))
+def test_chained_link_escape_is_refused(tmp_path, case):
+    """A group member crafts a manifest whose links chain out of the target."""
+    eng = engine(str(tmp_path / "repo"))
+    _publish_with_writer(eng, "evil", CHAINS[case], tmp_path=tmp_path)
+    target = tmp_path / "target"
+    target.mkdir()
+    before = _outside(tmp_path, target)
+    carol = Principal("carol", ("climate",))
+    with pytest.raises(UnsafePath, match="chain of links|is a symlink|too many levels"):
+        eng.restore("evil", target=str(target), owner="group:climate", principal=carol)
+    assert list(target.iterdir()) == []
+    assert _outside(tmp_path, target) == before
+
+
+def test_link_chaining_through_a_link_already_in_the_target_is_refused(tmp_path):
+    eng = engine(str(tmp_path / "repo"))
+    _publish_with_writer(eng, "evil", [
+        FileEntry("s", DIR, 0o755), FileEntry("s/up", SYMLINK, 0o777, target="d/../..")],
+        tmp_path=tmp_path)
+    target = tmp_path / "target"
+    (target / "s").mkdir(parents=True)
+    os.symlink("..", target / "s" / "d")  # harmless alone: points at the target
+    with pytest.raises(UnsafePath, match="chain of links"):
+        eng.restore("evil", target=str(target), owner="group:climate", principal=ALICE,
+                    overwrite=True)
+    assert not os.path.lexists(target / "s" / "up")
+
+
+def test_special_mode_bits_are_dropped_and_the_umask_applies(tmp_path):
+    eng = engine(str(tmp_path / "repo"))
+    _publish_with_writer(eng, "modes", [
+        FileEntry("d", DIR, 0o1777), FileEntry("d/suid", FILE, 0o4755),
+        FileEntry("d/sgid", FILE, 0o2775), FileEntry("d/plain", FILE, 0o666)],
+        tmp_path=tmp_path)
+    target = tmp_path / "target"
+    before = _outside(tmp_path, target)
+    old = os.umask(0o027)
+    try:
+        res = eng.restore("modes", target=str(target), owner="group:climate", principal=ALICE)
+    finally:
+        os.umask(old)
+    assert _outside(tmp_path, target) == before
+    mode = {p: os.lstat(target / p).st_mode & 0o7777 for p in ("d", "d/suid", "d/sgid",
+                                                                "d/plain")}
+    assert mode == {"d": 0o750, "d/suid": 0o750, "d/sgid": 0o750, "d/plain": 0o640}
+    assert sorted(res["state"]["modes_masked"]) == ["d", "d/sgid", "d/suid"]
+
+
+def test_existing_folder_modes_are_left_alone_without_overwrite(tmp_path):
+    eng = engine(str(tmp_path / "repo"))
+    _publish_with_writer(eng, "a", [FileEntry("d", DIR, 0o777), FileEntry("d/new", FILE, 0o644)],
+                         tmp_path=tmp_path)
+    target = tmp_path / "target"
+    (target / "d").mkdir(parents=True)
+    os.chmod(target / "d", 0o700)
+    eng.restore("a", target=str(target), owner="group:climate", principal=ALICE)
+    assert os.stat(target / "d").st_mode & 0o7777 == 0o700
+    assert (target / "d" / "new").read_bytes() == b"data" * 100
+    (target / "d" / "new").unlink()
+    old = os.umask(0o022)
+    try:
+        eng.restore("a", target=str(target), owner="group:climate", principal=ALICE,
+                    overwrite=True)
+    finally:
+        os.umask(old)
+    assert os.stat(target / "d").st_mode & 0o7777 == 0o755
+
+
+def test_manifest_decompression_bomb_is_refused(tmp_path):
+    eng = engine(str(tmp_path / "repo"))
+    block = "x" * (1 << 20)
+    pad = [block] * (zjson.MAX_MANIFEST_BYTES // len(block) + 4)  # one 1 MiB str, reused
+    repo, size = _publish_with_writer(eng, "bomb", [FileEntry("f", FILE, 0o644)],
+                                      meta={"pad": pad}, tmp_path=tmp_path)
+    assert size < 128 * 1024  # a small object ...
+    target = tmp_path / "target"
+    before = _outside(tmp_path, target)
+    with pytest.raises(TooLarge, match="manifest: decompresses to more than the 256 MiB"):
+        eng.restore("bomb", target=str(target), owner="group:climate", principal=ALICE)
+    assert not target.exists() and _outside(tmp_path, target) == before
+
+
+def test_pack_index_decompression_bomb_is_refused(tmp_path):
+    eng = engine(str(tmp_path / "repo"))
+    src = make_tree(str(tmp_path / "src"))
+    eng.create([src], owner="alice", principal=ALICE, name="a")
+    repo = Repository.open(eng.store, "alice", ALICE)
+    repo.load_index()
+    fake = ["f" * (1 << 20), 0, 1, 1]  # one 1 MiB "chunk id", reused
+    repo.add_pack(b"LENSPACK1\n", "e" * 64,
+                  [fake] * (zjson.MAX_INDEX_BYTES // (1 << 20) + 2), "STANDARD")
+    assert eng.store.head(repo.key("index", "e" * 64)).size < 64 * 1024
+    target = tmp_path / "target"
+    before = _outside(tmp_path, target)
+    with pytest.raises(TooLarge, match="pack index: decompresses to more than the 64 MiB"):
+        eng.restore("a", target=str(target), owner="alice", principal=ALICE)
+    assert not target.exists() and _outside(tmp_path, target) == before
+
+
+# -- finding 3: archiving as root never follows what a user swaps in -------------------
+
+def _root_only(tmp_path, name="secret"):
+    """A file only root can read (when the tests run as root), with content that
+    does not compress, so it would show up verbatim in a pack."""
+    d = tmp_path / "root-only"
+    d.mkdir(mode=0o700, exist_ok=True)
+    secret = d / name
+    secret.write_bytes(os.urandom(4096))
+    os.chmod(secret, 0o600)
+    return secret
+
+
+def _in_repository(repo_dir, needle: bytes) -> bool:
+    for dirpath, _, files in os.walk(repo_dir):
+        for name in files:
+            with open(os.path.join(dirpath, name), "rb") as f:
+                if needle in f.read():
+                    return True
+    return False
+
+
+def test_file_swapped_for_a_symlink_after_the_scan_is_not_followed(tmp_path):
+    secret = _root_only(tmp_path)
+    home = tmp_path / "home" / "seat"
+    home.mkdir(parents=True)
+    (home / "notes.txt").write_text("mine")
+    (home / "swap.txt").write_text("scanned as a regular file")
+
+    def swap(items):
+        assert "seat/swap.txt" in {e.path for e, _ in items}  # the scan has run
+        os.unlink(home / "swap.txt")
+        os.symlink(secret, home / "swap.txt")
+
+    eng = engine(str(tmp_path / "repo"))
+    res = eng.create([str(home)], owner="alice", principal=Principal("root", admin=True),
+                     name="seat", after_scan=swap)
+    assert any(s.startswith("seat/swap.txt: replaced by a symlink") for s in res["skipped"])
+    shown = eng.show("seat", owner="alice", principal=ALICE)
+    assert {f["path"] for f in shown["files"]} == {"seat", "seat/notes.txt"}
+    assert not _in_repository(tmp_path / "repo", secret.read_bytes()[:64])
+
+
+def test_folder_swapped_for_a_symlink_after_the_scan_is_not_followed(tmp_path):
+    secret = _root_only(tmp_path, "data.bin")
+    home = tmp_path / "home" / "seat"
+    (home / "sub").mkdir(parents=True)
+    (home / "sub" / "data.bin").write_bytes(b"x" * 10)
+
+    def swap(items):
+        os.rename(home / "sub", home / "old")
+        os.symlink(secret.parent, home / "sub")  # same names, root's folder
+
+    eng = engine(str(tmp_path / "repo"))
+    res = eng.create([str(home)], owner="alice", principal=Principal("root", admin=True),
+                     name="seat", after_scan=swap)
+    assert any(s.startswith("seat/sub/data.bin: replaced by another file") for s in res["skipped"])
+    assert not _in_repository(tmp_path / "repo", secret.read_bytes()[:64])
+
+
+def test_file_swapped_for_a_fifo_after_the_scan_does_not_hang(tmp_path):
+    import threading
+
+    home = tmp_path / "home" / "seat"
+    home.mkdir(parents=True)
+    (home / "a.txt").write_text("fine")
+    (home / "pipe").write_text("scanned as a regular file")
+
+    def swap(items):
+        os.unlink(home / "pipe")
+        os.mkfifo(home / "pipe")  # nobody ever writes: a blocking open would hang
+
+    eng = engine(str(tmp_path / "repo"))
+    out: dict = {}
+
+    def run():
+        out["res"] = eng.create([str(home)], owner="alice", principal=Principal("root", admin=True),
+                                name="seat", after_scan=swap)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(60)
+    assert not t.is_alive(), "archiving hung on a FIFO"
+    assert any(s.startswith("seat/pipe: replaced by a FIFO") for s in out["res"]["skipped"])
+    shown = eng.show("seat", owner="alice", principal=ALICE)
+    assert {f["path"] for f in shown["files"]} == {"seat", "seat/a.txt"}

@@ -111,7 +111,8 @@ async def test_queue_by_spot_tags_and_overrides(manager):
     d = describe(bid(manager, rec))
     assert d["jobQueue"].endswith("/lens-spot")
     assert d["tags"]["lens:user"] == "alice" and d["tags"]["lens:group"] == "lab"
-    assert d["tags"]["lens:job"] == rec["id"] and d["tags"]["lens:project"] == "aq-2026"
+    assert d["tags"]["lens:job"] == rec["id"] and d["tags"]["lens:project"] == "lab"
+    assert d["tags"]["project"] == "aq-2026"  # a user tag never overrides lens:project
     assert d["container"]["command"] == ["echo", "$(touch /tmp/x)"]  # literal argv
     env = {e["name"]: e["value"] for e in d["container"]["environment"]}
     assert env["A"] == "1" and env["LENS_JOB_ID"] == rec["id"]

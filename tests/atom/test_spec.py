@@ -11,7 +11,7 @@ from jupyter_ext.atom.catalog import parse_catalog
 from jupyter_ext.atom.errors import SpecError
 from jupyter_ext.atom.estimate import actual_cost, estimate
 from jupyter_ext.atom.rates import instance_types, node_rate_micro
-from jupyter_ext.atom.spec import parse_memory, parse_spec, parse_walltime
+from jupyter_ext.atom.spec import job_env, job_tags, parse_memory, parse_spec, parse_walltime
 from jupyter_ext.costs.catalog import PriceCatalog, packaged_snapshot, process_catalog
 from jupyter_ext.paths import packaged_config_dir
 
@@ -161,3 +161,28 @@ def test_estimate_with_another_price_source(catalog):
     est = estimate(spec, catalog, PriceCatalog(snap, "test"))
     assert est["instance_type"] == "m6a.large" and est["hourly_rate_micro"] == 1_000_000
     assert est["snapshot"]["date"] == "2026-11-20"
+
+
+def test_lens_tags_win_over_a_user_tag_named_project(catalog):
+    """Finding 8: a user tag `project` must not redirect the lens:project cost tag."""
+    spec = parse_spec({"name": "t", "command": ["true"], "project": "lab",
+                       "tags": {"project": "someone-elses-grant", "team": "aq"}}, catalog)
+    tags = job_tags(spec.tags_dict, user="alice", project=spec.project, job_id="j-0123456789ab")
+    assert tags["lens:project"] == "lab" and tags["lens:group"] == "lab"
+    assert tags["project"] == "someone-elses-grant" and tags["team"] == "aq"
+    assert tags["lens:user"] == "alice" and tags["lens:job"] == "j-0123456789ab"
+    # even tags that never went through parse_spec cannot override lens's own
+    forged = job_tags({"lens:user": "bob", "lens:project": "x", "aws:foo": "y"},
+                      user="alice", project=None, job_id="j-0123456789ab")
+    assert forged == {"lens:user": "alice", "lens:group": "none", "lens:project": "none",
+                      "lens:job": "j-0123456789ab"}
+    with pytest.raises(SpecError, match="reserved"):
+        parse_spec({"name": "t", "command": ["true"], "tags": {"lens:project": "x"}}, catalog)
+
+
+def test_lens_env_wins_over_user_env(catalog):
+    spec = parse_spec({"name": "t", "command": ["true"], "env": {"A": "1"}}, catalog)
+    forged = spec.__class__(**{**spec.__dict__, "env": (("A", "1"), ("LENS_JOB_ID", "x"),
+                                                        ("HOME", "/root"))})
+    env = job_env(forged, "j-0123456789ab")
+    assert env["LENS_JOB_ID"] == "j-0123456789ab" and env["A"] == "1" and "HOME" not in env

@@ -102,3 +102,16 @@ def test_daily_series_zero_fills():
     rows = [{"at": START + timedelta(days=2, hours=23), "amount_micro": 5}]
     assert daily_series(rows, START, START + timedelta(days=4)) == [
         ("2026-08-01", 0), ("2026-08-02", 0), ("2026-08-03", 5), ("2026-08-04", 0)]
+
+
+def test_costs_csv_neutralises_formulas():
+    """Finding 9: names and labels in the costs export never run as formulas;
+    money stays numeric (a refund is a plain negative number)."""
+    rows = [{"name": '=HYPERLINK("http://evil.example","x")', "account": "@SUM(A1)",
+             "total_micro": -1_500_000, "note": "-1+2"},
+            {"name": "ann", "account": "user:ann", "total_micro": 2_000_000, "note": "fine"}]
+    got = list(csv.DictReader(io.StringIO(to_csv(rows))))
+    assert got[0] == {"name": '\'=HYPERLINK("http://evil.example","x")', "account": "'@SUM(A1)",
+                      "total_usd": "-1.500000", "note": "'-1+2"}
+    assert got[1] == {"name": "ann", "account": "user:ann", "total_usd": "2.000000",
+                      "note": "fine"}

