@@ -89,6 +89,14 @@ def make_record(
     return record
 
 
+
+def requested_caps(config) -> dict:
+    """What a cluster's config asks for, as ``plan_caps`` takes it. The cluster_max_*
+    values are the operator's c.ClusterConfig caps: lens only ever lowers them."""
+    return {name: getattr(config, name) for name in (
+        "worker_cores", "worker_memory", "scheduler_cores", "scheduler_memory",
+        "cluster_max_cores", "cluster_max_memory", "cluster_max_workers")}
+
 class LensBackendMixin(Backend):
     """Limits, budget, data environment and lens routes for a DBBackendBase."""
 
@@ -131,16 +139,7 @@ class LensBackendMixin(Backend):
         try:
             caps = plan_caps(
                 self.lens_active_configs(user.name),
-                {
-                    "worker_cores": config.worker_cores,
-                    "worker_memory": config.worker_memory,
-                    "scheduler_cores": config.scheduler_cores,
-                    "scheduler_memory": config.scheduler_memory,
-                    # The operator's c.ClusterConfig caps: lens only ever lowers them.
-                    "cluster_max_cores": config.cluster_max_cores,
-                    "cluster_max_memory": config.cluster_max_memory,
-                    "cluster_max_workers": config.cluster_max_workers,
-                },
+                requested_caps(config),
                 settings,
             )
         except LimitError as exc:

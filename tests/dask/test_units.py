@@ -148,6 +148,7 @@ def test_option_defaults_follow_the_operators_cluster_config():
 
 def test_default_limits_fit_the_default_number_of_clusters():
     """Two default clusters (user_max_clusters) fit in the default user allowance."""
+    from jupyter_ext.gateway.backend import requested_caps
     from jupyter_ext.gateway.cluster_config import LensLocalClusterConfig
     from jupyter_ext.gateway.options import make_options
 
@@ -157,15 +158,7 @@ def test_default_limits_fit_the_default_number_of_clusters():
     active = []
     for _ in range(defaults.user_max_clusters):
         config = LensLocalClusterConfig(**overrides)
-        caps = plan_caps(active, {
-            "worker_cores": config.worker_cores,
-            "worker_memory": config.worker_memory,
-            "scheduler_cores": config.scheduler_cores,
-            "scheduler_memory": config.scheduler_memory,
-            "cluster_max_cores": config.cluster_max_cores,
-            "cluster_max_memory": config.cluster_max_memory,
-            "cluster_max_workers": config.cluster_max_workers,
-        }, defaults)
+        caps = plan_caps(active, requested_caps(config), defaults)
         assert caps.cluster_max_workers >= 1
         active.append({"cluster_max_cores": caps.cluster_max_cores, "cluster_max_memory": caps.cluster_max_memory})
     with pytest.raises(LimitError, match="limit is 2 per user"):
