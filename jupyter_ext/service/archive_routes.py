@@ -80,20 +80,22 @@ class ArchiveCatalogHandler(LensHandler):
         user = who["name"]
         owner = f"user:{user}"
         ref = f"archive:{user}/{entry['archive_id']}"
+        costs = self.lens.costs
+        # The accounts (a hub call) come first, so the catalog row and its metering
+        # appear together rather than a hub round-trip apart.
+        accounts = await costs.accounts(user) if entry["added_bytes"] else None
         with self.lens.engine.begin() as conn:
             exists = conn.execute(
                 sa.select(archives.c.id).where(archives.c.owner == owner, archives.c.archive_id == entry["archive_id"])
             ).first()
             if not exists:
                 conn.execute(archives.insert().values(owner=owner, created=datetime.now(UTC).replace(tzinfo=None), **entry))
-        costs = self.lens.costs
         # A registration sent again (the server's outbox retrying after a lost answer) is
         # metered once: the archive id is the idempotency key, and a metered archive is done.
         if exists and await asyncio.to_thread(was_metered, costs.ledger.engine, ref):
             self.write_json({"registered": entry["archive_id"], "duplicate": True})
             return
         if entry["added_bytes"]:
-            accounts = await costs.accounts(user)
             await asyncio.to_thread(start_storage_metering, costs.meter, costs.catalog, user,
                                     accounts, {**entry, **metering})
         self.write_json({"registered": entry["archive_id"]}, status=201)

@@ -111,6 +111,8 @@ def test_archive_registered_during_a_service_outage_is_metered_once(ip, stack, a
     # the server's outbox timer (20 s) delivers the registration
     wait_for("the archive in the service's catalog", lambda: run in [a["name"] for a in catalog(stack, token)], 90)
     ref = f"archive:{name}/{archive_id}"
+    # the row and its metering are written one after the other: wait for the second
+    wait_for("the archive's storage metering", lambda: intervals_of(stack, ref), 15)
     assert [row[1] for row in intervals_of(stack, ref)] == ["storage"]  # metered, once
     assert f"archive:{archive_id}" not in outbox_keys(home)  # delivered, so no longer kept
 
