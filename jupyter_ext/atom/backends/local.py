@@ -36,8 +36,8 @@ from .base import (
     BackendStatus,
     JobRef,
     Submission,
+    read_tail,
     summarize,
-    tail_lines,
 )
 
 RUNNER = str(Path(__file__).with_name("_runner.py"))
@@ -83,14 +83,12 @@ def _same_process(pid: dict) -> bool:
 
 
 def _read_log(path: Path, tail: int | None) -> str:
+    """The end of a task's output: ``tail`` lines, at most ``MAX_LOG_BYTES`` read."""
     try:
         with open(path, "rb") as f:
-            if tail is not None:  # only the end of a big log is needed
-                f.seek(max(0, os.fstat(f.fileno()).st_size - 64 * 1024 * (tail // 100 + 1)))
-            data = f.read()
+            return read_tail(f, tail)
     except FileNotFoundError:
         return ""
-    return tail_lines(data.decode("utf-8", "replace"), tail)
 
 
 class LocalBackend(LoggingConfigurable):
