@@ -86,8 +86,7 @@ class JobManager:
         return spec
 
     def _check_active(self, user: str, spec: JobSpec) -> None:
-        active = sum(r["array_size"] for r in self.store.for_user(user)
-                     if r["state"] in (HELD, *ACTIVE_STATES))
+        active = sum(r["array_size"] for r in self.store.in_states((HELD, *ACTIVE_STATES), user))
         if active + spec.array_size > self.max_active_tasks:
             raise SpecError("array.size", f"you have {active} tasks held, pending or running; "
                             f"{spec.array_size} more would pass the limit of "
