@@ -44,6 +44,7 @@ LEDGER_CATEGORY = JOBS
 LOG_TAIL_LINES = 20
 MAX_ACTIVE_TASKS = 20000  # array members one user may have held, pending or running
 PUBLIC_DROP = ("hold_id", "accounts")
+TRACKED = ("state", "counts", "runtime_s", "started_at", "cost_so_far_micro", "reason")
 
 
 def _public(rec: dict[str, Any]) -> dict[str, Any]:
@@ -248,11 +249,14 @@ class JobManager:
 
     async def _apply(self, rec: dict, st: BackendStatus, backend: Backend | None) -> None:
         rate = rec["estimate"]["hourly_rate_micro"]
+        seen = {k: rec.get(k) for k in TRACKED}
         rec.update(state=st.state, counts=st.counts, runtime_s=round(st.task_seconds, 3),
                    started_at=st.started_at or rec.get("started_at"),
                    cost_so_far_micro=actual_cost(st.task_seconds, rec["nodes"], rate))
         if st.reason:
             rec["reason"] = st.reason
+        if st.state not in TERMINAL_STATES and all(rec.get(k) == v for k, v in seen.items()):
+            return  # nothing new: the record (spec and all) is not rewritten every refresh
         if st.state in TERMINAL_STATES:
             rec.update(ended_at=st.ended_at or time.time(), exit_code=st.exit_code,
                        cost_micro=rec["cost_so_far_micro"])

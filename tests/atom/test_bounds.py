@@ -358,6 +358,10 @@ async def test_refresh_of_big_local_arrays_keeps_the_event_loop_responsive(
         # the refresh did real work (the timer ticked through it), and never held the loop
         assert len(lateness) >= 5, f"refresh took {took:.2f} s"
         assert max(lateness) < 0.1, f"the loop stalled {max(lateness):.2f} s of {took:.2f} s"
+        # an unchanged record (the waiting arrays) is not rewritten by the next refresh
+        written = manager.store.get(ids[2])["updated"]
+        await manager.refresh()
+        assert manager.store.get(ids[2])["updated"] == written
     finally:
         for job_id in ids:
             await manager.cancel("atomalice", job_id)
