@@ -36,13 +36,15 @@ from .errors import AtomError, BackendError, JobNotFound, SpecError
 from .estimate import actual_cost
 from .estimate import estimate as estimate_spec
 from .ledger import LedgerProtocol
-from .spec import JobSpec, job_env, job_tags, parse_spec
+from .spec import MAX_ARRAY, MAX_SPEC_BYTES, JobSpec, job_env, job_tags, parse_spec
 from .store import JobStore
 
 HELD, REJECTED = "HELD", "REJECTED"
 LEDGER_CATEGORY = JOBS
 LOG_TAIL_LINES = 20
+MAX_ACTIVE_TASKS = 20000  # array members one user may have held, pending or running
 PUBLIC_DROP = ("hold_id", "accounts")
+TRACKED = ("state", "counts", "runtime_s", "started_at", "cost_so_far_micro", "reason")
 
 
 def _public(rec: dict[str, Any]) -> dict[str, Any]:
@@ -54,9 +56,13 @@ class JobManager:
 
     def __init__(self, engine, backends: Mapping[str, Backend], ledger: LedgerProtocol,
                  catalog=None, prices=None, default_backend: str | None = None,
-                 log: logging.Logger | None = None):
+                 log: logging.Logger | None = None, *, max_spec_bytes: int = MAX_SPEC_BYTES,
+                 max_array_size: int = MAX_ARRAY, max_active_tasks: int = MAX_ACTIVE_TASKS):
         """``catalog``: the app catalog; ``prices``: the costs ``PriceCatalog`` every job is
-        priced from (default: this process's, ``process_catalog()``)."""
+        priced from (default: this process's, ``process_catalog()``). Bounds (each a
+        SpecError, a 400 in the service): ``max_spec_bytes`` of a spec as JSON,
+        ``max_array_size`` members per job, ``max_active_tasks`` array members a user may
+        have held, pending or running at once."""
         if not backends:
             raise AtomError("JobManager needs at least one backend")
         self.store = JobStore(engine)
@@ -67,10 +73,25 @@ class JobManager:
         self.default_backend = default_backend or next(iter(self.backends))
         self.log = log or logging.getLogger("lens.atom")
         self._lock = asyncio.Lock()
+        self.max_spec_bytes = max_spec_bytes
+        self.max_array_size = min(max_array_size, MAX_ARRAY)
+        self.max_active_tasks = max_active_tasks
 
     # --- helpers -------------------------------------------------------------------------
     def _spec(self, spec: JobSpec | Mapping[str, Any]) -> JobSpec:
-        return spec if isinstance(spec, JobSpec) else parse_spec(spec, self.catalog)
+        if not isinstance(spec, JobSpec):
+            spec = parse_spec(spec, self.catalog, max_bytes=self.max_spec_bytes)
+        if spec.array_size > self.max_array_size:
+            raise SpecError("array.size", f"{spec.array_size} members is more than this "
+                            f"service allows per job", f"1..{self.max_array_size}")
+        return spec
+
+    def _check_active(self, user: str, spec: JobSpec) -> None:
+        active = sum(r["array_size"] for r in self.store.in_states((HELD, *ACTIVE_STATES), user))
+        if active + spec.array_size > self.max_active_tasks:
+            raise SpecError("array.size", f"you have {active} tasks held, pending or running; "
+                            f"{spec.array_size} more would pass the limit of "
+                            f"{self.max_active_tasks}", "wait for jobs to finish, or cancel some")
 
     def _backend(self, name: str | None) -> tuple[str, Backend]:
         name = name or self.default_backend
@@ -108,6 +129,7 @@ class JobManager:
         spec = self._spec(spec)
         groups = tuple(groups or ())
         name, backend = self._backend(spec.backend)
+        self._check_active(user, spec)
         project = spec.project
         if project is not None and project not in groups:
             raise SpecError("project", f"{project!r} is not one of your groups",
@@ -227,11 +249,14 @@ class JobManager:
 
     async def _apply(self, rec: dict, st: BackendStatus, backend: Backend | None) -> None:
         rate = rec["estimate"]["hourly_rate_micro"]
+        seen = {k: rec.get(k) for k in TRACKED}
         rec.update(state=st.state, counts=st.counts, runtime_s=round(st.task_seconds, 3),
                    started_at=st.started_at or rec.get("started_at"),
                    cost_so_far_micro=actual_cost(st.task_seconds, rec["nodes"], rate))
         if st.reason:
             rec["reason"] = st.reason
+        if st.state not in TERMINAL_STATES and all(rec.get(k) == v for k, v in seen.items()):
+            return  # nothing new: the record (spec and all) is not rewritten every refresh
         if st.state in TERMINAL_STATES:
             rec.update(ended_at=st.ended_at or time.time(), exit_code=st.exit_code,
                        cost_micro=rec["cost_so_far_micro"])

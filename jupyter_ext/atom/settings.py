@@ -8,12 +8,13 @@
 
 from __future__ import annotations
 
-from traitlets import Float, List, Unicode
+from traitlets import Float, Integer, List, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .backends.factory import make_backend
 from .catalog import load_catalog
-from .manager import JobManager
+from .manager import MAX_ACTIVE_TASKS, JobManager
+from .spec import MAX_ARRAY, MAX_SPEC_BYTES
 
 
 class AtomSettings(LoggingConfigurable):
@@ -26,10 +27,25 @@ class AtomSettings(LoggingConfigurable):
     refresh_interval = Float(5.0, help="Seconds between status refreshes of active jobs.").tag(
         config=True)
 
+    max_spec_bytes = Integer(
+        MAX_SPEC_BYTES, min=1024,
+        help="Largest job spec accepted, in bytes of compact JSON; larger specs get 400. "
+        "Records are rewritten on every status refresh, so keep this small.").tag(config=True)
+    max_array_size = Integer(
+        MAX_ARRAY, min=1, max=MAX_ARRAY,
+        help=f"Most array members one job may have (at most {MAX_ARRAY}); more gets 400.").tag(
+        config=True)
+    max_active_tasks = Integer(
+        MAX_ACTIVE_TASKS, min=1,
+        help="Most array members (a plain job counts one) one user may have held, pending or "
+        "running at once; a submission past it gets 400.").tag(config=True)
+
     def build_manager(self, engine, ledger, prices=None) -> JobManager:
         """``prices``: the process's ``PriceCatalog`` (the service gives its own)."""
         backends = {name: make_backend(name, config=self.config, log=self.log)
                     for name in self.backends}
         return JobManager(engine, backends, ledger, catalog=load_catalog(self.catalog_path or None),
                           prices=prices, default_backend=self.default_backend or None,
-                          log=self.log)
+                          log=self.log, max_spec_bytes=self.max_spec_bytes,
+                          max_array_size=self.max_array_size,
+                          max_active_tasks=self.max_active_tasks)

@@ -8,6 +8,7 @@ anything: backends turn a spec into argv lists or API calls.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -30,9 +31,10 @@ VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 RESERVED_ENV_PREFIXES = ("LENS_", "SLURM_", "AWS_BATCH_", "AWS_")
 RESERVED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LD_PRELOAD", "LD_LIBRARY_PATH", "BASH_ENV", "ENV")
 
+MAX_SPEC_BYTES = 64 * 1024  # the whole spec as compact JSON (UTF-8)
 MAX_ARG = 8192
 MAX_COMMAND = 65536
-MAX_SCRIPT = 262144
+MAX_SCRIPT = MAX_SPEC_BYTES
 MAX_ENV_VALUE = 32768
 MAX_ENV = 200
 MAX_ARRAY = 10000
@@ -43,6 +45,9 @@ MAX_MEMORY_MIB = 4 * 1024 * 1024
 MIB = 2**20
 MAX_WALLTIME = 14 * 86400
 MAX_INPUTS = 1000
+MAX_PARAMS = 50  # variables per array member
+MAX_PARAM_VALUE = 4096
+INT_TEXT_RE = re.compile(r"-?[0-9]{1,18}")  # an integer given as a string
 
 FIELDS = (
     "name", "app", "version", "image", "command", "script", "arch", "vcpus", "memory",
@@ -150,13 +155,15 @@ def _str(data: Mapping, key: str, pattern: re.Pattern | None = None, allowed: st
 def _int(key: str, value: Any, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise SpecError(key, f"must be an integer, not {type(value).__name__}", f"{lo}..{hi}")
-    try:
-        n = int(value)
-    except ValueError:
-        raise SpecError(key, f"not an integer: {str(value)[:40]!r}", f"{lo}..{hi}") from None
-    if not lo <= n <= hi:
-        raise SpecError(key, f"{n} is out of range", f"{lo}..{hi}")
-    return n
+    if isinstance(value, str):
+        text = value.strip()
+        if not INT_TEXT_RE.fullmatch(text):
+            raise SpecError(key, f"not an integer: {value[:40]!r}", f"{lo}..{hi}")
+        value = int(text)
+    if not lo <= value <= hi:
+        shown = str(value) if -10**40 < value < 10**40 else ("-" if value < 0 else "") + "a huge number"
+        raise SpecError(key, f"{shown} is out of range", f"{lo}..{hi}")
+    return value
 
 
 def parse_memory(value: Any, key: str = "memory") -> int:
@@ -189,6 +196,8 @@ def parse_walltime(value: Any, key: str = "walltime") -> int:
     if not isinstance(value, str):
         raise SpecError(key, "must be a duration", allowed)
     text = value.strip()
+    if len(text) > 32:  # no sensible duration is longer; keeps int() off huge digit runs
+        raise SpecError(key, f"cannot parse {value[:40]!r}", allowed)
     m = re.fullmatch(r"([0-9]+)\s*([smhd])", text)
     if m:
         mult = {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
@@ -250,9 +259,10 @@ def _mapping(key: str, value: Any, key_re: re.Pattern, max_value: int, allowed_k
     return tuple(sorted(out))
 
 
-def _env(value: Any, key: str = "env") -> tuple[tuple[str, str], ...]:
-    return _mapping(key, value, ENV_KEY_RE, MAX_ENV_VALUE, "names matching [A-Za-z_][A-Za-z0-9_]*",
-                    reserved=RESERVED_ENV, reserved_prefixes=RESERVED_ENV_PREFIXES)
+def _env(value: Any, key: str = "env", limit: int = MAX_ENV,
+         max_value: int = MAX_ENV_VALUE) -> tuple[tuple[str, str], ...]:
+    return _mapping(key, value, ENV_KEY_RE, max_value, "names matching [A-Za-z_][A-Za-z0-9_]*",
+                    reserved=RESERVED_ENV, reserved_prefixes=RESERVED_ENV_PREFIXES, limit=limit)
 
 
 def _tags(value: Any) -> tuple[tuple[str, str], ...]:
@@ -277,6 +287,8 @@ def _array(value: Any) -> ArraySpec | None:
     if unknown:
         raise SpecError(f"array.{sorted(unknown)[0]}", "unknown key", "size, params, parallel")
     params = value.get("params") or ()
+    if params and (not isinstance(params, Sequence) or isinstance(params, str)):
+        raise SpecError("array.params", "must be a list of mappings (one per index)")
     size = value.get("size", len(params) if params else None)
     if size is None:
         raise SpecError("array.size", "is required", f"1..{MAX_ARRAY}")
@@ -284,7 +296,8 @@ def _array(value: Any) -> ArraySpec | None:
     if params:
         if not isinstance(params, Sequence) or isinstance(params, str) or len(params) != size:
             raise SpecError("array.params", f"must be a list of {size} mappings (one per index)")
-        params = tuple(_env(p, key=f"array.params[{i}]") for i, p in enumerate(params))
+        params = tuple(_env(p, key=f"array.params[{i}]", limit=MAX_PARAMS,
+                            max_value=MAX_PARAM_VALUE) for i, p in enumerate(params))
     parallel = value.get("parallel")
     if parallel is not None:
         parallel = _int("array.parallel", parallel, 1, MAX_ARRAY)
@@ -343,13 +356,37 @@ def _bool(key: str, value: Any) -> bool:
 # --- the parser ---------------------------------------------------------------------------
 
 
-def parse_spec(data: Mapping[str, Any], catalog=None) -> JobSpec:
-    """Validate ``data`` into a JobSpec, filling defaults from the app catalog entry."""
+def spec_size(data: Any, max_bytes: int = MAX_SPEC_BYTES) -> int:
+    """Bytes of ``data`` as compact UTF-8 JSON; a SpecError if it is larger than
+    ``max_bytes``, is not JSON data (sets, objects, nesting deeper than Python allows)
+    or holds text that is not valid Unicode (lone surrogates)."""
+    try:
+        size = len(json.dumps(data, ensure_ascii=False, separators=(",", ":"),
+                              allow_nan=False).encode("utf-8"))
+    except UnicodeEncodeError:
+        raise SpecError("spec", "contains text that is not valid Unicode",
+                        "UTF-8 text without lone surrogates") from None
+    except (TypeError, ValueError, RecursionError) as exc:
+        shown = str(exc)[:80]
+        raise SpecError("spec", f"is not plain JSON data ({shown})",
+                        "strings, whole numbers, booleans, lists and objects") from None
+    if size > max_bytes:
+        raise SpecError("spec", f"is {size} bytes as JSON, more than {max_bytes}",
+                        f"at most {max_bytes} bytes; put large inputs in files")
+    return size
+
+
+def parse_spec(data: Mapping[str, Any], catalog=None, max_bytes: int = MAX_SPEC_BYTES) -> JobSpec:
+    """Validate ``data`` into a JobSpec, filling defaults from the app catalog entry.
+
+    ``max_bytes`` bounds the whole spec as JSON (:func:`spec_size`) before any field is read.
+    """
     if not isinstance(data, Mapping):
         raise SpecError("spec", "must be a mapping", ", ".join(FIELDS))
-    unknown = sorted(set(data) - set(FIELDS))
+    spec_size(data, max_bytes)
+    unknown = sorted((k for k in data if k not in FIELDS), key=str)
     if unknown:
-        raise SpecError(unknown[0], "unknown field", ", ".join(FIELDS))
+        raise SpecError(str(unknown[0])[:40] or "(empty name)", "unknown field", ", ".join(FIELDS))
     name = _str(data, "name", NAME_RE, "a letter, then letters, digits, _ . - (at most 64)",
                 required=True)
     arch = data.get("arch") or DEFAULT_ARCH

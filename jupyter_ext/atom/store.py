@@ -40,7 +40,9 @@ class JobStore:
         with self.engine.connect() as conn:
             return [json.loads(r[0]) for r in conn.execute(q)]
 
-    def in_states(self, states) -> list[dict[str, Any]]:
+    def in_states(self, states, user: str | None = None) -> list[dict[str, Any]]:
         q = sa.select(jobs.c.record).where(jobs.c.state.in_(list(states))).order_by(jobs.c.created)
+        if user is not None:
+            q = q.where(jobs.c.user == user)
         with self.engine.connect() as conn:
             return [json.loads(r[0]) for r in conn.execute(q)]

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from tornado import web
-from traitlets import Enum, List, Unicode, default
+from traitlets import Enum, Integer, List, Unicode, default
 from traitlets.config import Application
 
 from jupyter_ext.clients.hub import HubClient
@@ -58,6 +58,14 @@ class LensService(Application):
     @default("prefix")
     def _default_prefix(self):
         return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/lens/")
+
+    max_request_bytes = Integer(
+        1024 * 1024,
+        min=1024,
+        config=True,
+        help="Largest request body accepted, in bytes; a larger one gets 413 with a JSON message. "
+        "The HTTP server itself closes connections whose body is over 8 times this.",
+    )
 
     trusted_services = List(
         Unicode(),
@@ -159,7 +167,8 @@ class LensService(Application):
             result = func()
             if asyncio.iscoroutine(result):
                 await result
-        app.listen(url.port or 80, url.hostname or "127.0.0.1", xheaders=True)
+        app.listen(url.port or 80, url.hostname or "127.0.0.1", xheaders=True,
+                   max_body_size=8 * self.max_request_bytes)
         self._tasks = [asyncio.create_task(self._run_periodic(sec, fn)) for sec, fn in self.periodic]
         self.log.info("lens service listening on %s%s", self.service_url, self.prefix)
         await asyncio.Event().wait()

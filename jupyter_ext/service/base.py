@@ -28,6 +28,7 @@ class LensHandler(HubOAuthenticated, web.RequestHandler):
         checks, with their short deadline) times out. Resolve it asynchronously
         here; ``get_current_user`` then returns the cached model.
         """
+        self.check_body_size()
         if hasattr(self, "_hub_auth_user_cache"):
             return
         model = await self.hub_auth.get_user(self, sync=False)
@@ -40,6 +41,14 @@ class LensHandler(HubOAuthenticated, web.RequestHandler):
             return  # the stock get_current_user refuses it (403), from the warm cache
         check("jupyterhub.hub_auth_private", self.log)  # private HubAuth API (jupyter_ext.upstream)
         self.hub_auth._persist_url_token_if_set(self)
+
+    def check_body_size(self) -> None:
+        """413 (JSON) for a body over ``LensService.max_request_bytes``, before anything reads it."""
+        limit = self.lens.max_request_bytes
+        length = self.request.headers.get("Content-Length", "")
+        declared = int(length[:20]) if length.isdigit() else 0
+        if max(declared, len(self.request.body or b"")) > limit:
+            raise web.HTTPError(413, f"The request body is larger than {limit} bytes.")
 
     @property
     def lens(self):
@@ -87,7 +96,7 @@ class LensHandler(HubOAuthenticated, web.RequestHandler):
     def json_body(self) -> dict:
         try:
             body = json.loads(self.request.body or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             raise web.HTTPError(400, "The request body must be JSON.") from None
         if not isinstance(body, dict):
             raise web.HTTPError(400, "The request body must be a JSON object.")

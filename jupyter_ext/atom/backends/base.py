@@ -8,6 +8,7 @@ builds argv lists or API structures (never a shell string).
 from __future__ import annotations
 
 import collections
+import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -17,6 +18,8 @@ PENDING, RUNNING = "PENDING", "RUNNING"
 SUCCEEDED, FAILED, CANCELLED, LOST = "SUCCEEDED", "FAILED", "CANCELLED", "LOST"
 ACTIVE_STATES = (PENDING, RUNNING)
 TERMINAL_STATES = (SUCCEEDED, FAILED, CANCELLED, LOST)
+MAX_LOG_BYTES = 1024 * 1024  # the most of a log file one read returns (from its end)
+LOG_BLOCK = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,35 @@ def summarize(task_states: list[str]) -> tuple[str, dict[str, int]]:
     else:
         state = SUCCEEDED
     return state, {k: v for k, v in counts.items() if v}
+
+
+def read_tail(f, tail: int | None, max_bytes: int = MAX_LOG_BYTES) -> str:
+    """The last ``tail`` lines (``None``: all) of the binary file ``f``, reading backwards
+    from its end in blocks until enough lines are in, and never more than ``max_bytes``.
+    A line cut by the byte cap is dropped (unless it is the only one)."""
+    if tail is not None and tail <= 0:
+        return ""
+    end = os.fstat(f.fileno()).st_size
+    chunks: list[bytes] = []
+    got = newlines = 0
+    while end > 0 and got < max_bytes:
+        n = min(LOG_BLOCK, end, max_bytes - got)
+        f.seek(end - n)
+        data = f.read(n)
+        if not data:  # truncated under us
+            break
+        chunks.append(data)
+        got += len(data)
+        end -= len(data)
+        newlines += data.count(b"\n")
+        if tail is not None and newlines > tail:
+            break
+    data = b"".join(reversed(chunks))
+    if end > 0 and (tail is None or newlines <= tail):
+        cut = data.find(b"\n")
+        if 0 <= cut < len(data) - 1:
+            data = data[cut + 1:]
+    return tail_lines(data.decode("utf-8", "replace"), tail)
 
 
 def tail_lines(text: str, tail: int | None) -> str:

@@ -36,8 +36,8 @@ from .base import (
     BackendStatus,
     JobRef,
     Submission,
+    read_tail,
     summarize,
-    tail_lines,
 )
 
 STATE_MAP = {
@@ -312,7 +312,7 @@ class SlurmBackend(LoggingConfigurable):
                 else f"slurm-{ref.backend_id}.out")
         self.calls["logs"] += 1
         acct = unix_account(ref.user, self.user_template)
-        return tail_lines(read_user_file(outdir / name, acct.uid), tail)
+        return read_user_file(outdir / name, acct.uid, tail)
 
     async def list(self) -> list[str]:
         text = await self._run([self._bin("squeue"), "--noheader", "--states=all",
@@ -325,9 +325,10 @@ class SlurmBackend(LoggingConfigurable):
         return sorted(ids)
 
 
-def read_user_file(path: Path, uid: int) -> str:
-    """Read an output file in a user-writable directory without following links: the user
-    could otherwise point it at a file only the service may read."""
+def read_user_file(path: Path, uid: int, tail: int | None = None) -> str:
+    """Read the end of an output file in a user-writable directory (``tail`` lines, at most
+    ``MAX_LOG_BYTES``) without following links: the user could otherwise point it at a file
+    only the service may read."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
@@ -338,7 +339,7 @@ def read_user_file(path: Path, uid: int) -> str:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode) or (os.geteuid() == 0 and st.st_uid != uid):
             raise BackendError(f"refusing to read {path.name}: not the job's own output file")
-        return f.read().decode("utf-8", "replace")
+        return read_tail(f, tail)
 
 
 def _ts(text: str) -> float | None:
