@@ -61,7 +61,9 @@ def main(taskdir):
         env["LENS_ARRAY_INDEX"] = str(index)
         if job.get("params"):
             env.update(job["params"][index])
-    state = {"cancelled": False, "timeout": False, "child": None}
+    # "inside": this supervisor is in the job's group for a moment (to start the child
+    # there); a stop then only takes note, and acts once it has left
+    state = {"cancelled": False, "timeout": False, "child": None, "inside": False}
     group = (read_json(os.path.join(taskdir, "launch.json")) or {}).get("cgroup")
     cg = home = None
     if group:
@@ -78,6 +80,8 @@ def main(taskdir):
 
     def kill_group(sig):
         child = state["child"]
+        if state["inside"]:
+            return
         if group:  # everything in the job's cgroup, also once the main process is gone
             cg.signal_cgroup(group, sig)
         elif child is not None and child.poll() is None:
@@ -113,6 +117,7 @@ def main(taskdir):
     with open(os.path.join(taskdir, "output.log"), "ab", buffering=0) as out:
         try:
             if group:  # the child is born in the job's group; this supervisor is not
+                state["inside"] = True
                 cg.join_cgroup(group)
             state["child"] = subprocess.Popen(
                 job["argv"], cwd=job["cwd"], env=env, stdin=subprocess.DEVNULL, stdout=out,
@@ -126,6 +131,7 @@ def main(taskdir):
         finally:
             if group:
                 cg.join_cgroup(home)
+                state["inside"] = False
                 if state["child"] is None:
                     cg.remove_cgroup(group)
         write_json(os.path.join(taskdir, "child.json"), {"pid": state["child"].pid,
