@@ -19,7 +19,8 @@ from pathlib import Path
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
 from traitlets import Bool, Integer, Unicode, default
 
-from . import cgroups
+from jupyter_ext import cgroups
+
 from .common import ProfileSpawnerMixin, apply_local_options
 from .errors import SpawnException
 from .profiles import Profile

@@ -9,6 +9,11 @@ handled by the scheduler step that runs on every submit and status call.
 That step reads a few files per waiting task, which for big arrays is real time (three
 10,000-member arrays: about 1.7 s), so submit, status and cancel run in a worker thread,
 one at a time (``_lock``), and the service's event loop stays free.
+
+As root with cgroup v2, each task gets its own cgroup (``jupyter_ext/cgroups.py``): it is
+metered until its last process exits, and cancel and walltime kill all of it, processes
+that left the job's session included. Elsewhere tasks are tracked by process group, and a
+warning says so once.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import logging
 import os
 import shutil
 import signal
@@ -26,9 +32,10 @@ import time
 import uuid
 from pathlib import Path
 
-from traitlets import Integer, Unicode
+from traitlets import Bool, Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
+from ... import cgroups
 from ..errors import BackendError, JobNotFound
 from ..usermap import unix_account
 from .base import (
@@ -48,6 +55,16 @@ from .base import (
 
 RUNNER = str(Path(__file__).with_name("_runner.py"))
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
+_warned_no_cgroups = False
+
+
+def _warn_no_cgroups(log: logging.Logger) -> None:
+    global _warned_no_cgroups
+    if not _warned_no_cgroups:
+        _warned_no_cgroups = True
+        log.warning("atom local backend: no cgroup v2 group to run jobs in (needs root and "
+                    "a writable cgroup v2 hierarchy); jobs are tracked by process group, so "
+                    "processes that leave it (setsid) escape walltime, cancel and metering")
 
 
 def _write_json(path: Path, data) -> None:
@@ -119,6 +136,12 @@ class LocalBackend(LoggingConfigurable):
         "instance the estimator picks.",
     ).tag(config=True)
     python = Unicode(sys.executable, help="Python that runs the task supervisor.").tag(config=True)
+    use_cgroups = Bool(
+        True,
+        help="Run each task in its own cgroup v2 group (as root, when the hierarchy is "
+        "writable), so it is metered until its last process exits and killed as a whole. "
+        "Without it, or where that is impossible, tasks are tracked by process group.",
+    ).tag(config=True)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -132,6 +155,11 @@ class LocalBackend(LoggingConfigurable):
         self._done: dict[tuple[str, int], dict] = {}
         self._jobs: dict[str, dict] = {}
         self._lock = threading.RLock()  # the worker threads take turns on the state above
+        self.cgroup_parent: Path | None = None
+        if self.use_cgroups:
+            self.cgroup_parent = cgroups.job_cgroup_parent()
+            if self.cgroup_parent is None:
+                _warn_no_cgroups(self.log)
         for jobdir in sorted(self.root.iterdir(), key=lambda p: p.stat().st_mtime):
             job = _read_json(jobdir / "job.json")
             if job is not None:
@@ -216,8 +244,13 @@ class LocalBackend(LoggingConfigurable):
         self._procs.pop(key, None)
         if rec.get("lost"):
             state = LOST
+            group = (_read_json(tdir / "launch.json") or {}).get("cgroup")
+            if group:  # what the vanished supervisor left running is killed with it
+                cgroups.kill_cgroup(Path(group))
         elif rec.get("reason") == "CANCELLED":
             state = CANCELLED
+        elif rec.get("reason") == "TIMEOUT":  # also when only leftovers ran out of time
+            state = FAILED
         else:
             state = SUCCEEDED if rec.get("exit_code") == 0 else FAILED
         rec["state"] = state
@@ -282,7 +315,9 @@ class LocalBackend(LoggingConfigurable):
     def _launch(self, bid: str, i: int) -> None:
         tdir = self.root / bid / "tasks" / str(i)
         tdir.mkdir(mode=0o700, exist_ok=True)
-        _write_json(tdir / "launch.json", {"time": time.time()})
+        group = self.cgroup_parent / f"{bid}-{i}" if self.cgroup_parent else None
+        _write_json(tdir / "launch.json", {"time": time.time(),
+                                           "cgroup": str(group) if group else None})
         with open(tdir / "runner.err", "wb") as err:  # the supervisor's own failures
             proc = subprocess.Popen(
                 [self.python, "-I", RUNNER, str(tdir)], stdin=subprocess.DEVNULL,
