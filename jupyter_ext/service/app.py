@@ -11,7 +11,6 @@ import importlib
 import os
 from urllib.parse import urlparse
 
-from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from tornado import web
 from traitlets import Enum, Integer, List, Unicode, default
 from traitlets.config import Application
@@ -22,6 +21,7 @@ from .. import __version__
 from ..db.engine import default_url, make_engine
 from ..db.migrate import POLICIES, SchemaError, ensure_schema
 from .handlers import core_handlers
+from .oauth import LensHubOAuth, LensOAuthCallbackHandler
 
 
 class LensService(Application):
@@ -96,7 +96,9 @@ class LensService(Application):
             self.exit(1)
         self.periodic: list[tuple[float, object]] = []
         self.startup: list[object] = []
-        self.hub_auth = HubOAuth(
+        # The login redirect (LensPageHandler) and the callback share this object: it holds
+        # each pending login's state and PKCE verifier (jupyter_ext.service.oauth).
+        self.hub_auth = LensHubOAuth(
             api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""),
             cache_max_age=60,
             access_scopes={"access:services!service=lens"},
@@ -141,7 +143,7 @@ class LensService(Application):
         handlers = [
             *self.area_handlers(prefix),
             *core_handlers(prefix),
-            (rf"{prefix}oauth_callback", HubOAuthCallbackHandler),
+            (rf"{prefix}oauth_callback", LensOAuthCallbackHandler),
         ]
         return web.Application(
             handlers,

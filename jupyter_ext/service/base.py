@@ -129,5 +129,7 @@ class LensPageHandler(LensHandler):
     def write_error(self, status_code, **kwargs):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         message = exc.log_message if isinstance(exc, web.HTTPError) and exc.log_message else self._reason
+        title = web.escape.xhtml_escape(f"{status_code} {self._reason}")
         self.set_header("Content-Type", "text/html")
-        self.finish(f"<h1>{status_code}</h1><p>{web.escape.xhtml_escape(message)}</p>")
+        self.finish(f"<!doctype html><html><head><title>lens: {title}</title></head><body>"
+                    f"<h1>{title}</h1><p>{web.escape.xhtml_escape(message)}</p></body></html>")
