@@ -422,9 +422,11 @@ class ProfileSpawnerMixin(LoggingConfigurable):
         if event == "start" and getattr(self, "_hold_id", None) is not None:
             body["hold_id"] = self._hold_id
             self._hold_id = None  # metering takes the hold over
-        key = f"meter:{server_ref(self.user.name, self.name or '')}:{event}:{at.timestamp():.6f}"
+        group = f"meter:{server_ref(self.user.name, self.name or '')}:"  # one server's events stay in order
+        key = f"{group}{event}:{at.timestamp():.6f}"
         try:
-            delivered = await self.metering_outbox().send(self.lens_client(), "POST", "api/meter/servers", body, key)
+            delivered = await self.metering_outbox().send(self.lens_client(), "POST", "api/meter/servers", body, key,
+                                                          group=group)
         except Exception as exc:  # stopping or starting a server never fails on metering
             self.log.warning("metering %s for %s could not be kept: %s", event, self.user.name, exc)
             return

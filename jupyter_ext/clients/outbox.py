@@ -2,10 +2,14 @@
 
 Archive registrations (user server -> lens service) and server metering events
 (hub -> lens service) go through it: ``put`` stores the call with its
-idempotency key first, ``flush`` delivers pending calls in order and deletes
-each one the peer accepted. A peer that is down, slow or failing (5xx) leaves
-the call (and every later one, so order holds) for the next flush, which runs
-at start and on a timer (``run``). A call the peer refuses for good (4xx) is
+idempotency key first, then delivers it at once, and deletes each call the peer
+accepted. Calls of one *group* (a key prefix: one server's metering events)
+reach the peer in the order they were kept; calls of different groups do not
+wait for each other, so a class starting 50 servers at once sends 50 events
+side by side rather than one after the other. A peer that is down, slow or
+failing (5xx) leaves the call for ``flush``, which delivers what is pending in
+order (stopping at the first transient failure) at start and on a timer
+(``run``). A call the peer refuses for good (4xx) is
 dropped with a warning: retrying would never succeed. The peer sees the
 idempotency key (``Idempotency-Key``) and acts at most once per key, so a
 call delivered but not acknowledged (the answer was lost) is never applied twice.
@@ -58,6 +62,8 @@ class Outbox:
         self.path = Path(db_path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._flushing = threading.Lock()  # one flush at a time per process (threads and loop)
+        self._in_flight: dict[str, str] = {}  # key -> group of calls being delivered by send
+        self._in_flight_lock = threading.Lock()
         with self._connect() as conn:
             conn.execute(SCHEMA)
         self.path.chmod(0o600)
@@ -74,6 +80,29 @@ class Outbox:
                 "INSERT OR IGNORE INTO outbox (key, method, path, body, created) VALUES (?, ?, ?, ?, ?)",
                 (key, method.upper(), path, json.dumps(body), time.time()))
             return cur.rowcount == 1
+
+    def _keep(self, method: str, path: str, body: dict, key: str, group: str) -> bool:
+        """Keep a call; True when an earlier call of ``group`` is still waiting (this one
+        must then go behind it)."""
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO outbox (key, method, path, body, created) VALUES (?, ?, ?, ?, ?)",
+                (key, method.upper(), path, json.dumps(body), time.time()))
+            row = conn.execute("SELECT id FROM outbox WHERE key = ?", (key,)).fetchone()
+            earlier = conn.execute(
+                "SELECT 1 FROM outbox WHERE id < ? AND substr(key, 1, ?) = ? LIMIT 1",
+                (row[0], len(group), group)).fetchone()
+            return earlier is not None
+
+    def _entry(self, key: str) -> Entry | None:
+        with self._connect() as conn:
+            r = conn.execute("SELECT id, key, method, path, body, attempts, last_error FROM outbox "
+                             "WHERE key = ?", (key,)).fetchone()
+        return None if r is None else Entry(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6])
+
+    def _group_in_flight(self, key: str) -> bool:
+        with self._in_flight_lock:
+            return any(key.startswith(group) for group in self._in_flight.values())
 
     def pending(self) -> list[Entry]:
         with self._connect() as conn:
@@ -101,26 +130,55 @@ class Outbox:
         delivered = 0
         try:
             for entry in await asyncio.to_thread(self.pending):
-                try:
-                    await client.call(entry.method, entry.path, entry.body, idempotency_key=entry.key)
-                except PeerError as exc:
-                    if exc.transient:
-                        await asyncio.to_thread(self._failed, entry.id, str(exc))
-                        log.info("outbox: %s kept for a retry (%s)", entry.key, exc)
-                        break
-                    log.warning("outbox: %s dropped, refused by %s: %s", entry.key, exc.peer, exc)
-                await asyncio.to_thread(self._done, entry.id)
+                if self._group_in_flight(entry.key):  # send is delivering its group now
+                    continue
+                if not await self._deliver(client, entry):
+                    break
                 delivered += 1
         finally:
             self._flushing.release()
         return delivered
 
-    async def send(self, client: PeerClient, method: str, path: str, body: dict, key: str) -> bool:
-        """Keep the call, then try to deliver everything pending; True when nothing is left
-        waiting for this key."""
-        await asyncio.to_thread(self.put, method, path, body, key)
-        await self.flush(client, wait=True)
-        return all(e.key != key for e in await asyncio.to_thread(self.pending))
+    async def send(self, client: PeerClient, method: str, path: str, body: dict, key: str,
+                   group: str | None = None) -> bool:
+        """Keep the call, then deliver it; True when nothing is left waiting for this key.
+
+        ``group`` (a key prefix, default the key itself) orders calls: with an earlier call
+        of the group still waiting, this one is delivered behind it by a flush."""
+        group = group or key
+        behind = await asyncio.to_thread(self._keep, method, path, body, key, group)
+        if behind:
+            # its predecessor is being delivered now, maybe from another thread's loop
+            # (send_sync), which an asyncio.Event could not signal: poll
+            while self._group_in_flight(group):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            await self.flush(client, wait=True)
+            return await asyncio.to_thread(self._entry, key) is None
+        with self._in_flight_lock:
+            if key in self._in_flight:  # the same call is already on its way
+                return False
+            self._in_flight[key] = group
+        try:
+            entry = await asyncio.to_thread(self._entry, key)
+            if entry is None:  # a flush delivered it meanwhile
+                return True
+            return await self._deliver(client, entry)
+        finally:
+            with self._in_flight_lock:
+                self._in_flight.pop(key, None)
+
+    async def _deliver(self, client: PeerClient, entry: Entry) -> bool:
+        """One call; True when it is settled (taken, or refused for good)."""
+        try:
+            await client.call(entry.method, entry.path, entry.body, idempotency_key=entry.key)
+        except PeerError as exc:
+            if exc.transient:
+                await asyncio.to_thread(self._failed, entry.id, str(exc))
+                log.info("outbox: %s kept for a retry (%s)", entry.key, exc)
+                return False
+            log.warning("outbox: %s dropped, refused by %s: %s", entry.key, exc.peer, exc)
+        await asyncio.to_thread(self._done, entry.id)
+        return True
 
     def send_sync(self, client: PeerClient, method: str, path: str, body: dict, key: str) -> bool:
         """``send`` from a thread without an event loop (e.g. an archive task)."""

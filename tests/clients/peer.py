@@ -25,7 +25,7 @@ class Peer:
             def _answer(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                call = {"method": self.command, "path": self.path, "headers": dict(self.headers),
+                call = {"at": time.monotonic(), "method": self.command, "path": self.path, "headers": dict(self.headers),
                         "body": json.loads(body) if body else None}
                 peer.calls.append(call)
                 if self.path.split("?")[0].endswith("/slow"):

@@ -15,24 +15,44 @@ async def test_kept_while_the_peer_fails_then_delivered_in_order_once(tmp_path):
     box = Outbox(tmp_path / "state" / "outbox.sqlite")
     with Peer() as peer:
         client = LensClient(peer.url, "t", attempts=1)
-        peer.script[("POST", "/base/api/archives")] = [DOWN]
-        assert not await box.send(client, "POST", "api/archives", {"archive_id": "a1"}, "archive:a1")
-        # a second event queues behind the first (order holds), and is not sent yet
-        assert not await box.send(client, "POST", "api/meter/servers", {"event": "stop"}, "stop:1")
-        assert [e.key for e in box.pending()] == ["archive:a1", "stop:1"]
+        peer.script[("POST", "/base/api/meter/servers")] = [DOWN]
+        assert not await box.send(client, "POST", "api/meter/servers", {"event": "start"}, "meter:s1:start",
+                                  group="meter:s1:")
+        # the same server's next event queues behind the first (order holds), and is not sent yet
+        assert not await box.send(client, "POST", "api/meter/servers", {"event": "stop"}, "meter:s1:stop",
+                                  group="meter:s1:")
+        assert [e.key for e in box.pending()] == ["meter:s1:start", "meter:s1:stop"]
         assert box.pending()[0].attempts == 2 and "restarting" in box.pending()[0].last_error
-        assert peer.calls_to("POST", "/base/api/meter/servers") == []
+        assert [c["body"] for c in peer.calls_to("POST", "/base/api/meter/servers")] == [{"event": "start"}] * 2
+        # a call of another group does not wait behind them
+        assert await box.send(client, "POST", "api/archives", {"archive_id": "a1"}, "archive:a1")
         # the same call again (a retried put) is not a second entry
-        assert not box.put("POST", "api/archives", {"archive_id": "a1"}, "archive:a1")
+        assert not box.put("POST", "api/meter/servers", {"event": "start"}, "meter:s1:start")
 
         # a fresh Outbox on the same file (a restarted server) finds them and delivers
-        peer.script[("POST", "/base/api/archives")] = [(201, {"registered": "a1"})]
+        peer.script[("POST", "/base/api/meter/servers")] = [(201, {})]
         again = Outbox(box.path)
         assert await again.flush(client) == 2
         assert again.pending() == []
         delivered = [c for c in peer.calls if c["headers"].get("Idempotency-Key")]
-        assert [c["headers"]["Idempotency-Key"] for c in delivered][-2:] == ["archive:a1", "stop:1"]
+        assert [c["headers"]["Idempotency-Key"] for c in delivered][-2:] == ["meter:s1:start", "meter:s1:stop"]
         assert await again.flush(client) == 0  # nothing twice
+
+
+async def test_calls_of_different_groups_are_delivered_side_by_side(tmp_path):
+    """A burst (a class starting its servers) is not delivered one call at a time."""
+    import asyncio
+
+    box = Outbox(tmp_path / "outbox.sqlite")
+    with Peer() as peer:
+        peer.delay = 1.0
+        client = LensClient(peer.url, "t", attempts=1, timeout=30)
+        sent = await asyncio.gather(*(box.send(client, "POST", "api/slow", {"n": n}, f"meter:s{n}:start",
+                                               group=f"meter:s{n}:") for n in range(6)))
+        assert all(sent) and box.pending() == []
+        arrivals = sorted(c["at"] for c in peer.calls_to("POST", "/base/api/slow"))
+        # every call reached the peer before the first answer could have come back
+        assert len(arrivals) == 6 and arrivals[-1] - arrivals[0] < peer.delay
 
 
 async def test_a_refused_call_is_dropped_not_retried_forever(tmp_path):

@@ -38,10 +38,11 @@ class Page(LensPageHandler):
         self.finish("never reached without a login")
 
 
-class Lens:  # what LensHandler.log needs from the service application
+class Lens:  # what LensHandler needs from the service application: its log and body limit
     import logging
 
     log = logging.getLogger("test-lens")
+    max_request_bytes = 1 << 20
 
 
 @pytest.mark.parametrize("url", ["/services/lens/admin", "/services/lens/admin/costs?days=7", "/"])
