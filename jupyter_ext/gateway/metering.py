@@ -128,14 +128,17 @@ def usage_intervals(
     return out
 
 
+ENDING = frozenset({"STOPPING", "STOPPED", "FAILED"})  # dask-gateway ClusterStatus names
+
+
 def live_costs(snapshot: Mapping, rates: Rates, now_ms: int | None = None) -> list[dict]:
     """Per active cluster: running workers, $/h now, and cost accrued so far."""
     now = int(snapshot.get("now", 0) or 0) if now_ms is None else now_ms
     now = now or int(time.time() * 1000)
     result = []
     for cluster in snapshot.get("clusters", []):
-        if cluster.get("stop_time") is not None:
-            continue
+        if cluster.get("stop_time") is not None or cluster.get("status") in ENDING:
+            continue  # stopping (shutdown() returned) or gone: no longer running for the user
         cores, memory, gpus = _worker_resources(cluster)
         rate = _cluster_rate(cluster, rates, cores, memory, gpus)
         running = [w for w in cluster.get("workers", []) if w.get("stop_time") is None]

@@ -132,6 +132,22 @@ print("same", same)
     out = run_ok(kernel, code, timeout=300)
     assert "archived done" in out.stdout and "restored done" in out.stdout, out.stdout
     assert "same True" in out.stdout
+    # %archives shows its table, and the cell adds no repr of the list after it
+    listed = run_ok(kernel, f"%archives smoke-{run}")
+    assert [sorted(d) for d in listed.data] == [["text/html", "text/plain"]], listed.data
+    assert f"smoke-{run}" in listed.data[0]["text/html"]
+
+
+def test_jupyterlab_does_not_ask_about_news(installed):
+    """No "notified about official Jupyter news?" prompt: the wheel's settings overrides."""
+    code = ("import json, sys, pathlib; p = pathlib.Path(sys.prefix, 'share/jupyter/lab/settings/overrides.json'); "
+            "print(json.dumps(json.loads(p.read_text())))")
+    out = subprocess.run([str(installed), "-c", code], capture_output=True, text=True, check=True,
+                         cwd="/", env=CLEAN_ENV).stdout
+    import json
+
+    notification = json.loads(out)["@jupyterlab/apputils-extension:notification"]
+    assert notification["fetchNews"] == "false" and notification["checkForUpdates"] is False
 
 
 def test_dask_cluster_with_one_worker(kernel):

@@ -22,7 +22,7 @@ from IPython.display import HTML, display
 
 from jupyter_ext.constants import DEFAULT_TIER, RETRIEVAL_TIERS, STORAGE_CLASSES
 from jupyter_ext.kernel.magics.atom import _kv
-from jupyter_ext.kernel.magics.common import client, lens_errors, split_line
+from jupyter_ext.kernel.magics.common import client, lens_errors, shown, split_line
 
 
 def fmt_bytes(n) -> str:
@@ -96,10 +96,29 @@ def cost_table_html(table) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def tier_cost_text(estimate: dict) -> str:
+    if estimate.get("cost_usd") is not None:
+        return f"${float(estimate['cost_usd']):,.4f}"
+    if estimate.get("cost_micro") is not None:
+        return f"${int(estimate['cost_micro']) / 1_000_000:,.4f}"
+    return ""
+
+
+def hours_text(hours) -> str:
+    """A tier's time as people write it: "3–5 h", "12 h", "minutes"."""
+    if hours is None or hours == "":
+        return ""
+    lo, hi = (hours[0], hours[-1]) if isinstance(hours, list | tuple) and hours else (hours, hours)
+    lo, hi = float(lo), float(hi)
+    if hi < 1:
+        return "minutes"
+    return f"{lo:g} h" if lo == hi else f"{lo:g}–{hi:g} h"
+
+
 def plan_html(plan: dict) -> str:
     est = "".join(
-        f"<tr><td>{escape(str(e.get('tier')))}</td><td>{escape(str(e.get('cost_usd', e.get('cost_micro'))))}</td>"
-        f"<td>{escape(str(e.get('hours', e.get('expected_hours', ''))))}</td></tr>"
+        f"<tr><td>{escape(str(e.get('tier')))}</td><td>{escape(tier_cost_text(e))}</td>"
+        f"<td>{escape(hours_text(e.get('hours', e.get('expected_hours'))))}</td></tr>"
         for e in plan.get("estimates", [])
     )
     return (
@@ -129,11 +148,11 @@ class ArchiveMagics(Magics):
             result = client().request("POST", "archives", json=body)
         if args.dry_run:
             display(HTML(cost_table_html(result.get("costs"))))
-            return result
+            return shown(result)
         task = watch_task(result, wait=args.wait)
         if args.wait and task["status"] != "done":
             raise UsageError(f"archive {task['status']}: {task.get('error')}")
-        return task
+        return shown(task)
 
     @line_magic
     def archives(self, line):
@@ -154,7 +173,7 @@ class ArchiveMagics(Magics):
         )
         display(HTML(f"<table><tr><th>name</th><th>id</th><th>created</th><th>files</th><th>size</th>"
                      f"<th>class</th></tr>{rows}</table>"))
-        return found
+        return shown(found)
 
     @line_magic
     def restore(self, line):
@@ -174,7 +193,7 @@ class ArchiveMagics(Magics):
             )
         display(HTML(plan_html(plan)))
         if args.plan:
-            return plan
+            return shown(plan)
         with lens_errors():
             task = client().request("POST", f"archives/{args.archive}/restore", json={
                 "paths": args.paths or None, "to": args.to, "tier": args.tier, "overwrite": args.overwrite,
@@ -182,4 +201,4 @@ class ArchiveMagics(Magics):
         task = watch_task(task, wait=args.wait)
         if args.wait and task["status"] != "done":
             raise UsageError(f"restore {task['status']}: {task.get('error')}")
-        return task
+        return shown(task)

@@ -11,13 +11,14 @@
 from __future__ import annotations
 
 import time
+from html import escape
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import MagicArgumentParser
 from IPython.display import HTML, display
 
-from jupyter_ext.kernel.magics.common import client, lens_errors, split_line
+from jupyter_ext.kernel.magics.common import client, lens_errors, shown, split_line
 
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED", "LOST", "REJECTED"}
 
@@ -184,6 +185,14 @@ def job_table_widget(ids: list[str] | None = None, interval: float = 3.0):
     return out
 
 
+def versions_text(app: dict) -> str:
+    """An app's versions as a list a person reads: "14.4.3, 14.3.1"."""
+    versions = app.get("versions", app.get("version", ""))
+    if isinstance(versions, list | tuple):
+        return ", ".join(str(v) for v in versions)
+    return str(versions)
+
+
 @magics_class
 class AtomMagics(Magics):
     @line_cell_magic
@@ -218,9 +227,11 @@ class AtomMagics(Magics):
         with lens_errors():
             est = client().service("POST", "jobs/estimate", json={"spec": build_spec(args, cell)})
         display(HTML(
-            "<table>" + "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in est.items()) + "</table>"
+            "<table class='tex2jax_ignore mathjax_ignore'>"
+            + "".join(f"<tr><td>{escape(str(k))}</td><td>{escape(str(v))}</td></tr>" for k, v in est.items())
+            + "</table>"
         ))
-        return est
+        return shown(est)
 
     def _status(self, argv, cell):
         if len(argv) > 1:
@@ -267,12 +278,10 @@ class AtomMagics(Magics):
     def _apps(self, argv, cell):
         with lens_errors():
             apps = client().service("GET", "jobs/apps")["apps"]
-        from html import escape
-
         rows = "".join(
-            f"<tr><td>{escape(str(a.get('name')))}</td><td>{escape(str(a.get('versions', a.get('version', ''))))}</td>"
+            f"<tr><td>{escape(str(a.get('name')))}</td><td>{escape(versions_text(a))}</td>"
             f"<td>{escape(str(a.get('description', '')))}</td></tr>"
             for a in apps
         )
         display(HTML(f"<table><tr><th>app</th><th>versions</th><th>description</th></tr>{rows}</table>"))
-        return apps
+        return shown(apps)

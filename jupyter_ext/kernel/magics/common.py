@@ -27,5 +27,29 @@ def lens_errors():
         raise UsageError(exc.message) from None
 
 
+class ShownDict(dict):
+    """A magic's result its own table already showed: usable in code
+    (``task = %archive ... --wait``), but the cell shows no repr of it as well."""
+
+    def _ipython_display_(self):
+        pass
+
+
+class ShownList(list):
+    """See ``ShownDict``."""
+
+    def _ipython_display_(self):
+        pass
+
+
+def shown(value):
+    """``value`` marked as already shown (dicts and lists; anything else unchanged)."""
+    if isinstance(value, dict):
+        return ShownDict(value)
+    if isinstance(value, list):
+        return ShownList(value)
+    return value
+
+
 def client() -> LensClient:
     return LensClient()

@@ -6,7 +6,7 @@ from html import escape
 
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from IPython.display import HTML, display
+from IPython.display import HTML, Image, display
 
 from jupyter_ext.constants import CATEGORIES
 from jupyter_ext.kernel.magics.common import client, lens_errors
@@ -34,7 +34,9 @@ def render_report(report: dict) -> str:
     period = report.get("period") or {}
     snap = report.get("snapshot") or {}
     return (
-        f"<div class='lens-costs'><b>{escape(str(report.get('account', '')))}</b> — period "
+        # tex2jax_ignore/mathjax_ignore: JupyterLab typesets HTML outputs, and two
+        # dollar amounts on a line would be read as a LaTeX formula
+        f"<div class='lens-costs tex2jax_ignore mathjax_ignore'><b>{escape(str(report.get('account', '')))}</b> — period "
         f"{escape(str(period.get('key', '')))}<br>"
         f"<table><tr><th>category</th><th>spent</th></tr>{rows}"
         f"<tr><td><b>total</b></td><td style='text-align:right'><b>{money(report.get('spent_micro'))}</b></td></tr>"
@@ -43,6 +45,14 @@ def render_report(report: dict) -> str:
         f"remaining: {money(report.get('remaining_micro'))}<br>{escape(forecast)}"
         f"<br><small>prices: {escape(str(snap.get('date', '')))} {escape(str(snap.get('source', '')))}</small></div>"
     )
+
+
+def plot_png(report: dict) -> bytes:
+    """The daily spend plot as PNG: shown the same whatever matplotlib backend the kernel
+    has (displaying the Figure itself prints its repr without the inline backend)."""
+    from jupyter_ext.costs.plots import report_figure, to_png
+
+    return to_png(report_figure(report))  # a pyplot-free Figure: nothing to close
 
 
 def running_cluster_costs() -> list[dict]:
@@ -66,8 +76,8 @@ def clusters_html(clusters: list[dict]) -> str:
         for c in clusters
     )
     return (
-        "<b>Running Dask clusters</b> (charged as they run)<table><tr><th>cluster</th><th>workers</th>"
-        f"<th>rate</th><th>accrued</th></tr>{rows}</table>"
+        "<div class='tex2jax_ignore mathjax_ignore'><b>Running Dask clusters</b> (charged as they run)<table><tr><th>cluster</th><th>workers</th>"
+        f"<th>rate</th><th>accrued</th></tr>{rows}</table></div>"
     )
 
 
@@ -88,8 +98,6 @@ class CostsMagics(Magics):
         clusters = running_cluster_costs()
         if clusters:
             display(HTML(clusters_html(clusters)))
-        if not args.no_plot and report.get("daily"):
-            from jupyter_ext.costs.plots import report_figure
-
-            display(report_figure(report))
+        if not args.no_plot and any(v for _, v in report.get("daily") or []):
+            display(Image(data=plot_png(report), format="png"))
         return None
