@@ -76,7 +76,23 @@ class Running:
         self.app.initialize([])
         await self.app.setup()
         await self.app.backend.proxy._proxy_contacted
+        await self.proxy_routes_api()
         return self
+
+    async def proxy_routes_api(self, within: float = 30.0) -> None:
+        """``_proxy_contacted`` is set when the Go proxy first asks for its routes, before
+        it applied them: until then it answers 404 (seen on a loaded machine)."""
+        import aiohttp
+
+        url = f"http://{self.app.backend.proxy.address}/api/health"
+        deadline = time.monotonic() + within
+        async with aiohttp.ClientSession() as session:
+            while True:
+                async with session.get(url) as resp:
+                    if resp.status == 200:
+                        return
+                assert time.monotonic() < deadline, f"the gateway proxy still answers {resp.status} at {url}"
+                await asyncio.sleep(0.1)
 
     async def __aexit__(self, *exc):
         await self.app.cleanup()
