@@ -223,7 +223,8 @@ class ProfileSpawnerMixin(LoggingConfigurable):
 
         if self.is_admin():
             return SpawnRules()
-        return await asyncio.to_thread(spawn_rules, self.user_groups())
+        return await asyncio.to_thread(spawn_rules, self.user_groups(), None,
+                                       getattr(self.user, "name", None))
 
     def restricted_catalog(self, rules) -> Catalog:
         if rules.allowed is None:

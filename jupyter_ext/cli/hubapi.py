@@ -33,8 +33,16 @@ class HubAPI:
     def ensure_group(self, name: str) -> bool:
         return self.hub.create_group(name)
 
+    def group(self, name: str) -> dict | None:
+        """The group's model, or None when the hub has no such group."""
+        return self.hub.get_group(name)
+
     def group_members(self, name: str) -> list[str]:
         return (self.hub.get_group(name) or {}).get("users", [])
+
+    def existing_users(self, names: list[str]) -> list[str]:
+        """Those of ``names`` the hub already has."""
+        return [name for name in names if self.hub.get_user(name) is not None]
 
     def ensure_users(self, names: list[str]) -> list[str]:
         return [name for name in names if self.hub.create_user(name)]
@@ -42,6 +50,10 @@ class HubAPI:
     def add_to_group(self, group: str, names: list[str]) -> None:
         if names:
             self.hub.add_group_users(group, names)
+
+    def remove_from_group(self, group: str, names: list[str]) -> None:
+        if names:
+            self.hub.remove_group_users(group, names)
 
     def user(self, name: str) -> dict | None:
         return self.hub.get_user(name)

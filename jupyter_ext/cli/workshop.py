@@ -37,6 +37,10 @@ def register(subparsers) -> None:
     create.add_argument("--budget-per-seat", help="USD per seat for the whole workshop")
     create.add_argument("--content", help="course material: GIT_URL[@branch-or-tag], pulled by nbgitpuller")
     create.add_argument("--instructors", help="hub user names of the instructors, comma-separated")
+    create.add_argument("--adopt", action="store_true",
+                        help="take in an existing hub group and existing users named as seats: they keep "
+                             "their passwords and are never disabled, expired or archived by the workshop "
+                             "(without it, create refuses them and changes nothing)")
     create.set_defaults(func=cmd_create)
 
     ls = sub.add_parser("list", help="list workshops")
@@ -120,15 +124,22 @@ def cmd_create(args) -> int:
     try:
         res = create_workshop(
             hub=_hub(args, state), state_root=state.root, lens_db_url=state.lens_db_url,
-            public_url=args.hub_url, ws=ws, seats=seats,
+            public_url=args.hub_url, ws=ws, seats=seats, adopt=args.adopt,
         )
     except (model.WorkshopError, HubAPIError) as exc:
         raise CommandError(str(exc)) from None
     w = res.workshop
     print(f"workshop {w.name}: {len(w.seats)} seat(s), expires {w.expires_at:%Y-%m-%d %H:%M} UTC, "
           f"profiles {', '.join(w.profiles) or 'all'}")
-    print(f"  hub group:     {'created' if res.group_created else 'exists'}")
+    group = "created" if res.group_created else "adopted" if res.adopted_group else "exists"
+    print(f"  hub group:     {group}")
+    if res.outsiders:
+        print(f"  not seats:     {', '.join(res.outsiders)} (group members: no instructor access, "
+              "no workshop rules)")
     print(f"  accounts:      {len(res.created_accounts)} created, {len(res.existing_accounts)} unchanged")
+    if res.adopted_users:
+        print(f"  adopted:       {', '.join(res.adopted_users)} (existing accounts: password unchanged, "
+              "never disabled or expired by the workshop)")
     print(f"  budget:        {model.format_usd(w.budget_per_seat_micro)} per seat; {res.budget}")
     print(f"  sheet (CSV):   {res.csv_path}")
     print(f"  sheet (print): {res.html_path}")
@@ -136,6 +147,8 @@ def cmd_create(args) -> int:
         print(f"  content link:  {res.content_link}")
     for inst, password in res.instructor_passwords.items():
         print(f"  instructor account created: {inst} / {password}")
+    for inst in res.existing_instructors:
+        print(f"  instructor {inst}: existing hub user, no password set")
     if res.role_active is False:
         print(f"  NOTE: restart the hub to activate the instructor role {role_name(w.name)!r} "
               "(JupyterHub loads roles only at start; user servers keep running)")
@@ -214,12 +227,18 @@ def cmd_close(args) -> int:
     jobs = sum(len(v) for v in res.jobs_cancelled.values())
     print(f"workshop {args.name} closed: {len(res.disabled)} account(s) disabled, "
           f"{len(res.stopped)} server(s) stopped, {jobs} job(s) cancelled")
+    if res.kept:
+        print(f"adopted account(s) kept as they were, removed from the workshop: {', '.join(res.kept)}")
     for problem in res.problems:
         print(f"warning: {problem}", file=sys.stderr)
     print(f"{'seat':24} {'cost':>10}  archive")
     for seat, micro in sorted(res.costs.items()):
-        archive = res.archives.get(seat, "") if args.archive else ""
-        print(f"{seat:24} {format_usd(micro):>10}  {archive or ('(no home)' if args.archive else '')}")
+        if seat in res.kept:
+            note = "(adopted: kept)"
+        else:
+            archive = res.archives.get(seat, "") if args.archive else ""
+            note = archive or ("(no home)" if args.archive else "")
+        print(f"{seat:24} {format_usd(micro):>10}  {note}")
     print(f"{'total':24} {format_usd(sum(res.costs.values())):>10}")
     return 0
 

@@ -66,6 +66,9 @@ class HubClient(PeerClient):
     async def add_group_users(self, group: str, names: list[str]) -> None:
         await self.request("POST", path("groups", group, "users"), {"users": list(names)})
 
+    async def remove_group_users(self, group: str, names: list[str]) -> None:
+        await self.request("DELETE", path("groups", group, "users"), {"users": list(names)})
+
     async def user_tokens(self, name: str) -> dict | None:
         return await self.get_or_none(path("users", name, "tokens"))
 

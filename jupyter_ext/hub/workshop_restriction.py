@@ -2,6 +2,9 @@
 
 Hub-side and synchronous (the spawner calls it in a thread). Users in no
 workshop get no restriction; admins are never restricted (the spawner checks).
+Only a workshop's seats are bound by it, not every member of its hub group (an
+adopted group keeps members that are not seats); an adopted seat (an account
+the workshop did not make) is bound only while the workshop is open.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from jupyter_ext.accounts import AccountStore
 from jupyter_ext.db.engine import default_url
 from jupyter_ext.db.migrate import SchemaError
 from jupyter_ext.workshop.content import server_pull_path
@@ -46,20 +50,31 @@ def _store(url: str) -> WorkshopStore:
     return _stores[url]
 
 
-def spawn_rules(groups: set[str], db_url: str | None = None) -> SpawnRules:
+def spawn_rules(groups: set[str], db_url: str | None = None, user: str | None = None) -> SpawnRules:
+    """The rules for a user in these hub groups. With ``user`` (what the spawner
+    passes), only the workshops that have the user as a seat count."""
     if not groups:
         return SpawnRules()
     url = db_url or default_db_url()
     if no_database_yet(url):
         return SpawnRules()  # nothing was ever written: there are no workshops
+    now = utcnow()
     try:
-        workshops = _store(url).for_groups(groups)
+        store = _store(url)
+        if user is None:
+            workshops = store.for_groups(groups)
+        else:
+            workshops = store.for_seat(user, groups)
+            if workshops:
+                acct = AccountStore(store.engine).get(user)
+                tagged = acct.workshop if acct is not None else None
+                # adopted: an existing account, bound only while the workshop is open
+                workshops = [w for w in workshops if w.name == tagged or w.active(now)]
     except (sa.exc.SQLAlchemyError, SchemaError):  # SchemaError: the database needs `lens db upgrade`
         # Fail closed: a seat must never get around its workshop's limits.
         return SpawnRules(refusal="The workshop settings could not be read; try again shortly.")
     if not workshops:
         return SpawnRules()
-    now = utcnow()
     content = next((w for w in workshops if w.active(now) and w.content_repo), None)
     return SpawnRules(
         allowed=allowed_profiles(workshops, now),

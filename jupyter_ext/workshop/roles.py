@@ -1,4 +1,4 @@
-"""Instructor roles: JupyterHub roles scoped to one workshop's group.
+"""Instructor roles: JupyterHub roles scoped to one workshop's seats, by name.
 
 JupyterHub 6.1 has no REST API to create roles (roles come only from
 ``c.JupyterHub.load_roles`` at hub start), so the hub config loads one role per
@@ -15,6 +15,10 @@ from ..db.migrate import SchemaError
 from .model import Workshop
 
 # What an instructor may do with the seats of their workshop, and nothing else.
+# Each is filtered to one seat (``!user=SEAT``), never to the group: a group may
+# hold accounts that are not seats (an adopted group, or members an admin added
+# later), and an instructor must reach none of them. No ``read:groups`` either:
+# the group's member list would name those accounts.
 INSTRUCTOR_SCOPES = (
     "list:users",
     "read:users",
@@ -23,7 +27,6 @@ INSTRUCTOR_SCOPES = (
     "access:servers",
     "servers",
     "users:activity",
-    "read:groups",
 )
 
 
@@ -32,12 +35,13 @@ def role_name(workshop: str) -> str:
 
 
 def instructor_role(ws: Workshop) -> dict:
-    """A load_roles entry: every scope filtered to the workshop's group."""
+    """A load_roles entry: every scope filtered to one seat of the workshop.
+
+    Per seat rather than ``!group=``: the group may hold accounts that are not
+    seats, and user servers check access with
+    ``jupyterhub.services.auth.check_scopes``, which cannot resolve group filters."""
     g = ws.name
-    scopes = [f"{s}!group={g}" for s in INSTRUCTOR_SCOPES]
-    # User servers check access with jupyterhub.services.auth.check_scopes, which
-    # cannot resolve group filters to users (documented upstream): name each seat.
-    scopes += [f"access:servers!user={seat}" for seat in ws.seats]
+    scopes = [f"{s}!user={seat}" for seat in ws.seats for s in INSTRUCTOR_SCOPES]
     return {
         "name": role_name(g),
         "description": f"Instructors of workshop {g}: see, open and stop its seats' servers",

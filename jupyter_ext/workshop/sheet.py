@@ -16,12 +16,13 @@ from .model import Workshop
 
 CSV_FIELDS = ("workshop", "username", "password", "display_name", "role", "login_url", "expires_utc")
 UNCHANGED = "(unchanged: see the first sheet)"
+EXISTING = "(existing account: password unchanged)"  # an adopted account: lens never set its password
 
 
 @dataclass(frozen=True)
 class Credential:
     username: str
-    password: str  # UNCHANGED when the password was set on an earlier run and is not known
+    password: str  # UNCHANGED when set on an earlier run and not known; EXISTING for an adopted account
     display_name: str = ""
     role: str = "student"
 
@@ -43,7 +44,7 @@ def read_csv(text: str) -> dict[str, str]:
     known = {}
     for row in csv.DictReader(io.StringIO(text)):
         user, password = unguard_cell(row.get("username") or ""), unguard_cell(row.get("password") or "")
-        if user and password and password != UNCHANGED:
+        if user and password and password not in (UNCHANGED, EXISTING):
             known[user] = password
     return known
 
@@ -75,7 +76,9 @@ def render_html(ws: Workshop, creds: list[Credential], login_url: str) -> str:
             f'<div class="row"><span class="label">Username</span><span class="value username">{escape(c.username)}</span></div>'
             f'<div class="row"><span class="label">Password</span><span class="value password">{escape(c.password)}</span></div>'
             + (
-                f'<div class="foot">Valid until {escape(expires)}. Your course material opens on first login.</div>'
+                '<div class="foot">Your existing account: sign in with your own password.</div>'
+                if c.password == EXISTING
+                else f'<div class="foot">Valid until {escape(expires)}. Your course material opens on first login.</div>'
                 if c.role == "student"
                 else '<div class="foot">Instructor account: it does not expire with the workshop.</div>'
             )

@@ -66,6 +66,19 @@ class WorkshopStore:
             rows = conn.execute(sa.select(workshops).where(workshops.c.name.in_(sorted(groups)))).all()
         return [self._to_workshop(r) for r in rows]
 
+    def for_seat(self, username: str, groups: set[str]) -> list[Workshop]:
+        """The workshops among ``groups`` that have ``username`` as a seat: a member of
+        a workshop's group who is not one of its seats is not bound by it."""
+        if not groups:
+            return []
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(workshops)
+                .join(seats, seats.c.workshop == workshops.c.name)
+                .where(workshops.c.name.in_(sorted(groups)), seats.c.username == username)
+            ).all()
+        return [self._to_workshop(r, (username,)) for r in rows]
+
     def save(self, ws: Workshop) -> Workshop:
         """Insert or update the settings (never the seats; see add_seats)."""
         values = {

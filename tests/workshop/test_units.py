@@ -108,11 +108,16 @@ def test_sheet_csv_and_html():
     assert "break-inside:avoid" in html
 
 
-def test_instructor_role_is_scoped_to_the_group():
+def test_instructor_role_names_each_seat_never_the_group():
+    """Finding 5: a group may hold accounts that are not seats (an adopted group),
+    so no instructor scope is filtered by group: each names one seat."""
     role = instructor_role(ws())
     assert role["name"] == "workshop-bio-instructors" and role["users"] == ["t1"]
-    assert all(s.endswith("!group=bio") or s.startswith("access:servers!user=bio-") for s in role["scopes"])
-    assert "servers!group=bio" in role["scopes"] and "access:servers!user=bio-02" in role["scopes"]
+    assert not [s for s in role["scopes"] if "!group=" in s or "!" not in s]
+    targets = {s.split("!user=", 1)[1] for s in role["scopes"]}
+    assert targets == set(ws().seats)
+    assert "servers!user=bio-01" in role["scopes"] and "access:servers!user=bio-02" in role["scopes"]
+    assert not [s for s in role["scopes"] if s.startswith("read:groups")]  # would name non-seat members
 
 
 def test_expiry_decisions():
@@ -162,6 +167,9 @@ def test_store_rules_and_roles_from_db(tmp_path):
     rules = spawn_rules({"bio", "other"}, url)
     assert rules.allowed == {"lab"} and rules.refusal is None and rules.workshops == ("bio",)
     assert spawn_rules({"other"}, url).allowed is None
+    # with the user (what the spawner passes): only the workshop's seats are bound by it
+    assert spawn_rules({"bio"}, url, user="bio-01").allowed == {"lab"}
+    assert spawn_rules({"bio"}, url, user="outsider") == spawn_rules(set())
     store.close("bio")
     assert "closed" in spawn_rules({"bio"}, url).refusal
     assert roles_from_db(url) == []
@@ -186,6 +194,55 @@ def test_account_store_expiry_message(tmp_path):
     pw = store.create("bio-01", expires_at=model.utcnow() - timedelta(minutes=1), workshop="bio")
     account, why = store.check("bio-01", pw)
     assert account is None and why.startswith("This account expired on")
+
+
+def test_adopted_seats_are_bound_only_while_the_workshop_is_open(tmp_path):
+    """Finding 5: a group member who is not a seat is never bound by the workshop;
+    an adopted seat (an account the workshop did not make) is bound while it is
+    open, and free again once it is closed. Seats the workshop made stay refused."""
+    from jupyter_ext.workshop.roster import Seat
+
+    url = f"sqlite:///{tmp_path}/lens.sqlite"
+    store = WorkshopStore.from_url(url)
+    store.save(ws(seats=(), expires_at=model.utcnow() + timedelta(days=1)))
+    store.add_seats("bio", [Seat("bio-01"), Seat("ann")])
+    accounts = AccountStore(store.engine)
+    accounts.create("bio-01", "pw-bio-01-long", workshop="bio")  # made by the workshop
+    accounts.create("ann", "pw-ann-long-enough")  # a regular account, adopted
+    for user in ("bio-01", "ann"):
+        assert spawn_rules({"bio"}, url, user=user).allowed == {"lab"}
+    assert spawn_rules({"bio", "lab-x"}, url, user="bob").allowed is None  # member, not a seat
+    store.close("bio")
+    assert "closed" in spawn_rules({"bio"}, url, user="bio-01").refusal
+    assert spawn_rules({"bio"}, url, user="ann") == spawn_rules(set())
+    assert spawn_rules({"bio"}, url, user="bob") == spawn_rules(set())
+
+
+def test_sheet_marks_adopted_accounts_and_never_reads_them_back():
+    from jupyter_ext.workshop.sheet import EXISTING
+
+    creds = [Credential("bio-01", "amber-basin-cedar-42"), Credential("ann", EXISTING, "Ann")]
+    text = render_csv(ws(), creds, "http://hub/hub/login")
+    assert "ann,(existing account: password unchanged),Ann" in text
+    assert read_csv(text) == {"bio-01": "amber-basin-cedar-42"}
+    html = render_html(ws(), creds, "http://hub/hub/login")
+    assert "Your existing account: sign in with your own password." in html
+
+
+def test_clashes_refuse_regular_accounts_unless_adopted(tmp_path):
+    from jupyter_ext.workshop.ops import check_clashes
+    from jupyter_ext.workshop.roster import Seat
+
+    accounts = AccountStore(sa.create_engine(f"sqlite:///{tmp_path}/a.sqlite"))
+    accounts.create("ann", "pw-ann-long-enough")
+    accounts.create("chem-01", "pw-chem-long", workshop="chem")
+    seats = [Seat("ann"), Seat("chem-01")]
+    assert check_clashes(accounts, "bio", seats, ()) == [
+        "'ann' already belongs to a regular account", "'chem-01' already belongs to workshop 'chem'"]
+    # --adopt takes in regular accounts, never another workshop's seats
+    assert check_clashes(accounts, "bio", seats, (), adopt=True) == ["'chem-01' already belongs to workshop 'chem'"]
+    # a seat adopted by an earlier run is the workshop's own now
+    assert check_clashes(accounts, "bio", [Seat("ann")], (), recorded=frozenset({"ann"})) == []
 
 
 def test_spawn_rules_without_a_database_yet_and_with_a_broken_one(tmp_path):
