@@ -140,6 +140,15 @@ def apply_group_budget(lens_db_url: str, ws: Workshop) -> str:
     return f"ledger budget group:{ws.name} = {format_usd(budget.amount_micro)} until {ws.expires_at:%Y-%m-%d %H:%M} UTC"
 
 
+def budget_outsiders(hub: HubAPI, ws: Workshop, seats: list[Seat], recorded: frozenset[str]) -> list[str]:
+    """Members of the workshop's group that are not seats, when the workshop would set the
+    group's budget: they would spend the seats' budget (and be held to it)."""
+    if ws.budget_per_seat_micro is None:
+        return []
+    group = hub.group(ws.name) or {}
+    return sorted(set(group.get("users") or []) - {s.username for s in seats} - set(recorded))
+
+
 def create_workshop(
     *,
     hub: HubAPI,
@@ -173,6 +182,12 @@ def create_workshop(
             "(existing accounts become seats and keep their passwords; group members that are not "
             "seats get nothing of the workshop)"
         )
+    outsiders = budget_outsiders(hub, ws, seats, recorded)
+    if outsiders:
+        raise WorkshopError(
+            f"nothing was created: --budget-per-seat sets the budget of hub group {ws.name!r}, and every "
+            f"member spends from it and is held to it, so {', '.join(outsiders)} (not seats) would too; "
+            "create the workshop under a group of its own, or without --budget-per-seat")
     result = CreateResult(workshop=ws)
     group_existed = prior is None and hub.group(ws.name) is not None
     # Which users the hub has already: looked at before anything is made.

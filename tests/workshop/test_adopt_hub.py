@@ -74,6 +74,12 @@ def test_existing_group_and_users_are_refused_naming_them_and_nothing_changes(ta
     assert accounts(taken).get("hubonly") is None
     assert not (taken.state / "workshops" / "chem").exists()
     assert try_login(taken, "chem-02", OWN_PASSWORD).status_code == 302
+    # even with --adopt, a per-seat budget is refused on a group with members who are not seats:
+    # they would spend (and be held to) the group budget the workshop sets
+    r = lens(taken, *CREATE, "--adopt", "--budget-per-seat", "5", check=False)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "--budget-per-seat" in r.stderr and "outsider" in r.stderr
+    assert store.get("chem") is None and members(taken, "chem") == ["outsider"]
 
 
 def test_adopt_keeps_passwords_and_the_instructor_reaches_only_seats(taken):
