@@ -16,8 +16,12 @@ unless ``KNOWN_DIFFERENCES`` lists it with the reason (docs/upstream.md).
 
 Where the checkouts are: ``--src DIR`` or ``$LENS_UPSTREAM_SRC``, a directory
 holding ``kubespawner-7.1.0/`` and ``dask-gateway-2026.3.0/`` (or
-``kubespawner/`` and ``dask-gateway/``), or a single checkout. ``--fetch DIR``
-clones the tags there (needs GitHub).
+``kubespawner/`` and ``dask-gateway/``), or a single checkout. Default: ``.cache/upstream-src`` in the
+repository. ``--fetch DIR`` clones the tags there (needs GitHub).
+
+kubespawner's tests import the *sync* ``kubernetes`` client (lens's ``[test]``
+extra installs a version whose ``ApiClient`` serializes kubernetes_asyncio's
+models: < 37).
 
     python -m tests.upstream.run_upstream_suite --src /tmp/upstream-src [--suite kubespawner]
 """
@@ -38,6 +42,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 PLUGIN = HERE / "upstream_plugin.py"
+DEFAULT_SRC = REPO / ".cache" / "upstream-src"
 
 
 @dataclass(frozen=True)
@@ -65,17 +70,41 @@ SUITES = {
 # suite -> test (function name, or a node id's tail) -> why lens differs on purpose.
 # Each must pass on the baseline and fail on lens; the check fails otherwise.
 KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
-    "kubespawner": {},
-    "dask-gateway": {},
+    "kubespawner": {
+        "test_empty_user_options_and_profile_options_api": (
+            "its profile has no slug: lens's catalog requires one (it names the profile in the "
+            "ledger, metrics and workshops) where kubespawner derives it from display_name"
+        ),
+        "test_default_profile": (
+            "lens's own environment: the server's environment also has LENS_SERVICE_URL, "
+            "LENS_PROFILE and LENS_HOURLY_COST (and the Dask Gateway variables when configured)"
+        ),
+        "test_kubespawner_override": (
+            "lens's own environment: LENS_SERVICE_URL, LENS_PROFILE, LENS_HOURLY_COST are added "
+            "(the None in the override does delete the configured variable, as upstream)"
+        ),
+        "test_user_options_set_from_form_invalid_regex": (
+            "lens refuses a free value that fails validation_regex when the form is read, with a "
+            "400 and the profile's validation_message, where upstream accepts the form and raises "
+            "ValueError (a 500) later in load_user_options"
+        ),
+        "test_unlisted_choice_non_string_override": (
+            "lens's own environment: LENS_SERVICE_URL, LENS_PROFILE, LENS_HOURLY_COST are added "
+            "(the free value fills {value} in nested overrides and leaves ${JUPYTER_USER} as upstream)"
+        ),
+    },
+    "dask-gateway": {
+        "test_gateway_resume_clusters_after_shutdown": (
+            "the test keeps three clusters of one user active; lens's per-user allowance "
+            "(GatewaySettings.user_max_clusters, default 2) refuses the third with a clear message"
+        ),
+    },
 }
 
 
 def find_source(suite: Suite, src: str | os.PathLike | None = None) -> Path | None:
     """The checkout of ``suite`` under ``src`` (or $LENS_UPSTREAM_SRC), or None."""
-    base = src or os.environ.get("LENS_UPSTREAM_SRC")
-    if not base:
-        return None
-    base = Path(base)
+    base = Path(src or os.environ.get("LENS_UPSTREAM_SRC") or DEFAULT_SRC)
     candidates = [base, base / f"{suite.name}-{suite.version}", base / suite.name]
     candidates += sorted(base.glob(f"{suite.name}*")) if base.is_dir() else []
     return next((c for c in candidates if (c / suite.marker).is_file()), None)
@@ -236,7 +265,7 @@ def summary(suite: Suite, baseline: dict, lens: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--src", help="checkouts directory (default: $LENS_UPSTREAM_SRC)")
+    parser.add_argument("--src", help="checkouts directory (default: $LENS_UPSTREAM_SRC, .cache/upstream-src)")
     parser.add_argument("--suite", choices=sorted(SUITES), action="append")
     parser.add_argument("--impl", choices=["upstream", "lens", "both"], default="both")
     parser.add_argument("--fetch", metavar="DIR", help="clone the tags into DIR first (needs GitHub)")
