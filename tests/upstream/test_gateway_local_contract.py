@@ -76,7 +76,23 @@ class Running:
         self.app.initialize([])
         await self.app.setup()
         await self.app.backend.proxy._proxy_contacted
+        await self.api_routed()
         return self
+
+    async def api_routed(self, within: float = 30.0) -> None:
+        """The proxy has contacted the gateway, but its routing table may not hold the
+        API route yet (a 404 "Not Found" on the first request under load): poll it."""
+        import aiohttp
+
+        url = f"http://{self.app.backend.proxy.address}/api/version"
+        deadline = time.monotonic() + within
+        async with aiohttp.ClientSession() as session:
+            while True:
+                async with session.get(url) as resp:
+                    if resp.status == 200:
+                        return
+                assert time.monotonic() < deadline, f"{url} never answered 200"
+                await asyncio.sleep(0.1)
 
     async def __aexit__(self, *exc):
         await self.app.cleanup()
