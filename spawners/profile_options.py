@@ -178,12 +178,23 @@ def parse_profile_options(raw: Any) -> tuple[ProfileOption, ...]:
     return tuple(options)
 
 
+class _KeepUnknownFields(dict):
+    """``format_map`` mapping that leaves ``{other}`` fields as written."""
+
+    def __missing__(self, key):
+        return "{" + key + "}"
+
+
 def format_value(template: Any, value: str) -> Any:
-    """kubespawner's ``recursive_format``: ``{value}`` in strings, keys and nested values."""
+    """kubespawner's ``recursive_format``: ``{value}`` in strings, keys and nested values
+    (lists, sets, dicts). Other fields stay as written (``${JUPYTER_USER}`` passes
+    through) and ``{{``/``}}`` are format escapes, as upstream."""
     if isinstance(template, str):
-        return template.format(value=value)
+        return template.format_map(_KeepUnknownFields(value=value))
     if isinstance(template, list):
         return [format_value(v, value) for v in template]
+    if isinstance(template, set):
+        return {format_value(v, value) for v in template}
     if isinstance(template, dict):
         return {format_value(k, value): format_value(v, value) for k, v in template.items()}
     return template

@@ -132,3 +132,21 @@ def test_form_data_to_user_options(local_spawner):
     # the text field without choosing "Other..." is not a choice
     assert form({"profile": ["lab"], "profile-option-lab--image": ["ml"],
                  "profile-option-lab--image--unlisted-choice": ["pangeo/own:1"]}) == {"profile": "lab", "image": "ml"}
+
+
+def test_unlisted_value_fills_only_value_fields():
+    """kubespawner's recursive_format: other ``{fields}`` pass through, ``{{ }}`` escape
+    (kubespawner tests/test_profile.py::test_unlisted_choice_non_string_override)."""
+    from spawners.profile_options import format_value
+
+    template = {
+        "image": "{value}",
+        "environment": {"USER": "${JUPYTER_USER}", "USER_TEST": "${{JUPYTER_USER}}", "IMG": "{value}"},
+        "init_containers": [{"image": "{value}", "securityContext": {"runAsUser": 1000}}],
+    }
+    assert format_value(template, "pangeo/x:1") == {
+        "image": "pangeo/x:1",
+        "environment": {"USER": "${JUPYTER_USER}", "USER_TEST": "${JUPYTER_USER}", "IMG": "pangeo/x:1"},
+        "init_containers": [{"image": "pangeo/x:1", "securityContext": {"runAsUser": 1000}}],
+    }
+    assert format_value("{value}", "{not-a-field}") == "{not-a-field}"
