@@ -3,9 +3,11 @@
 First come, first served lets one user's 10,000-member array hold every slot until it
 drains, while another user's single job waits behind it. Here each free slot goes to the
 user with the fewest tasks running (counting the slots given out in the same step); ties
-go to the user listed first, which the caller orders by their oldest waiting job. So a user
-who arrives while another holds every slot gets the next free one, and users with work
-waiting end up with equal shares (round-robin when all start from zero).
+go to the user listed first, and the caller lists first the user served longest ago (the
+local backend: the user whose last task started in the earliest step; never served comes
+first, then the oldest job). So a user who arrives while another holds every slot gets the
+next free one, and users with work waiting take turns: within one step, and across steps
+that free one slot each.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ def fair_pick(queues: Mapping[Hashable, Iterable[T]], running: Mapping[Hashable,
     ``queues``: owner -> that owner's waiting tasks in the owner's own order (oldest job
     first); iterables are consumed lazily, only as far as tasks are picked, so a generator
     over a huge array costs nothing for the members it does not reach. The mapping's order
-    breaks ties. ``running``: owner -> tasks running now (owners missing count 0).
+    breaks ties (list the user served longest ago first). ``running``: owner -> tasks
+    running now (owners missing count 0).
     """
     heap = []
     for order, (owner, tasks) in enumerate(queues.items()):

@@ -288,3 +288,26 @@ async def test_refresh_of_a_10000_array_reads_only_the_running_members(
     again = LocalBackend(state_dir=str(tmp_path / "local"))
     [st] = (await again.status([manager._ref(manager.store.get(rec["id"]))])).values()
     assert st.state == "CANCELLED" and st.counts == {"CANCELLED": 10000}
+
+
+async def test_users_take_turns_when_each_step_frees_one_slot(make_manager, unix_users):
+    """One slot and quick tasks: each refresh starts one task, and the users take turns
+    (the one served longest ago first), instead of the oldest array winning every step."""
+    manager = make_manager(max_concurrency=1)
+    users = ("atomalice", "atombob")
+    recs = [await manager.submit(u, [], job("q", command=["true"], array=50)) for u in users]
+    backend = manager.backends["local"]
+    bids = [manager.store.get(r["id"])["backend_id"] for r in recs]
+
+    def started():
+        return [len(list((backend.root / b / "tasks").iterdir())) for b in bids]
+
+    deadline = time.monotonic() + 60
+    while min(started()) < 3:
+        assert time.monotonic() < deadline, started()
+        await manager.refresh()
+        await asyncio.sleep(0.1)
+    assert abs(started()[0] - started()[1]) <= 1, started()
+    for u, r in zip(users, recs, strict=True):
+        await manager.cancel(u, r["id"])
+        await settle(manager, u, [r["id"]], limit=30)

@@ -198,6 +198,8 @@ class LocalBackend(LoggingConfigurable):
         self._done: dict[tuple[str, int], dict] = {}
         self._jobs: dict[str, dict] = {}
         self._tally: dict[str, _Tally] = {}
+        self._served: dict[str, int] = {}  # user -> number of the step that last started one
+        self._steps = 0
         self._lock = threading.RLock()  # the worker threads take turns on the state above
         self.cgroup_parent: Path | None = None
         if self.use_cgroups:
@@ -385,16 +387,21 @@ class LocalBackend(LoggingConfigurable):
         slots = self.max_concurrency - sum(running.values())
         if slots <= 0:
             return
-        by_user: dict[str, list[str]] = {}  # in order of each user's oldest waiting job
+        by_user: dict[str, list[str]] = {}  # each user's jobs, oldest first
         for bid, tally in self._tally.items():
             if tally.stopped or not tally.unstarted() or (
                     tally.parallel and len(tally.live) >= tally.parallel):
                 continue
             if self._deps_ready(bid):
                 by_user.setdefault(tally.user, []).append(bid)
-        queues = {user: self._user_queue(bids) for user, bids in by_user.items()}
-        for _user, (bid, i) in fair_pick(queues, running, slots):
+        # ties go to the user served longest ago (then the oldest job), so that users take
+        # turns across steps too, when every step frees a single slot
+        order = sorted(by_user, key=lambda user: self._served.get(user, -1))
+        queues = {user: self._user_queue(by_user[user]) for user in order}
+        self._steps += 1
+        for user, (bid, i) in fair_pick(queues, running, slots):
             self._launch(bid, i)
+            self._served[user] = self._steps
 
     def _launch(self, bid: str, i: int) -> None:
         tdir = self.root / bid / "tasks" / str(i)
