@@ -355,9 +355,10 @@ async def test_refresh_of_big_local_arrays_keeps_the_event_loop_responsive(
         assert counts == {"local": 3}
         assert [manager.get("atomalice", i)["counts"].get("PENDING", 0) for i in ids] == [
             9999, 10000, 10000]
-        # the refresh did real work (the timer ticked through it), and never held the loop
-        assert len(lateness) >= 5, f"refresh took {took:.2f} s"
-        assert max(lateness) < 0.1, f"the loop stalled {max(lateness):.2f} s of {took:.2f} s"
+        # the refresh costs the running member, not the 30,000 waiting ones (reading their
+        # files took 1.7 s here), and never holds the loop
+        assert took < 0.5, f"refresh took {took:.2f} s"
+        assert max(lateness, default=0) < 0.1, f"the loop stalled {max(lateness):.2f} s"
         # an unchanged record (the waiting arrays) is not rewritten by the next refresh
         written = manager.store.get(ids[2])["updated"]
         await manager.refresh()

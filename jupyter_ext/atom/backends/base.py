@@ -78,8 +78,9 @@ class Backend(Protocol):
     async def list(self) -> list[str]: ...
 
 
-def summarize(task_states: list[str]) -> tuple[str, dict[str, int]]:
-    """Overall state of an array from its members' states."""
+def summarize(task_states) -> tuple[str, dict[str, int]]:
+    """Overall state of an array from its members' states: a list of states, or a mapping
+    state -> number of members (a ``Counter``)."""
     counts = collections.Counter(task_states)
     if counts[RUNNING]:
         state = RUNNING

@@ -4,11 +4,17 @@ Every task runs under a small detached supervisor (``_runner.py``) that records 
 status on disk, so the state survives a restart of the lens service: on start, tasks whose
 supervisor is still alive are re-adopted, and tasks that vanished without an exit record
 are reported LOST. Arrays, dependencies (afterok/afterany) and a concurrency limit are
-handled by the scheduler step that runs on every submit and status call.
+handled by the scheduler step that runs on every submit and status call; free slots go to
+the user with the fewest tasks running (``atom/fairshare.py``), so one user's big array
+never keeps another user's job waiting until it drains.
 
-That step reads a few files per waiting task, which for big arrays is real time (three
-10,000-member arrays: about 1.7 s), so submit, status and cancel run in a worker thread,
-one at a time (``_lock``), and the service's event loop stays free.
+The scheduler keeps each job's tally in memory (``_Tally``: members finished by state,
+members running, a cursor to the first never-started member), so a step reads files only
+for running tasks and costs the same for a 10-member array as for a 10,000-member one;
+the task folders that exist are read once, when the service starts and re-adopts
+its jobs. Submit,
+status and cancel still run in a worker thread, one at a time (``_lock``), so the
+service's event loop stays free while processes are started.
 
 As root with cgroup v2, each task gets its own cgroup (``jupyter_ext/cgroups.py``): it is
 metered until its last process exits, and cancel and walltime kill all of it, processes
@@ -30,6 +36,7 @@ import sys
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from traitlets import Bool, Integer, Unicode
@@ -37,6 +44,7 @@ from traitlets.config import LoggingConfigurable
 
 from ... import cgroups
 from ..errors import BackendError, JobNotFound
+from ..fairshare import fair_pick
 from ..usermap import unix_account
 from .base import (
     CANCELLED,
@@ -114,6 +122,41 @@ def _read_log(path: Path, tail: int | None) -> str:
         return ""
 
 
+@dataclass
+class _Tally:
+    """What the scheduler knows of one job, kept up to date as its tasks start and end."""
+
+    size: int
+    user: str
+    parallel: int | None = None
+    cursor: int = 0  # every member below it has been started (or has ended)
+    live: dict[int, float] = field(default_factory=dict)  # started, not ended: index -> start
+    ended: collections.Counter = field(default_factory=collections.Counter)  # by state
+    seconds: float = 0.0  # runtime of the members that ended
+    first_start: float | None = None
+    last_end: float | None = None
+    first_bad: int | None = None  # lowest FAILED or LOST member
+    first_cancelled: int | None = None  # lowest member that ended CANCELLED
+    stopped: str | None = None  # cancelled or blocked: the reason its unstarted members end
+
+    def unstarted(self) -> int:
+        return self.size - len(self.live) - sum(self.ended.values())
+
+    def record(self, i: int, state: str, rec: dict, now: float) -> None:
+        self.live.pop(i, None)
+        self.ended[state] += 1
+        started = rec.get("started")
+        if started:
+            self.seconds += (rec.get("ended") or now) - started
+            self.first_start = min(self.first_start or started, started)
+        if rec.get("ended"):
+            self.last_end = max(self.last_end or 0.0, rec["ended"])
+        if state in (FAILED, LOST) and (self.first_bad is None or i < self.first_bad):
+            self.first_bad = i
+        if state == CANCELLED and (self.first_cancelled is None or i < self.first_cancelled):
+            self.first_cancelled = i
+
+
 class LocalBackend(LoggingConfigurable):
     """Run atom jobs as local processes under the users' own unix accounts."""
 
@@ -154,6 +197,9 @@ class LocalBackend(LoggingConfigurable):
         self._procs: dict[tuple[str, int], subprocess.Popen] = {}
         self._done: dict[tuple[str, int], dict] = {}
         self._jobs: dict[str, dict] = {}
+        self._tally: dict[str, _Tally] = {}
+        self._served: dict[str, int] = {}  # user -> number of the step that last started one
+        self._steps = 0
         self._lock = threading.RLock()  # the worker threads take turns on the state above
         self.cgroup_parent: Path | None = None
         if self.use_cgroups:
@@ -164,6 +210,31 @@ class LocalBackend(LoggingConfigurable):
             job = _read_json(jobdir / "job.json")
             if job is not None:
                 self._jobs[jobdir.name] = job  # re-adopted: states come from disk and /proc
+                self._readopt(jobdir.name)
+
+    def _new_tally(self, bid: str) -> _Tally:
+        job = self._jobs[bid]
+        tally = self._tally[bid] = _Tally(job["size"], job["user"], job.get("parallel"))
+        return tally
+
+    def _readopt(self, bid: str) -> None:
+        """Rebuild a job's tally from its folder: the tasks that were ever started."""
+        tally = self._new_tally(bid)
+        jobdir = self.root / bid
+        blocked = _read_json(jobdir / "blocked.json")
+        if (jobdir / "cancelled").exists():
+            tally.stopped = "CANCELLED"
+        elif blocked:
+            tally.stopped = blocked["reason"]
+        try:
+            started = sorted(int(n) for n in os.listdir(jobdir / "tasks") if n.isdigit())
+        except FileNotFoundError:
+            started = []
+        for i in started:
+            if i < tally.size:
+                state, rec = self._task_state(bid, i)
+                if state == RUNNING:
+                    tally.live[i] = rec["started"]
 
     # --- submit --------------------------------------------------------------------------
     async def _in_thread(self, func, *args):
@@ -214,12 +285,14 @@ class LocalBackend(LoggingConfigurable):
         }
         _write_json(jobdir / "job.json", job)
         self._jobs[bid] = job
+        self._new_tally(bid)
         self.calls["submit"] += 1
         self._schedule()
         return bid
 
     # --- scheduler -----------------------------------------------------------------------
     def _task_state(self, bid: str, i: int) -> tuple[str, dict]:
+        """A started task's state from its files (and /proc); an ended one is remembered."""
         key = (bid, i)
         if key in self._done:
             return self._done[key]["state"], self._done[key]
@@ -255,62 +328,80 @@ class LocalBackend(LoggingConfigurable):
             state = SUCCEEDED if rec.get("exit_code") == 0 else FAILED
         rec["state"] = state
         self._done[key] = rec
+        self._tally[bid].record(i, state, rec, time.time())
         return state, rec
 
-    def _job_tasks(self, bid: str) -> list[tuple[str, dict]]:
-        job = self._jobs[bid]
-        blocked = _read_json(self.root / bid / "blocked.json")
-        out = []
-        for i in range(job["size"]):
-            state, rec = self._task_state(bid, i)
-            if state == PENDING and blocked:
-                state, rec = CANCELLED, {"reason": blocked["reason"]}
-            out.append((state, rec))
-        return out
+    def _first_unstarted(self, bid: str) -> int:
+        """The lowest member never started (``size`` if none); moves the cursor past the
+        started ones, so each member is stepped over once in the job's life."""
+        tally = self._tally[bid]
+        while tally.cursor < tally.size and (
+                tally.cursor in tally.live or (bid, tally.cursor) in self._done):
+            tally.cursor += 1
+        return tally.cursor
 
-    def _job_state(self, bid: str) -> str:
-        return summarize([s for s, _ in self._job_tasks(bid)])[0]
+    def _job_state(self, bid: str) -> tuple[str, dict[str, int]]:
+        """Overall state and members per state, from the tally (no file is read)."""
+        tally = self._tally[bid]
+        counts = collections.Counter(tally.ended)
+        counts[RUNNING] += len(tally.live)
+        counts[CANCELLED if tally.stopped else PENDING] += tally.unstarted()
+        return summarize(counts)
 
     def _deps_ready(self, bid: str) -> bool:
         for dep, kind in self._jobs[bid]["depends_on"]:
-            state = self._job_state(dep) if dep in self._jobs else LOST
+            state = self._job_state(dep)[0] if dep in self._jobs else LOST
             if state not in TERMINAL_STATES:
                 return False
             if kind == "afterok" and state != SUCCEEDED:
-                _write_json(self.root / bid / "blocked.json",
-                            {"reason": f"DependencyNeverSatisfied: {dep} ended {state}"})
+                reason = f"DependencyNeverSatisfied: {dep} ended {state}"
+                _write_json(self.root / bid / "blocked.json", {"reason": reason})
+                self._tally[bid].stopped = reason
                 return False
         return True
 
+    def _waiting(self, bid: str):
+        """The members of one job that may start now, lowest index first (lazily)."""
+        tally = self._tally[bid]
+        allowed = tally.size if not tally.parallel else tally.parallel - len(tally.live)
+        i = self._first_unstarted(bid)
+        while allowed > 0 and i < tally.size:
+            if i not in tally.live and (bid, i) not in self._done:
+                yield bid, i
+                allowed -= 1
+            i += 1
+
+    def _user_queue(self, bids: list[str]):
+        for bid in bids:
+            yield from self._waiting(bid)
+
     def _schedule(self) -> None:
-        """Launch pending tasks whose dependencies are met, within the limits."""
-        for key, proc in list(self._procs.items()):
-            if proc.poll() is not None:
-                self._task_state(*key)  # records the outcome and forgets the process
-        waiting = {bid: [i for i in range(job["size"])
-                         if (bid, i) not in self._done and (bid, i) not in self._procs]
-                   for bid, job in self._jobs.items()}
-        adopted = sum(1 for bid, idx in waiting.items() for i in idx
-                      if self._task_state(bid, i)[0] == RUNNING)
-        running = len(self._procs) + adopted
-        for bid, job in self._jobs.items():
-            if running >= self.max_concurrency:
-                return
-            jobdir = self.root / bid
-            if not waiting[bid] or (jobdir / "cancelled").exists() or (
-                    jobdir / "blocked.json").exists() or not self._deps_ready(bid):
+        """Launch pending tasks whose dependencies are met, within the limits, sharing the
+        free slots fairly between users. Reads files for running tasks only."""
+        for bid, tally in self._tally.items():
+            for i in list(tally.live):
+                self._task_state(bid, i)  # an ended task leaves ``live`` (and _procs)
+        running = collections.Counter()
+        for tally in self._tally.values():
+            running[tally.user] += len(tally.live)
+        slots = self.max_concurrency - sum(running.values())
+        if slots <= 0:
+            return
+        by_user: dict[str, list[str]] = {}  # each user's jobs, oldest first
+        for bid, tally in self._tally.items():
+            if tally.stopped or not tally.unstarted() or (
+                    tally.parallel and len(tally.live) >= tally.parallel):
                 continue
-            slots = self.max_concurrency - running
-            if job.get("parallel"):
-                mine = sum(1 for j in range(job["size"]) if (bid, j) in self._procs)
-                slots = min(slots, job["parallel"] - mine)
-            for i in waiting[bid]:
-                if slots <= 0:
-                    break
-                if self._task_state(bid, i)[0] == PENDING:
-                    self._launch(bid, i)
-                    running += 1
-                    slots -= 1
+            if self._deps_ready(bid):
+                by_user.setdefault(tally.user, []).append(bid)
+        # ties go to the user served longest ago (then the oldest job), so that users take
+        # turns across steps too, when every step frees a single slot
+        order = sorted(by_user, key=lambda user: self._served.get(user, -1))
+        queues = {user: self._user_queue(by_user[user]) for user in order}
+        self._steps += 1
+        for user, (bid, i) in fair_pick(queues, running, slots):
+            self._launch(bid, i)
+            self._served[user] = self._steps
 
     def _launch(self, bid: str, i: int) -> None:
         tdir = self.root / bid / "tasks" / str(i)
@@ -323,8 +414,10 @@ class LocalBackend(LoggingConfigurable):
                 [self.python, "-I", RUNNER, str(tdir)], stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=err, start_new_session=True, close_fds=True)
         self._procs[(bid, i)] = proc
+        started = time.time()
         _write_json(tdir / "pid.json", {"pid": proc.pid, "start": _proc_start(proc.pid),
-                                        "time": time.time()})
+                                        "time": started})
+        self._tally[bid].live[i] = started
         self.calls["spawn"] += 1
 
     # --- status / cancel / logs / list ---------------------------------------------------
@@ -340,27 +433,33 @@ class LocalBackend(LoggingConfigurable):
             if ref.backend_id not in self._jobs:
                 out[ref.backend_id] = BackendStatus(LOST, reason="unknown to the local backend")
                 continue
-            tasks = self._job_tasks(ref.backend_id)
-            state, counts = summarize([s for s, _ in tasks])
-            st = BackendStatus(state, counts=counts)
-            starts = [r["started"] for _, r in tasks if r.get("started")]
-            st.started_at = min(starts) if starts else None
-            for idx, (s, rec) in enumerate(tasks):
-                if rec.get("started"):
-                    st.task_seconds += (rec.get("ended") or now) - rec["started"]
-                if s in (FAILED, LOST, CANCELLED) and st.failed_index is None and (
-                        s != CANCELLED or state == CANCELLED):
-                    st.failed_index = idx
-                    st.exit_code = rec.get("exit_code")
-                    st.reason = rec.get("reason") or (
-                        f"exit code {rec.get('exit_code')}" if s == FAILED else s)
-            if state in TERMINAL_STATES:
-                ends = [r.get("ended") for _, r in tasks if r.get("ended")]
-                st.ended_at = max(ends) if ends else now
-                if state == SUCCEEDED:
-                    st.exit_code = 0
-            out[ref.backend_id] = st
+            out[ref.backend_id] = self._job_status(ref.backend_id, now)
         return out
+
+    def _job_status(self, bid: str, now: float) -> BackendStatus:
+        tally = self._tally[bid]
+        state, counts = self._job_state(bid)
+        st = BackendStatus(state, counts=counts)
+        starts = [s for s in (tally.first_start, *tally.live.values()) if s]
+        st.started_at = min(starts) if starts else None
+        st.task_seconds = tally.seconds + sum(now - s for s in tally.live.values())
+        index = tally.first_bad
+        if state == CANCELLED:  # the first member that ended cancelled, or never started
+            unstarted = self._first_unstarted(bid) if tally.unstarted() else None
+            index = min((i for i in (tally.first_cancelled, unstarted) if i is not None),
+                        default=None)
+        if index is not None:
+            rec = self._done.get((bid, index)) or {"reason": tally.stopped}
+            st.failed_index = index
+            st.exit_code = rec.get("exit_code")
+            st.reason = rec.get("reason") or (
+                f"exit code {rec.get('exit_code')}" if rec.get("state") == FAILED else
+                rec.get("state", state))
+        if state in TERMINAL_STATES:
+            st.ended_at = tally.last_end or now
+            if state == SUCCEEDED:
+                st.exit_code = 0
+        return st
 
     async def cancel(self, ref: JobRef) -> None:
         await self._in_thread(self._cancel, ref)
@@ -370,22 +469,17 @@ class LocalBackend(LoggingConfigurable):
         if ref.backend_id not in self._jobs:
             raise JobNotFound(ref.lens_id)
         self.calls["cancel"] += 1
-        (jobdir / "cancelled").touch()
-        for i in range(self._jobs[ref.backend_id]["size"]):
-            state, _ = self._task_state(ref.backend_id, i)
-            if state == PENDING:
-                self._done[(ref.backend_id, i)] = {"state": CANCELLED, "reason": "CANCELLED"}
-                tdir = jobdir / "tasks" / str(i)
-                tdir.mkdir(mode=0o700, exist_ok=True)
-                _write_json(tdir / "exit.json", {"exit_code": None, "reason": "CANCELLED"})
-            elif state == RUNNING:  # a supervisor not yet ready sees the marker itself
-                tdir = jobdir / "tasks" / str(i)
-                pid = _read_json(tdir / "pid.json")
-                if pid and (tdir / "ready.json").exists() and _same_process(pid):
-                    try:
-                        os.kill(pid["pid"], signal.SIGTERM)
-                    except ProcessLookupError:
-                        pass
+        (jobdir / "cancelled").touch()  # unstarted members end CANCELLED; it survives a restart
+        tally = self._tally[ref.backend_id]
+        tally.stopped = tally.stopped or "CANCELLED"
+        for i in list(tally.live):  # a supervisor not yet ready sees the marker itself
+            tdir = jobdir / "tasks" / str(i)
+            pid = _read_json(tdir / "pid.json")
+            if pid and (tdir / "ready.json").exists() and _same_process(pid):
+                try:
+                    os.kill(pid["pid"], signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
 
     async def logs(self, ref: JobRef, index: int | None = None, tail: int | None = None) -> str:
         if ref.backend_id not in self._jobs:
@@ -400,6 +494,7 @@ class LocalBackend(LoggingConfigurable):
     def purge(self, backend_id: str) -> None:
         """Remove a finished job's files (admin clean-up)."""
         with self._lock:
-            if self._job_state(backend_id) in TERMINAL_STATES:
+            if self._job_state(backend_id)[0] in TERMINAL_STATES:
                 shutil.rmtree(self.root / backend_id, ignore_errors=True)
                 self._jobs.pop(backend_id, None)
+                self._tally.pop(backend_id, None)
