@@ -28,6 +28,19 @@ from .profiles import Profile
 UNIX_NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 
 
+def login_defs_uid_min(path: str = "/etc/login.defs") -> int:
+    """UID_MIN of login.defs: accounts below it are system accounts (1000 if unset)."""
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 2 and parts[0] == "UID_MIN" and parts[1].isdigit():
+                    return int(parts[1])
+    except OSError:
+        pass
+    return 1000
+
+
 def running_as_root() -> bool:
     return os.geteuid() == 0
 
@@ -41,6 +54,17 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
         help="Unix account for a hub user when running as root. The prefix keeps hub names "
         "like 'root' or 'daemon' from ever mapping to system accounts.",
     )
+    min_uid = Integer(
+        config=True,
+        help="Lowest uid a user's unix account may have (default: UID_MIN of /etc/login.defs, else 1000). "
+        "A hub user whose mapped name is an existing account below it (a system account: root, daemon, "
+        "a service's own account) is refused instead of running as that account.",
+    )
+
+    @default("min_uid")
+    def _default_min_uid(self):
+        return login_defs_uid_min()
+
     home_base = Unicode("/home", config=True, help="Parent of per-user homes when running as root.")
     create_system_users = Bool(
         True,
@@ -134,6 +158,16 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
                 ) from None
             self.log.info("Created unix account %s for hub user %s", name, self.user.name)
         entry = pwd.getpwnam(name)
+        if entry.pw_uid < self.min_uid:
+            # Never adopt a system account: a hub name (or a unix_name_template) that
+            # lands on one would run the user's server as root, daemon or a service.
+            raise SpawnException(
+                f"The user name {self.user.name!r} maps to the system account {name!r}, "
+                "which cannot run user servers; ask an admin.",
+                reason="account",
+                status_code=403,
+                log_message=f"refused to adopt system account {name} (uid {entry.pw_uid} < {self.min_uid})",
+            )
         os.makedirs(entry.pw_dir, exist_ok=True)
         os.chown(entry.pw_dir, entry.pw_uid, entry.pw_gid)
         os.chmod(entry.pw_dir, 0o700)

@@ -10,6 +10,7 @@ an unknown name as for a real account.
 from __future__ import annotations
 
 import asyncio
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 from jupyterhub.auth import Authenticator
@@ -47,6 +48,16 @@ class LensPasswordAuthenticator(Authenticator):
     @default("username_pattern")
     def _default_username_pattern(self):
         return USERNAME_RE.pattern
+
+    @default("username_regex")
+    def _default_username_regex(self):
+        # JupyterHub compiles username_pattern into username_regex in an @observe, and
+        # traitlets never fires observers for @default values: without this default the
+        # pattern above was ignored and the hub's REST API created any name ("ALICE" next
+        # to "alice", fullwidth "ａｌｉｃｅ", "alıce"). Names outside USERNAME_RE (ASCII,
+        # lowercase) are refused, so no two hub names differ only by case or by Unicode
+        # confusables (tests/security/test_usernames.py).
+        return re.compile(self.username_pattern) if self.username_pattern else None
 
     @default("allow_all")
     def _default_allow_all(self):

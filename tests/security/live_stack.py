@@ -1,0 +1,42 @@
+"""A real lens stack for one security test module, and unix-account clean-up.
+
+Each module starts its own stack (module scope) so that running the folder
+never keeps two stacks alive at once on a small CI machine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.conftest import require
+from tests.support import unix
+from tests.support.hub import REPO, make_stack
+
+
+def have_proxy() -> bool:
+    return shutil.which("configurable-http-proxy") is not None or (
+        REPO / ".cache/npm/node_modules/.bin/configurable-http-proxy").exists()
+
+
+@contextmanager
+def running_stack(extra_env: dict | None = None, users: tuple[str, ...] = ()):
+    """Start `lens hub run` on free ports; on exit stop it and (as root) remove the
+    unix accounts ``jupyter-NAME`` of USERS that the spawner created."""
+    require(have_proxy(), "configurable-http-proxy (npm) is not installed: run `make proxy`")
+    # Not under pytest's 0700 temp dir: servers run as the users' own accounts.
+    root = Path(tempfile.mkdtemp(prefix="lens-sec-"))
+    root.chmod(0o711)
+    hub = make_stack(root / "state", extra_env)
+    try:
+        hub.start()
+        yield hub
+    finally:
+        hub.stop()
+        if os.geteuid() == 0:
+            for name in users:
+                unix.remove_account(f"jupyter-{name}")
+        shutil.rmtree(root, ignore_errors=True)
