@@ -211,7 +211,19 @@ class SlurmBackend(LoggingConfigurable):
         bid = out.strip().split(";")[0]
         if not bid.isdigit():
             raise BackendError(f"sbatch returned an unexpected id {out.strip()[:80]!r}")
+        # A slurmctld that lost its state hands out ids again: what lens kept of an earlier
+        # job with this id (its cached end, its jobcomp line) must not be taken for this one.
+        meta = self.root / ".meta"
+        (meta / f"{bid}.done.json").unlink(missing_ok=True)
+        self._cache.pop(bid, None)
+        (meta / f"{bid}.submitted").write_text(f"{time.time():.3f}")
         return bid
+
+    def _submitted_at(self, bid: str) -> float:
+        try:
+            return float((self.root / ".meta" / f"{bid}.submitted").read_text())
+        except (OSError, ValueError):
+            return 0.0
 
     # --- status --------------------------------------------------------------------------
     def _load_cache(self, bid: str) -> dict[int, list]:
@@ -245,6 +257,9 @@ class SlurmBackend(LoggingConfigurable):
             parts = line.split("|")
             if len(parts) < 5 or parts[0] not in bids:
                 continue
+            ended = _ts(parts[4])
+            if ended is not None and ended < self._submitted_at(parts[0]) - 2:
+                continue  # an earlier job that had the same id (slurmctld state lost)
             code, _, sig = parts[2].partition(":")
             state = STATE_MAP.get(parts[1].split()[0], FAILED)
             exit_code = 128 + int(sig) if sig not in ("", "0") else int(code or 0)
