@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
+import re
 from urllib.parse import urlparse
 
 from tornado import web
+from tornado.log import access_log
 from traitlets import Enum, Integer, List, Unicode, default
 from traitlets.config import Application
 
@@ -151,6 +153,7 @@ class LensService(Application):
             lens=self,
             cookie_secret=self.cookie_secret(),
             xsrf_cookies=False,
+            log_function=log_request,
         )
 
     def cookie_secret(self) -> bytes:
@@ -181,3 +184,21 @@ class LensService(Application):
 
 def main(argv=None):
     LensService.launch_instance(argv)
+
+
+# Query parameters that carry secrets (a token in the URL, OAuth's code and state):
+# tornado logs each request's full URI, so these are masked first.
+SECRET_PARAMS = re.compile(r"(?i)([?&;](?:token|access_token|api_token|code|state|_xsrf|password)=)[^&;#]*")
+
+
+def scrub_uri(uri: str) -> str:
+    return SECRET_PARAMS.sub(r"\1[secret]", uri)
+
+
+def log_request(handler) -> None:
+    """Tornado's access log line, with secrets in the query string masked."""
+    status = handler.get_status()
+    log = access_log.info if status < 400 else access_log.warning if status < 500 else access_log.error
+    request = handler.request
+    log("%d %s %s (%s) %.2fms", status, request.method, scrub_uri(request.uri), request.remote_ip,
+        1000.0 * request.request_time())
