@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
-import re
 from urllib.parse import urlparse
 
 from tornado import web
@@ -22,6 +21,7 @@ from jupyter_ext.clients.hub import HubClient
 from .. import __version__
 from ..db.engine import default_url, make_engine
 from ..db.migrate import POLICIES, SchemaError, ensure_schema
+from .base import scrub_uri
 from .handlers import core_handlers
 from .oauth import LensHubOAuth, LensOAuthCallbackHandler
 
@@ -184,15 +184,6 @@ class LensService(Application):
 
 def main(argv=None):
     LensService.launch_instance(argv)
-
-
-# Query parameters that carry secrets (a token in the URL, OAuth's code and state):
-# tornado logs each request's full URI, so these are masked first.
-SECRET_PARAMS = re.compile(r"(?i)([?&;](?:token|access_token|api_token|code|state|_xsrf|password)=)[^&;#]*")
-
-
-def scrub_uri(uri: str) -> str:
-    return SECRET_PARAMS.sub(r"\1[secret]", uri)
 
 
 def log_request(handler) -> None:
