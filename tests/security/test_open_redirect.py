@@ -15,7 +15,6 @@ import pytest
 
 from tests.browser.conftest import account, browser, stack  # noqa: F401  (fixtures)
 from tests.browser.test_admin_pages import OffSiteWatch, on_hub
-from tests.browser.test_e2e import log_in
 
 pytestmark = pytest.mark.browser
 
@@ -35,6 +34,15 @@ def context(browser, stack):  # noqa: F811
 @pytest.fixture
 def off_site(context, stack):  # noqa: F811
     return OffSiteWatch(context, urlsplit(stack.url).netloc)
+
+
+def log_in(page, name: str, password: str) -> None:
+    """The hub's login form; it lands on the spawn form or, once the server runs, on the server."""
+    page.goto("/hub/login")
+    page.fill("#username_input", name)
+    page.fill("#password_input", password)
+    page.click("#login_submit")
+    page.wait_for_url(lambda url: "/hub/login" not in url)
 
 
 def settle(page) -> None:
@@ -64,11 +72,7 @@ def test_the_hub_login_next_stays_on_the_hub(context, off_site, stack, account, 
 def test_the_spawn_form_next_stays_on_the_hub(context, off_site, stack, account, target):  # noqa: F811
     name, password = account
     page = context.new_page()
-    page.goto("/hub/login")
-    page.fill("#username_input", name)
-    page.fill("#password_input", password)
-    page.click("#login_submit")
-    page.wait_for_url(lambda url: "/hub/login" not in url)  # to the form, or the running server
+    log_in(page, name, password)
     running = bool(stack.api("GET", f"/users/{name}").json().get("servers"))
     page.goto(f"/hub/spawn?next={quote(target, safe='')}")
     if not running:  # the form: submit it, as a user would, with ?next= still in the URL
@@ -97,7 +101,7 @@ def test_the_services_oauth_callback_stays_on_the_hub(context, off_site, stack, 
     assert response.status == 403 and on_hub(page, stack), page.url
 
     # logged in (hub and lens): a stale or forged state still goes nowhere but the service
-    log_in(page, name, password, lambda *a: None)
+    log_in(page, name, password)
     assert page.goto("/services/lens/admin").status == 403  # logs in to lens (OAuth): not an admin
     assert page.goto("/services/lens/api/me").status == 200  # the lens cookie identifies the user
     page.goto(f"/services/lens/oauth_callback?code=x&state={quote(target, safe='')}&next={quote(target, safe='')}")
