@@ -131,9 +131,12 @@ def run_hub(args) -> int:
     check_ports(stack_ports(args.bind_url))
     password = ensure_admin(state.root)
     if password:
+        # A password the operator chose (LENS_ADMIN_PASSWORD) is never echoed: this output
+        # usually ends up in a log file. Only a generated one is shown, once.
+        shown = "(from LENS_ADMIN_PASSWORD)" if os.environ.get("LENS_ADMIN_PASSWORD") else password
         print(
             "\n  lens: created the admin account (shown once; change it with `lens users passwd admin`)\n"
-            f"    user:     admin\n    password: {password}\n",
+            f"    user:     admin\n    password: {shown}\n",
             flush=True,
         )
     jupyterhub = str(Path(sys.executable).parent / "jupyterhub")

@@ -19,7 +19,7 @@ from jupyter_ext.db.engine import default_url
 from jupyter_ext.db.migrate import SchemaError
 from jupyter_ext.workshop.content import server_pull_path
 from jupyter_ext.workshop.expiry import allowed_profiles, refusal
-from jupyter_ext.workshop.model import utcnow
+from jupyter_ext.workshop.model import WorkshopError, utcnow
 from jupyter_ext.workshop.store import WorkshopStore
 
 _stores: dict[str, WorkshopStore] = {}
@@ -76,9 +76,13 @@ def spawn_rules(groups: set[str], db_url: str | None = None, user: str | None = 
     if not workshops:
         return SpawnRules()
     content = next((w for w in workshops if w.active(now) and w.content_repo), None)
+    try:
+        pull_url = server_pull_path(content.content_repo, content.content_ref) if content else None
+    except WorkshopError:  # a stored URL or ref no link may carry (checked again at every build)
+        pull_url = None
     return SpawnRules(
         allowed=allowed_profiles(workshops, now),
         refusal=refusal(workshops, now),
-        default_url=server_pull_path(content.content_repo, content.content_ref) if content else None,
+        default_url=pull_url,
         workshops=tuple(w.name for w in workshops),
     )

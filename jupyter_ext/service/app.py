@@ -12,6 +12,7 @@ import os
 from urllib.parse import urlparse
 
 from tornado import web
+from tornado.log import access_log
 from traitlets import Enum, Integer, List, Unicode, default
 from traitlets.config import Application
 
@@ -20,6 +21,7 @@ from jupyter_ext.clients.hub import HubClient
 from .. import __version__
 from ..db.engine import default_url, make_engine
 from ..db.migrate import POLICIES, SchemaError, ensure_schema
+from .base import scrub_uri
 from .handlers import core_handlers
 from .oauth import LensHubOAuth, LensOAuthCallbackHandler
 
@@ -151,6 +153,7 @@ class LensService(Application):
             lens=self,
             cookie_secret=self.cookie_secret(),
             xsrf_cookies=False,
+            log_function=log_request,
         )
 
     def cookie_secret(self) -> bytes:
@@ -181,3 +184,12 @@ class LensService(Application):
 
 def main(argv=None):
     LensService.launch_instance(argv)
+
+
+def log_request(handler) -> None:
+    """Tornado's access log line, with secrets in the query string masked."""
+    status = handler.get_status()
+    log = access_log.info if status < 400 else access_log.warning if status < 500 else access_log.error
+    request = handler.request
+    log("%d %s %s (%s) %.2fms", status, request.method, scrub_uri(request.uri), request.remote_ip,
+        1000.0 * request.request_time())

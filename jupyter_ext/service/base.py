@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 import traceback
 
 from jupyterhub.services.auth import HubOAuthenticated, UserNotAllowed
 from tornado import web
 
 from jupyter_ext.upstream import check
+
+# Query parameters that carry secrets (a token in the URL, OAuth's code and state):
+# tornado logs each request's full URI, so these are masked first.
+SECRET_PARAMS = re.compile(r"(?i)([?&;](?:token|access_token|api_token|code|state|_xsrf|password)=)[^&;#]*")
+
+
+def scrub_uri(uri: str) -> str:
+    return SECRET_PARAMS.sub(r"\1[secret]", uri)
 
 
 class LensHandler(HubOAuthenticated, web.RequestHandler):
@@ -121,6 +130,11 @@ class LensHandler(HubOAuthenticated, web.RequestHandler):
     @property
     def log(self):
         return self.settings["lens"].log
+
+    def _request_summary(self) -> str:
+        """The request line tornado logs (access log, HTTPError warnings, tracebacks),
+        with secrets in the query string (?token=, OAuth's code and state) masked."""
+        return f"{self.request.method} {scrub_uri(self.request.uri)} ({self.request.remote_ip})"
 
 
 class LensPageHandler(LensHandler):
