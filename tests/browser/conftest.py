@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 
 import pytest
 
 from tests.conftest import require
-from tests.support.browser import ARTIFACTS, chromium_missing, launch
-from tests.support.hub import REPO, make_stack
+from tests.support.browser import ARTIFACTS, chromium_browser
+from tests.support.hub import PROXY_MISSING, make_stack, proxy_installed
 from tests.support.unix import remove_account
 
 _saved: list[str] = []
-
-
-def _proxy_installed() -> bool:
-    return shutil.which("configurable-http-proxy") is not None or (
-        REPO / ".cache/npm/node_modules/.bin/configurable-http-proxy"
-    ).exists()
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +34,7 @@ def artifacts():
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    require(_proxy_installed(), "configurable-http-proxy (npm) is not installed: run `make proxy`")
+    require(proxy_installed(), PROXY_MISSING)
     root = tmp_path_factory.mktemp("lens-browser")
     # The budget test needs the gpu profile selectable on this GPU-less machine (it is
     # refused by the budget before anything starts) and a gate of 6 minutes of a
@@ -57,14 +50,8 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    why = chromium_missing()
-    require(why is None, why or "")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = launch(pw)
+    with chromium_browser() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require
-from tests.support.hub import REPO, make_stack
+from tests.support.hub import PROXY_MISSING, REPO, make_stack, proxy_installed
 from tests.support.kernel import RemoteKernel
 
 pytestmark = pytest.mark.integration
@@ -59,9 +59,7 @@ def test_the_installed_packages_come_from_the_wheel(installed):
 
 @pytest.fixture(scope="module")
 def stack(installed):
-    require(shutil.which("configurable-http-proxy") is not None
-            or (REPO / ".cache/npm/node_modules/.bin/configurable-http-proxy").exists(),
-            "configurable-http-proxy (npm) is not installed: run `make proxy`")
+    require(proxy_installed(), PROXY_MISSING)
     root = Path(tempfile.mkdtemp(prefix="lens-installed-"))
     root.chmod(0o711)
     hub = make_stack(root / "state", python=str(installed), cwd=root)

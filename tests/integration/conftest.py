@@ -5,14 +5,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require
-from tests.support.hub import make_stack
+from tests.support.hub import PROXY_MISSING, make_stack, proxy_installed
 
 
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory):
-    require(shutil.which("configurable-http-proxy") is not None or (
-        __import__("pathlib").Path(__file__).resolve().parents[2] / ".cache/npm/node_modules/.bin/configurable-http-proxy"
-    ).exists(), "configurable-http-proxy (npm) is not installed: run `make proxy`")
+    require(proxy_installed(), PROXY_MISSING)
     # Not under pytest's 0700 temp dir: jobs run as the users' own accounts and
     # must traverse the state directory to reach their files.
     root = Path(tempfile.mkdtemp(prefix="lens-stack-"))

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from jupyter_ext.gateway.metering import cost_microusd
 from jupyter_ext.kernel import dask_client_fix as client_fix
 from tests.conftest import require
-from tests.support.hub import REPO, make_stack
+from tests.support.hub import PROXY_MISSING, make_stack, proxy_installed
 
 pytestmark = pytest.mark.integration
 
@@ -33,9 +33,7 @@ ACCRUE_SECONDS = 2
 
 @pytest.fixture(scope="module")
 def charging_stack():
-    require(shutil.which("configurable-http-proxy") is not None
-            or (REPO / ".cache/npm/node_modules/.bin/configurable-http-proxy").exists(),
-            "configurable-http-proxy (npm) is not installed: run `make proxy`")
+    require(proxy_installed(), PROXY_MISSING)
     require(os.geteuid() == 0, "clusters run as the users' unix accounts: needs root")
     client_fix.install()
     root = Path(tempfile.mkdtemp(prefix="lens-charge-"))

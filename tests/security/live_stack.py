@@ -14,19 +14,14 @@ from pathlib import Path
 
 from tests.conftest import require
 from tests.support import unix
-from tests.support.hub import REPO, make_stack
-
-
-def have_proxy() -> bool:
-    return shutil.which("configurable-http-proxy") is not None or (
-        REPO / ".cache/npm/node_modules/.bin/configurable-http-proxy").exists()
+from tests.support.hub import PROXY_MISSING, make_stack, proxy_installed
 
 
 @contextmanager
 def running_stack(extra_env: dict | None = None, users: tuple[str, ...] = ()):
     """Start `lens hub run` on free ports; on exit stop it and (as root) remove the
     unix accounts ``jupyter-NAME`` of USERS that the spawner created."""
-    require(have_proxy(), "configurable-http-proxy (npm) is not installed: run `make proxy`")
+    require(proxy_installed(), PROXY_MISSING)
     # Not under pytest's 0700 temp dir: servers run as the users' own accounts.
     root = Path(tempfile.mkdtemp(prefix="lens-sec-"))
     root.chmod(0o711)

@@ -22,7 +22,7 @@ import requests
 
 from tests.conftest import require
 from tests.support import moto as moto_support
-from tests.support.hub import ADMIN_PASSWORD, REPO, make_stack
+from tests.support.hub import ADMIN_PASSWORD, PROXY_MISSING, make_stack, proxy_installed
 
 pytestmark = pytest.mark.integration
 
@@ -32,9 +32,7 @@ TRACE_MARKS = ("Traceback (most recent call last)", 'File "/', "site-packages", 
 
 @pytest.fixture(scope="module")
 def stack(moto_endpoint):
-    require(shutil.which("configurable-http-proxy") is not None
-            or (REPO / ".cache/npm/node_modules/.bin/configurable-http-proxy").exists(),
-            "configurable-http-proxy (npm) is not installed: run `make proxy`")
+    require(proxy_installed(), PROXY_MISSING)
     root = Path(tempfile.mkdtemp(prefix="lens-sec-leaks-"))
     root.chmod(0o711)
     aws = {**moto_support.aws_env(moto_endpoint), "AWS_SECRET_ACCESS_KEY": AWS_SECRET}

@@ -30,7 +30,7 @@ from jupyter_ext.workshop.content import (
 )
 from jupyter_ext.workshop.model import WorkshopError
 from tests.conftest import require
-from tests.support.hub import REPO, make_stack
+from tests.support.hub import PROXY_MISSING, REPO, make_stack, proxy_installed
 from tests.workshop.gitserve import make_course_repo
 
 MARKER_DIR = Path(tempfile.gettempdir())
@@ -152,9 +152,7 @@ def test_the_installed_nbgitpuller_is_not_vulnerable():
 
 @pytest.fixture(scope="module")
 def stack():
-    require(shutil.which("configurable-http-proxy") is not None
-            or (REPO / ".cache/npm/node_modules/.bin/configurable-http-proxy").exists(),
-            "configurable-http-proxy (npm) is not installed: run `make proxy`")
+    require(proxy_installed(), PROXY_MISSING)
     root = Path(tempfile.mkdtemp(prefix="lens-sec-git-"))
     root.chmod(0o711)
     hub = make_stack(root / "state")

@@ -14,7 +14,6 @@ is shown as text.
 from __future__ import annotations
 
 import secrets
-import shutil
 import time
 from datetime import UTC, datetime
 from urllib.parse import quote
@@ -24,8 +23,8 @@ import requests
 
 from tests.browser.test_e2e import log_in
 from tests.conftest import require
-from tests.support.browser import chromium_missing, launch
-from tests.support.hub import ADMIN_PASSWORD, REPO, make_stack
+from tests.support.browser import chromium_browser
+from tests.support.hub import ADMIN_PASSWORD, PROXY_MISSING, make_stack, proxy_installed
 
 pytestmark = pytest.mark.browser
 
@@ -35,9 +34,7 @@ ADMIN_PAGES = ["/services/lens/admin", "/services/lens/admin/costs", "/services/
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    require(shutil.which("configurable-http-proxy") is not None
-            or (REPO / ".cache/npm/node_modules/.bin/configurable-http-proxy").exists(),
-            "configurable-http-proxy (npm) is not installed: run `make proxy`")
+    require(proxy_installed(), PROXY_MISSING)
     hub = make_stack(tmp_path_factory.mktemp("lens-sec-xss") / "state")
     hub.start(timeout=90)
     yield hub
@@ -46,14 +43,8 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    why = chromium_missing()
-    require(why is None, why or "")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = launch(pw)
+    with chromium_browser() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture

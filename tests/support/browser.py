@@ -4,6 +4,7 @@ Python Playwright (never `playwright install`; see docs/platform-facts.md)."""
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from .hub import REPO
@@ -30,6 +31,23 @@ def chromium_missing() -> str | None:
     except ImportError:
         return "the Python package playwright is not installed (pip install -e '.[test]')"
     return None
+
+
+@contextmanager
+def chromium_browser():
+    """A Chromium for a module's tests (skipped locally, failed in CI when missing)."""
+    from tests.conftest import require
+
+    why = chromium_missing()
+    require(why is None, why or "")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = launch(pw)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
 
 
 def launch(playwright):

@@ -15,6 +15,15 @@ import requests
 from .moto import free_port
 
 REPO = Path(__file__).resolve().parents[2]
+PROXY_MISSING = "configurable-http-proxy (npm) is not installed: run `make proxy`"
+
+
+def proxy_installed() -> bool:
+    """configurable-http-proxy on PATH or from `make proxy` (every stack needs it)."""
+    import shutil
+
+    return shutil.which("configurable-http-proxy") is not None \
+        or (REPO / ".cache/npm/node_modules/.bin/configurable-http-proxy").exists()
 ADMIN_PASSWORD = "admin-test-password"
 
 

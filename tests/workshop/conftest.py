@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from tests.conftest import require
-from tests.support.hub import REPO, make_stack
+from tests.support.hub import PROXY_MISSING, REPO, make_stack, proxy_installed
 
 LENS_MAIN = "import sys; from jupyter_ext.cli.main import main; sys.exit(main(sys.argv[1:]))"
 CHP = REPO / ".cache/npm/node_modules/.bin/configurable-http-proxy"
@@ -14,10 +14,8 @@ CHP = REPO / ".cache/npm/node_modules/.bin/configurable-http-proxy"
 
 @pytest.fixture(scope="package")
 def wstack(tmp_path_factory):
-    import shutil
 
-    require(shutil.which("configurable-http-proxy") is not None or CHP.exists(),
-            "configurable-http-proxy (npm) is not installed: run `make proxy`")
+    require(proxy_installed(), PROXY_MISSING)
     hub = make_stack(tmp_path_factory.mktemp("ws-stack"), {"LENS_WORKSHOP_EXPIRY_EVERY": "2"})
     hub.start()
     yield hub
