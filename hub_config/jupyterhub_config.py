@@ -104,6 +104,8 @@ else:
 
     configure_k8s(c, settings)
 
+if spawn.get("start_capacity", "auto") != "auto":  # "auto": 6 CPU-seconds of starts per core at once
+    c.ProfileSpawnerMixin.start_capacity = float(spawn["start_capacity"])
 if "budget_gate" in spawn:  # false: no budget check at spawn (benchmarks; hubs without budgets)
     c.ProfileSpawnerMixin.budget_gate = bool(spawn["budget_gate"])
 if "gpu_count" in spawn:  # GPUs the local machine offers, when /dev/nvidia* does not show them

@@ -7,9 +7,10 @@ their process or pod (the next class in the MRO: ``LocalProcessSpawner`` /
 ``KubeSpawner``).
 
 The lifecycle lives here, once (template method): ``run_pre_spawn_hook`` takes
-the budget hold; ``start()`` runs the spawner's ``before_start()``, makes the
-scratch folder, starts the process/pod and opens the metering interval, or
-releases the hold if anything of that fails; ``stop()`` stops the process/pod,
+the budget hold, then waits for a start slot (``spawners/admission.py``: a
+first-come line sized to the machine, shown in the progress events); ``start()`` runs the spawner's ``before_start()``, makes the
+scratch folder, starts the process/pod, waits until it listens, gives the slot
+back and opens the metering interval, or releases the hold if anything of that fails; ``stop()`` stops the process/pod,
 then the owner's Dask clusters, closes the interval and runs ``after_stop()``;
 ``poll()`` closes the interval as soon as a server is found dead.
 """
@@ -32,6 +33,7 @@ from jupyter_ext.clients.outbox import Outbox, ensure_flusher
 from jupyter_ext.costs.usage import server_ref
 from jupyter_ext.paths import config_file, state_dir
 
+from . import admission
 from .availability import local_unavailability
 from .errors import SpawnException
 from .form import render_form
@@ -144,6 +146,24 @@ class ProfileSpawnerMixin(LoggingConfigurable):
         30.0, config=True, help="Seconds between retries of kept metering events (also tried at every event)."
     )
 
+    start_capacity = Float(
+        None,
+        allow_none=True,
+        config=True,
+        help="CPU-seconds of server starts the machine takes on at once (each start costs its profile's "
+        "start_cost). Starts beyond it wait in a first-come line and see their place and an estimate. "
+        "Default: 6 per core of this machine locally; 0 turns the line off (Kubernetes, where the "
+        "scheduler places pods).",
+    )
+
+    @default("start_capacity")
+    def _default_start_capacity(self):
+        return admission.default_capacity(admission.machine_cores())
+
+    start_poll_interval = Float(
+        1.0, config=True, help="Seconds between progress events while a spawn waits for a start slot."
+    )
+
     gpu_count = Integer(
         None,
         allow_none=True,
@@ -198,6 +218,8 @@ class ProfileSpawnerMixin(LoggingConfigurable):
     profile_choices: list[tuple[str, str, dict]] = []
     _hold_id: int | None = None
     _meter_open = False  # a "start" was sent and no "stop" yet
+    _start_ticket: admission.Ticket | None = None
+    _configured_timeouts: tuple[float, float] | None = None
 
     # -- catalog -----------------------------------------------------------
     @property
@@ -496,6 +518,62 @@ class ProfileSpawnerMixin(LoggingConfigurable):
         os.chmod(path, 0o700)
         return path
 
+    # -- start admission (spawners/admission.py) ---------------------------------
+    def admission_queue(self) -> admission.AdmissionQueue | None:
+        capacity = self.start_capacity or 0.0
+        return admission.hub_queue(capacity) if capacity > 0 else None
+
+    async def wait_for_start_slot(self) -> None:
+        """Wait in line until the machine can take this start, then size the timeouts
+        to the load the start runs beside."""
+        queue = self.admission_queue()
+        if queue is None or self.profile is None:
+            return
+        ticket = queue.enqueue(self.profile.start_cost, label=self._log_name)
+        self._start_ticket = ticket
+        place = queue.place(ticket)
+        if place is not None:
+            self.log.info("Start of %s waits for a slot: %d of %d", self._log_name, place.position, place.waiting)
+        await queue.wait(ticket)
+        if self._configured_timeouts is None:
+            self._configured_timeouts = (self.start_timeout, self.http_timeout)
+        base_start, base_http = self._configured_timeouts
+        self.start_timeout = admission.load_timeout(base_start, queue.in_flight, queue.cores)
+        self.http_timeout = admission.load_timeout(base_http, queue.in_flight, queue.cores)
+
+    def release_start_slot(self) -> None:
+        ticket, self._start_ticket = self._start_ticket, None
+        queue = self.admission_queue()
+        if ticket is not None and queue is not None:
+            queue.release(ticket)
+
+    def start_slot_event(self) -> dict | None:
+        """The progress event for a start still in line, None once admitted."""
+        ticket, queue = self._start_ticket, self.admission_queue()
+        place = queue.place(ticket) if ticket is not None and queue is not None else None
+        if place is None:
+            return None
+        return {
+            "progress": 5,
+            "message": f"Waiting for a start slot: {place.position} of {place.waiting}, "
+            f"about {admission.eta_text(place.eta_seconds)} ({place.running} starting now)",
+        }
+
+    async def progress(self):
+        while True:
+            event = self.start_slot_event()
+            if event is None:
+                break
+            yield event
+            await asyncio.sleep(self.start_poll_interval)
+        async for event in super().progress():
+            yield event
+
+    async def wait_until_listening(self, started):
+        """Return once the new server accepts connections (the local spawner probes its
+        port); the default trusts what start() returned."""
+        return started
+
     # -- lifecycle (template methods; the spawner below builds the process/pod) --
     async def before_start(self) -> None:
         """Spawner-specific preparation before the process/pod starts (accounts, cgroups)."""
@@ -509,8 +587,12 @@ class ProfileSpawnerMixin(LoggingConfigurable):
             await self.check_budget(self.profile)
         try:
             # Spawner.run_pre_spawn_hook returns None without a hook, else maybe a future.
-            return await maybe_future(super().run_pre_spawn_hook())
+            result = await maybe_future(super().run_pre_spawn_hook())
+            # The line comes last, outside the hub's start_timeout: waiting is not starting.
+            await self.wait_for_start_slot()
+            return result
         except BaseException:
+            self.release_start_slot()
             await self.release_budget_hold()
             raise
 
@@ -518,10 +600,12 @@ class ProfileSpawnerMixin(LoggingConfigurable):
         try:
             await self.before_start()
             self.ensure_scratch()
-            result = await super().start()
+            result = await self.wait_until_listening(await super().start())
         except BaseException:  # also cancellation (the hub's start_timeout)
             await self.release_budget_hold()
             raise
+        finally:
+            self.release_start_slot()
         await self.meter_event("start")
         self._meter_open = True
         return result
@@ -533,6 +617,7 @@ class ProfileSpawnerMixin(LoggingConfigurable):
             await self.meter_event("stop")
 
     async def stop(self, now=False):
+        self.release_start_slot()
         await super().stop(now=now)
         await self.stop_dask_clusters()
         await self.close_meter()

@@ -38,6 +38,10 @@ from .profiles import Profile
 class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
     """Spawn the chosen catalog profile as a pod (see module docstring)."""
 
+    @default("start_capacity")
+    def _default_start_capacity(self):
+        return 0.0  # the scheduler and user placeholders pace pods; no hub-side line
+
     home_mount_path = Unicode(
         "/home/jovyan", config=True, help="Where the user's home PVC is mounted in every profile's pod."
     )

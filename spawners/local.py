@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
-from traitlets import Bool, Integer, Unicode, default
+from traitlets import Bool, Float, Integer, Unicode, default
 
 from jupyter_ext import cgroups
 
@@ -232,6 +232,34 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
             os.chdir(home)
 
         return preexec
+
+    probe_interval = Float(
+        0.05, config=True, help="Seconds between checks of whether a starting server listens yet."
+    )
+
+    async def wait_until_listening(self, started):
+        """Return once the server's port accepts connections, so the hub's first check
+        finds it up instead of waiting out its exponential backoff; a server that exits
+        first is a SpawnException with its exit status."""
+        ip, port = started
+        host = ip or "127.0.0.1"
+        while True:
+            status = self.proc.poll() if getattr(self, "proc", None) is not None else None
+            if status is not None:
+                raise SpawnException(
+                    f"Your server exited while starting (exit status {status}); an admin can see why "
+                    "in the hub's log. Try again, or pick another profile.",
+                    reason="exited",
+                    status_code=500,
+                    log_message=f"server of {self._log_name} exited with {status} before listening on {port}",
+                )
+            try:
+                _, writer = await asyncio.open_connection(host, port)
+            except OSError:
+                await asyncio.sleep(self.probe_interval)
+                continue
+            writer.close()
+            return started
 
     # -- lifecycle: the mixin's start/stop wrap LocalProcessSpawner's ------------
     async def before_start(self) -> None:

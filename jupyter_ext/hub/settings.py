@@ -15,7 +15,11 @@ DEFAULTS: dict[str, Any] = {
     "bind_url": "http://127.0.0.1:8000",
     "ports": {"proxy_api": 8001, "hub": 8081, "lens_service": 8020, "gateway": 8010, "gateway_proxy": 8786},
     "auth": {"type": "password"},
-    "spawner": {"start_timeout": 120, "http_timeout": 60, "concurrent_spawn_limit": 20},
+    # The start line (spawners/admission.py, start_capacity "auto": 6 CPU-seconds per core)
+    # paces a burst of logins; concurrent_spawn_limit is only a backstop, so a class-sized
+    # burst gets no "Too many users" 429.
+    "spawner": {"start_timeout": 120, "http_timeout": 60, "concurrent_spawn_limit": 500,
+                "start_capacity": "auto"},
     "culler": {"default_timeout": 3600, "every": 60},
     "admin_user": "admin",
     "announcement": "",  # operator's HTML for the hub's banner; budget alerts are added to it
@@ -42,6 +46,10 @@ def check_types(settings: dict, where: str) -> None:
     gpus = spawner.get("gpu_count", 0)
     if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 0:
         raise SettingsError(f"{where}: spawner.gpu_count must be a whole number >= 0, not {gpus!r}")
+    capacity = spawner.get("start_capacity", "auto")
+    if capacity != "auto" and (isinstance(capacity, bool) or not isinstance(capacity, int | float) or capacity < 0):
+        raise SettingsError(f"{where}: spawner.start_capacity must be 'auto' or CPU-seconds >= 0 "
+                            f"(0: no start line), not {capacity!r}")
     if not isinstance(spawner.get("budget_gate", True), bool):
         raise SettingsError(f"{where}: spawner.budget_gate must be true or false, not {spawner['budget_gate']!r}")
     if not isinstance(settings.get("announcement", ""), str):

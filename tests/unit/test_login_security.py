@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 import subprocess
 import sys
 import time
@@ -56,8 +55,9 @@ def test_login_takes_as_long_for_unknown_users(tmp_path):
         return time.perf_counter() - t0
 
     timed("alice"), timed("nobody")  # warm up
-    known = statistics.median(timed("alice") for _ in range(7))
-    unknown = statistics.median(timed("nobody") for _ in range(7))
+    pairs = [(timed("alice"), timed("nobody")) for _ in range(9)]  # interleaved: load hits both
+    # the fastest of each: what the work costs, without the machine's other load
+    known, unknown = min(k for k, _ in pairs), min(u for _, u in pairs)
     # Before: 67 ms vs 0.4 ms. Both now run one scrypt with the same parameters.
     assert 0.6 < unknown / known < 1.6, (known, unknown)
 
