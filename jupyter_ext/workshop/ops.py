@@ -124,8 +124,12 @@ def check_takeover(hub: HubAPI, name: str, seats: list[Seat], *, first_run: bool
 
 
 def apply_group_budget(lens_db_url: str, ws: Workshop) -> str:
-    """THE call site for the costs ledger: the group's budget for the workshop's
-    window [created, expires) is budget-per-seat x seats, in micro-dollars."""
+    """THE call site for the costs ledger, for the workshop's window [created, expires):
+    - each seat gets its own budget of the per-seat amount, so one student cannot
+      spend what the class was given;
+    - the group's budget (per seat x seats) stays as the class's cap.
+    An adopted seat (an account the workshop did not make) that already has a budget
+    of its own keeps it."""
     if ws.budget_per_seat_micro is None:
         return "no budget"
     total = ws.budget_per_seat_micro * len(ws.seats)
@@ -134,10 +138,22 @@ def apply_group_budget(lens_db_url: str, ws: Workshop) -> str:
         from ..costs.ledger import Ledger
     except ImportError:
         return f"recorded {total} micro-USD for group:{ws.name} (costs ledger not installed: kept in lens_workshops)"
-    budget = Ledger(make_engine(lens_db_url)).set_budget(
-        f"group:{ws.name}", total, period="window", start=ws.created_at or utcnow(), end=ws.expires_at
-    )
-    return f"ledger budget group:{ws.name} = {format_usd(budget.amount_micro)} until {ws.expires_at:%Y-%m-%d %H:%M} UTC"
+    ledger = Ledger(make_engine(lens_db_url))
+    window = {"period": "window", "start": ws.created_at or utcnow(), "end": ws.expires_at}
+    own = set(owned_seats(AccountStore.from_url(lens_db_url), ws))
+    kept = []
+    for seat in ws.seats:
+        if seat not in own and ledger.get_budget(f"user:{seat}") is not None:
+            kept.append(seat)  # adopted, with a budget of its own
+            continue
+        ledger.set_budget(f"user:{seat}", ws.budget_per_seat_micro, **window)
+    budget = ledger.set_budget(f"group:{ws.name}", total, **window)
+    note = (f"ledger budget {format_usd(ws.budget_per_seat_micro)} for each seat (user:SEAT), "
+            f"group:{ws.name} = {format_usd(budget.amount_micro)} for the class, "
+            f"until {ws.expires_at:%Y-%m-%d %H:%M} UTC")
+    if kept:
+        note += f"; adopted seats keep their own budget: {', '.join(kept)}"
+    return note
 
 
 def budget_outsiders(hub: HubAPI, ws: Workshop, seats: list[Seat], recorded: frozenset[str]) -> list[str]:

@@ -42,7 +42,7 @@ def test_create_is_complete_and_idempotent(wstack):
             "--budget-per-seat", "5", "--instructors", "teach1")
     r = lens(wstack, *args)
     assert "3 created, 0 unchanged" in r.stdout and "$5.00 per seat" in r.stdout
-    assert "ledger budget group:ws1 = $15.00 until" in r.stdout
+    assert "ledger budget $5.00 for each seat (user:SEAT), group:ws1 = $15.00 for the class, until" in r.stdout
     assert "restart the hub to activate the instructor role 'workshop-ws1-instructors'" in r.stdout
     group = wstack.api("GET", "/groups/ws1").json()
     assert sorted(group["users"]) == ["ws1-01", "ws1-02", "ws1-03"]
@@ -72,6 +72,35 @@ def test_create_is_complete_and_idempotent(wstack):
     r = lens(wstack, "create", "ws2", "--seats", "2", "--expires", "+1d", check=False)
     assert r.returncode == 2 and "'ws2-01' already belongs to a regular account" in r.stderr
     assert wstack.api("GET", "/groups/ws2").status_code == 404
+
+
+def test_each_seat_has_its_own_budget(wstack):
+    """--budget-per-seat: each seat its own budget, the group's the class's cap. One seat
+    that spent its share is refused; another still starts, and its form shows its own."""
+    from jupyter_ext.costs.db import make_engine
+    from jupyter_ext.costs.ledger import Ledger
+
+    lens(wstack, "create", "wsb", "--seats", "2", "--expires", "+1d", "--profiles", "lab",
+         "--budget-per-seat", "0.50")
+    passwords = sheet(wstack, "wsb")
+    engine = make_engine(StateDir(wstack.state).lens_db_url)
+    try:
+        ledger = Ledger(engine)
+        assert ledger.get_budget("user:wsb-01").amount_micro == 500_000
+        assert ledger.get_budget("group:wsb").amount_micro == 1_000_000
+        ledger.record(["user:wsb-01", "group:wsb"], 500_000, "jobs", "wsb-01-spent-it-all")
+    finally:
+        engine.dispose()
+    spent = wstack.login_session("wsb-01", passwords["wsb-01"])
+    fresh = wstack.login_session("wsb-02", passwords["wsb-02"])
+    assert "Budget left this period: $0.50" in fresh.get(f"{wstack.url}/hub/spawn", timeout=30).text
+    assert "Budget left this period: $0.00" in spent.get(f"{wstack.url}/hub/spawn", timeout=30).text
+    r = spent.post(f"{wstack.url}/hub/spawn", data={"profile": "lab", "_xsrf": spent.cookies.get("_xsrf", "")},
+                   allow_redirects=False, timeout=60)
+    assert r.status_code == 403 and "budget" in r.text.lower(), r.status_code
+    assert not wstack.api("GET", "/users/wsb-01").json()["servers"]
+    assert wstack.spawn("wsb-02", "lab").status_code in (201, 202)
+    wstack.stop_server("wsb-02")
 
 
 def test_students_see_and_start_only_workshop_profiles(wstack):
