@@ -78,7 +78,7 @@ def sidecars(hub_pid: int) -> list[psutil.Process]:
     out = []
     for p in psutil.Process(hub_pid).children(recursive=True):
         try:
-            if not any("jupyterhub-singleuser" in part for part in p.cmdline()):
+            if not any(s in part for part in p.cmdline() for s in ("jupyterhub-singleuser", "lens-singleuser")):
                 out.append(p)
         except psutil.Error:
             pass

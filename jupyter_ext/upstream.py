@@ -102,6 +102,26 @@ PATCHES: dict[str, Patch] = {
             "none: upstream has no public call to apply a kubespawner_override",
             "warn",
         ),
+        Patch(
+            "jupyterlab.yarn_config",
+            "jupyterlab",
+            "4.6",
+            "jupyter_ext.server.singleuser replaces jupyterlab.commands._yarn_config (run by "
+            "AppOptions._default_registry when labapp is imported: node yarn.js config, about half "
+            "a CPU-second per server start) with the registry from the environment.",
+            "none found: upstream runs it at import (labapp.py: app_version = get_app_version())",
+            "skip",
+        ),
+        Patch(
+            "jupyter-server-proxy.entrypoint_servers",
+            "jupyter-server-proxy",
+            "4.6",
+            "jupyter_ext.server.singleuser wraps jupyter_server_proxy.get_entrypoint_server_processes "
+            "(as its _load_jupyter_server_extension looks it up) to leave out entry points whose "
+            "program is not installed (no RStudio tile without rserver).",
+            "none found: jupyter-server-proxy has no setting to drop entry-point servers",
+            "skip",
+        ),
     ]
 }
 

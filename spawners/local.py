@@ -94,7 +94,8 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
 
     @default("cmd")
     def _default_cmd(self):
-        return [os.path.join(sys.prefix, "bin", "jupyterhub-singleuser")]
+        # jupyterhub-singleuser with lens's start-time fixes (jupyter_ext/server/singleuser.py)
+        return [os.path.join(sys.prefix, "bin", "lens-singleuser")]
 
     _cgroup: Path | None = None
 

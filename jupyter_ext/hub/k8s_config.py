@@ -124,7 +124,7 @@ def configure_k8s(c, settings: Mapping[str, Any] | None = None) -> dict:
     spawner.profiles_path = k["profiles_path"]
     # An explicit command, so per-profile idle timeouts can be passed as args
     # (kubespawner drops args when it falls back to the image's command).
-    spawner.cmd = ["jupyterhub-singleuser"]
+    spawner.cmd = ["lens-singleuser"]  # jupyterhub-singleuser plus start-time fixes (jupyter_ext.server.singleuser)
     spawner.lens_service_url = urls["lens_api"]
     spawner.lens_public_service_url = urls["lens_api"]
     spawner.extra_lens_env = user_environment(k, urls)

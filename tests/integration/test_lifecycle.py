@@ -132,7 +132,7 @@ def test_stop_leaves_nothing_of_the_stack_running(how):
         procs = stack_processes(hub.state)
         cmds = " ".join(procs.values())
         expected = ["jupyterhub", "configurable-http-proxy", "jupyter_ext.service", "jupyterhub_idle_culler",
-                    "dask_gateway_server", "dask-gateway-proxy", "jupyterhub-singleuser"]
+                    "dask_gateway_server", "dask-gateway-proxy", "lens-singleuser"]
         if cluster is not None:
             expected += ["scheduler", "worker"]
         missing = [name for name in expected if name not in cmds]

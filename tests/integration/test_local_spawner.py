@@ -85,3 +85,28 @@ def test_memory_limit_is_enforced_by_cgroup(stack):
         assert "jupyter-memcap" in mem
     finally:
         stack.stop_server(name)
+
+
+def test_launcher_offers_only_apps_installed_here(stack):
+    """lens-singleuser drops jupyter-server-proxy entries whose program is missing: no
+    RStudio tile (and no /rstudio/ route answering 500) where there is no rserver."""
+    import shutil
+
+    import requests
+
+    token = stack.create_user("tiles")
+    stack.spawn("tiles", "lab")
+    try:
+        base = f"{stack.url}/user/tiles"
+        auth = {"Authorization": f"token {token}"}
+        info = requests.get(f"{base}/server-proxy/servers-info", headers=auth, timeout=30)
+        assert info.status_code == 200, info.text
+        names = {s["name"] for s in info.json()["server_processes"]}
+        assert ("rstudio" in names) == bool(shutil.which("rserver"))
+        assert "vscode" in names  # code-server comes with make test
+        if "rstudio" not in names:
+            assert requests.get(f"{base}/rstudio/", headers=auth, timeout=30).status_code == 404
+        cmdline = open(f"/proc/{server_pid(stack, 'tiles')}/cmdline").read()
+        assert "lens-singleuser" in cmdline
+    finally:
+        stack.stop_server("tiles")

@@ -94,10 +94,10 @@ def test_a_system_account_name_maps_to_its_own_unprivileged_account(stack, name)
         r = __import__("requests").get(f"{stack.url}/user/{name}/lens/api/status",
                                        headers={"Authorization": f"token {token}"}, timeout=20)
         assert r.status_code == 200
-        pids = subprocess.run(["pgrep", "-u", str(system.pw_uid), "-f", "jupyterhub-singleuser"],
+        pids = subprocess.run(["pgrep", "-u", str(system.pw_uid), "-f", "lens-singleuser"],
                               capture_output=True, text=True).stdout.split()
         assert pids == []  # nothing of the hub runs as the real system account
-        assert subprocess.run(["pgrep", "-u", str(mapped.pw_uid), "-f", "jupyterhub-singleuser"],
+        assert subprocess.run(["pgrep", "-u", str(mapped.pw_uid), "-f", "lens-singleuser"],
                               capture_output=True).returncode == 0
     finally:
         stack.stop_server(name)

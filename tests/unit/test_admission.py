@@ -4,7 +4,13 @@ import asyncio
 
 import pytest
 
-from spawners.admission import AdmissionQueue, default_capacity, eta_text, load_timeout, wait_estimate
+from spawners.admission import (
+    AdmissionQueue,
+    default_capacity,
+    eta_text,
+    load_timeout,
+    wait_estimate,
+)
 from spawners.profiles import CatalogError, parse_catalog
 
 

@@ -1,0 +1,89 @@
+"""``lens-singleuser``: jupyterhub-singleuser with lens's start-time fixes.
+
+Every lens user server starts through here (the spawners' ``cmd``), so what a
+class of 60 pays at each start is paid once here, not per import hook:
+
+- JupyterLab runs ``node yarn.js config --json`` while importing its app
+  (``AppOptions._default_registry``, for the npm registry of in-lab extension
+  builds). That is half a CPU-second and seconds of wall time per start, for a
+  value lens's servers never use: extensions ship prebuilt in the wheel, and
+  nothing is built when a server starts. The registry is taken from the
+  environment instead (``YARN_REGISTRY`` / ``npm_config_registry``, else yarn's
+  default, which is what yarn would answer on an unconfigured machine).
+- jupyter-server-proxy serves every installed ``jupyter_serverproxy_servers``
+  entry point, with a launcher tile, even when its program is missing: RStudio
+  on a machine without ``rserver`` is a tile whose click gives a 500. Entries
+  whose program is not on PATH are left out (no route, no tile).
+
+Both are version-checked patches (jupyter_ext/upstream.py): on another version
+they are skipped with a warning and the server starts as upstream's would.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+
+from jupyter_ext.upstream import check
+
+log = logging.getLogger("lens.singleuser")
+
+# jupyter_serverproxy_servers entry point -> the program it runs (a missing one: no tile)
+PROXIED_PROGRAMS = {"rstudio": ("rserver",), "rsession": ("rsession",), "vscode": ("code-server",)}
+
+
+def registry_from_environment(env=os.environ) -> str:
+    return env.get("YARN_REGISTRY") or env.get("npm_config_registry") or "https://registry.yarnpkg.com"
+
+
+def skip_yarn_config() -> bool:
+    if not check("jupyterlab.yarn_config", log):
+        return False
+    import jupyterlab.commands as commands
+
+    def yarn_config_from_environment(logger):
+        return {"yarn config": {"registry": registry_from_environment()}, "npm config": {}}
+
+    commands._yarn_config = yarn_config_from_environment
+    return True
+
+
+def available(name: str, path: str | None = None) -> bool:
+    """Whether the program an entry point runs is installed (unknown entries: yes)."""
+    programs = PROXIED_PROGRAMS.get(name)
+    if name == "vscode" and os.environ.get("CODE_EXECUTABLE"):
+        programs = (os.environ["CODE_EXECUTABLE"],)
+    return programs is None or any(shutil.which(p, path=path) for p in programs)
+
+
+def drop_missing_proxied_apps() -> bool:
+    if not check("jupyter-server-proxy.entrypoint_servers", log):
+        return False
+    import jupyter_server_proxy
+
+    upstream_list = jupyter_server_proxy.get_entrypoint_server_processes
+
+    def installed_server_processes():
+        processes = upstream_list()
+        kept = [p for p in processes if available(p.name)]
+        for p in processes:
+            if p not in kept:
+                log.info("lens: %s is not installed here: no launcher tile and no /%s/ route", p.name, p.name)
+        return kept
+
+    jupyter_server_proxy.get_entrypoint_server_processes = installed_server_processes
+    return True
+
+
+def main():
+    skip_yarn_config()
+    drop_missing_proxied_apps()
+    from jupyterhub.singleuser import main as singleuser_main
+
+    return singleuser_main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

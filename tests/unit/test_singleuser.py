@@ -1,0 +1,47 @@
+"""lens-singleuser's start-time fixes (jupyter_ext/server/singleuser.py), each in a
+fresh interpreter, as a server start runs them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from jupyter_ext.server.singleuser import available, registry_from_environment
+
+
+def run(code: str, **env) -> str:
+    import os
+
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, **env}, timeout=120).stdout.strip()
+
+
+def test_jupyterlab_import_runs_no_yarn(tmp_path):
+    # A node that records being run: importing labapp (what a server start does) must not.
+    marker = tmp_path / "node-ran"
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "node").write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
+    (fake / "node").chmod(0o755)
+    path = f"{fake}:/usr/bin:/bin"
+    out = run("from jupyter_ext.server.singleuser import skip_yarn_config; print(skip_yarn_config()); "
+              "import jupyterlab.labapp, jupyterlab.commands as c; "
+              "print(c.AppOptions().registry)", PATH=path, YARN_REGISTRY="https://npm.example.org")
+    assert out.splitlines() == ["True", "https://npm.example.org"]
+    assert not marker.exists()
+    # upstream, unpatched, does run it: the fix is what keeps it out
+    run("import jupyterlab.labapp", PATH=path)
+    assert marker.exists()
+
+
+def test_registry_default_is_yarns():
+    assert registry_from_environment({}) == "https://registry.yarnpkg.com"
+    assert registry_from_environment({"npm_config_registry": "https://r.example"}) == "https://r.example"
+
+
+def test_proxied_apps_need_their_program(tmp_path):
+    assert not available("rstudio", path=str(tmp_path))
+    assert available("some-other-entry", path=str(tmp_path))  # unknown entries are kept
+    (tmp_path / "rserver").write_text("#!/bin/sh\n")
+    (tmp_path / "rserver").chmod(0o755)
+    assert available("rstudio", path=str(tmp_path))
