@@ -113,6 +113,16 @@ PATCHES: dict[str, Patch] = {
             "skip",
         ),
         Patch(
+            "rfc3987-syntax.deferred",
+            "rfc3987-syntax",
+            "1.1",
+            "jupyter_ext.server.singleuser puts a stand-in rfc3987_syntax module in sys.modules whose "
+            "is_valid_syntax (the one name jsonschema 4.26's _format imports) imports the real module "
+            "on first call: its import compiles 17 lark grammars, about 0.9 CPU-seconds per server start.",
+            "none found: jsonschema imports optional format checkers eagerly (jsonschema/_format.py)",
+            "skip",
+        ),
+        Patch(
             "jupyter-server-proxy.entrypoint_servers",
             "jupyter-server-proxy",
             "4.6",

@@ -10,6 +10,11 @@ class of 60 pays at each start is paid once here, not per import hook:
   nothing is built when a server starts. The registry is taken from the
   environment instead (``YARN_REGISTRY`` / ``npm_config_registry``, else yarn's
   default, which is what yarn would answer on an unconfigured machine).
+- jsonschema (imported by jupyter_events at every server start) imports
+  ``rfc3987_syntax`` for its "iri" format checks, which compiles 17 lark
+  grammars on import: about 0.9 CPU-seconds per start, for a check no server
+  start uses. A stand-in module defers that import to the first IRI check,
+  which then behaves exactly as before.
 - jupyter-server-proxy serves every installed ``jupyter_serverproxy_servers``
   entry point, with a launcher tile, even when its program is missing: RStudio
   on a machine without ``rserver`` is a tile whose click gives a 500. Entries
@@ -21,10 +26,13 @@ they are skipped with a warning and the server starts as upstream's would.
 
 from __future__ import annotations
 
+import importlib
+import importlib.machinery
 import logging
 import os
 import shutil
 import sys
+import types
 
 from jupyter_ext.upstream import check
 
@@ -47,6 +55,33 @@ def skip_yarn_config() -> bool:
         return {"yarn config": {"registry": registry_from_environment()}, "npm config": {}}
 
     commands._yarn_config = yarn_config_from_environment
+    return True
+
+
+def defer_rfc3987_syntax() -> bool:
+    """Put a stand-in for ``rfc3987_syntax`` in sys.modules that imports the real
+    module on first use (see module docstring)."""
+    if not check("rfc3987-syntax.deferred", log) or "rfc3987_syntax" in sys.modules:
+        return False
+    stub = types.ModuleType("rfc3987_syntax", "lens: rfc3987_syntax, imported on first use")
+    stub.__spec__ = importlib.machinery.ModuleSpec("rfc3987_syntax", None)
+
+    def real():
+        if sys.modules.get("rfc3987_syntax") is stub:
+            del sys.modules["rfc3987_syntax"]
+        return importlib.import_module("rfc3987_syntax")
+
+    def is_valid_syntax(*args, **kwargs):
+        return real().is_valid_syntax(*args, **kwargs)
+
+    def other_name(name):
+        if name.startswith("__"):  # the import system probes __path__ etc.: not a use
+            raise AttributeError(name)
+        return getattr(real(), name)
+
+    stub.is_valid_syntax = is_valid_syntax
+    stub.__getattr__ = other_name
+    sys.modules["rfc3987_syntax"] = stub
     return True
 
 
@@ -78,6 +113,7 @@ def drop_missing_proxied_apps() -> bool:
 
 
 def main():
+    defer_rfc3987_syntax()
     skip_yarn_config()
     drop_missing_proxied_apps()
     from jupyterhub.singleuser import main as singleuser_main

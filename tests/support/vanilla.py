@@ -22,6 +22,8 @@ from .moto import free_port
 
 CHP = REPO / ".cache" / "npm" / "node_modules" / ".bin" / "configurable-http-proxy"
 SPAWN_SIZING = {"start_timeout": 120, "http_timeout": 60, "concurrent_spawn_limit": 20}
+# What a new operator of a vanilla JupyterHub gets (JupyterHub 6.1's own defaults).
+JUPYTERHUB_DEFAULTS = {"start_timeout": 60, "http_timeout": 30, "concurrent_spawn_limit": 100}
 
 CONFIG = """\
 c = get_config()  # noqa: F821
@@ -57,6 +59,7 @@ class VanillaHub(HubStack):
 
     spawner: str = "simple"
     password: str = ""
+    sizing: dict | None = None  # None: SPAWN_SIZING (lens's spawn timeouts)
 
     def start(self, timeout: float = 60) -> VanillaHub:
         self.state.mkdir(parents=True, exist_ok=True)
@@ -76,7 +79,7 @@ class VanillaHub(HubStack):
                     args=["--allow-root"] if root and self.spawner == "simple" else [],
                     password=self.password,
                     service_token=self.admin_token,
-                    **SPAWN_SIZING,
+                    **(self.sizing or SPAWN_SIZING),
                 )
             )
         )
@@ -126,8 +129,10 @@ class VanillaHub(HubStack):
         return self.proc.pid
 
 
-def make_vanilla(state: Path, spawner: str = "simple", password: str | None = None) -> VanillaHub:
+def make_vanilla(state: Path, spawner: str = "simple", password: str | None = None,
+                 sizing: dict | None = None) -> VanillaHub:
     hub = VanillaHub(state=state, url=f"http://127.0.0.1:{free_port()}", admin_token=secrets.token_hex(24))
     hub.spawner = spawner
+    hub.sizing = sizing
     hub.password = password or secrets.token_urlsafe(12)
     return hub

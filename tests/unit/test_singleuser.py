@@ -45,3 +45,19 @@ def test_proxied_apps_need_their_program(tmp_path):
     (tmp_path / "rserver").write_text("#!/bin/sh\n")
     (tmp_path / "rserver").chmod(0o755)
     assert available("rstudio", path=str(tmp_path))
+
+
+def test_iri_checks_load_their_grammar_on_first_use():
+    out = run(
+        "import sys; from jupyter_ext.server.singleuser import defer_rfc3987_syntax; "
+        "print(defer_rfc3987_syntax()); "
+        "import jsonschema, jupyter_events; print('lark' in sys.modules); "
+        "check = jsonschema.Draft7Validator.FORMAT_CHECKER; "
+        "print(check.conforms('https://example.org/a b', 'iri'), check.conforms('https://example.org/ä', 'iri')); "
+        "print('lark' in sys.modules)")
+    # deferred at start; on the first IRI check the real checker loads and answers as upstream's
+    assert out.splitlines() == ["True", "False", "False True", "True"]
+    upstream = run("import jsonschema; check = jsonschema.Draft7Validator.FORMAT_CHECKER; "
+                   "print(check.conforms('https://example.org/a b', 'iri'), "
+                   "check.conforms('https://example.org/ä', 'iri'))")
+    assert upstream == "False True"
