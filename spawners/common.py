@@ -341,8 +341,12 @@ class ProfileSpawnerMixin(LoggingConfigurable):
         args = super().get_args()
         if self.profile and self.profile.idle_timeout:
             # The server also stops itself when idle, so per-profile timeouts
-            # hold even where the hub's culler uses the global default.
-            args.append(f"--ServerApp.shutdown_no_activity_timeout={self.profile.idle_timeout}")
+            # hold even where the hub's culler uses the global default; a server
+            # prewarmed for a class waits for it too (jupyter_ext/workshop/prewarm.py).
+            from jupyter_ext.workshop.prewarm import held
+
+            idle = self.profile.idle_timeout + int(held(self.user.name))
+            args.append(f"--ServerApp.shutdown_no_activity_timeout={idle}")
             args.append(f"--MappingKernelManager.cull_idle_timeout={self.profile.idle_timeout}")
         return args
 

@@ -58,6 +58,9 @@ class HubAPI:
     def user(self, name: str) -> dict | None:
         return self.hub.get_user(name)
 
+    def start_server(self, name: str, options: dict) -> int:
+        return self.hub.start_server(name, options)
+
     def stop_servers(self, names: list[str], timeout: float = 60) -> list[str]:
         """Stop every server of these users; return those that had one."""
         had = []

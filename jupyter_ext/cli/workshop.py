@@ -41,7 +41,17 @@ def register(subparsers) -> None:
                         help="take in an existing hub group and existing users named as seats: they keep "
                              "their passwords and are never disabled, expired or archived by the workshop "
                              "(without it, create refuses them and changes nothing)")
+    add_prewarm_options(create)
+    create.add_argument("--prewarm", action="store_true",
+                        help="start every seat's server now (paced by the hub's start line), held "
+                             "until --starts plus --grace")
     create.set_defaults(func=cmd_create)
+
+    warm = sub.add_parser("prewarm", help="start the seats' servers before the class (paced), "
+                                          "so students land on a running server")
+    warm.add_argument("name")
+    add_prewarm_options(warm)
+    warm.set_defaults(func=cmd_prewarm)
 
     ls = sub.add_parser("list", help="list workshops")
     ls.set_defaults(func=cmd_list)
@@ -86,6 +96,60 @@ def _known_profiles() -> list[str]:
     from spawners.profiles import load_catalog
 
     return [p.slug for p in load_catalog(str(config_file("profiles.yaml"))).profiles]
+
+
+def add_prewarm_options(parser) -> None:
+    parser.add_argument("--starts", help="when the class starts: YYYY-MM-DDTHH:MM (UTC) or +N[smhd]; prewarmed "
+                                         "servers are not culled before it plus --grace (default: now)")
+    parser.add_argument("--grace", type=int, default=30,
+                        help="minutes after --starts that prewarmed servers are still kept (default 30)")
+    parser.add_argument("--profile", help="profile to prewarm (default: the workshop's first)")
+
+
+def run_prewarm(args, state, ws) -> int:
+    from datetime import timedelta
+
+    from jupyter_ext.workshop import model, prewarm
+
+    now = model.utcnow()
+    try:
+        starts = model.parse_expiry(args.starts, now) if args.starts else now
+    except model.WorkshopError as exc:
+        raise CommandError(str(exc).replace("--expires", "--starts")) from None
+    if not 0 <= args.grace <= 24 * 60:
+        raise CommandError("--grace: minutes from 0 to 1440")
+    profile = args.profile or (ws.profiles[0] if ws.profiles else "lab")
+    if ws.profiles and profile not in ws.profiles:
+        raise CommandError(f"--profile {profile!r} is not one of the workshop's: {', '.join(ws.profiles)}")
+    hold = starts + timedelta(minutes=args.grace)
+    seats = list(ws.seats)
+    # the hold comes first: a server must not be culled while the others still start
+    prewarm.write_holds(state.root, dict.fromkeys(seats, hold), now)
+    print(f"prewarming {len(seats)} seat(s) of {ws.name} with {profile}; kept until "
+          f"{hold:%Y-%m-%d %H:%M} UTC", flush=True)
+
+    def progress(ready, waiting, total):
+        print(f"\r  {ready} of {total} ready, {waiting} starting or waiting for a start slot ", end="", flush=True)
+
+    outcome = prewarm.prewarm(_hub(args, state), seats, profile, on_progress=progress)
+    print()
+    failed = {s: o for s, o in outcome.items() if o.startswith("failed")}
+    for seat, why in failed.items():
+        print(f"  {seat}: {why}")
+    print(f"  {len(outcome) - len(failed)} of {len(seats)} running")
+    return 1 if failed else 0
+
+
+def cmd_prewarm(args) -> int:
+    from jupyter_ext.workshop.store import WorkshopStore
+
+    state = _state(args)
+    ws = WorkshopStore.from_url(state.lens_db_url).get(args.name)
+    if ws is None:
+        raise CommandError(f"no workshop {args.name!r}")
+    if not ws.active():
+        raise CommandError(f"workshop {ws.name!r} is {ws.state()}: nothing to prewarm")
+    return run_prewarm(args, state, ws)
 
 
 def cmd_create(args) -> int:
@@ -152,6 +216,8 @@ def cmd_create(args) -> int:
     if res.role_active is False:
         print(f"  NOTE: restart the hub to activate the instructor role {role_name(w.name)!r} "
               "(JupyterHub loads roles only at start; user servers keep running)")
+    if args.prewarm:
+        return run_prewarm(args, state, w)
     return 0
 
 

@@ -53,6 +53,12 @@ class HubClient(PeerClient):
                 return found
             offset += page
 
+    async def start_server(self, user: str, options: dict, server: str = "") -> int:
+        """Ask the hub to start it; the status (201 ready, 202 pending, 400 already running or
+        pending). The hub answers 202 after its slow_spawn_timeout, so this may take seconds."""
+        return (await self.call("POST", server_path(user, server), options, accept=(400,),
+                                request_timeout=max(self.timeout, 60))).status
+
     async def stop_server(self, user: str, server: str = "") -> int:
         """Ask the hub to stop it; the status (202 pending, 204 stopped, 400/404: none)."""
         return (await self.call("DELETE", server_path(user, server), accept=(400, 404))).status

@@ -246,3 +246,38 @@ def test_list_export_and_close(wstack, tmp_path):
     assert all(s["disabled"] for s in data["seats"])
     assert data["total_cost_micro_usd"] == sum(s["cost_micro_usd"] for s in data["seats"]) > 0
     assert "password" not in out.read_text()
+
+
+def test_prewarm_starts_the_seats_before_the_class(wstack):
+    """`lens workshop prewarm`: every seat's server runs before the class, held from the
+    culler and from its own idle shutdown until the start plus the grace period; a
+    student who logs in lands on the running server."""
+    from jupyter_ext.workshop.prewarm import held, holds_path
+
+    lens(wstack, "create", "wsw", "--seats", "2", "--expires", "+1d", "--profiles", "lab")
+    passwords = sheet(wstack, "wsw")
+    try:
+        r = lens(wstack, "prewarm", "wsw", "--starts", "+2h", "--grace", "15")
+        assert "2 of 2 running" in r.stdout, r.stdout
+        for seat in ("wsw-01", "wsw-02"):
+            server = wstack.api("GET", f"/users/{seat}").json()["servers"][""]
+            assert server["ready"] and server["user_options"]["profile"] == "lab"
+            assert 2 * 3600 < held(seat, wstack.state) <= 2 * 3600 + 15 * 60
+        assert stat.S_IMODE(os.stat(holds_path(wstack.state)).st_mode) == 0o600
+        pid = wstack.api("GET", "/users/wsw-01?include_stopped_servers").json()["servers"][""]["state"]["pid"]
+        cmdline = open(f"/proc/{pid}/cmdline").read().split("\0")
+        idle = next(int(a.split("=")[1]) for a in cmdline if a.startswith("--ServerApp.shutdown_no_activity_timeout="))
+        assert idle > 3600 + 2 * 3600  # the profile's idle timeout plus the hold
+        # the student logs in and lands on the running server's lab, with no start
+        s = wstack.login_session("wsw-02", passwords["wsw-02"])
+        t0 = time.monotonic()
+        page = s.get(f"{wstack.url}/hub/spawn", timeout=60)
+        assert page.status_code == 200 and page.url.endswith("/user/wsw-02/lab"), page.url
+        assert time.monotonic() - t0 < 30
+        # again: nothing to start
+        r = lens(wstack, "prewarm", "wsw")
+        assert "2 of 2 running" in r.stdout
+        r = lens(wstack, "prewarm", "nope", check=False)
+        assert r.returncode != 0 and "no workshop 'nope'" in r.stderr
+    finally:
+        lens(wstack, "close", "wsw")
