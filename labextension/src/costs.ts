@@ -104,7 +104,7 @@ export class CostsTab extends Widget {
       h('h3', {}, 'Budget'), ...budget, forecast,
       table('Running now', ['what', 'rate'], running, 'jp-lens-running'),
       h('p', { class: 'jp-lens-note' },
-        `Dask clusters: see the Dask panel; their cost is in the dask category (${usd((r.by_category.dask ?? 0) / MICRO, 4)}).`)
+        `Dask clusters this period: ${usd((r.by_category.dask ?? 0) / MICRO, 4)} (the dask category).`)
     );
   }
 }
