@@ -35,6 +35,10 @@ interface ITask {
   created: number;
 }
 
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 export function hours(range: number[]): string {
   const [lo, hi] = range;
   if (!hi) {
@@ -127,8 +131,8 @@ export class ArchivesTab extends Widget {
     const tier = h('select', {}, ...plan.estimates.map(e => h('option', { value: e.tier }, e.tier)));
     const target = h('input', { type: 'text', value: `restored/${a.name}` });
     body.node.append(
-      h('p', {}, `${plan.files} files, ${bytes(plan.raw_bytes)} from ${plan.packs} packs; ` +
-        `${plan.cold_packs} packs to thaw (${bytes(plan.thaw_bytes)}).`),
+      h('p', {}, `${plural(plan.files, 'file')}, ${bytes(plan.raw_bytes)} from ${plural(plan.packs, 'pack')}; ` +
+        `${plural(plan.cold_packs, 'pack')} to thaw (${bytes(plan.thaw_bytes)}).`),
       table('Cost and time per tier', ['tier', 'cost', 'time until readable'],
         plan.estimates.map(e => [e.tier, usdMicro(e.cost_micro), hours(e.hours)]), 'jp-lens-plan'),
       field('Tier', tier, 'jp-lens-restore-tier'),
