@@ -59,16 +59,22 @@ export async function archiveDialog(paths: string[]): Promise<boolean> {
   }
 }
 
-/** The command a script runs with, by its extension (words, never a shell line). */
-export function commandFor(path: string): string | null {
+/** The command a script runs with, by its extension (words, never a shell line).
+ * `root` is the server's root when absolute; otherwise the path stays relative to the
+ * home, where jobs on the local backend start. */
+export function commandFor(path: string, root = ''): string | null {
+  const where = root.startsWith('/') ? `${root.replace(/\/+$/, '')}/${path}` : path;
+  if (/\s/.test(where)) {
+    return null; // the form splits a command into words
+  }
   if (/\.py$/.test(path)) {
-    return `python ${path}`;
+    return `python3 ${where}`;
   }
   if (/\.(sh|bash)$/.test(path)) {
-    return `bash ${path}`;
+    return `bash ${where}`;
   }
   if (/\.R$/i.test(path)) {
-    return `Rscript ${path}`;
+    return `Rscript ${where}`;
   }
   return null;
 }

@@ -3,6 +3,7 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
+import { PageConfig } from '@jupyterlab/coreutils';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
@@ -66,6 +67,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     if (browsers) {
       const selected = () => Array.from(browsers.tracker.currentWidget?.selectedItems() ?? []);
+      const root = PageConfig.getOption('serverRoot');
       app.commands.addCommand(CommandIDs.archive, {
         label: 'Archive…',
         caption: 'Archive these files or folders with lens',
@@ -80,10 +82,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
       app.commands.addCommand(CommandIDs.submitJob, {
         label: 'Submit as job…',
         caption: 'Open the lens job form for this script',
-        isVisible: () => selected().length === 1 && commandFor(selected()[0].path) !== null,
+        isVisible: () => selected().length === 1 && commandFor(selected()[0].path, root) !== null,
         execute: () => {
           const item = selected()[0];
-          const command = item ? commandFor(item.path) : null;
+          const command = item ? commandFor(item.path, root) : null;
           if (!command) {
             return;
           }

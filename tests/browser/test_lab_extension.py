@@ -264,6 +264,30 @@ def test_cancel_a_running_job(lab, artifacts):
     artifacts(lab, "lab-06-job-cancelled")
 
 
+def test_submit_a_script_from_the_file_browser(lab, stack, owner, artifacts):
+    name, _ = owner
+    script = f"six-{secrets.token_hex(3)}.py"
+    token = stack.api("POST", f"/users/{name}/tokens", json={"expires_in": 600}).json()["token"]
+    r = contents(stack, name, token, script, {"type": "file", "format": "text", "content": "print(6 * 7)\n"})
+    assert r.status_code == 201, r.text
+    item = lab.locator(".jp-DirListing-item", has_text=script).first
+    item.wait_for(timeout=30_000)
+    item.click(button="right")
+    lab.locator(".lm-Menu-item", has_text="Submit as job…").click()
+    jobs = lab.locator("#jp-lens-jobs")
+    jobs.wait_for(state="visible")
+    command = lab.input_value("#jp-lens-job-command")
+    assert command.startswith("python3 ") and command.endswith(script), command
+    assert lab.input_value("#jp-lens-job-name") == script.removesuffix(".py")
+    lab.select_option("#jp-lens-job-backend", "local")
+    lab.fill("#jp-lens-job-walltime", "5m")
+    jobs.get_by_role("button", name="Estimate the cost of this job").click()
+    jobs.locator(".jp-lens-estimate-text").wait_for()
+    jobs.get_by_role("button", name="Submit", exact=True).click()
+    jobs.locator(".jp-lens-log-state").filter(has_text="SUCCEEDED").wait_for(timeout=JOB_TIMEOUT_MS)
+    assert jobs.locator("pre.jp-lens-log").inner_text().strip() == "42"
+
+
 def test_archive_a_folder_from_the_file_browser_then_restore_it(lab, stack, owner, artifacts):
     name, _ = owner
     run = secrets.token_hex(3)
