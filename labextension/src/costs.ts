@@ -5,6 +5,13 @@ import { h, table } from './dom';
 import { IStatusSummary, MICRO, usd, usdMicro } from './format';
 import { IJob } from './jobs';
 
+interface IDaskCluster {
+  name: string;
+  workers: number;
+  microusd_per_hour: number;
+  accrued_microusd: number;
+}
+
 interface IReport {
   account: string;
   budget_micro: number | null;
@@ -63,18 +70,19 @@ export class CostsTab extends Widget {
 
   async refresh(): Promise<void> {
     try {
-      const [report, summary, jobs] = await Promise.all([
+      const [report, summary, jobs, dask] = await Promise.all([
         service<IReport>('costs'),
         lensRequest<IStatusSummary>('summary'),
-        service<{ jobs: IJob[] }>('jobs').catch(() => ({ jobs: [] as IJob[] }))
+        service<{ jobs: IJob[] }>('jobs').catch(() => ({ jobs: [] as IJob[] })),
+        lensRequest<{ clusters: IDaskCluster[] }>('dask').catch(() => ({ clusters: [] as IDaskCluster[] }))
       ]);
-      this.render(report, summary, jobs.jobs);
+      this.render(report, summary, jobs.jobs, dask.clusters);
     } catch (err) {
       this.body.replaceChildren(h('p', { class: 'jp-lens-error', role: 'alert' }, (err as Error).message));
     }
   }
 
-  private render(r: IReport, s: IStatusSummary, jobs: IJob[]): void {
+  private render(r: IReport, s: IStatusSummary, jobs: IJob[], clusters: IDaskCluster[]): void {
     const cats: (string | Node)[][] = Object.entries(r.by_category).map(([c, m]) => [c, usdMicro(m)]);
     cats.push([h('strong', {}, 'total'), h('strong', {}, usdMicro(r.spent_micro))]);
     const budget = r.budget_micro
@@ -94,6 +102,10 @@ export class CostsTab extends Widget {
     const running: (string | Node)[][] = [
       [`this server${s.profile ? ` (${s.profile})` : ''}`, `${usd(s.hourly_cost_usd, 4)}/h`]
     ];
+    for (const c of clusters) {
+      running.push([`Dask cluster ${c.name} (${c.workers} worker${c.workers === 1 ? "" : "s"}, ${usdMicro(c.accrued_microusd)} so far)`,
+        `${usdMicro(c.microusd_per_hour)}/h`]);
+    }
     for (const j of jobs.filter(j => j.state === 'RUNNING' || j.state === 'PENDING')) {
       running.push([`job ${j.name} (${j.id}, ${j.state})`, `${usdMicro(j.estimate?.hourly_rate_micro ?? null)}/h`]);
     }
