@@ -27,7 +27,7 @@ export LENS_CODE_SERVER_PREFIX := $(CODE_SERVER_PREFIX)
 APT_HUB  := git libkrb5-dev ripgrep
 APT_TEST := $(APT_HUB) slurm-wlm munge chromium chromium-driver postgresql
 
-.PHONY: help hub test setup setup-test venv installed proxy code-server apt-hub apt-test lint bench clean
+.PHONY: help hub test setup setup-test venv labextension installed proxy code-server apt-hub apt-test lint bench clean
 
 help:
 	@echo "make hub    set up, then run the local hub on http://127.0.0.1:8000"
@@ -35,8 +35,31 @@ help:
 	@echo "make lint   ruff"
 	@echo "make bench  run every benchmark under benchmarks/ ($(BENCHES)); one: make bench BENCHES=archive"
 
+# --- the JupyterLab extension: TypeScript in labextension/, built with @jupyter/builder
+# (JupyterLab 4.6's builder; its core-meta names the singletons of JupyterLab 4.6.6) into
+# jupyter_ext/labextension, which the wheel ships as share/jupyter/labextensions/jupyterlab-lens.
+LABEXT_NAME := jupyterlab-lens
+LABEXT_OUT := $(CURDIR)/jupyter_ext/labextension
+LABEXT_BUILT := $(LABEXT_OUT)/package.json
+LABEXT_SRC := labextension/package.json labextension/package-lock.json labextension/tsconfig.json \
+	$(wildcard labextension/src/*.ts labextension/style/* labextension/schema/*)
+
+labextension/node_modules/.stamp: labextension/package.json labextension/package-lock.json
+	@command -v npm >/dev/null || $(MAKE) apt-hub
+	cd labextension && npm ci --silent --no-audit --no-fund
+	@touch $@
+
+# @axe-core/playwright (a devDependency there) is what tests/browser injects for its axe check.
+$(LABEXT_BUILT): labextension/node_modules/.stamp $(LABEXT_SRC)
+	rm -rf $(LABEXT_OUT)
+	cd labextension && npm run --silent build
+	chmod -R a+rX $(LABEXT_OUT)
+	@touch $@
+
+labextension: $(LABEXT_BUILT)
+
 # --- Python: one world-readable venv on Debian's python, so per-user servers can run it.
-$(VENV)/.stamp: pyproject.toml
+$(VENV)/.stamp: pyproject.toml | $(LABEXT_BUILT)
 	@test -x $(PY_BASE) || { echo "lens needs $(PY_BASE) (Debian's python3 and python3-venv)"; exit 1; }
 	$(PY_BASE) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip 2>&1 | grep -v 'is ignored' ; test $${PIPESTATUS[0]} -eq 0
@@ -44,10 +67,15 @@ $(VENV)/.stamp: pyproject.toml
 	chmod -R a+rX $(VENV)
 	@touch $@
 
-venv: $(VENV)/.stamp
+# The checkout's build is what its venv's JupyterLab loads (a link, as `jupyter labextension
+# develop` makes), so `make labextension` is all a change to labextension/src needs.
+venv: $(VENV)/.stamp $(LABEXT_BUILT)
+	@mkdir -p $(VENV)/share/jupyter/labextensions
+	@rm -rf $(VENV)/share/jupyter/labextensions/$(LABEXT_NAME)
+	@ln -s $(LABEXT_OUT) $(VENV)/share/jupyter/labextensions/$(LABEXT_NAME)
 
 # --- the wheel a deployment installs, in a venv of its own (what tests/installed runs).
-installed: venv
+installed: venv $(LABEXT_BUILT)
 	rm -rf $(DIST) $(INSTALLED_VENV)
 	$(PY) -m pip wheel -q --no-deps -w $(DIST) .
 	$(PY_BASE) -m venv $(INSTALLED_VENV)
@@ -98,9 +126,9 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 # Each benchmark runs lens and its peer side by side and prints ratios (benchmarks/README.md).
-BENCHES ?= spawn spawn_gate ledger atom_submit dask_gateway archive workshop service_abuse
+BENCHES ?= spawn spawn_gate ledger atom_submit dask_gateway archive workshop service_abuse lab_page_load
 bench: setup-test
 	@for b in $(BENCHES); do echo "== benchmarks/$$b.py"; $(PY) benchmarks/$$b.py || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(CACHE) build dist
+	rm -rf $(VENV) $(CACHE) build dist labextension/node_modules labextension/lib $(LABEXT_OUT)

@@ -96,8 +96,9 @@ if deployment == "local":
             os.environ.get("USER", "this account"),
             state.root,
         )
-    # PYTHONPATH: servers run the same lens code as the hub and its services (a checkout on it)
-    c.Spawner.env_keep = ["PATH", "PYTHONPATH", "LANG", "LC_ALL", "LENS_CODE_SERVER_PREFIX", "AWS_ENDPOINT_URL",
+    # PYTHONPATH: servers run the same lens code as the hub and its services (a checkout on it);
+    # JUPYTER_PATH likewise for that checkout's JupyterLab extension build (labextensions/)
+    c.Spawner.env_keep = ["PATH", "PYTHONPATH", "JUPYTER_PATH", "LANG", "LC_ALL", "LENS_CODE_SERVER_PREFIX", "AWS_ENDPOINT_URL",
                           "LENS_OUTBOX_INTERVAL"]
 else:
     from jupyter_ext.hub.k8s_config import configure_k8s

@@ -107,10 +107,11 @@ def error_message(status: int, body: bytes | None) -> str:
     return text.strip()[:300] or f"HTTP {status}"
 
 
-def headers_for(token: str, idempotency_key: str | None, has_body: bool) -> dict[str, str]:
+def headers_for(token: str, idempotency_key: str | None, has_body: bool,
+                scheme: str = "token") -> dict[str, str]:
     headers = {"Accept": "application/json"}
     if token:
-        headers["Authorization"] = f"token {token}"
+        headers["Authorization"] = f"{scheme} {token}"
     if idempotency_key:
         headers["Idempotency-Key"] = idempotency_key
     if has_body:
@@ -139,6 +140,7 @@ class PeerClient:
 
     peer = "peer"
     missing_url = "its URL is not configured"
+    auth_scheme = "token"  # Authorization: <scheme> <token>
 
     def __init__(self, base_url: str, token: str = "", *, timeout: float = 30.0, attempts: int = 3,
                  backoff: float = 0.2):
@@ -166,7 +168,7 @@ class PeerClient:
         while True:
             attempt += 1
             request = HTTPRequest(
-                url, method=method, body=payload, headers=headers_for(self.token, idempotency_key, body is not None),
+                url, method=method, body=payload, headers=headers_for(self.token, idempotency_key, body is not None, self.auth_scheme),
                 request_timeout=wait, connect_timeout=wait, allow_nonstandard_methods=True,
             )
             client = AsyncHTTPClient(force_instance=True)

@@ -31,3 +31,21 @@ class GatewayClient(PeerClient):
 
     async def usage(self) -> dict:
         return await self.request("GET", "api/v1/lens/usage")
+
+
+class UserGatewayClient(PeerClient):
+    """The gateway as a user server calls it: with the server's hub token, which the
+    gateway's JupyterHub authenticator takes as ``Authorization: jupyterhub <token>``."""
+
+    peer = "dask gateway"
+    missing_url = "DASK_GATEWAY__ADDRESS is not set: this server has no Dask Gateway."
+    auth_scheme = "jupyterhub"
+
+    @classmethod
+    def from_env(cls, **kwargs) -> UserGatewayClient:
+        return cls(os.environ.get("DASK_GATEWAY__ADDRESS", ""), os.environ.get("JUPYTERHUB_API_TOKEN", ""),
+                   **kwargs)
+
+    async def my_cluster_costs(self) -> list[dict]:
+        """The caller's running clusters with their $/h and cost so far (their own only)."""
+        return list((await self.request("GET", "api/v1/lens/costs"))["clusters"])

@@ -10,8 +10,10 @@ from tornado import web
 
 from jupyter_ext import __version__
 from jupyter_ext.clients.base import PeerError
+from jupyter_ext.clients.gateway import UserGatewayClient
 from jupyter_ext.server.archive_handlers import archive_handlers
 from jupyter_ext.server.base import LensAPIHandler
+from jupyter_ext.server.summary import status_summary
 
 
 class StatusHandler(LensAPIHandler):
@@ -28,6 +30,40 @@ class StatusHandler(LensAPIHandler):
                 }
             )
         )
+
+
+class SummaryHandler(LensAPIHandler):
+    """The status bar's one call per refresh: this server's rate and its user's budget."""
+
+    @web.authenticated
+    @authorized
+    async def get(self):
+        hourly = float(os.environ.get("LENS_HOURLY_COST", "0") or 0)
+        profile = os.environ.get("LENS_PROFILE", "")
+        if not self.lens_service_url:
+            raise web.HTTPError(503, "This server has no lens service to ask.")
+        try:
+            report = await self.lens_client().request("GET", "api/costs")
+        except PeerError as exc:
+            raise web.HTTPError(exc.status if 400 <= exc.status < 600 else 502, exc.message) from None
+        self.finish(json.dumps(status_summary(report, hourly, profile)))
+
+
+class DaskCostsHandler(LensAPIHandler):
+    """This user's running Dask clusters with their rates (the gateway's own figures)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self):
+        client = UserGatewayClient.from_env(timeout=10, attempts=1)
+        if not client.base_url:
+            self.finish(json.dumps({"clusters": [], "available": False}))
+            return
+        try:
+            clusters = await client.my_cluster_costs()
+        except PeerError as exc:
+            raise web.HTTPError(exc.status if 400 <= exc.status < 600 else 502, exc.message) from None
+        self.finish(json.dumps({"clusters": clusters, "available": True}))
 
 
 class ServiceCheckHandler(LensAPIHandler):
@@ -92,6 +128,8 @@ def default_handlers() -> list[tuple]:
     return [
         *archive_handlers(),
         (r"/lens/api/status", StatusHandler),
+        (r"/lens/api/summary", SummaryHandler),
+        (r"/lens/api/dask", DaskCostsHandler),
         (r"/lens/api/service-check", ServiceCheckHandler),
         (r"/lens/api/service/(.+)", ServiceForwardHandler),
     ]

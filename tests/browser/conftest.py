@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import require
 from tests.support.browser import ARTIFACTS, chromium_browser
-from tests.support.hub import PROXY_MISSING, make_stack, proxy_installed
+from tests.support.hub import PROXY_MISSING, REPO, make_stack, proxy_installed
 from tests.support.unix import remove_account
 
 _saved: list[str] = []
@@ -41,11 +44,20 @@ def stack(tmp_path_factory):
     # profile's rate, so that $0.01 left fits lab ($0.0096) but not gpu ($0.1006).
     (root / "lens.yaml").write_text("spawner:\n  gpu_count: 1\n")
     (root / "lens_service_config.py").write_text('c.CostsSettings.gate_hours = "0.1"\n')
+    # Servers load this checkout's JupyterLab extension build (`make labextension`), as
+    # they run its Python code (PYTHONPATH), whatever the venv holds. World-readable:
+    # each user's server runs as that user.
+    jupyter_path = Path(tempfile.mkdtemp(prefix="lens-jupyter-path-"))
+    jupyter_path.chmod(0o755)
+    (jupyter_path / "labextensions").mkdir(mode=0o755)
+    (jupyter_path / "labextensions/jupyterlab-lens").symlink_to(REPO / "jupyter_ext/labextension")
     hub = make_stack(root / "state", {"LENS_CONFIG": str(root / "lens.yaml"),
-                                      "LENS_SERVICE_CONFIG": str(root / "lens_service_config.py")})
+                                      "LENS_SERVICE_CONFIG": str(root / "lens_service_config.py"),
+                                      "JUPYTER_PATH": str(jupyter_path)})
     hub.start(timeout=90)
     yield hub
     hub.stop()
+    shutil.rmtree(jupyter_path, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -148,6 +148,19 @@ def test_jupyterlab_does_not_ask_about_news(installed):
     assert notification["fetchNews"] == "false" and notification["checkForUpdates"] is False
 
 
+def test_the_lab_extension_is_prebuilt_in_the_wheel(installed):
+    """JupyterLab of the installed venv lists the lens extension, enabled and OK, with no build."""
+    jupyter = installed.parent / "jupyter"
+    r = subprocess.run([str(jupyter), "labextension", "list"], capture_output=True, text=True,
+                       cwd="/", env={**CLEAN_ENV, "NO_COLOR": "1"}, timeout=120)
+    out = r.stdout + r.stderr
+    prefix = installed.parent.parent.resolve()
+    line = next((x for x in out.splitlines() if "jupyterlab-lens" in x), "")
+    assert "enabled" in line and "OK" in line, out
+    assert (prefix / "share/jupyter/labextensions/jupyterlab-lens/static/style.js").is_file()
+    assert (prefix / "share/jupyter/labextensions/jupyterlab-lens/install.json").is_file()
+
+
 def test_dask_cluster_with_one_worker(kernel):
     code = """
 from dask_gateway import Gateway

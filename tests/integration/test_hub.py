@@ -116,6 +116,16 @@ def test_server_gets_lens_url_and_a_token_that_reaches_the_service(stack):
                          headers={"Authorization": f"token {token}"}, timeout=20)
         assert r.status_code == 200, r.text
         assert r.json()["name"] == name
+        # the JupyterLab status bar's one call: this server's rate and its user's budget
+        r = requests.get(f"{stack.url}/user/{name}/lens/api/summary",
+                         headers={"Authorization": f"token {token}"}, timeout=20)
+        assert r.status_code == 200, r.text
+        summary = r.json()
+        assert summary["profile"] == "lab" and summary["hourly_cost_usd"] == st["hourly_cost"] > 0
+        assert summary["budget_usd"] is None and summary["level"] == "none"
+        # no token: refused, as JSON, before anything reaches the service
+        r = requests.get(f"{stack.url}/user/{name}/lens/api/summary", timeout=20, allow_redirects=False)
+        assert r.status_code in (302, 403), r.status_code
     finally:
         stack.stop_server(name)
 

@@ -43,6 +43,15 @@ def test_another_users_token_cannot_touch_a_cluster(stack):
     try:
         assert name in [c.name for c in gw_owner.list_clusters()]
         assert name not in [c.name for c in gw_other.list_clusters()]
+        # the owner's JupyterLab (Costs tab) lists it through their server, with its rate
+        r = requests.get(f"{stack.url}/user/{OWNER}/lens/api/dask", headers={"Authorization": f"token {owner}"},
+                         timeout=30)
+        assert r.status_code == 200 and r.json()["available"], r.text
+        assert [c["name"] for c in r.json()["clusters"]] == [name], r.text
+        # another user's token does not open the owner's server
+        r = requests.get(f"{stack.url}/user/{OWNER}/lens/api/dask", headers={"Authorization": f"token {other}"},
+                         timeout=30, allow_redirects=False)
+        assert r.status_code in (302, 403), r.status_code
         for call, args in [(gw_other.connect, (name,)), (gw_other.get_cluster, (name,)),
                            (gw_other.scale_cluster, (name, 2)), (gw_other.stop_cluster, (name,))]:
             with pytest.raises(Exception, match="403"):
