@@ -51,7 +51,7 @@ c.JupyterHub.template_vars = {"lens_profiles": [p.slug for p in catalog.profiles
 auth = settings["auth"]
 if auth["type"] == "oidc":
     oidc = auth["oidc"]
-    c.JupyterHub.authenticator_class = "generic-oauth"
+    c.JupyterHub.authenticator_class = "jupyter_ext.hub.oidc.LensOAuthenticator"  # GenericOAuthenticator + name rules
     c.GenericOAuthenticator.client_id = oidc["client_id"]
     c.GenericOAuthenticator.client_secret = oidc.get("client_secret", "")
     c.GenericOAuthenticator.authorize_url = oidc["authorize_url"]

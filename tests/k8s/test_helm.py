@@ -705,7 +705,7 @@ async def test_rendered_hub_pod_gets_what_the_hub_config_reads(rendered_chart, v
     spawner = cfg.KubeProfileSpawner
     assert spawner.storage_capacity == pod_env["LENS_HOME_CAPACITY"]
     if value_set == "eks":
-        assert cfg.JupyterHub.authenticator_class == "generic-oauth"
+        assert cfg.JupyterHub.authenticator_class == "jupyter_ext.hub.oidc.LensOAuthenticator"
         assert cfg.GenericOAuthenticator.client_id == pod_env["LENS_OIDC_CLIENT_ID"]
         assert cfg.GenericOAuthenticator.username_claim == pod_env["LENS_OIDC_USERNAME_CLAIM"]
         assert spawner.storage_class == pod_env["LENS_HOME_STORAGE_CLASS"]
