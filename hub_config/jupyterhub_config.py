@@ -170,6 +170,12 @@ if deployment == "local":
         c.ProfileSpawnerMixin.hub_public_url = public_host
         service_env["LENS_GATEWAY_TOKEN"] = state.token("dask-gateway")  # lens meters clusters
         service_env["LENS_GATEWAY_PORT"] = str(ports["gateway"])
+        # The dashboards go through the lens service, which lets only a cluster's owner in
+        # (jupyter_ext/service/dashboard_routes.py); the rest of /services/dask-gateway/ goes
+        # straight to the gateway's proxy, whose API authenticates with the hub itself.
+        dashboards = "/services/dask-gateway/clusters/"
+        service_env["LENS_DASK_DASHBOARDS"] = dashboards
+        c.Proxy.extra_routes = {dashboards: f"http://127.0.0.1:{ports['lens_service']}"}
         c.JupyterHub.services.append(
             {
                 "name": "dask-gateway",
