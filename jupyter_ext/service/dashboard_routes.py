@@ -26,10 +26,11 @@ from collections import OrderedDict
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import aiohttp
 from jupyterhub.services.auth import UserNotAllowed
 from tornado import httputil, web, websocket
 from tornado.httpclient import HTTPClientError, HTTPRequest
-from tornado.simple_httpclient import SimpleAsyncHTTPClient
+from tornado.iostream import StreamClosedError
 
 from ..clients.gateway import GatewayClient, default_gateway_url
 from .base import LensHandler
@@ -155,52 +156,35 @@ class DashboardHandler(LensHandler, websocket.WebSocketHandler):
     put = patch = delete = options = post
 
     async def proxy_http(self) -> None:
-        """Stream the answer through as it comes (dashboards poll and stream a lot)."""
-        state = {"started": False}
-
-        def on_header(line: str) -> None:
-            if line.startswith("HTTP/"):
-                start = httputil.parse_response_start_line(line.strip())
-                if start.code != 100:
-                    state["code"], state["reason"] = start.code, start.reason
-                    state["headers"] = httputil.HTTPHeaders()
-            elif line.strip() and "headers" in state:
-                state["headers"].parse_line(line)
-
-        def start() -> None:
-            if state["started"]:
-                return
-            state["started"] = True
-            self.set_status(state["code"], state["reason"])
-            self.clear_header("Content-Type")
-            for name, value in state["headers"].get_all():
-                if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
-                    self.add_header(name, value)
-
-        def on_chunk(chunk: bytes) -> None:
-            start()
-            self.write(chunk)
-            self.flush()
-
+        """Stream the answer through as it comes (dashboards poll and stream a lot),
+        over pooled keep-alive connections to the gateway's proxy."""
         body = self.request.body if self.request.method in BODY_METHODS else None
-        request = HTTPRequest(
-            self.upstream_url(), method=self.request.method, body=body,
-            allow_nonstandard_methods=True, follow_redirects=False, decompress_response=False,
-            headers=upstream_headers(self.request.headers, self.hop.hub_cookie, websocket=False),
-            header_callback=on_header, streaming_callback=on_chunk,
-            connect_timeout=10, request_timeout=self.hop.request_timeout,
-        )
+        headers = list(upstream_headers(self.request.headers, self.hop.hub_cookie, websocket=False).get_all())
+        started = False
         try:
-            response = await self.hop.client.fetch(request, raise_error=False)
-        except (OSError, HTTPClientError) as exc:
-            if state["started"]:
+            async with self.hop.session().request(
+                self.request.method, self.upstream_url(), headers=headers, data=body,
+                allow_redirects=False, timeout=self.hop.timeout,
+            ) as response:
+                self.set_status(response.status, response.reason)
+                self.clear_header("Content-Type")
+                bodiless = self.request.method == "HEAD" or response.status in (204, 304)
+                for name, value in response.headers.items():
+                    lower = name.lower()
+                    if lower in HOP_BY_HOP or (bodiless and lower == "content-length"):
+                        continue
+                    self.add_header(name, value)
+                started = True
+                async for chunk in response.content.iter_any():
+                    self.write(chunk)
+                    await self.flush()  # backpressure: read on only as fast as the browser takes it
+        except StreamClosedError:
+            return  # the browser went away: leaving the block closed the upstream request
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            if started:
                 raise web.Finish() from None  # cut off mid-stream: nothing more to say
             self.log.warning("Dask dashboard %s unreachable: %s", self.path_args[0], exc)
             raise web.HTTPError(502, "The cluster's dashboard is not reachable (is the cluster running?).") from None
-        if response.code == 599 and not state["started"]:
-            raise web.HTTPError(502, "The cluster's dashboard is not reachable (is the cluster running?).")
-        if "code" in state:
-            start()  # an empty body (304, 204, a redirect)
         self.finish()
 
     # -- websockets ------------------------------------------------------------
@@ -258,15 +242,25 @@ class DashboardHop:
     """What the handlers share: the gateway's proxy, the owner cache, one HTTP client."""
 
     def __init__(self, gateway: GatewayClient, upstream: str, cookie_names: list[str],
-                 request_timeout: float = 3600.0, max_message_size: int = 100 * 2**20):
+                 read_timeout: float = 3600.0, max_message_size: int = 100 * 2**20):
         self.owners = OwnerCache(gateway.cluster_owner)
         self.upstream = upstream  # host:port of the gateway's proxy
         self.hub_cookie = re.compile(
             r"^(jupyterhub-|_xsrf$|" + "|".join(re.escape(c) for c in cookie_names) + ")")
-        self.request_timeout, self.max_message_size = request_timeout, max_message_size
-        # Its own client: tornado's shared one queues everything past 10 requests, and a
-        # dashboard keeps several long requests open at once.
-        self.client = SimpleAsyncHTTPClient(force_instance=True, max_clients=256)
+        self.timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_read=read_timeout)
+        self.max_message_size = max_message_size
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        """aiohttp, not tornado's client: it keeps connections alive (a new TCP connection
+        per request doubled the hop's cost) and does not queue past 10 requests. Bodies
+        pass as they are (compressed or not): the browser decodes them."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
+                connector=aiohttp.TCPConnector(limit=256, limit_per_host=256),
+            )
+        return self._session
 
 
 def setup(lens, prefix: str) -> list[tuple]:
