@@ -24,7 +24,7 @@ import os
 import re
 from collections import OrderedDict
 from http.cookies import SimpleCookie
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import aiohttp
 from jupyterhub.services.auth import UserNotAllowed
@@ -76,6 +76,16 @@ def upstream_headers(headers: httputil.HTTPHeaders, hub_cookie: re.Pattern, webs
     return out
 
 
+def escapes_its_cluster(path: str) -> bool:
+    """True for a path that could leave the cluster it names once a later hop cleans it
+    up: ``clusters/MINE/../THEIRS/`` (dot segments, also percent-encoded) or an encoded
+    slash or backslash. The owner check is on the name as written, so such paths are refused."""
+    lowered = path.lower()
+    if any(code in lowered for code in ("%2f", "%5c", "\\")):
+        return True
+    return any(unquote(segment) in (".", "..") for segment in path.split("/"))
+
+
 class OwnerCache:
     """Cluster name -> owner, bounded; only answers the gateway gave are kept (a
     cluster never changes owner, and an unknown one may be created a moment later)."""
@@ -120,6 +130,8 @@ class DashboardHandler(LensHandler, websocket.WebSocketHandler):
 
     async def authorize(self) -> None:
         name = self.path_args[0]
+        if escapes_its_cluster(self.request.path):
+            raise web.HTTPError(400, "Dot segments and encoded slashes are not allowed in dashboard paths.")
         who = self.current_user
         if who is None:
             browser = self.request.method == "GET" and not self.is_websocket and "text/html" in \

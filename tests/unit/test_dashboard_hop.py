@@ -6,7 +6,13 @@ import re
 
 from tornado.httputil import HTTPHeaders
 
-from jupyter_ext.service.dashboard_routes import OwnerCache, forwarded_cookies, upstream_headers, without_credentials
+from jupyter_ext.service.dashboard_routes import (
+    OwnerCache,
+    escapes_its_cluster,
+    forwarded_cookies,
+    upstream_headers,
+    without_credentials,
+)
 
 HUB_COOKIE = re.compile(r"^(jupyterhub-|_xsrf$|service-lens$|service-lens-dask-dashboards$)")
 
@@ -49,3 +55,13 @@ async def test_owners_are_cached_but_unknown_clusters_are_asked_again():
     owners["c3"] = "cy"
     await cache.owner("c3")  # the bound drops the least recently used (c1)
     assert list(cache.owners) == ["c2", "c3"]
+
+
+def test_paths_that_could_leave_their_cluster_are_caught():
+    base = "/services/dask-gateway/clusters/mine"
+    for path in (f"{base}/../theirs/status", f"{base}/%2e%2e/theirs/status", f"{base}/%2E%2E/theirs",
+                 f"{base}%2f..%2ftheirs/status", f"{base}/.%2e/theirs", f"{base}/./status", f"{base}\\..\\theirs"):
+        assert escapes_its_cluster(path), path
+    for path in (f"{base}/status", f"{base}/info/main/logs.html", f"{base}/statics/images/python.png",
+                 f"{base}/individual-task-stream", f"{base}/...json"):
+        assert not escapes_its_cluster(path), path
