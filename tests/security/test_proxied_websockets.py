@@ -11,6 +11,7 @@ import asyncio
 import gc
 import http.client
 import os
+import re
 import uuid
 from urllib.parse import urlsplit
 
@@ -204,3 +205,34 @@ def test_dask_dashboard_websocket(stack, people, cluster, owner_password):
     assert "dask-dashboards" in cookie_header(stranger, ws)  # logged in, yet not the owner
     assert handshake(ws, {"Cookie": cookie_header(stranger, ws), "Origin": stack.url}) == 403
 
+
+
+@ROOT_ONLY
+def test_dask_dashboard_link_in_a_real_browser(stack, people, cluster, owner_password):
+    """Chromium: the hub's login form, then cluster.dashboard_link's page and a websocket
+    opened by the page itself (the browser's own cookie paths, Origin and Sec-Fetch-Mode)."""
+    from tests.support.browser import chromium_browser
+
+    page_url = f"{cluster['base']}/info/main/logs.html"
+    ws_url = f"{cluster['base'].replace('http', 'ws', 1)}/eventstream"
+    opens = f"""() => new Promise(done => {{
+        const ws = new WebSocket({ws_url!r});
+        ws.onopen = () => {{ ws.close(); done("open"); }};
+        ws.onerror = () => done("refused");
+    }})"""
+    with chromium_browser() as chromium:
+        for who, password, allowed in ((OWNER, owner_password, True), (OTHER, OTHER_PASSWORD, False)):
+            context = chromium.new_context(base_url=stack.url)
+            context.set_default_timeout(60_000)
+            page = context.new_page()
+            page.goto("/hub/login?next=%2Fhub%2Fhome")  # the owner's running server would be the default
+            page.fill("#username_input", who)
+            page.fill("#password_input", password)
+            page.click("#login_submit")
+            page.wait_for_url(re.compile(r"/hub/home"))
+            response = page.goto(cluster["link"])  # through the hub's OAuth, back to the dashboard
+            assert page.url == cluster["link"] and response.status == (200 if allowed else 403), (who, response.status)
+            response = page.goto(page_url)
+            assert response.status == (200 if allowed else 403) and ("Logs" in page.content()) == allowed
+            assert page.evaluate(opens) == ("open" if allowed else "refused"), who
+            context.close()
