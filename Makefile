@@ -126,7 +126,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 # Each benchmark runs lens and its peer side by side and prints ratios (benchmarks/README.md).
-BENCHES ?= spawn spawn_gate ledger atom_submit dask_gateway archive workshop service_abuse lab_page_load
+BENCHES ?= spawn spawn_gate ledger atom_submit dask_gateway dask_dashboard archive workshop service_abuse lab_page_load server_start burst prewarm
 bench: setup-test
 	@for b in $(BENCHES); do echo "== benchmarks/$$b.py"; $(PY) benchmarks/$$b.py || exit 1; done
 

@@ -51,7 +51,7 @@ c.JupyterHub.template_vars = {"lens_profiles": [p.slug for p in catalog.profiles
 auth = settings["auth"]
 if auth["type"] == "oidc":
     oidc = auth["oidc"]
-    c.JupyterHub.authenticator_class = "generic-oauth"
+    c.JupyterHub.authenticator_class = "jupyter_ext.hub.oidc.LensOAuthenticator"  # GenericOAuthenticator + name rules
     c.GenericOAuthenticator.client_id = oidc["client_id"]
     c.GenericOAuthenticator.client_secret = oidc.get("client_secret", "")
     c.GenericOAuthenticator.authorize_url = oidc["authorize_url"]
@@ -173,6 +173,12 @@ if deployment == "local":
         c.ProfileSpawnerMixin.hub_public_url = public_host
         service_env["LENS_GATEWAY_TOKEN"] = state.token("dask-gateway")  # lens meters clusters
         service_env["LENS_GATEWAY_PORT"] = str(ports["gateway"])
+        # The dashboards go through the lens service, which lets only a cluster's owner in
+        # (jupyter_ext/service/dashboard_routes.py); the rest of /services/dask-gateway/ goes
+        # straight to the gateway's proxy, whose API authenticates with the hub itself.
+        dashboards = "/services/dask-gateway/clusters/"
+        service_env["LENS_DASK_DASHBOARDS"] = dashboards
+        c.Proxy.extra_routes = {dashboards: f"http://127.0.0.1:{ports['lens_service']}"}
         c.JupyterHub.services.append(
             {
                 "name": "dask-gateway",

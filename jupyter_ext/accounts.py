@@ -7,7 +7,6 @@ import base64
 import hashlib
 import hmac
 import math
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,8 +16,8 @@ import sqlalchemy as sa
 from .db.engine import make_engine
 from .db.migrate import ensure_schema
 from .db.tables import accounts
+from .usernames import LOCAL_USERNAME_RE as USERNAME_RE
 
-USERNAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,23}$")
 # Scrypt parameters: ~50 ms per check on this class of machine, 16 MiB.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 # Generated passwords use 32 symbols that cannot be misread on a printed card

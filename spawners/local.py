@@ -28,17 +28,32 @@ from .profiles import Profile
 UNIX_NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 
 
-def login_defs_uid_min(path: str = "/etc/login.defs") -> int:
-    """UID_MIN of login.defs: accounts below it are system accounts (1000 if unset)."""
+def login_defs_number(key: str, fallback: int, path: str = "/etc/login.defs") -> int:
+    """A numeric setting of login.defs (UID_MIN, UID_MAX), or ``fallback`` if unset."""
     try:
         with open(path) as f:
             for line in f:
                 parts = line.split()
-                if len(parts) >= 2 and parts[0] == "UID_MIN" and parts[1].isdigit():
+                if len(parts) >= 2 and parts[0] == key and parts[1].isdigit():
                     return int(parts[1])
     except OSError:
         pass
-    return 1000
+    return fallback
+
+
+def login_defs_uid_min(path: str = "/etc/login.defs") -> int:
+    """UID_MIN of login.defs: accounts below it are system accounts (1000 if unset)."""
+    return login_defs_number("UID_MIN", 1000, path)
+
+
+def login_defs_uid_max(path: str = "/etc/login.defs") -> int:
+    """UID_MAX of login.defs: accounts above it (nobody, 65534) are not users (60000 if unset)."""
+    return login_defs_number("UID_MAX", 60000, path)
+
+
+def is_user_uid(uid: int, min_uid: int, max_uid: int) -> bool:
+    """True for a regular user's uid; False for system accounts (root, daemon, nobody)."""
+    return min_uid <= uid <= max_uid
 
 
 def running_as_root() -> bool:
@@ -64,6 +79,16 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
     @default("min_uid")
     def _default_min_uid(self):
         return login_defs_uid_min()
+
+    max_uid = Integer(
+        config=True,
+        help="Highest uid a user's unix account may have (default: UID_MAX of /etc/login.defs, else 60000). "
+        "Accounts above it (nobody, 65534) are refused like those below min_uid.",
+    )
+
+    @default("max_uid")
+    def _default_max_uid(self):
+        return login_defs_uid_max()
 
     home_base = Unicode("/home", config=True, help="Parent of per-user homes when running as root.")
     create_system_users = Bool(
@@ -159,7 +184,7 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
                 ) from None
             self.log.info("Created unix account %s for hub user %s", name, self.user.name)
         entry = pwd.getpwnam(name)
-        if entry.pw_uid < self.min_uid:
+        if not is_user_uid(entry.pw_uid, self.min_uid, self.max_uid):
             # Never adopt a system account: a hub name (or a unix_name_template) that
             # lands on one would run the user's server as root, daemon or a service.
             raise SpawnException(
@@ -167,7 +192,8 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
                 "which cannot run user servers; ask an admin.",
                 reason="account",
                 status_code=403,
-                log_message=f"refused to adopt system account {name} (uid {entry.pw_uid} < {self.min_uid})",
+                log_message=f"refused to adopt system account {name} "
+                f"(uid {entry.pw_uid} outside {self.min_uid}..{self.max_uid})",
             )
         os.makedirs(entry.pw_dir, exist_ok=True)
         os.chown(entry.pw_dir, entry.pw_uid, entry.pw_gid)

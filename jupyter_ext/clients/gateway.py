@@ -29,6 +29,11 @@ class GatewayClient(PeerClient):
         data = await self.request("DELETE", path("api", "v1", "lens", "users", user, "clusters"))
         return list(data["stopped"])
 
+    async def cluster_owner(self, name: str) -> str | None:
+        """The hub user who owns cluster NAME, or None if the gateway knows no such cluster."""
+        data = await self.get_or_none(path("api", "v1", "lens", "clusters", name, "owner"))
+        return None if data is None else str(data["user"])
+
     async def usage(self) -> dict:
         return await self.request("GET", "api/v1/lens/usage")
 

@@ -4,9 +4,10 @@
 - per-user limits (clusters, cores, memory; see ``limits``) and the budget
   check before a cluster is created;
 - the data environment for schedulers and workers (scratch bucket, S3 endpoint);
-- three routes: ``GET /api/v1/lens/usage`` and
-  ``DELETE /api/v1/lens/users/{user}/clusters`` (the gateway's own service
-  token only), and ``GET /api/v1/lens/costs`` (any user, own clusters only).
+- four routes: ``GET /api/v1/lens/usage``,
+  ``GET /api/v1/lens/clusters/{name}/owner`` (the dashboard hop's ownership
+  check) and ``DELETE /api/v1/lens/users/{user}/clusters`` (the gateway's own
+  service token only), and ``GET /api/v1/lens/costs`` (any user, own clusters only).
 
 ``LensLocalBackend`` runs each cluster as the unix account ``jupyter-NAME``
 (needs root) and fixes dask-gateway-server 2026.3.0's
@@ -191,6 +192,7 @@ class LensBackendMixin(Backend):
 
     def add_lens_routes(self, app) -> None:
         app.router.add_get("/api/v1/lens/usage", self._usage_route)
+        app.router.add_get("/api/v1/lens/clusters/{name}/owner", self._owner_route)
         app.router.add_delete("/api/v1/lens/users/{username}/clusters", self._stop_user_route)
         app.router.add_get("/api/v1/lens/costs", api_handler(self._costs_route, user_authenticated=True))
 
@@ -219,6 +221,14 @@ class LensBackendMixin(Backend):
     async def _usage_route(self, request):
         self._require_admin(request)
         return web.json_response(self.usage_snapshot())
+
+    async def _owner_route(self, request):
+        """Who owns a cluster (running or not): the lens service's dashboard hop asks."""
+        self._require_admin(request)
+        cluster = await self.get_cluster(request.match_info["name"])
+        if cluster is None:
+            raise web.HTTPNotFound(text='{"error": "no such cluster"}', content_type="application/json")
+        return web.json_response({"name": cluster.name, "user": cluster.username})
 
     async def _stop_user_route(self, request):
         self._require_admin(request)

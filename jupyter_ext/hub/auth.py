@@ -20,6 +20,7 @@ from traitlets import Float, Integer, Unicode, default
 from jupyter_ext.accounts import USERNAME_RE, AccountStore
 from jupyter_ext.db.engine import default_url
 from jupyter_ext.hub.login_throttle import LoginThrottle
+from jupyter_ext.usernames import fold_username
 
 
 def client_address(handler) -> str:
@@ -58,6 +59,11 @@ class LensPasswordAuthenticator(Authenticator):
         # lowercase) are refused, so no two hub names differ only by case or by Unicode
         # confusables (tests/security/test_usernames.py).
         return re.compile(self.username_pattern) if self.username_pattern else None
+
+    def normalize_username(self, username):
+        # NFKC + casefold (jupyter_ext.usernames), then the operator's username_map
+        username = fold_username(username)
+        return self.username_map.get(username, username)
 
     @default("allow_all")
     def _default_allow_all(self):
@@ -119,7 +125,7 @@ class LensPasswordAuthenticator(Authenticator):
         return self._store
 
     async def authenticate(self, handler, data):
-        username = (data or {}).get("username", "").strip().lower()
+        username = fold_username((data or {}).get("username", ""))
         password = (data or {}).get("password", "")
         if not username or not password:
             return None

@@ -114,6 +114,9 @@ def _set_service_url(c, name: str, url: str) -> None:
     c.JupyterHub.services = services
 
 
+DASHBOARDS_PREFIX = "/services/dask-gateway/clusters/"
+
+
 def configure_k8s(c, settings: Mapping[str, Any] | None = None) -> dict:
     """Set every Kubernetes-specific piece on the traitlets config ``c``; return the settings used."""
     k = k8s_settings(settings)
@@ -158,6 +161,11 @@ def configure_k8s(c, settings: Mapping[str, Any] | None = None) -> dict:
 
     _set_service_url(c, "lens", urls["lens_service"])
     _set_service_url(c, "dask-gateway", urls["gateway_service"])
+    # Dask dashboards from outside the cluster go through the lens service, which lets
+    # only a cluster's owner in (jupyter_ext/service/dashboard_routes.py; the chart sets
+    # LENS_DASK_DASHBOARDS on it). Without this the hub's proxy would hand them to
+    # traefik, whose dashboard routes have no authentication (docs/dask.md).
+    c.Proxy.extra_routes = {DASHBOARDS_PREFIX: urls["lens_service"]}
     return k
 
 

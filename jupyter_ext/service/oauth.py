@@ -14,6 +14,8 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
+from jupyterhub.utils import get_browser_protocol
+from traitlets import Unicode
 
 
 def is_local_path(url: str | None) -> bool:
@@ -29,7 +31,40 @@ def is_local_path(url: str | None) -> bool:
 
 
 class LensHubOAuth(HubOAuth):
-    """``HubOAuth`` whose post-login redirect never leaves the site."""
+    """``HubOAuth`` whose post-login redirect never leaves the site, and whose login
+    also reaches the Dask dashboards the service fronts (``dashboard_routes``).
+
+    The service's own cookie stays on its prefix (``/services/lens/``). When
+    ``dashboard_cookie_path`` is set, the same OAuth token is also set in a second
+    cookie on that path only (``/services/dask-gateway/clusters/``), which the
+    dashboard hop reads and never forwards. Widening the service's own cookie to
+    ``/services/`` instead would also hand it to the gateway's API and, where no
+    hop fronts them (Kubernetes), to the schedulers, which run users' code.
+    """
+
+    dashboard_cookie_path = Unicode(
+        "",
+        config=True,
+        help="Path of the Dask dashboards' login cookie ('' when this service fronts no dashboards).",
+    )
+
+    @property
+    def dashboard_cookie_name(self) -> str:
+        return f"{self.cookie_name}-dask-dashboards"
+
+    def set_cookie(self, handler, access_token):
+        super().set_cookie(handler, access_token)
+        if self.dashboard_cookie_path:
+            options = {"httponly": True, **self.cookie_options, "path": self.dashboard_cookie_path}
+            if get_browser_protocol(handler.request) == "https":
+                options["secure"] = True
+            handler.set_secure_cookie(self.dashboard_cookie_name, access_token, **options)
+
+    def dashboard_token(self, handler) -> str | None:
+        """The OAuth token of the dashboard cookie (websockets included: the hop checks
+        their Origin, and serves nothing but the cookie holder's own clusters)."""
+        token = handler.get_secure_cookie(self.dashboard_cookie_name)
+        return token.decode("ascii", "replace") if token else None
 
     def get_next_url(self, state_id="", /):
         url = super().get_next_url(state_id)

@@ -499,6 +499,8 @@ def test_lens_service_meters_the_gateway_with_its_token():
         "name": jh["apiTokenFromSecretName"], "key": jh["apiTokenFromSecretKey"]}
     urls = service_urls(k8s_settings({"k8s": {"namespace": "lens", "release": "lens"}}, environ={}))
     assert env["LENS_GATEWAY_URL"]["value"] == urls["gateway_address"]
+    # it fronts the dashboards the hub's proxy sends it (jupyter_ext/service/dashboard_routes.py)
+    assert env["LENS_DASK_DASHBOARDS"]["value"] == "/services/dask-gateway/clusters/"
     assert env["LENS_GATEWAY_URL"]["value"].endswith(merged_gateway_values()["gateway"]["prefix"])
     # another release and namespace: the names follow
     other = {o["kind"]: o for o in render(release="r2", namespace="ns2")}
@@ -704,8 +706,11 @@ async def test_rendered_hub_pod_gets_what_the_hub_config_reads(rendered_chart, v
     await check_hub_config(cfg)
     spawner = cfg.KubeProfileSpawner
     assert spawner.storage_capacity == pod_env["LENS_HOME_CAPACITY"]
+    # the Dask dashboards through the lens service (the same in-cluster URL as its service route)
+    lens_url = next(s["url"] for s in cfg.JupyterHub.services if s["name"] == "lens")
+    assert cfg.Proxy.extra_routes == {"/services/dask-gateway/clusters/": lens_url}
     if value_set == "eks":
-        assert cfg.JupyterHub.authenticator_class == "generic-oauth"
+        assert cfg.JupyterHub.authenticator_class == "jupyter_ext.hub.oidc.LensOAuthenticator"
         assert cfg.GenericOAuthenticator.client_id == pod_env["LENS_OIDC_CLIENT_ID"]
         assert cfg.GenericOAuthenticator.username_claim == pod_env["LENS_OIDC_USERNAME_CLAIM"]
         assert spawner.storage_class == pod_env["LENS_HOME_STORAGE_CLASS"]
@@ -737,6 +742,8 @@ def test_rendered_lens_service_pod(rendered_chart, value_set):
     assert [p["port"] for p in traefik["spec"]["ports"]] == [80]
     urls = service_urls(k8s_settings({"k8s": {"namespace": "lens", "release": "lens"}}, environ={}))
     assert env["LENS_GATEWAY_URL"]["value"] == urls["gateway_address"]
+    # it fronts the dashboards the hub's proxy sends it (jupyter_ext/service/dashboard_routes.py)
+    assert env["LENS_DASK_DASHBOARDS"]["value"] == "/services/dask-gateway/clusters/"
     assert urls["gateway_address"] == (f"http://{traefik['metadata']['name']}.lens.svc.cluster.local"
                                        f"{r.values['dask-gateway']['gateway']['prefix']}")
     # its volume and service account

@@ -4,9 +4,9 @@ dask-gateway, user servers), never mocks.
 
 | Class                                   | Module                         |
 |-----------------------------------------|--------------------------------|
-| Proxied websockets (CVE-2024-28179)     | test_proxied_websockets.py     |
+| Proxied websockets (CVE-2024-28179), Dask dashboards (HTTP too) | test_proxied_websockets.py |
 | Non-GET service routes without XSRF     | test_xsrf.py                   |
-| Usernames: case/confusables, system ids | test_usernames.py              |
+| Usernames: case/confusables, system ids | test_usernames.py, test_oidc_usernames.py |
 | Dask clusters across users              | test_dask_cross_user.py        |
 | nbgitpuller links (CVE-2021-39160)      | (other modules of this folder) |
 | Open redirects                          | (other modules of this folder) |

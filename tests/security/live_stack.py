@@ -18,16 +18,20 @@ from tests.support.hub import PROXY_MISSING, make_stack, proxy_installed
 
 
 @contextmanager
-def running_stack(extra_env: dict | None = None, users: tuple[str, ...] = ()):
+def running_stack(extra_env: dict | None = None, users: tuple[str, ...] = (), admin_login: bool = True,
+                  callback: str = ""):
     """Start `lens hub run` on free ports; on exit stop it and (as root) remove the
-    unix accounts ``jupyter-NAME`` of USERS that the spawner created."""
+    unix accounts ``jupyter-NAME`` of USERS that the spawner created. CALLBACK, for
+    OIDC stacks: the hub path the identity provider sends browsers back to."""
     require(proxy_installed(), PROXY_MISSING)
     # Not under pytest's 0700 temp dir: servers run as the users' own accounts.
     root = Path(tempfile.mkdtemp(prefix="lens-sec-"))
     root.chmod(0o711)
     hub = make_stack(root / "state", extra_env)
+    if callback:
+        hub.env["LENS_OIDC_OAUTH_CALLBACK_URL"] = hub.url + callback
     try:
-        hub.start()
+        hub.start(admin_login=admin_login)
         yield hub
     finally:
         hub.stop()
