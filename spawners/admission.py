@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import os
 import time
 from collections import deque
@@ -59,10 +60,11 @@ def eta_text(seconds: float) -> str:
     return f"{round(seconds / 60)} min"
 
 
-def load_timeout(base: float, cost_in_flight: float, cores: int, floor_per_cost: float = 3.0) -> float:
+def load_timeout(base: float, cost_in_flight: float, cores: int, floor_per_cost: float = 3.0) -> int:
     """A deadline for an admitted start that grows with what runs beside it: the
-    configured one, or three times the CPU-bound time of the load, whichever is longer."""
-    return max(base, floor_per_cost * cost_in_flight / max(1, cores) + 30.0)
+    configured one, or three times the CPU-bound time of the load, whichever is longer
+    (whole seconds: the hub's timeouts are Integer traits)."""
+    return math.ceil(max(base, floor_per_cost * cost_in_flight / max(1, cores) + 30.0))
 
 
 @dataclass

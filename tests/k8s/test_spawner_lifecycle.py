@@ -160,7 +160,12 @@ def kill_pod(spawner):
 
 # -- local: real processes -----------------------------------------------------------
 
-SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
+# A stand-in server: listens where the hub told it to (the spawner waits for that), then idles.
+SLEEPER = [sys.executable, "-c",
+           "import os, socket, time, urllib.parse\n"
+           "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+           "s.bind(('127.0.0.1', urllib.parse.urlsplit(os.environ['JUPYTERHUB_SERVICE_URL']).port))\n"
+           "s.listen(); time.sleep(120)"]
 
 
 def local_class():
