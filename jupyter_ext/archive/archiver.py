@@ -3,8 +3,9 @@
 Crash safety: a pack's index is written only after the pack, the manifest only
 after every pack, and the archive entry (what makes it visible) last. A re-run
 after ``kill -9`` finds the chunks of every indexed pack and does not upload
-them again. Unchanged files (same path, size and mtime as in the previous
-archive of the same name) reuse their chunk lists without being read.
+them again. Unchanged files reuse their chunk lists without being read: same
+path, size, mtime, ctime and inode as in the parent archive, which is the latest
+archive of the same sources (whatever its name), or the one given as ``parent``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import blake3
 from ..constants import DEFAULT_PACK_SIZE
 from .chunks import chunk_id, encode, iter_chunks
 from .errors import Cancelled, ConfigError
-from .manifest import FILE, ArchiveEntry, Manifest
+from .manifest import FILE, ArchiveEntry, FileEntry, Manifest
 from .pricing import check_class
 from .progress import Reporter
 from .repository import Repository
@@ -42,6 +43,7 @@ class ArchiveOptions:
     upload_workers: int = 4
     dry_run: bool = False
     use_parent: bool = True
+    parent: str = ""  # archive id (or name) to compare with; "" = latest of the same sources
 
     def validate(self) -> ArchiveOptions:
         check_class(self.storage_class)
@@ -194,15 +196,16 @@ class Archiver:
         files = [(e, s) for e, s in items if e.type == FILE]
         rep.set(phase="index", files_total=len(files), bytes_total=sum(e.size for e, _ in files))
         repo.load_index()
-        parent = self._parent() if opts.use_parent else {}
+        parent = self._parent(sources) if opts.use_parent else {}
         rep.set(phase="archive")
         todo = []
+        self.unchanged_files = 0
         for entry, src in files:
             old = parent.get(entry.path)
-            if (old is not None and old.type == FILE and old.size == entry.size
-                    and old.mtime_ns == entry.mtime_ns
+            if (old is not None and unchanged(old, entry)
                     and all(repo.locate(bytes.fromhex(h)) for h in old.chunks)):
                 entry.chunks = old.chunks
+                self.unchanged_files += 1
                 rep.add(bytes_done=entry.size, files_done=1)
             else:
                 todo.append((entry, src))
@@ -238,10 +241,11 @@ class Archiver:
         manifest = Manifest(
             name=opts.name, owner=str(repo.owner), created=created,
             files=[e for e, _ in items], tags=dict(opts.tags), meta=dict(opts.meta),
-            sources=[os.path.abspath(s) for s in sources], storage_class=opts.storage_class,
+            sources=source_paths(sources), storage_class=opts.storage_class,
             chunker=repo.params.as_dict(), parent=self.parent_id,
             stats={"files": len(files), "size": rep.p.bytes_total, "new_bytes": rep.p.bytes_new,
                    "added_bytes": rep.p.bytes_stored, "packs": rep.p.packs,
+                   "unchanged_files": self.unchanged_files,
                    "skipped": skipped[:1000], "skipped_count": len(skipped)})
         manifest.validate()
         if opts.dry_run:
@@ -259,9 +263,31 @@ class Archiver:
         repo.publish(entry)
         return entry, manifest, rep.finish()
 
-    def _parent(self) -> dict:
-        same = [e for e in self.repo.entries() if e.name == self.opts.name]
-        if not same:
+    def _parent(self, sources: list[str]) -> dict:
+        entry = (self.repo.resolve(self.opts.parent) if self.opts.parent
+                 else latest_of_sources(self.repo.entries(), source_paths(sources)))
+        if entry is None:
             return {}
-        self.parent_id = same[-1].id
-        return {f.path: f for f in self.repo.manifest(same[-1]).files}
+        self.parent_id = entry.id
+        return {f.path: f for f in self.repo.manifest(entry).files}
+
+
+def source_paths(sources: list[str]) -> list[str]:
+    """The absolute source paths an archive records (and parents are matched by)."""
+    return [os.path.abspath(os.path.expanduser(s)) for s in sources]
+
+
+def latest_of_sources(entries: list[ArchiveEntry], sources: list[str]) -> ArchiveEntry | None:
+    """The newest archive of exactly these sources (``entries`` oldest first)."""
+    want = sorted(sources)
+    same = [e for e in entries if sorted(e.sources) == want]
+    return same[-1] if same else None
+
+
+def unchanged(old: FileEntry, new: FileEntry) -> bool:
+    """A file is not read again only when path (the caller's key), size, mtime,
+    ctime and inode all match: a same-size rewrite with the mtime set back still
+    changes the ctime. Entries of older manifests (no ctime) never match."""
+    return (old.type == FILE and new.type == FILE and old.size == new.size
+            and old.mtime_ns == new.mtime_ns and old.ctime_ns == new.ctime_ns != 0
+            and old.ino == new.ino)

@@ -47,6 +47,10 @@ class FileEntry:
     size: int = 0
     chunks: list = field(default_factory=list)  # hex chunk ids
     target: str = ""  # symlink target
+    # files only: with size and mtime they tell an unchanged file from a rewritten one
+    # (a rewrite within the mtime granularity, or an mtime set back, changes the ctime)
+    ctime_ns: int = 0
+    ino: int = 0
 
     def validate(self) -> FileEntry:
         check_relpath(self.path)
@@ -63,6 +67,7 @@ class FileEntry:
         d = {"path": self.path, "type": self.type, "mode": self.mode, "mtime_ns": self.mtime_ns}
         if self.type == FILE:
             d["size"], d["chunks"] = self.size, self.chunks
+            d["ctime_ns"], d["ino"] = self.ctime_ns, self.ino
         elif self.type == SYMLINK:
             d["target"] = self.target
         return d

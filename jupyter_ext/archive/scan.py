@@ -95,7 +95,8 @@ def _entry(rel: str, st: os.stat_result, readlink) -> FileEntry | None:
     if stat.S_ISDIR(st.st_mode):
         return FileEntry(rel, DIR, mode, st.st_mtime_ns)
     if stat.S_ISREG(st.st_mode):
-        return FileEntry(rel, FILE, mode, st.st_mtime_ns, st.st_size)
+        return FileEntry(rel, FILE, mode, st.st_mtime_ns, st.st_size,
+                         ctime_ns=st.st_ctime_ns, ino=st.st_ino)
     if stat.S_ISLNK(st.st_mode):
         target = readlink()
         check_link(rel, target)
