@@ -159,6 +159,32 @@ def test_never_overwrites_without_flag(tmp_path):
     assert snapshot(str(out / "data")) == snapshot(src)
 
 
+def test_restore_over_an_existing_copy_keeps_only_verified_identical_files(tmp_path):
+    src = make_tree(str(tmp_path / "src"))
+    eng = engine(str(tmp_path / "repo"))
+    eng.create([src], owner="alice", principal=ALICE, name="a")
+    out = tmp_path / "out"
+    eng.restore("a", target=str(out), owner="alice", principal=ALICE)
+    data = out / "data"
+    kept = os.stat(data / "random.bin").st_ino
+    os.chmod(data / "random.bin", 0o600)  # same content, other mode: kept, mode fixed
+    with open(data / "table.csv", "r+b") as f:  # same size, other content: rewritten
+        f.write(b"#")
+    os.utime(data / "table.csv", ns=(0, os.stat(src + "/table.csv").st_mtime_ns))
+    # a hard link to a file outside the target, with the archive's content: replaced,
+    # never chmodded in place
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes((data / "nested" / "notes.txt").read_bytes())
+    os.chmod(outside, 0o600)
+    os.unlink(data / "nested" / "notes.txt")
+    os.link(outside, data / "nested" / "notes.txt")
+    eng.restore("a", target=str(out), owner="alice", principal=ALICE, overwrite=True)
+    assert snapshot(str(data)) == snapshot(src)
+    assert os.stat(data / "random.bin").st_ino == kept
+    assert os.stat(outside).st_mode & 0o777 == 0o600
+    assert os.stat(data / "nested" / "notes.txt").st_ino != os.stat(outside).st_ino
+
+
 def test_flipped_byte_fails_loudly_naming_the_file(tmp_path):
     src = make_tree(str(tmp_path / "src"))
     eng = engine(str(tmp_path / "repo"))
@@ -240,3 +266,18 @@ def test_file_vanishing_mid_archive_is_skipped_not_fatal(tmp_path):
     out = tmp_path / "out"
     eng.restore("a", target=str(out), owner="alice", principal=ALICE)
     assert snapshot(str(out / "data")) == snapshot(src)
+
+
+def test_restore_with_temp_names_where_unnamed_files_are_unsupported(tmp_path, monkeypatch):
+    from jupyter_ext.archive.restore import Restorer
+
+    # a file system without O_TMPFILE: each file is written under a temp name, renamed
+    monkeypatch.setattr(Restorer, "_open_unnamed", lambda self, pfd: None)
+    src = make_tree(str(tmp_path / "src"))
+    eng = engine(str(tmp_path / "repo"))
+    eng.create([src], owner="alice", principal=ALICE, name="a")
+    out = tmp_path / "out"
+    eng.restore("a", target=str(out), owner="alice", principal=ALICE)
+    eng.restore("a", target=str(out), owner="alice", principal=ALICE, overwrite=True)
+    assert snapshot(str(out / "data")) == snapshot(src)
+    assert not [n for _d, _s, names in os.walk(out) for n in names if "lens-tmp" in n]
