@@ -181,7 +181,7 @@ class Archiver:
     def _read(self, f, entry):
         """Chunks of an open file; a read error skips the file (recorded, not fatal)."""
         try:
-            yield from iter_chunks(f, self.repo.params)
+            yield from iter_chunks(f, self.repo.params, size_hint=entry.size)
         except OSError as exc:
             self._unreadable[entry.path] = str(exc)
 
@@ -215,16 +215,30 @@ class Archiver:
         for _ in range(opts.workers):
             pool.put(Packer())
         try:
+            # each worker takes the next file from one shared iterator: no future or
+            # queued work item per file (they cost ~1 KB each on trees of many files)
+            pending, take = iter(todo), threading.Lock()
+
+            def work():
+                while not self._abort.is_set():
+                    with take:
+                        item = next(pending, None)
+                    if item is None:
+                        return
+                    try:
+                        self._file(*item, pool)
+                    except BaseException as exc:
+                        with take:  # the first failure is the one reported
+                            failures.append(exc)
+                        self._abort.set()
+                        return
+
+            failures: list = []
             with ThreadPoolExecutor(opts.workers, thread_name_prefix="lens-chunk") as workers:
-                futures = [workers.submit(self._file, e, s, pool) for e, s in todo]
-                try:
-                    for fut in futures:
-                        fut.result()
-                except BaseException:
-                    self._abort.set()
-                    for fut in futures:
-                        fut.cancel()
-                    raise
+                for fut in [workers.submit(work) for _ in range(opts.workers)]:
+                    fut.result()
+            if failures:
+                raise failures[0]
             while not pool.empty():
                 self._ship(pool.get())
             for fut in self._futures:
