@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -136,9 +135,13 @@ class Archiver:
             return True
 
     # -- files -----------------------------------------------------------------
-    def _file(self, entry, src: str, pool: queue.Queue) -> None:
+    def _file(self, entry, src: str) -> None:
+        """Read, chunk, hash and compress one file. A big file fills packs of its own
+        (a partial restore thaws about its packed size); a small file's new blobs go
+        to the one shared pack once the file is read (bounded: under a quarter pack)."""
         big = entry.size >= self.opts.pack_size // 4
-        packer = Packer() if big else pool.get()
+        packer = Packer() if big else None
+        pending: list = []
         try:
             chunks = []
             total = 0
@@ -160,8 +163,12 @@ class Archiver:
                     n = len(view)
                     total += n
                     if self._is_new(cid):
-                        packer.add(cid.hex(), encode(view, self.opts.level), n)
+                        blob = encode(view, self.opts.level)
                         self.rep.add(bytes_done=n, bytes_new=n)
+                        if packer is None:
+                            pending.append((cid.hex(), blob, n))
+                            continue
+                        packer.add(cid.hex(), blob, n)
                         if packer.size >= self.opts.pack_size:
                             self._ship(packer)
                             packer = Packer()
@@ -172,11 +179,20 @@ class Archiver:
             entry.chunks = chunks
             entry.size = total  # what was read wins over the scanned size
         finally:
-            if big:
+            # claimed chunks are stored even if the file failed: others may use them
+            if packer is not None:
                 self._ship(packer)
-            else:
-                pool.put(packer)
+            elif pending:
+                self._add_shared(pending)
         self.rep.add(files_done=1)
+
+    def _add_shared(self, blobs: list) -> None:
+        with self._shared_lock:
+            for cid_hex, blob, n in blobs:
+                self._shared.add(cid_hex, blob, n)
+                if self._shared.size >= self.opts.pack_size:
+                    full, self._shared = self._shared, Packer()
+                    self._ship(full)  # may wait for an upload slot: back-pressure
 
     def _read(self, f, entry):
         """Chunks of an open file; a read error skips the file (recorded, not fatal)."""
@@ -211,9 +227,7 @@ class Archiver:
                 todo.append((entry, src))
         # big files first spreads the work over the workers
         todo.sort(key=lambda es: -es[0].size)
-        pool: queue.Queue = queue.Queue()
-        for _ in range(opts.workers):
-            pool.put(Packer())
+        self._shared, self._shared_lock = Packer(), threading.Lock()
         try:
             # each worker takes the next file from one shared iterator: no future or
             # queued work item per file (they cost ~1 KB each on trees of many files)
@@ -226,7 +240,7 @@ class Archiver:
                     if item is None:
                         return
                     try:
-                        self._file(*item, pool)
+                        self._file(*item)
                     except BaseException as exc:
                         with take:  # the first failure is the one reported
                             failures.append(exc)
@@ -239,8 +253,7 @@ class Archiver:
                     fut.result()
             if failures:
                 raise failures[0]
-            while not pool.empty():
-                self._ship(pool.get())
+            self._ship(self._shared)
             for fut in self._futures:
                 fut.result()
         finally:
