@@ -22,6 +22,7 @@ from .archiver import ArchiveOptions, Archiver
 from .check import CheckReport, check_repository
 from .chunks import ChunkerParams
 from .errors import ConfigError, NotFound
+from .memory import fix_mmap_threshold
 from .progress import Reporter
 from .repository import Principal, Repository
 from .restore import Restorer, plan_restore
@@ -119,13 +120,15 @@ class ArchiveEngine(Configurable):
         ``after_scan`` is passed to :class:`Archiver` (a hook between scan and reads)."""
         if not paths:
             raise ConfigError("paths: give at least one file or directory")
+        fix_mmap_threshold()
         opts = ArchiveOptions(
             name=name, tags=tags or {}, meta=meta or {},
             storage_class=storage_class or self.storage_class, level=self.zstd_level,
             pack_size=self.pack_size, workers=self.workers,
-            # a local disk gains nothing from more writers; S3 gains from concurrency
+            # a local disk gains nothing from more writers (and each waiting pack is
+            # pack_size of memory); S3 gains from concurrency
             upload_workers=(self.upload_workers if self.repository.startswith("s3://")
-                            else min(2, self.upload_workers)),
+                            else 1),
             dry_run=dry_run, parent=parent or "")
         repo = self.repo(owner, principal)
         archiver = Archiver(repo, opts, Reporter(progress, cancel), after_scan=after_scan)
@@ -172,6 +175,7 @@ class ArchiveEngine(Configurable):
                 cancel=None) -> dict:
         """Restore (or resume restoring). With ``wait=False`` returns once thaws are
         requested; call again later, it picks up the persisted state."""
+        fix_mmap_threshold()
         repo = self.repo(owner, principal, create=False)
         plan = plan_restore(repo, ref, paths, self.prices)
         r = Restorer(repo, plan, target, tier=tier, overwrite=overwrite,

@@ -9,7 +9,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from .errors import IntegrityError, UnsafePath
-from .zjson import MAX_MANIFEST_BYTES, dumps, loads
+from .zjson import MAX_MANIFEST_BYTES, Rows, dumps, loads
 
 FORMAT = 1
 FILE, DIR, SYMLINK = "file", "dir", "symlink"
@@ -38,7 +38,7 @@ def check_link(path: str, target: str) -> str:
     return target
 
 
-@dataclass
+@dataclass(slots=True)  # one per file: slots keep trees of many files small
 class FileEntry:
     path: str
     type: str = FILE
@@ -92,7 +92,7 @@ class Manifest:
                "created": self.created, "tags": self.tags, "meta": self.meta,
                "sources": self.sources, "storage_class": self.storage_class,
                "chunker": self.chunker, "stats": self.stats, "parent": self.parent,
-               "files": [f.to_json() for f in self.files]}
+               "files": Rows(self.files, FileEntry.to_json)}
         return dumps(doc)
 
     @classmethod

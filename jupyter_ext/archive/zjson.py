@@ -26,6 +26,20 @@ STEP = 1 * MiB
 LIST_SLICE = 2000  # items of a long list encoded per C-encoder call
 
 
+class Rows:
+    """A long list encoded lazily: ``to_json(item)`` runs slice by slice while the
+    document is written, so the JSON form of every item never exists at once."""
+
+    def __init__(self, items: list, to_json):
+        self.items, self.to_json = items, to_json
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, part: slice) -> list:
+        return [self.to_json(item) for item in self.items[part]]
+
+
 def dumps(doc, level: int = 3) -> bytes:
     """Compact, key-sorted JSON, compressed as a stream (no full raw copy in memory).
 
@@ -46,7 +60,7 @@ def dumps(doc, level: int = 3) -> bytes:
         for i, key in enumerate(sorted(doc)):
             value = doc[key]
             emit(("," if i else "") + enc.encode(str(key)) + ":")
-            if isinstance(value, list) and len(value) > LIST_SLICE:
+            if isinstance(value, Rows) or (isinstance(value, list) and len(value) > LIST_SLICE):
                 emit("[")
                 for j in range(0, len(value), LIST_SLICE):
                     emit(("," if j else "") + enc.encode(value[j:j + LIST_SLICE])[1:-1])
