@@ -542,6 +542,7 @@ def main(argv=None) -> int:
             r = res[t.name]
             r[key] = min(seconds, r.get(key, seconds))
             r["rss"] = max(r["rss"], rss)
+            r[f"{key[:-2]}_rss_mb"] = max(r.get(f"{key[:-2]}_rss_mb", 0), rss / MB)
 
         # --repeat N: the first archive and the restores run N times in rotating tool
         # order (fresh repositories / folders each time); the best time counts
@@ -582,6 +583,10 @@ def main(argv=None) -> int:
               f"best of {args.repeat} for v1 and the restores; default settings")
         for line in report(res):
             print(line)
+        print("peak RSS by step, MB: " + "; ".join(
+            f"{name} " + "/".join(f"{r[k]:.0f}" for k in ("first_rss_mb", "second_rss_mb",
+                                                         "restore_rss_mb", "over_rss_mb"))
+            for name, r in res.items()) + " (v1/v2/restore/over a copy)")
         if glacier:
             print()
             print(f"partial restore from GLACIER (moto): 1 file of "

@@ -404,6 +404,16 @@ class Restorer:
         finally:
             walkers.put(w)
 
+    def _restore_big(self, f: FileEntry, pool: ThreadPoolExecutor,
+                     walkers: queue.Queue) -> list[str]:
+        w = walkers.get()
+        try:
+            self._write_big(f, pool, w)
+        finally:
+            walkers.put(w)
+        self.rep.add(files_done=1)
+        return [f.path]
+
     def _write_big(self, f: FileEntry, pool: ThreadPoolExecutor, w: DirWalker) -> None:
         if self._unchanged(f, self._locs(f), w):
             self.rep.add(bytes_done=f.size)
@@ -604,7 +614,9 @@ class Restorer:
         walkers: queue.Queue = queue.Queue()
         try:
             with (DirWalker(self.target, on_create=self._created) as w,
-                  ThreadPoolExecutor(self.workers, thread_name_prefix="lens-get") as pool):
+                  ThreadPoolExecutor(self.workers, thread_name_prefix="lens-get") as pool,
+                  ThreadPoolExecutor(self.workers, thread_name_prefix="lens-put") as writers,
+                  ThreadPoolExecutor(1, thread_name_prefix="lens-big") as bigs):
                 # folders this restore creates get the archive's modes at the end; they
                 # are recorded before they exist, so a resumed restore knows them too
                 for f in self.plan.files:
@@ -621,16 +633,15 @@ class Restorer:
                     else:
                         todo.append(f)
                 big, batches = self.plan_batches(todo)
-                for f in big:
-                    self._write_big(f, pool, w)
-                    self._record([f.path])
-                    self.rep.add(files_done=1)
-                # each batch thread walks with its own DirWalker: a walker's cached
+                # each writing thread walks with its own DirWalker: a walker's cached
                 # fds are not shared, so none is closed under another thread
-                keep = walker_fds(self.workers)
-                for _ in range(self.workers):
+                keep = walker_fds(self.workers + 1)
+                for _ in range(self.workers + 1):
                     walkers.put(DirWalker(self.target, keep=keep, on_create=self._created))
-                futures = [pool.submit(self._restore_batch, b, walkers) for b in batches]
+                # big files one at a time (their ranges fetched ahead on ``pool``),
+                # alongside the batches of small files on ``writers``
+                futures = [bigs.submit(self._restore_big, f, pool, walkers) for f in big]
+                futures += [writers.submit(self._restore_batch, b, walkers) for b in batches]
                 try:
                     for fut in as_completed(futures):
                         self._record(fut.result())
