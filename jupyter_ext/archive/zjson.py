@@ -72,7 +72,7 @@ def dumps(doc, level: int = 3) -> bytes:
     return b"".join(out)
 
 
-def decompress_bounded(data: bytes, limit: int, what: str) -> bytes:
+def decompress_bounded(data: bytes, limit: int, what: str) -> bytearray:
     """The plaintext of one zstd frame, refusing output beyond ``limit`` bytes."""
     out = bytearray()
     try:
@@ -91,7 +91,7 @@ def decompress_bounded(data: bytes, limit: int, what: str) -> bytes:
                                    f"{_human(limit)} bound; refusing it (corrupt or hostile object)")
     except zstandard.ZstdError as exc:
         raise IntegrityError(f"{what} does not decode: {exc}") from None
-    return bytes(out)
+    return out  # json.loads takes a bytearray: no second copy of the plaintext
 
 
 def _human(n: int) -> str:
