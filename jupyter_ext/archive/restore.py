@@ -489,7 +489,10 @@ class Restorer:
         if pfd is None:
             pfd = w.open(parts[:-1], create=True)
         tmp = None
-        fd = self._open_unnamed(pfd)
+        mode = self._mode(f)
+        # an unnamed file is invisible until linked: it can get its mode at once
+        fd = self._open_unnamed(pfd, mode)
+        unnamed = fd is not None
         if fd is None:
             tmp = f".{parts[-1]}{TMP_MARK}{secrets.token_hex(4)}"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
@@ -505,7 +508,8 @@ class Restorer:
                     view = memoryview(data)
                     while view:
                         view = view[os.write(fd, view):]
-            os.fchmod(fd, self._mode(f))
+            if not unnamed:
+                os.fchmod(fd, mode)
             os.utime(fd, ns=(f.mtime_ns, f.mtime_ns))
             if tmp is None:
                 tmp = self._link_in(f, fd, pfd, parts[-1])
@@ -518,11 +522,13 @@ class Restorer:
         if tmp is not None:
             self._replace(f, tmp, w)
 
-    def _open_unnamed(self, pfd: int) -> int | None:
+    def _open_unnamed(self, pfd: int, mode: int) -> int | None:
+        """An ``O_TMPFILE`` fd in the folder ``pfd``; ``mode`` is already masked
+        (safe_mode), so the umask applied by open changes nothing."""
         if not self._unnamed:
             return None
         try:
-            return os.open(".", os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o600, dir_fd=pfd)
+            return os.open(".", os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, mode, dir_fd=pfd)
         except OSError as exc:
             if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT):
                 self._unnamed = False  # not on this file system: temp names

@@ -272,7 +272,7 @@ def test_restore_with_temp_names_where_unnamed_files_are_unsupported(tmp_path, m
     from jupyter_ext.archive.restore import Restorer
 
     # a file system without O_TMPFILE: each file is written under a temp name, renamed
-    monkeypatch.setattr(Restorer, "_open_unnamed", lambda self, pfd: None)
+    monkeypatch.setattr(Restorer, "_open_unnamed", lambda self, pfd, mode: None)
     src = make_tree(str(tmp_path / "src"))
     eng = engine(str(tmp_path / "repo"))
     eng.create([src], owner="alice", principal=ALICE, name="a")
