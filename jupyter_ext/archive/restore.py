@@ -305,7 +305,12 @@ class Restorer:
     # GIL). A big file is written in order by one thread while the pool fetches
     # and decodes its next ranges.
     def _locs(self, f: FileEntry) -> list:
-        return [(bytes.fromhex(h), self.repo.locate(bytes.fromhex(h))) for h in f.chunks]
+        index = self.repo.load_index()
+        out = []
+        for h in f.chunks:
+            cid = bytes.fromhex(h)
+            out.append((cid, index[cid]))  # plan_restore found every chunk
+        return out
 
     def _groups(self, f: FileEntry):
         """Ranges to fetch: runs of chunks contiguous within one pack."""
@@ -399,7 +404,7 @@ class Restorer:
                 if not self._unchanged(f, locs, w):
                     self._write(f, w, iter([datas]))
                 done.append(f.path)
-                self.rep.add(files_done=1, bytes_done=f.size)
+            self.rep.add(files_done=len(items), bytes_done=sum(f.size for f, _ in items))
             return done
         finally:
             walkers.put(w)
@@ -483,7 +488,7 @@ class Restorer:
         it in: a file appears whole or not at all, and no name is created and then
         renamed (half the folder updates of a temp name). Where ``O_TMPFILE`` is not
         supported, a temp name and a rename do the same."""
-        parts = self._parts(f.path)
+        parts = f.path.split("/")  # checked by preflight (check_relpath), like all paths
         # the folders exist by now (made before the files): no mkdir per file
         pfd = w.open(parts[:-1])
         if pfd is None:
