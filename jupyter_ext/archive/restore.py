@@ -8,7 +8,6 @@ thaw requests are not repeated and finished files are skipped.
 from __future__ import annotations
 
 import datetime as dt
-import errno
 import fnmatch
 import json
 import os
@@ -166,7 +165,9 @@ class Restorer:
         self._lock = threading.Lock()
         self._created_set: set | None = None
         self._done: set = set()
-        self._unnamed = os.path.isdir("/proc/self/fd")  # O_TMPFILE + linkat via /proc
+        # files absent when this restore began (kept in the state): created under
+        # their names; on resume, a regular file there is this restore's partial file
+        self._new: set = set(self.state.get("new_files", ()))
 
     # -- state ---------------------------------------------------------------
     def save(self, force: bool = True) -> None:
@@ -231,6 +232,8 @@ class Restorer:
             if os.path.lexists(self.target):
                 raise Exists(f"restore target {self.target!r} exists and is not a folder")
             check_tree(self.plan.files)
+            if not self.resuming:
+                self._mark_new([f.path for f in self.plan.files if f.type == FILE])
             return
         with DirWalker(self.target) as w:
             check_tree(self.plan.files, self._existing_link(w))
@@ -241,10 +244,13 @@ class Restorer:
             self._sweep_temp(w)
         done = set(self.state["done"])
         conflicts = []
+        new: list = []
         for f in self.plan.files:
             parts = self._parts(f.path)
             st = w.lstat(parts)  # walks the parents: UnsafePath if one is a link
             if st is None:
+                if f.type == FILE and not self.resuming:
+                    new.append(f.path)
                 continue
             if f.type == DIR:
                 if stat.S_ISLNK(st.st_mode):
@@ -256,6 +262,9 @@ class Restorer:
                 if self.resuming and self._already_restored(f, st, w):
                     self.state["done"].append(f.path)
                     done.add(f.path)
+                elif (self.resuming and f.path in self._new
+                      and stat.S_ISREG(st.st_mode)):
+                    pass  # this restore's partial file, from before a kill
                 elif not self.overwrite:
                     conflicts.append(f.path)
                 elif stat.S_ISDIR(st.st_mode):
@@ -264,6 +273,12 @@ class Restorer:
             more = f" (+{len(conflicts) - 5} more)" if len(conflicts) > 5 else ""
             raise Exists(f"{len(conflicts)} file(s) exist, e.g. {', '.join(conflicts[:5])}"
                          f"{more}; pass overwrite=True (--overwrite) to replace them")
+        if not self.resuming:
+            self._mark_new(new)
+
+    def _mark_new(self, paths: list) -> None:
+        self.state["new_files"] = paths
+        self._new = set(paths)
 
     # -- thaw ----------------------------------------------------------------
     def thaw(self, wait: bool = True) -> bool:
@@ -483,23 +498,22 @@ class Restorer:
             os.close(fd)
 
     def _write(self, f: FileEntry, w: DirWalker, pieces) -> None:
-        """Write ``pieces`` (lists of decoded chunks, in file order) to an unnamed
-        file in the entry's folder (``O_TMPFILE``), set its mode and mtime, then link
-        it in: a file appears whole or not at all, and no name is created and then
-        renamed (half the folder updates of a temp name). Where ``O_TMPFILE`` is not
-        supported, a temp name and a rename do the same."""
+        """Write ``pieces`` (lists of decoded chunks, in file order), then set the
+        mode and mtime. A file that was absent when the restore started is created
+        under its own name (``O_EXCL|O_NOFOLLOW``: one folder update, where a temp
+        name costs a create and a rename); on failure it is removed. Anything else
+        is written to a temp name and renamed over the entry."""
         parts = f.path.split("/")  # checked by preflight (check_relpath), like all paths
         # the folders exist by now (made before the files): no mkdir per file
         pfd = w.open(parts[:-1])
         if pfd is None:
             pfd = w.open(parts[:-1], create=True)
-        tmp = None
         mode = self._mode(f)
-        # an unnamed file is invisible until linked: it can get its mode at once
-        fd = self._open_unnamed(pfd, mode)
-        unnamed = fd is not None
+        tmp = None
+        fd = self._create_new(f, pfd, parts[-1], mode)
+        made = parts[-1] if fd is not None else None
         if fd is None:
-            tmp = f".{parts[-1]}{TMP_MARK}{secrets.token_hex(4)}"
+            tmp = made = f".{parts[-1]}{TMP_MARK}{secrets.token_hex(4)}"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
                          | os.O_CLOEXEC, 0o600, dir_fd=pfd)
         try:
@@ -513,47 +527,28 @@ class Restorer:
                     view = memoryview(data)
                     while view:
                         view = view[os.write(fd, view):]
-            if not unnamed:
+            if tmp is not None:
                 os.fchmod(fd, mode)
             os.utime(fd, ns=(f.mtime_ns, f.mtime_ns))
-            if tmp is None:
-                tmp = self._link_in(f, fd, pfd, parts[-1])
         except BaseException:
             os.close(fd)
-            if tmp is not None:
-                os.unlink(tmp, dir_fd=pfd)
+            os.unlink(made, dir_fd=pfd)  # created by this call (O_EXCL): no partial file
             raise
         os.close(fd)
         if tmp is not None:
             self._replace(f, tmp, w)
 
-    def _open_unnamed(self, pfd: int, mode: int) -> int | None:
-        """An ``O_TMPFILE`` fd in the folder ``pfd``; ``mode`` is already masked
-        (safe_mode), so the umask applied by open changes nothing."""
-        if not self._unnamed:
+    def _create_new(self, f: FileEntry, pfd: int, name: str, mode: int) -> int | None:
+        """An fd of ``name`` created now, for a file absent when the restore began;
+        None when the name is taken (a partial file of a killed run, or anything
+        else: the temp-name path checks it). ``mode`` is already masked."""
+        if f.path not in self._new:
             return None
         try:
-            return os.open(".", os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, mode, dir_fd=pfd)
-        except OSError as exc:
-            if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT):
-                self._unnamed = False  # not on this file system: temp names
-                return None
-            raise
-
-    def _link_in(self, f: FileEntry, fd: int, pfd: int, name: str) -> str | None:
-        """Give the unnamed file ``fd`` its name; linkat never replaces an existing
-        name (nor follows a link there). Returns a temp name to rename over an
-        existing entry instead (``overwrite``), else None."""
-        src = f"/proc/self/fd/{fd}"
-        try:
-            os.link(src, name, dst_dir_fd=pfd, follow_symlinks=True)
-            return None
+            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                           | os.O_CLOEXEC, mode, dir_fd=pfd)
         except FileExistsError:
-            if not self.overwrite and f.path not in self._done:
-                raise Exists(f"{f.path}: exists; pass overwrite=True (--overwrite)") from None
-        tmp = f".{name}{TMP_MARK}{secrets.token_hex(4)}"
-        os.link(src, tmp, dst_dir_fd=pfd, follow_symlinks=True)
-        return tmp
+            return None
 
     def _replace(self, f: FileEntry, tmp: str, w: DirWalker) -> None:
         """Move ``tmp`` over the entry's name in its folder (re-walked, never followed)."""
@@ -563,7 +558,8 @@ class Restorer:
             st = os.stat(parts[-1], dir_fd=pfd, follow_symlinks=False)
         except FileNotFoundError:
             st = None
-        if st is not None and not self.overwrite and f.path not in self._done:
+        if (st is not None and not self.overwrite and f.path not in self._done
+                and not (f.path in self._new and stat.S_ISREG(st.st_mode))):
             os.unlink(tmp, dir_fd=pfd)
             raise Exists(f"{f.path}: exists; pass overwrite=True (--overwrite)")
         if st is not None and stat.S_ISDIR(st.st_mode):

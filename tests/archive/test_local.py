@@ -268,11 +268,11 @@ def test_file_vanishing_mid_archive_is_skipped_not_fatal(tmp_path):
     assert snapshot(str(out / "data")) == snapshot(src)
 
 
-def test_restore_with_temp_names_where_unnamed_files_are_unsupported(tmp_path, monkeypatch):
+def test_restore_with_temp_names_when_names_are_taken(tmp_path, monkeypatch):
     from jupyter_ext.archive.restore import Restorer
 
-    # a file system without O_TMPFILE: each file is written under a temp name, renamed
-    monkeypatch.setattr(Restorer, "_open_unnamed", lambda self, pfd, mode: None)
+    # every name taken since the restore began: each file goes to a temp name, renamed
+    monkeypatch.setattr(Restorer, "_create_new", lambda self, f, pfd, name, mode: None)
     src = make_tree(str(tmp_path / "src"))
     eng = engine(str(tmp_path / "repo"))
     eng.create([src], owner="alice", principal=ALICE, name="a")
