@@ -328,19 +328,22 @@ class Restorer:
         return out
 
     def _groups(self, f: FileEntry):
-        """Ranges to fetch: runs of chunks contiguous within one pack."""
+        """Ranges to fetch: runs of chunks contiguous within one pack, at most
+        MAX_RANGE read and MAX_RANGE decoded (text decodes to 4x its packed size)."""
         group = None
         for cid, loc in self._locs(f):
             if (group and group["pack"] == loc.pack
                     and group["start"] + group["len"] == loc.offset
-                    and group["len"] + loc.length <= MAX_RANGE):
+                    and group["len"] + loc.length <= MAX_RANGE
+                    and group["raw"] + loc.raw_len <= MAX_RANGE):
                 group["len"] += loc.length
+                group["raw"] += loc.raw_len
                 group["items"].append((cid, loc))
             else:
                 if group:
                     yield group
                 group = {"pack": loc.pack, "start": loc.offset, "len": loc.length,
-                         "items": [(cid, loc)]}
+                         "raw": loc.raw_len, "items": [(cid, loc)]}
         if group:
             yield group
 
@@ -442,7 +445,7 @@ class Restorer:
         groups = iter(self._groups(f))
         for g in groups:
             window[len(window)] = pool.submit(self._fetch, f, g)
-            if len(window) >= self.workers + 1:
+            if len(window) >= self.workers:  # bounds memory: workers x 2 x MAX_RANGE
                 break
         nxt = len(window)
 
