@@ -225,8 +225,11 @@ class Archiver:
                 rep.add(bytes_done=entry.size, files_done=1)
             else:
                 todo.append((entry, src))
-        # big files first spreads the work over the workers
-        todo.sort(key=lambda es: -es[0].size)
+        # big files first (largest first) spreads the work over the workers; small
+        # ones then in path order, so shared packs hold neighbours: a restore writes
+        # them folder by folder
+        big = self.opts.pack_size // 4
+        todo.sort(key=lambda es: (0, -es[0].size) if es[0].size >= big else (1, 0))
         self._shared, self._shared_lock = Packer(), threading.Lock()
         try:
             # each worker takes the next file from one shared iterator: no future or
