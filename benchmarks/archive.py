@@ -1,18 +1,24 @@
 """Archive benchmark: lens vs restic 0.14, borg 1.2 and `tar | zstd -3`, side by side.
 
-    python benchmarks/archive.py                 # ~2 GB dataset (the reported run)
-    python benchmarks/archive.py --size-gb 0.2   # quick run
-    python benchmarks/archive.py --keep DIR      # reuse/keep the work directory
+    python benchmarks/archive.py                       # ~2 GB + 100,000 small files
+    python benchmarks/archive.py --size-gb 0.2 --small-files 10000   # quick run
+    python benchmarks/archive.py --data DIR            # your own folder (copied first)
+    python benchmarks/archive.py --keep DIR            # reuse/keep the work directory
 
-Generates mixed research data (netCDF float arrays, Zarr, CSV/text, already
-compressed files), archives it with every tool, changes ~10 % of it, archives the
-second version, restores it, and reports MB/s, repository size, peak RSS and the
-ratios against restic. Then archives the first version to S3 (moto's standalone
-server) in GLACIER and plans + runs the restore of one 10 MB file, reporting the
-packs and bytes that had to be thawed.
+The generated dataset is mixed research data (float32 model fields, Zarr, CSV/text,
+already compressed files) plus many small files (200 B - 16 KiB; a third text, the
+rest half random, half zeros). ``--data DIR`` copies DIR instead. Every tool
+archives v1, then a v2 of mixed changes (fields rewritten, text appended to, a
+same-size rewrite with its mtime set back, files added and deleted) under a
+different archive name, then restores v2 into an empty folder and again over that
+copy. It reports MB/s, repository size and peak RSS, and every ratio against
+restic, borg and tar|zstd from the same run. Then (generated data) it archives v1
+to S3 (moto's standalone server) in GLACIER and plans + runs the restore of one
+10 MB file, reporting the packs and bytes that had to be thawed.
 
-Every tool runs as a subprocess; peak RSS is its ru_maxrss from wait4. The data
-sits in the page cache for every tool alike (2 cores, shared machine).
+Every tool runs as a subprocess with its default settings; peak RSS is the VmHWM
+of its processes. The data sits in the page cache for every tool alike. Missing
+restic/borg/zstd are installed from Debian when run as root (scripts/apt-ensure.sh).
 """
 
 from __future__ import annotations
@@ -43,18 +49,14 @@ def _floats(rng, shape):
     return (base + noise).astype(np.float32)
 
 
-def _netcdf(path, rng, nbytes):
-    import netCDF4
-
+def _fields(path, rng, nbytes):
+    """Raw float32 model fields (time x 4 x 512) after a 64-byte header, like the
+    variables of a netCDF file without its dependency."""
     nx = 512
     ny = max(1, nbytes // (4 * nx * 4))
-    with netCDF4.Dataset(path, "w") as ds:
-        ds.createDimension("time", None)
-        ds.createDimension("y", 4)
-        ds.createDimension("x", nx)
-        v = ds.createVariable("tas", "f4", ("time", "y", "x"))
-        v.units = "K"
-        v[:] = _floats(rng, (ny, 4, nx))
+    with open(path, "wb") as f:
+        f.write(f"lens-bench f4 {ny} 4 {nx}".encode().ljust(64))
+        f.write(_floats(rng, (ny, 4, nx)).tobytes())
 
 
 def _text(path, rng, nbytes):
@@ -86,7 +88,7 @@ def _zarr(path, rng, nbytes):
 
 
 def generate(root: str, total: int, seed: int = 1) -> dict:
-    """~40 % netCDF, 20 % Zarr, 20 % CSV/text, 20 % already-compressed."""
+    """~40 % float32 fields, 20 % Zarr, 20 % CSV/text, 20 % already-compressed."""
     rng = np.random.default_rng(seed)
     os.makedirs(root, exist_ok=True)
     layout = {"nc": 0.40, "zarr": 0.20, "csv": 0.20, "packed": 0.20}
@@ -94,11 +96,11 @@ def generate(root: str, total: int, seed: int = 1) -> dict:
     made = {}
     os.makedirs(f"{root}/nc", exist_ok=True)
     budget = int(total * layout["nc"])
-    _netcdf(f"{root}/nc/station_target.nc", rng, 10 * 2**20)  # the 10 MB partial-restore file
+    _fields(f"{root}/nc/station_target.f32", rng, 10 * 2**20)  # the 10 MB partial restore
     i, left = 0, budget - 10 * 2**20
     while left > 0:
         size = min(big, left)
-        _netcdf(f"{root}/nc/run_{i:03d}.nc", rng, size)
+        _fields(f"{root}/nc/run_{i:03d}.f32", rng, size)
         left -= size
         i += 1
     _zarr(f"{root}/model.zarr", rng, int(total * layout["zarr"]))
@@ -121,22 +123,22 @@ def generate(root: str, total: int, seed: int = 1) -> dict:
 
 
 def mutate(root: str, seed: int = 2) -> int:
-    """Change ~10 % of the bytes: edit netCDF slabs, rewrite Zarr chunks, append to
+    """Change ~10 % of the bytes: edit field slabs, rewrite Zarr chunks, append to
     CSVs, add and delete files. Returns the bytes written."""
-    import netCDF4
     import zarr
 
     rng = np.random.default_rng(seed)
     total, written = du(root), 0
     ncs = sorted(p for p in os.listdir(f"{root}/nc") if p.startswith("run_"))
     for name in ncs[::8]:
-        with netCDF4.Dataset(f"{root}/nc/{name}", "a") as ds:
-            v = ds["tas"]
-            n = v.shape[0]
-            a = n // 3
-            b = a + max(1, n // 10)
-            v[a:b] = _floats(rng, (b - a, v.shape[1], v.shape[2]))
-            written += (b - a) * v.shape[1] * v.shape[2] * 4
+        path = f"{root}/nc/{name}"
+        n = (os.path.getsize(path) - 64) // (4 * 512 * 4)
+        a = n // 3
+        b = a + max(1, n // 10)
+        with open(path, "r+b") as f:  # rewrite a slab of time steps in place
+            f.seek(64 + a * 4 * 512 * 4)
+            f.write(_floats(rng, (b - a, 4, 512)).tobytes())
+        written += (b - a) * 4 * 512 * 4
     z = zarr.open_array(f"{root}/model.zarr", mode="r+")
     k = max(1, z.shape[0] // 20)
     z[:k] = _floats(rng, (k, 256, 256))
@@ -157,6 +159,94 @@ def mutate(root: str, seed: int = 2) -> int:
     if want > 0:
         _random(f"{root}/packed/new_000.jpg", rng, want)
         written += want
+    return written
+
+
+def small_files(root: str, count: int, seed: int = 3) -> None:
+    """``count`` files of 200 B - 16 KiB, 500 a folder: a third text, the rest half
+    random, half zeros."""
+    rng = np.random.default_rng(seed)
+    words = [w.encode() for w in (
+        "the of and data model run grid temperature pressure value station lens "
+        "archive ensemble member forcing output mean anomaly").split()]
+    for i in range(count):
+        d = f"{root}/small/d{i // 500:04d}"
+        if i % 500 == 0:
+            os.makedirs(d, exist_ok=True)
+        size = int(rng.integers(200, 16 * 1024))
+        kind = i % 6
+        if kind < 2:
+            idx = rng.integers(0, len(words), size // 5 + 1)
+            data = b" ".join(words[j] for j in idx)[:size]
+        elif kind < 4:
+            data = rng.bytes(size)
+        else:
+            data = bytes(size)
+        with open(f"{d}/f{i:06d}.dat", "wb") as f:
+            f.write(data)
+
+
+def mutate_any(root: str, seed: int = 4) -> int:
+    """Mixed changes to any tree: append to 5 % of the files, rewrite 1 % in place
+    (same size, mtime set back: only the ctime tells), delete 1 %, add 1 % new
+    small files. Returns the bytes written."""
+    rng = np.random.default_rng(seed)
+    files = sorted(os.path.join(d, n) for d, _s, names in os.walk(root) for n in names
+                   if os.path.isfile(os.path.join(d, n))
+                   and not os.path.islink(os.path.join(d, n)))
+    if not files:
+        return 0
+    order = rng.permutation(len(files))
+    n = len(files)
+    written = 0
+    appended = [files[i] for i in order[:max(1, n // 20)]]
+    rewritten = [files[i] for i in order[n // 20:n // 20 + max(1, n // 100)]]
+    deleted = [files[i] for i in order[n // 20 + n // 100:n // 20 + 2 * (n // 100)]]
+    for path in appended:
+        extra = rng.bytes(int(rng.integers(100, 64 * 1024)))
+        with open(path, "ab") as f:
+            f.write(extra)
+        written += len(extra)
+    for path in rewritten:
+        st = os.stat(path)
+        if st.st_size == 0:
+            continue
+        span = min(st.st_size, 4096)
+        with open(path, "r+b") as f:
+            f.write(rng.bytes(span))
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        written += span
+    for path in deleted:
+        os.unlink(path)
+    os.makedirs(f"{root}/added", exist_ok=True)
+    for i in range(max(1, n // 100)):
+        data = rng.bytes(int(rng.integers(200, 16 * 1024)))
+        with open(f"{root}/added/new_{i:05d}.bin", "wb") as f:
+            f.write(data)
+        written += len(data)
+    return written
+
+
+def small_changes(root: str, seed: int = 5) -> int:
+    """v2 of the small files: append to 10 %, delete 1 %, add 1 %."""
+    if not os.path.isdir(f"{root}/small"):
+        return 0
+    rng = np.random.default_rng(seed)
+    files = sorted(os.path.join(d, n) for d, _s, names in os.walk(f"{root}/small")
+                   for n in names)
+    written = 0
+    for path in files[::10]:
+        extra = rng.bytes(int(rng.integers(50, 2048)))
+        with open(path, "ab") as f:
+            f.write(extra)
+        written += len(extra)
+    for path in files[5::100]:
+        os.unlink(path)
+    for i, path in enumerate(files[7::100]):
+        data = rng.bytes(int(rng.integers(200, 16 * 1024)))
+        with open(f"{path}.new{i}", "wb") as f:
+            f.write(data)
+        written += len(data)
     return written
 
 
@@ -202,8 +292,9 @@ class PeakRSS:
         return max(self.peak.values())
 
 
-def run(argv, env=None, cwd=None, stdin=None, stdout=None) -> tuple[float, int]:
-    """Run one process; return (seconds, peak RSS in bytes)."""
+def run(argv, env=None, cwd=None, stdin=None, stdout=None, ok=(0,)) -> tuple[float, int]:
+    """Run one process; return (seconds, peak RSS in bytes). ``ok``: exit codes
+    that count as success."""
     t = time.perf_counter()
     proc = subprocess.Popen(argv, env={**os.environ, **(env or {})}, cwd=cwd, stdin=stdin,
                             stdout=stdout if stdout is not None else subprocess.DEVNULL,
@@ -214,7 +305,7 @@ def run(argv, env=None, cwd=None, stdin=None, stdout=None) -> tuple[float, int]:
     took = time.perf_counter() - t
     err = proc.stderr.read().decode(errors="replace")
     proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
+    if proc.returncode not in ok:
         raise RuntimeError(f"{argv[:3]} failed ({proc.returncode}): {err[-2000:]}")
     return took, peak
 
@@ -255,13 +346,14 @@ class Lens(Tool):
         pass
 
     def backup(self, src, tag):
+        # archives named by version, as users name them by date or run
         env = {"PYTHONPATH": ROOT, "USER": "bench", "LOGNAME": "bench"}
-        return run(self._cli("create", src, "--name", "dataset", "--tag", f"v={tag}"),
-                   env=env, cwd=ROOT)
+        return run(self._cli("create", src, "--name", f"dataset-{tag}"), env=env, cwd=ROOT)
 
-    def restore(self, dest):
+    def restore(self, dest, over=False):
         env = {"PYTHONPATH": ROOT, "USER": "bench", "LOGNAME": "bench"}
-        return run(self._cli("restore", "dataset", "--to", dest), env=env, cwd=ROOT)
+        extra = ["--overwrite"] if over else []
+        return run(self._cli("restore", "dataset-v2", "--to", dest, *extra), env=env, cwd=ROOT)
 
 
 class Restic(Tool):
@@ -279,8 +371,11 @@ class Restic(Tool):
         return run(["restic", "backup", "--compression", "auto", "--tag", tag, src],
                    env=self.env)
 
-    def restore(self, dest):
-        return run(["restic", "restore", "latest", "--target", dest], env=self.env)
+    def restore(self, dest, over=False):
+        # restic 0.14 writes every file over a copy but reports each symlink already
+        # there as an error (exit 1): that is counted as done
+        return run(["restic", "restore", "latest", "--target", dest], env=self.env,
+                   ok=(0, 1) if over else (0,))
 
 
 class Borg(Tool):
@@ -299,7 +394,7 @@ class Borg(Tool):
         return run(["borg", "create", "--compression", "zstd,3", f"{self.repo}::{tag}", src],
                    env=self.env)
 
-    def restore(self, dest):
+    def restore(self, dest, over=False):
         os.makedirs(dest, exist_ok=True)
         return run(["borg", "extract", f"{self.repo}::v2"], env=self.env, cwd=dest)
 
@@ -315,7 +410,7 @@ class TarZstd(Tool):
         return pipeline(["tar", "-C", os.path.dirname(src), "-cf", "-", os.path.basename(src)],
                         ["zstd", "-3", "-T2", "-q", "-f", "-o", out])
 
-    def restore(self, dest):
+    def restore(self, dest, over=False):
         os.makedirs(dest, exist_ok=True)
         return pipeline(["zstd", "-d", "-q", "-c", os.path.join(self.repo, "v2.tar.zst")],
                         ["tar", "-C", dest, "-xf", "-"])
@@ -335,14 +430,14 @@ def glacier_partial(src: str, work: str) -> dict:
         boto3.client("s3").create_bucket(Bucket="bench")
         eng = ArchiveEngine(repository="s3://bench/lens", poll_interval=0.2)
         t = time.perf_counter()
-        eng.create([src], owner="bench", principal=who, name="dataset",
+        eng.create([src], owner="bench", principal=who, name="dataset-v1",
                    storage_class="GLACIER")
         upload = time.perf_counter() - t
-        target = f"{os.path.basename(src)}/nc/station_target.nc"
-        plan = eng.plan("dataset", [target], owner="bench", principal=who)
+        target = f"{os.path.basename(src)}/nc/station_target.f32"
+        plan = eng.plan("dataset-v1", [target], owner="bench", principal=who)
         dest = os.path.join(work, "glacier-out")
         t = time.perf_counter()
-        res = eng.restore("dataset", [target], target=dest, owner="bench", principal=who,
+        res = eng.restore("dataset-v1", [target], target=dest, owner="bench", principal=who,
                           timeout=600)
         took = time.perf_counter() - t
         thawed = res["state"]["thaw_requested"]
@@ -360,93 +455,142 @@ def fmt_row(cols, widths):
                      for i, (c, w) in enumerate(zip(cols, widths, strict=True)))
 
 
+def ensure_tools() -> list[str]:
+    """restic, borg and zstd from Debian when missing (as root); the missing ones."""
+    need = {"restic": "restic", "borg": "borgbackup", "zstd": "zstd"}
+    missing = [pkg for exe, pkg in need.items() if not shutil.which(exe)]
+    if missing and os.geteuid() == 0:
+        subprocess.run(["bash", os.path.join(ROOT, "scripts", "apt-ensure.sh"), *missing],
+                       check=False)
+    return [exe for exe in need if not shutil.which(exe)]
+
+
+METRICS = (  # key, label, unit, higher is better
+    ("first_mb_s", "v1 archive", "MB/s", True),
+    ("second_mb_s", "v2 archive (new name)", "MB/s", True),
+    ("restore_mb_s", "restore, empty folder", "MB/s", True),
+    ("over_mb_s", "restore over a copy", "MB/s", True),
+    ("repo_mb", "repository after v2", "MB", False),
+    ("peak_rss_mb", "peak RSS", "MB", False),
+)
+
+
+def report(res: dict) -> list[str]:
+    """One row per metric: every tool's figure and lens's ratio to each peer
+    (speed: lens/peer, >1 is faster; size and RSS: lens/peer, <1 is smaller)."""
+    names = list(res)
+    peers = [n for n in names if n != "lens"]
+    widths = [27] + [11] * len(names) + [12] * len(peers)
+    head = ["metric"] + names + [f"lens/{p}" for p in peers]
+    lines = [fmt_row(head, widths)]
+    for key, label, unit, _higher in METRICS:
+        row = [f"{label}, {unit}"] + [f"{res[n][key]:,.1f}" for n in names]
+        if "lens" in res:
+            row += [f"{res['lens'][key] / res[p][key]:.2f}x" if res[p][key] else "-"
+                    for p in peers]
+        else:
+            row += ["-"] * len(peers)
+        lines.append(fmt_row(row, widths))
+    return lines
+
+
+def timed_round(tools, r, fn):
+    """Run ``fn(tool)`` for every tool, the order rotating each round."""
+    k = r % len(tools)
+    for t in tools[k:] + tools[:k]:
+        fn(t)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size-gb", type=float, default=2.0, help="dataset size (default 2)")
+    ap.add_argument("--data", help="archive a copy of this folder instead of generated data")
+    ap.add_argument("--size-gb", type=float, default=2.0,
+                    help="generated bulk data (default 2)")
+    ap.add_argument("--small-files", type=int, default=100_000,
+                    help="generated files under 16 KiB (default 100,000)")
     ap.add_argument("--keep", help="work directory to use and keep")
     ap.add_argument("--tools", default="lens,restic,borg,tar", help="comma list")
     ap.add_argument("--no-glacier", action="store_true")
     ap.add_argument("--repeat", type=int, default=1,
-                    help="best of N for the first archive and the restore")
+                    help="best of N for the first archive and the restores")
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args(argv)
-    for exe in ("restic", "borg", "zstd", "tar"):
-        if not shutil.which(exe):
-            print(f"missing {exe}: apt-get install restic borgbackup zstd", file=sys.stderr)
-            return 1
+    missing = ensure_tools()
+    if missing:
+        print(f"missing {', '.join(missing)}: apt-get install restic borgbackup zstd "
+              "(or run as root)", file=sys.stderr)
+        return 1
     work = args.keep or tempfile.mkdtemp(prefix="lens-bench-")
     os.makedirs(work, exist_ok=True)
     src = os.path.join(work, "dataset")
     try:
         if not os.path.isdir(src):
             t = time.perf_counter()
-            generate(src, int(args.size_gb * 1e9))
-            print(f"generated {du(src) / MB:,.0f} MB in {time.perf_counter() - t:.0f}s",
-                  flush=True)
+            if args.data:
+                shutil.copytree(args.data, src, symlinks=True)
+            else:
+                generate(src, int(args.size_gb * 1e9))
+                small_files(src, args.small_files)
+            print(f"{'copied' if args.data else 'generated'} {du(src) / MB:,.0f} MB in "
+                  f"{time.perf_counter() - t:.0f}s", flush=True)
         size1 = du(src)
+        nfiles = sum(len(n) for _d, _s, n in os.walk(src))
         chosen = {"lens": Lens, "restic": Restic, "borg": Borg, "tar": TarZstd}
         tools = [chosen[n](work) for n in args.tools.split(",")]
-        res = {t.name: {} for t in tools}
-        # first version
+        res = {t.name: {"rss": 0} for t in tools}
         glacier = None
-        if not args.no_glacier and "lens" in res:
+        if not args.no_glacier and not args.data and "lens" in res:
             glacier = glacier_partial(src, work)
-        # --repeat N: the first archive and the restore run N times in rotating tool
-        # order (fresh repositories each time); the best time counts, which damps the
-        # noise of a shared machine.
+
+        def best(t, key, seconds, rss):
+            r = res[t.name]
+            r[key] = min(seconds, r.get(key, seconds))
+            r["rss"] = max(r["rss"], rss)
+            r[f"{key[:-2]}_rss_mb"] = max(r.get(f"{key[:-2]}_rss_mb", 0), rss / MB)
+
+        # --repeat N: the first archive and the restores run N times in rotating tool
+        # order (fresh repositories / folders each time); the best time counts
         for r in range(args.repeat):
-            for t in tools[r % len(tools):] + tools[:r % len(tools)]:
+            def first(t):
                 shutil.rmtree(t.repo, ignore_errors=True)
                 t.init()
-                s, rss = t.backup(src, "v1")
-                best = res[t.name].get("first_s")
-                if best is None or s < best:
-                    res[t.name].update(first_s=s)
-                res[t.name]["first_rss"] = max(rss, res[t.name].get("first_rss", 0))
-                print(f"{t.name}: first {size1 / MB / s:,.1f} MB/s", flush=True)
-        changed = mutate(src)
+                best(t, "first_s", *t.backup(src, "v1"))
+                print(f"{t.name}: v1 {size1 / MB / res[t.name]['first_s']:,.1f} MB/s",
+                      flush=True)
+            timed_round(tools, r, first)
+        changed = mutate(src) + small_changes(src) if not args.data else mutate_any(src)
         size2 = du(src)
         print(f"changed {changed / MB:,.0f} MB of {size2 / MB:,.0f} MB", flush=True)
         for t in tools:
-            s, rss = t.backup(src, "v2")
-            res[t.name].update(second_s=s, second_rss=rss, repo=du(t.repo))
-            print(f"{t.name}: second {size2 / MB / s:,.1f} MB/s", flush=True)
+            best(t, "second_s", *t.backup(src, "v2"))
+            res[t.name]["repo"] = du(t.repo)
+            print(f"{t.name}: v2 {size2 / MB / res[t.name]['second_s']:,.1f} MB/s", flush=True)
         for r in range(args.repeat):
-            for t in tools[r % len(tools):] + tools[:r % len(tools)]:
+            def restore(t):
                 dest = os.path.join(work, f"restore-{t.name.replace('|', '-')}")
                 shutil.rmtree(dest, ignore_errors=True)
-                s, rss = t.restore(dest)
-                best = res[t.name].get("restore_s")
-                if best is None or s < best:
-                    res[t.name].update(restore_s=s)
-                res[t.name]["restore_rss"] = max(rss, res[t.name].get("restore_rss", 0))
+                best(t, "restore_s", *t.restore(dest))
+                best(t, "over_s", *t.restore(dest, over=True))
                 shutil.rmtree(dest, ignore_errors=True)
-                print(f"{t.name}: restore {size2 / MB / s:,.1f} MB/s", flush=True)
-        base = res.get("restic")
-        widths = (11, 11, 8, 11, 8, 11, 8, 11, 8, 10)
+                print(f"{t.name}: restore {size2 / MB / res[t.name]['restore_s']:,.1f} MB/s,"
+                      f" over a copy {size2 / MB / res[t.name]['over_s']:,.1f} MB/s", flush=True)
+            timed_round(tools, r, restore)
+        for r in res.values():
+            r.update(first_mb_s=size1 / MB / r["first_s"], second_mb_s=size2 / MB / r["second_s"],
+                     restore_mb_s=size2 / MB / r["restore_s"], over_mb_s=size2 / MB / r["over_s"],
+                     repo_mb=r["repo"] / MB, peak_rss_mb=r["rss"] / MB)
         print()
-        load = os.getloadavg()[0]
-        print(f"dataset: v1 {size1 / MB:,.0f} MB, v2 {size2 / MB:,.0f} MB "
-              f"({changed / MB:,.0f} MB changed); {os.cpu_count()} cores, load {load:.1f}; "
-              f"best of {args.repeat} for 1st and restore")
-        print(fmt_row(("tool", "1st MB/s", "x restic", "2nd MB/s", "x restic", "repo MB",
-                       "x restic", "restore MB/s", "x restic", "peak RSS"), widths))
-        for name, r in res.items():
-            f1, f2, rr = size1 / MB / r["first_s"], size2 / MB / r["second_s"], \
-                size2 / MB / r["restore_s"]
-            rss = max(r["first_rss"], r["second_rss"], r["restore_rss"]) / MB
-
-            def ratio(key, inverse=False, r=r):
-                if not base:
-                    return "-"
-                if inverse:
-                    return f"{r[key] / base[key]:.2f}"
-                return f"{base[key] / r[key]:.2f}"
-
-            r.update(first_mb_s=f1, second_mb_s=f2, restore_mb_s=rr, peak_rss_mb=rss)
-            print(fmt_row((name, f"{f1:,.1f}", ratio("first_s"), f"{f2:,.1f}",
-                           ratio("second_s"), f"{r['repo'] / MB:,.1f}", ratio("repo", True),
-                           f"{rr:,.1f}", ratio("restore_s"), f"{rss:,.0f} MB"), widths))
+        load = os.getloadavg()
+        print(f"dataset: {args.data or 'generated'}; v1 {size1 / MB:,.0f} MB in {nfiles:,} "
+              f"files, v2 {size2 / MB:,.0f} MB ({changed / MB:,.0f} MB changed); "
+              f"{os.cpu_count()} cores, load {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}; "
+              f"best of {args.repeat} for v1 and the restores; default settings")
+        for line in report(res):
+            print(line)
+        print("peak RSS by step, MB: " + "; ".join(
+            f"{name} " + "/".join(f"{r[k]:.0f}" for k in ("first_rss_mb", "second_rss_mb",
+                                                         "restore_rss_mb", "over_rss_mb"))
+            for name, r in res.items()) + " (v1/v2/restore/over a copy)")
         if glacier:
             print()
             print(f"partial restore from GLACIER (moto): 1 file of "
@@ -461,8 +605,8 @@ def main(argv=None) -> int:
                       f"{e['hours'][1]:g} h")
         if args.json:
             with open(args.json, "w") as f:
-                json.dump({"size1": size1, "size2": size2, "changed": changed, "tools": res,
-                           "glacier": glacier}, f, indent=2)
+                json.dump({"data": args.data, "size1": size1, "size2": size2, "files": nfiles,
+                           "changed": changed, "tools": res, "glacier": glacier}, f, indent=2)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

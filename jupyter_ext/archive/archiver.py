@@ -3,15 +3,15 @@
 Crash safety: a pack's index is written only after the pack, the manifest only
 after every pack, and the archive entry (what makes it visible) last. A re-run
 after ``kill -9`` finds the chunks of every indexed pack and does not upload
-them again. Unchanged files (same path, size and mtime as in the previous
-archive of the same name) reuse their chunk lists without being read.
+them again. Unchanged files reuse their chunk lists without being read: same
+path, size, mtime, ctime and inode as in the parent archive, which is the latest
+archive of the same sources (whatever its name), or the one given as ``parent``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,7 +21,7 @@ import blake3
 from ..constants import DEFAULT_PACK_SIZE
 from .chunks import chunk_id, encode, iter_chunks
 from .errors import Cancelled, ConfigError
-from .manifest import FILE, ArchiveEntry, Manifest
+from .manifest import FILE, ArchiveEntry, FileEntry, Manifest
 from .pricing import check_class
 from .progress import Reporter
 from .repository import Repository
@@ -42,6 +42,7 @@ class ArchiveOptions:
     upload_workers: int = 4
     dry_run: bool = False
     use_parent: bool = True
+    parent: str = ""  # archive id (or name) to compare with; "" = latest of the same sources
 
     def validate(self) -> ArchiveOptions:
         check_class(self.storage_class)
@@ -134,9 +135,13 @@ class Archiver:
             return True
 
     # -- files -----------------------------------------------------------------
-    def _file(self, entry, src: str, pool: queue.Queue) -> None:
+    def _file(self, entry, src: str) -> None:
+        """Read, chunk, hash and compress one file. A big file fills packs of its own
+        (a partial restore thaws about its packed size); a small file's new blobs go
+        to the one shared pack once the file is read (bounded: under a quarter pack)."""
         big = entry.size >= self.opts.pack_size // 4
-        packer = Packer() if big else pool.get()
+        packer = Packer() if big else None
+        pending: list = []
         try:
             chunks = []
             total = 0
@@ -158,8 +163,12 @@ class Archiver:
                     n = len(view)
                     total += n
                     if self._is_new(cid):
-                        packer.add(cid.hex(), encode(view, self.opts.level), n)
+                        blob = encode(view, self.opts.level)
                         self.rep.add(bytes_done=n, bytes_new=n)
+                        if packer is None:
+                            pending.append((cid.hex(), blob, n))
+                            continue
+                        packer.add(cid.hex(), blob, n)
                         if packer.size >= self.opts.pack_size:
                             self._ship(packer)
                             packer = Packer()
@@ -170,16 +179,25 @@ class Archiver:
             entry.chunks = chunks
             entry.size = total  # what was read wins over the scanned size
         finally:
-            if big:
+            # claimed chunks are stored even if the file failed: others may use them
+            if packer is not None:
                 self._ship(packer)
-            else:
-                pool.put(packer)
+            elif pending:
+                self._add_shared(pending)
         self.rep.add(files_done=1)
+
+    def _add_shared(self, blobs: list) -> None:
+        with self._shared_lock:
+            for cid_hex, blob, n in blobs:
+                self._shared.add(cid_hex, blob, n)
+                if self._shared.size >= self.opts.pack_size:
+                    full, self._shared = self._shared, Packer()
+                    self._ship(full)  # may wait for an upload slot: back-pressure
 
     def _read(self, f, entry):
         """Chunks of an open file; a read error skips the file (recorded, not fatal)."""
         try:
-            yield from iter_chunks(f, self.repo.params)
+            yield from iter_chunks(f, self.repo.params, size_hint=entry.size)
         except OSError as exc:
             self._unreadable[entry.path] = str(exc)
 
@@ -194,36 +212,51 @@ class Archiver:
         files = [(e, s) for e, s in items if e.type == FILE]
         rep.set(phase="index", files_total=len(files), bytes_total=sum(e.size for e, _ in files))
         repo.load_index()
-        parent = self._parent() if opts.use_parent else {}
+        parent = self._parent(sources) if opts.use_parent else {}
         rep.set(phase="archive")
         todo = []
+        self.unchanged_files = 0
         for entry, src in files:
             old = parent.get(entry.path)
-            if (old is not None and old.type == FILE and old.size == entry.size
-                    and old.mtime_ns == entry.mtime_ns
+            if (old is not None and unchanged(old, entry)
                     and all(repo.locate(bytes.fromhex(h)) for h in old.chunks)):
                 entry.chunks = old.chunks
+                self.unchanged_files += 1
                 rep.add(bytes_done=entry.size, files_done=1)
             else:
                 todo.append((entry, src))
-        # big files first spreads the work over the workers
-        todo.sort(key=lambda es: -es[0].size)
-        pool: queue.Queue = queue.Queue()
-        for _ in range(opts.workers):
-            pool.put(Packer())
+        # big files first (largest first) spreads the work over the workers; small
+        # ones then in path order, so shared packs hold neighbours: a restore writes
+        # them folder by folder
+        big = self.opts.pack_size // 4
+        todo.sort(key=lambda es: (0, -es[0].size) if es[0].size >= big else (1, 0))
+        self._shared, self._shared_lock = Packer(), threading.Lock()
         try:
+            # each worker takes the next file from one shared iterator: no future or
+            # queued work item per file (they cost ~1 KB each on trees of many files)
+            pending, take = iter(todo), threading.Lock()
+
+            def work():
+                while not self._abort.is_set():
+                    with take:
+                        item = next(pending, None)
+                    if item is None:
+                        return
+                    try:
+                        self._file(*item)
+                    except BaseException as exc:
+                        with take:  # the first failure is the one reported
+                            failures.append(exc)
+                        self._abort.set()
+                        return
+
+            failures: list = []
             with ThreadPoolExecutor(opts.workers, thread_name_prefix="lens-chunk") as workers:
-                futures = [workers.submit(self._file, e, s, pool) for e, s in todo]
-                try:
-                    for fut in futures:
-                        fut.result()
-                except BaseException:
-                    self._abort.set()
-                    for fut in futures:
-                        fut.cancel()
-                    raise
-            while not pool.empty():
-                self._ship(pool.get())
+                for fut in [workers.submit(work) for _ in range(opts.workers)]:
+                    fut.result()
+            if failures:
+                raise failures[0]
+            self._ship(self._shared)
             for fut in self._futures:
                 fut.result()
         finally:
@@ -238,10 +271,11 @@ class Archiver:
         manifest = Manifest(
             name=opts.name, owner=str(repo.owner), created=created,
             files=[e for e, _ in items], tags=dict(opts.tags), meta=dict(opts.meta),
-            sources=[os.path.abspath(s) for s in sources], storage_class=opts.storage_class,
+            sources=source_paths(sources), storage_class=opts.storage_class,
             chunker=repo.params.as_dict(), parent=self.parent_id,
             stats={"files": len(files), "size": rep.p.bytes_total, "new_bytes": rep.p.bytes_new,
                    "added_bytes": rep.p.bytes_stored, "packs": rep.p.packs,
+                   "unchanged_files": self.unchanged_files,
                    "skipped": skipped[:1000], "skipped_count": len(skipped)})
         manifest.validate()
         if opts.dry_run:
@@ -259,9 +293,31 @@ class Archiver:
         repo.publish(entry)
         return entry, manifest, rep.finish()
 
-    def _parent(self) -> dict:
-        same = [e for e in self.repo.entries() if e.name == self.opts.name]
-        if not same:
+    def _parent(self, sources: list[str]) -> dict:
+        entry = (self.repo.resolve(self.opts.parent) if self.opts.parent
+                 else latest_of_sources(self.repo.entries(), source_paths(sources)))
+        if entry is None:
             return {}
-        self.parent_id = same[-1].id
-        return {f.path: f for f in self.repo.manifest(same[-1]).files}
+        self.parent_id = entry.id
+        return {f.path: f for f in self.repo.manifest(entry).files}
+
+
+def source_paths(sources: list[str]) -> list[str]:
+    """The absolute source paths an archive records (and parents are matched by)."""
+    return [os.path.abspath(os.path.expanduser(s)) for s in sources]
+
+
+def latest_of_sources(entries: list[ArchiveEntry], sources: list[str]) -> ArchiveEntry | None:
+    """The newest archive of exactly these sources (``entries`` oldest first)."""
+    want = sorted(sources)
+    same = [e for e in entries if sorted(e.sources) == want]
+    return same[-1] if same else None
+
+
+def unchanged(old: FileEntry, new: FileEntry) -> bool:
+    """A file is not read again only when path (the caller's key), size, mtime,
+    ctime and inode all match: a same-size rewrite with the mtime set back still
+    changes the ctime. Entries of older manifests (no ctime) never match."""
+    return (old.type == FILE and new.type == FILE and old.size == new.size
+            and old.mtime_ns == new.mtime_ns and old.ctime_ns == new.ctime_ns != 0
+            and old.ino == new.ino)

@@ -49,12 +49,18 @@ def chunk_id(data) -> bytes:
     return blake3.blake3(data).digest()
 
 
-def iter_chunks(fileobj, params: ChunkerParams, read_size: int = READ_SIZE):
-    """Yield memoryviews of the content-defined chunks of a binary file object."""
+def iter_chunks(fileobj, params: ChunkerParams, read_size: int = READ_SIZE,
+                size_hint: int | None = None):
+    """Yield memoryviews of the content-defined chunks of a binary file object.
+
+    ``size_hint`` (the scanned size) sizes the first read: a small file is not read
+    into a ``read_size`` buffer (an mmap and a copy per file)."""
     read_size = max(read_size, params.max_size)
+    first = read_size if size_hint is None else max(1, min(read_size, size_hint))
     tail = b""
     while True:
-        data = fileobj.read(read_size)
+        data = fileobj.read(first)
+        first = read_size
         eof = not data
         buf = tail + data if tail else data
         if not buf:

@@ -22,6 +22,7 @@ from .archiver import ArchiveOptions, Archiver
 from .check import CheckReport, check_repository
 from .chunks import ChunkerParams
 from .errors import ConfigError, NotFound
+from .memory import fix_mmap_threshold
 from .progress import Reporter
 from .repository import Principal, Repository
 from .restore import Restorer, plan_restore
@@ -111,26 +112,32 @@ class ArchiveEngine(Configurable):
     # -- operations ---------------------------------------------------------------
     def create(self, paths: list[str], *, owner: str, principal: Principal, name: str,
                tags: dict | None = None, meta: dict | None = None,
-               storage_class: str | None = None, dry_run: bool = False,
+               storage_class: str | None = None, dry_run: bool = False, parent: str = "",
                progress=None, cancel=None, after_scan=None) -> dict:
         """Archive ``paths``. Returns a summary; with ``dry_run`` also the cost table.
+        Unchanged files are taken from ``parent`` (an archive id or name), by default
+        the latest archive of the same paths whatever its name.
         ``after_scan`` is passed to :class:`Archiver` (a hook between scan and reads)."""
         if not paths:
             raise ConfigError("paths: give at least one file or directory")
+        fix_mmap_threshold()
         opts = ArchiveOptions(
             name=name, tags=tags or {}, meta=meta or {},
             storage_class=storage_class or self.storage_class, level=self.zstd_level,
             pack_size=self.pack_size, workers=self.workers,
-            # a local disk gains nothing from more writers; S3 gains from concurrency
+            # a local disk gains nothing from more writers (and each waiting pack is
+            # pack_size of memory); S3 gains from concurrency
             upload_workers=(self.upload_workers if self.repository.startswith("s3://")
-                            else min(2, self.upload_workers)),
-            dry_run=dry_run)
+                            else 1),
+            dry_run=dry_run, parent=parent or "")
         repo = self.repo(owner, principal)
         archiver = Archiver(repo, opts, Reporter(progress, cancel), after_scan=after_scan)
         entry, manifest, prog = archiver.run(paths)
         result = {"archive": entry.as_dict() if entry else None,
                   "progress": prog.as_dict(), "dry_run": dry_run,
-                  "skipped": list(manifest.stats.get("skipped", []))}
+                  "skipped": list(manifest.stats.get("skipped", [])),
+                  # the archive unchanged files were taken from, and how many
+                  "parent": archiver.parent_id, "unchanged_files": archiver.unchanged_files}
         if dry_run:
             hot = [len(manifest.to_bytes()), 4096, 4096]
             result["costs"] = pricing.cost_table(archiver.pack_sizes, hot, self.prices)
@@ -168,6 +175,7 @@ class ArchiveEngine(Configurable):
                 cancel=None) -> dict:
         """Restore (or resume restoring). With ``wait=False`` returns once thaws are
         requested; call again later, it picks up the persisted state."""
+        fix_mmap_threshold()
         repo = self.repo(owner, principal, create=False)
         plan = plan_restore(repo, ref, paths, self.prices)
         r = Restorer(repo, plan, target, tier=tier, overwrite=overwrite,

@@ -9,9 +9,12 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from .errors import IntegrityError, UnsafePath
-from .zjson import MAX_MANIFEST_BYTES, dumps, loads
+from .zjson import MAX_MANIFEST_BYTES, Rows, dumps, loads
 
-FORMAT = 1
+# 1: files as objects; 2: files as rows in ROW_FIELDS order (a third of the memory
+# when a manifest of many files is read). Both are read.
+FORMAT = 2
+ROW_FIELDS = ("path", "type", "mode", "mtime_ns", "size", "chunks", "target", "ctime_ns", "ino")
 FILE, DIR, SYMLINK = "file", "dir", "symlink"
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -38,7 +41,7 @@ def check_link(path: str, target: str) -> str:
     return target
 
 
-@dataclass
+@dataclass(slots=True)  # one per file: slots keep trees of many files small
 class FileEntry:
     path: str
     type: str = FILE
@@ -47,6 +50,10 @@ class FileEntry:
     size: int = 0
     chunks: list = field(default_factory=list)  # hex chunk ids
     target: str = ""  # symlink target
+    # files only: with size and mtime they tell an unchanged file from a rewritten one
+    # (a rewrite within the mtime granularity, or an mtime set back, changes the ctime)
+    ctime_ns: int = 0
+    ino: int = 0
 
     def validate(self) -> FileEntry:
         check_relpath(self.path)
@@ -59,10 +66,21 @@ class FileEntry:
                 raise IntegrityError(f"{self.path}: malformed chunk id {c!r}")
         return self
 
+    def to_row(self) -> list:
+        return [self.path, self.type, self.mode, self.mtime_ns, self.size, self.chunks,
+                self.target, self.ctime_ns, self.ino]
+
+    @classmethod
+    def from_row(cls, row) -> FileEntry:
+        if not isinstance(row, list) or len(row) != len(ROW_FIELDS):
+            raise IntegrityError(f"manifest file row {str(row)[:80]!r} is malformed")
+        return cls(*row)
+
     def to_json(self) -> dict:
         d = {"path": self.path, "type": self.type, "mode": self.mode, "mtime_ns": self.mtime_ns}
         if self.type == FILE:
             d["size"], d["chunks"] = self.size, self.chunks
+            d["ctime_ns"], d["ino"] = self.ctime_ns, self.ino
         elif self.type == SYMLINK:
             d["target"] = self.target
         return d
@@ -87,7 +105,7 @@ class Manifest:
                "created": self.created, "tags": self.tags, "meta": self.meta,
                "sources": self.sources, "storage_class": self.storage_class,
                "chunker": self.chunker, "stats": self.stats, "parent": self.parent,
-               "files": [f.to_json() for f in self.files]}
+               "file_fields": list(ROW_FIELDS), "files": Rows(self.files, FileEntry.to_row)}
         return dumps(doc)
 
     @classmethod
@@ -95,10 +113,20 @@ class Manifest:
         doc = loads(data, MAX_MANIFEST_BYTES, "manifest")
         if not isinstance(doc, dict):
             raise IntegrityError("manifest does not decode: not a JSON object")
-        if doc.get("format") != FORMAT:
-            raise IntegrityError(f"manifest format {doc.get('format')!r} unsupported")
-        files = [FileEntry(**{k: v for k, v in f.items()
-                              if k in FileEntry.__dataclass_fields__}) for f in doc["files"]]
+        fmt = doc.get("format")
+        raw = doc.pop("files", None)
+        if fmt not in (1, 2) or not isinstance(raw, list):
+            raise IntegrityError(f"manifest format {fmt!r} unsupported")
+        if fmt == 2 and doc.get("file_fields") != list(ROW_FIELDS):
+            raise IntegrityError("manifest file fields are not the known ones")
+        files = []
+        for i, f in enumerate(raw):
+            try:
+                files.append(FileEntry.from_row(f) if fmt == 2 else FileEntry(**{
+                    k: v for k, v in f.items() if k in FileEntry.__dataclass_fields__}))
+            except (TypeError, AttributeError):
+                raise IntegrityError(f"manifest file entry {i} is malformed") from None
+            raw[i] = None  # each parsed row is freed as its entry is made
         fields = {k: doc[k] for k in cls.__dataclass_fields__ if k in doc and k != "files"}
         return cls(files=files, **fields)
 

@@ -72,7 +72,7 @@ class Owner:
         return self.name in who.groups
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per chunk in the index: slots keep it small
 class Location:
     pack: str
     offset: int

@@ -11,18 +11,21 @@ import datetime as dt
 import fnmatch
 import json
 import os
+import queue
 import re
+import resource
 import secrets
 import stat
+import threading
 import time
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 import blake3
 
 from ..constants import COLD_CLASSES, DEFAULT_TIER
-from .chunks import decode
+from .chunks import chunk_id, decode
 from .errors import ArchiveError, Exists, IntegrityError, NotFound, UnsafePath
 from .manifest import (
     DIR,
@@ -40,6 +43,11 @@ from .repository import Repository
 from .safefs import SPECIAL_BITS, DirWalker, current_umask, safe_mode
 
 MAX_RANGE = 8 * 1024 * 1024
+SMALL_FILE = 1024 * 1024    # files up to this size are restored in batches
+MAX_GAP = 1024 * 1024       # a batch reads over at most this much unneeded pack data
+MAX_BATCH_FILES = 256
+PREALLOCATE = 1024 * 1024   # files from this size are preallocated (fewer extents)
+READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
 TMP_MARK = ".lens-tmp-"
 TMP_RE = re.compile(r"^\..+\.lens-tmp-[0-9a-f]{8}$")
 
@@ -116,6 +124,14 @@ def plan_restore(repo: Repository, ref: str, paths: list[str] | None = None,
     return plan
 
 
+def walker_fds(walkers: int) -> int:
+    """Folder fds each batch thread may keep open, within the process's fd limit."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        soft = 65536
+    return max(8, min(512, (soft - 128) // (walkers + 1)))
+
+
 def restore_id(archive_id: str, paths: list, target: str) -> str:
     key = json.dumps([archive_id, sorted(paths), os.path.abspath(target)])
     return blake3.blake3(key.encode()).hexdigest()
@@ -146,6 +162,12 @@ class Restorer:
             "paths": plan.paths, "target": self.target, "tier": tier, "status": "planned",
             "thaw_requested": {}, "done": [], "created": _now(), "error": ""}
         self._last_save = 0.0
+        self._lock = threading.Lock()
+        self._created_set: set | None = None
+        self._done: set = set()
+        # files absent when this restore began (kept in the state): created under
+        # their names; on resume, a regular file there is this restore's partial file
+        self._new: set = set(self.state.get("new_files", ()))
 
     # -- state ---------------------------------------------------------------
     def save(self, force: bool = True) -> None:
@@ -210,6 +232,8 @@ class Restorer:
             if os.path.lexists(self.target):
                 raise Exists(f"restore target {self.target!r} exists and is not a folder")
             check_tree(self.plan.files)
+            if not self.resuming:
+                self._mark_new([f.path for f in self.plan.files if f.type == FILE])
             return
         with DirWalker(self.target) as w:
             check_tree(self.plan.files, self._existing_link(w))
@@ -220,10 +244,13 @@ class Restorer:
             self._sweep_temp(w)
         done = set(self.state["done"])
         conflicts = []
+        new: list = []
         for f in self.plan.files:
             parts = self._parts(f.path)
             st = w.lstat(parts)  # walks the parents: UnsafePath if one is a link
             if st is None:
+                if f.type == FILE and not self.resuming:
+                    new.append(f.path)
                 continue
             if f.type == DIR:
                 if stat.S_ISLNK(st.st_mode):
@@ -235,6 +262,9 @@ class Restorer:
                 if self.resuming and self._already_restored(f, st, w):
                     self.state["done"].append(f.path)
                     done.add(f.path)
+                elif (self.resuming and f.path in self._new
+                      and stat.S_ISREG(st.st_mode)):
+                    pass  # this restore's partial file, from before a kill
                 elif not self.overwrite:
                     conflicts.append(f.path)
                 elif stat.S_ISDIR(st.st_mode):
@@ -243,6 +273,12 @@ class Restorer:
             more = f" (+{len(conflicts) - 5} more)" if len(conflicts) > 5 else ""
             raise Exists(f"{len(conflicts)} file(s) exist, e.g. {', '.join(conflicts[:5])}"
                          f"{more}; pass overwrite=True (--overwrite) to replace them")
+        if not self.resuming:
+            self._mark_new(new)
+
+    def _mark_new(self, paths: list) -> None:
+        self.state["new_files"] = paths
+        self._new = set(paths)
 
     # -- thaw ----------------------------------------------------------------
     def thaw(self, wait: bool = True) -> bool:
@@ -279,75 +315,243 @@ class Restorer:
             pending = still
 
     # -- download --------------------------------------------------------------
-    def _groups(self, f: FileEntry):
-        """Ranges to fetch: runs of chunks contiguous within one pack."""
-        group = None
+    # Small files are restored in batches: one ranged read of a pack covers many
+    # of them, and batches run on a thread pool (reads, zstd and BLAKE3 release the
+    # GIL). A big file is written in order by one thread while the pool fetches
+    # and decodes its next ranges.
+    def _locs(self, f: FileEntry) -> list:
+        index = self.repo.load_index()
+        out = []
         for h in f.chunks:
-            loc = self.repo.locate(bytes.fromhex(h))
+            cid = bytes.fromhex(h)
+            out.append((cid, index[cid]))  # plan_restore found every chunk
+        return out
+
+    def _groups(self, f: FileEntry):
+        """Ranges to fetch: runs of chunks contiguous within one pack, at most
+        MAX_RANGE read and MAX_RANGE decoded (text decodes to 4x its packed size)."""
+        group = None
+        for cid, loc in self._locs(f):
             if (group and group["pack"] == loc.pack
                     and group["start"] + group["len"] == loc.offset
-                    and group["len"] + loc.length <= MAX_RANGE):
+                    and group["len"] + loc.length <= MAX_RANGE
+                    and group["raw"] + loc.raw_len <= MAX_RANGE):
                 group["len"] += loc.length
-                group["items"].append((h, loc))
+                group["raw"] += loc.raw_len
+                group["items"].append((cid, loc))
             else:
                 if group:
                     yield group
                 group = {"pack": loc.pack, "start": loc.offset, "len": loc.length,
-                         "items": [(h, loc)]}
+                         "raw": loc.raw_len, "items": [(cid, loc)]}
         if group:
             yield group
 
-    def _fetch(self, f: FileEntry, g: dict) -> list[bytes]:
+    def _get(self, f: FileEntry, pack: str, start: int, length: int) -> memoryview:
         try:
-            blob = self.repo.store.get(self.repo.pack_key(g["pack"]), g["start"], g["len"])
-            out = []
-            for h, loc in g["items"]:
-                rel = loc.offset - g["start"]
-                out.append(decode(blob[rel:rel + loc.length], bytes.fromhex(h), loc.raw_len))
-            return out
-        except IntegrityError as exc:
-            raise IntegrityError(
-                f"restore failed: {f.path}: data in pack {g['pack'][:16]} is corrupt ({exc})"
-            ) from None
+            return memoryview(self.repo.store.get(self.repo.pack_key(pack), start, length))
         except NotFound:
-            raise IntegrityError(f"restore failed: {f.path}: pack {g['pack'][:16]} is missing"
+            raise IntegrityError(f"restore failed: {f.path}: pack {pack[:16]} is missing"
                                  ) from None
 
-    def _write_file(self, f: FileEntry, pool: ThreadPoolExecutor, w: DirWalker) -> None:
-        parts = self._parts(f.path)
-        name = parts[-1]
-        tmp = f".{name}{TMP_MARK}{secrets.token_hex(4)}"
-        pfd = w.open(parts[:-1], create=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600, dir_fd=pfd)
+    def _decode(self, f: FileEntry, blob: memoryview, start: int, cid: bytes, loc):
+        rel = loc.offset - start
         try:
-            window: OrderedDict = OrderedDict()
-            groups = iter(self._groups(f))
-            for g in groups:
-                window[len(window)] = pool.submit(self._fetch, f, g)
-                if len(window) >= self.workers + 1:
-                    break
-            nxt = len(window)
+            return decode(blob[rel:rel + loc.length], cid, loc.raw_len)
+        except IntegrityError as exc:
+            raise IntegrityError(
+                f"restore failed: {f.path}: data in pack {loc.pack[:16]} is corrupt ({exc})"
+            ) from None
+
+    def _fetch(self, f: FileEntry, g: dict) -> list:
+        blob = self._get(f, g["pack"], g["start"], g["len"])
+        return [self._decode(f, blob, g["start"], cid, loc) for cid, loc in g["items"]]
+
+    def plan_batches(self, files: list) -> tuple[list, list]:
+        """(big files, batches of small files): a batch is ``(pack, start, end,
+        [(file, locs)])``, one read of ``pack[start:end]``; empty files go in
+        batches without a pack."""
+        big, by_pack, empty = [], {}, []
+        for f in files:
+            if not f.chunks:
+                empty.append((f, []))
+                continue
+            if f.size > SMALL_FILE:
+                big.append(f)
+                continue
+            locs = self._locs(f)
+            packs = {loc.pack for _, loc in locs}
+            if len(packs) != 1:
+                big.append(f)
+                continue
+            lo = min(loc.offset for _, loc in locs)
+            hi = max(loc.offset + loc.length for _, loc in locs)
+            by_pack.setdefault(packs.pop(), []).append((lo, hi, f, locs))
+        batches = [(None, 0, 0, empty[i:i + 256]) for i in range(0, len(empty), 256)]
+        for pack, items in by_pack.items():
+            items.sort(key=lambda it: it[0])
+            cur = None
+            for lo, hi, f, locs in items:
+                if (cur is not None and hi - cur[1] <= MAX_RANGE and lo - cur[2] <= MAX_GAP
+                        and len(cur[3]) < MAX_BATCH_FILES):
+                    cur[2] = max(cur[2], hi)
+                    cur[3].append((f, locs))
+                else:
+                    cur = [pack, lo, hi, [(f, locs)]]
+                    batches.append(cur)
+        # folder by folder within a batch: the walker's cached folder fds get reused
+        return big, [(b[0], b[1], b[2], sorted(b[3], key=lambda it: it[0].path))
+                     for b in batches]
+
+    def _restore_batch(self, batch, walkers: queue.Queue) -> list[str]:
+        """Write the files of one batch; returns their paths (all written)."""
+        pack, start, end, items = batch
+        self.rep.check()
+        blob = self._get(items[0][0], pack, start, end - start) if pack else memoryview(b"")
+        w = walkers.get()
+        try:
+            done = []
+            for f, locs in items:
+                decoded: dict = {}  # a chunk shared by files of the batch decodes once
+                datas = []
+                for cid, loc in locs:
+                    data = decoded.get(cid)
+                    if data is None:
+                        data = decoded[cid] = self._decode(f, blob, start, cid, loc)
+                    datas.append(data)
+                if not self._unchanged(f, locs, w):
+                    self._write(f, w, iter([datas]))
+                done.append(f.path)
+            self.rep.add(files_done=len(items), bytes_done=sum(f.size for f, _ in items))
+            return done
+        finally:
+            walkers.put(w)
+
+    def _restore_big(self, f: FileEntry, pool: ThreadPoolExecutor,
+                     walkers: queue.Queue) -> list[str]:
+        w = walkers.get()
+        try:
+            self._write_big(f, pool, w)
+        finally:
+            walkers.put(w)
+        self.rep.add(files_done=1)
+        return [f.path]
+
+    def _write_big(self, f: FileEntry, pool: ThreadPoolExecutor, w: DirWalker) -> None:
+        if self._unchanged(f, self._locs(f), w):
+            self.rep.add(bytes_done=f.size)
+            return
+        window: OrderedDict = OrderedDict()
+        groups = iter(self._groups(f))
+        for g in groups:
+            window[len(window)] = pool.submit(self._fetch, f, g)
+            if len(window) >= self.workers:  # bounds memory: workers x 2 x MAX_RANGE
+                break
+        nxt = len(window)
+
+        def in_order():
+            nonlocal nxt
             while window:
                 _, fut = window.popitem(last=False)
-                for data in fut.result():
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view):]
-                    self.rep.add(bytes_done=len(data))
+                datas = fut.result()
+                yield datas
+                self.rep.add(bytes_done=sum(len(d) for d in datas))
                 g = next(groups, None)
                 if g is not None:
                     window[nxt] = pool.submit(self._fetch, f, g)
                     nxt += 1
                 self.rep.check()
+
+        try:
+            self._write(f, w, in_order())
+        finally:
+            for fut in window.values():
+                fut.cancel()
+
+    def _unchanged(self, f: FileEntry, locs: list, w: DirWalker) -> bool:
+        """Over an existing tree (``overwrite``): a regular file already holding
+        exactly this content (every chunk's BLAKE3 checked) is kept, and only its
+        mode and mtime are set. It is opened without following links."""
+        if not self.overwrite:
+            return False
+        parts = self._parts(f.path)
+        pfd = w.open(parts[:-1])
+        if pfd is None:
+            return False
+        try:
+            fd = os.open(parts[-1], READ_FLAGS, dir_fd=pfd)
+        except OSError:
+            return False
+        try:
+            st = os.fstat(fd)
+            # a hard link may share its inode with a file outside the target: such a
+            # file is replaced (renamed over), never chmodded in place
+            if (not stat.S_ISREG(st.st_mode) or st.st_size != f.size or st.st_nlink != 1
+                    or st.st_uid != os.geteuid()):
+                return False
+            with os.fdopen(os.dup(fd), "rb", buffering=0) as src:
+                for cid, loc in locs:
+                    data = src.read(loc.raw_len)
+                    if len(data) != loc.raw_len or chunk_id(data) != cid:
+                        return False
             os.fchmod(fd, self._mode(f))
+            os.utime(fd, ns=(f.mtime_ns, f.mtime_ns))
+            return True
+        finally:
+            os.close(fd)
+
+    def _write(self, f: FileEntry, w: DirWalker, pieces) -> None:
+        """Write ``pieces`` (lists of decoded chunks, in file order), then set the
+        mode and mtime. A file that was absent when the restore started is created
+        under its own name (``O_EXCL|O_NOFOLLOW``: one folder update, where a temp
+        name costs a create and a rename); on failure it is removed. Anything else
+        is written to a temp name and renamed over the entry."""
+        parts = f.path.split("/")  # checked by preflight (check_relpath), like all paths
+        # the folders exist by now (made before the files): no mkdir per file
+        pfd = w.open(parts[:-1])
+        if pfd is None:
+            pfd = w.open(parts[:-1], create=True)
+        mode = self._mode(f)
+        tmp = None
+        fd = self._create_new(f, pfd, parts[-1], mode)
+        made = parts[-1] if fd is not None else None
+        if fd is None:
+            tmp = made = f".{parts[-1]}{TMP_MARK}{secrets.token_hex(4)}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, 0o600, dir_fd=pfd)
+        try:
+            if f.size >= PREALLOCATE:
+                try:
+                    os.posix_fallocate(fd, 0, f.size)
+                except OSError:
+                    pass  # a file system without fallocate: plain writes
+            for datas in pieces:
+                for data in datas:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
+            if tmp is not None:
+                os.fchmod(fd, mode)
             os.utime(fd, ns=(f.mtime_ns, f.mtime_ns))
         except BaseException:
             os.close(fd)
-            os.unlink(tmp, dir_fd=pfd)
+            os.unlink(made, dir_fd=pfd)  # created by this call (O_EXCL): no partial file
             raise
         os.close(fd)
-        self._replace(f, tmp, w)
+        if tmp is not None:
+            self._replace(f, tmp, w)
+
+    def _create_new(self, f: FileEntry, pfd: int, name: str, mode: int) -> int | None:
+        """An fd of ``name`` created now, for a file absent when the restore began;
+        None when the name is taken (a partial file of a killed run, or anything
+        else: the temp-name path checks it). ``mode`` is already masked."""
+        if f.path not in self._new:
+            return None
+        try:
+            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                           | os.O_CLOEXEC, mode, dir_fd=pfd)
+        except FileExistsError:
+            return None
 
     def _replace(self, f: FileEntry, tmp: str, w: DirWalker) -> None:
         """Move ``tmp`` over the entry's name in its folder (re-walked, never followed)."""
@@ -357,13 +561,19 @@ class Restorer:
             st = os.stat(parts[-1], dir_fd=pfd, follow_symlinks=False)
         except FileNotFoundError:
             st = None
-        if st is not None and not self.overwrite and f.path not in self.state["done"]:
+        if (st is not None and not self.overwrite and f.path not in self._done
+                and not (f.path in self._new and stat.S_ISREG(st.st_mode))):
             os.unlink(tmp, dir_fd=pfd)
             raise Exists(f"{f.path}: exists; pass overwrite=True (--overwrite)")
         if st is not None and stat.S_ISDIR(st.st_mode):
             os.unlink(tmp, dir_fd=pfd)
             raise Exists(f"{f.path}: a directory is in the way")
         os.replace(tmp, parts[-1], src_dir_fd=pfd, dst_dir_fd=pfd)
+
+    def _record(self, paths: list[str]) -> None:
+        self._done.update(paths)
+        self.state["done"].extend(paths)
+        self.save(force=False)
 
     def _write_link(self, f: FileEntry, w: DirWalker) -> None:
         parts = self._parts(f.path)
@@ -378,12 +588,13 @@ class Restorer:
         return safe_mode(f.mode, self.umask)
 
     def _created(self, rel: str) -> None:
-        created = self.state.setdefault("created_dirs", [])
-        if not hasattr(self, "_created_set"):
-            self._created_set = set(created)
-        if rel not in self._created_set:
-            self._created_set.add(rel)
-            created.append(rel)
+        with self._lock:  # batch threads may create folders too
+            created = self.state.setdefault("created_dirs", [])
+            if self._created_set is None:
+                self._created_set = set(created)
+            if rel not in self._created_set:
+                self._created_set.add(rel)
+                created.append(rel)
 
     def _finish_dirs(self, w: DirWalker) -> None:
         """Modes and mtimes of folders, deepest first: those this restore created,
@@ -408,11 +619,14 @@ class Restorer:
         if not self.thaw(wait):
             return self.state
         self.rep.set(phase="restore")
-        done = set(self.state["done"])
+        done = self._done = set(self.state["done"])
         os.makedirs(self.target, exist_ok=True)
+        walkers: queue.Queue = queue.Queue()
         try:
             with (DirWalker(self.target, on_create=self._created) as w,
-                  ThreadPoolExecutor(self.workers, thread_name_prefix="lens-get") as pool):
+                  ThreadPoolExecutor(self.workers, thread_name_prefix="lens-get") as pool,
+                  ThreadPoolExecutor(self.workers, thread_name_prefix="lens-put") as writers,
+                  ThreadPoolExecutor(1, thread_name_prefix="lens-big") as bigs):
                 # folders this restore creates get the archive's modes at the end; they
                 # are recorded before they exist, so a resumed restore knows them too
                 for f in self.plan.files:
@@ -422,15 +636,29 @@ class Restorer:
                 for f in self.plan.files:
                     if f.type == DIR:
                         w.open(self._parts(f.path), create=True)
+                todo = []
                 for f in files:
                     if f.path in done:
                         self.rep.add(files_done=1, bytes_done=f.size)
-                        continue
-                    self._write_file(f, pool, w)
-                    done.add(f.path)
-                    self.state["done"].append(f.path)
-                    self.rep.add(files_done=1)
-                    self.save(force=False)
+                    else:
+                        todo.append(f)
+                big, batches = self.plan_batches(todo)
+                # each writing thread walks with its own DirWalker: a walker's cached
+                # fds are not shared, so none is closed under another thread
+                keep = walker_fds(self.workers + 1)
+                for _ in range(self.workers + 1):
+                    walkers.put(DirWalker(self.target, keep=keep, on_create=self._created))
+                # big files one at a time (their ranges fetched ahead on ``pool``),
+                # alongside the batches of small files on ``writers``
+                futures = [bigs.submit(self._restore_big, f, pool, walkers) for f in big]
+                futures += [writers.submit(self._restore_batch, b, walkers) for b in batches]
+                try:
+                    for fut in as_completed(futures):
+                        self._record(fut.result())
+                except BaseException:
+                    for fut in futures:
+                        fut.cancel()
+                    raise
                 for f in self.plan.files:
                     if f.type == SYMLINK and f.path not in done:
                         self._write_link(f, w)
@@ -440,6 +668,9 @@ class Restorer:
             self.state["status"], self.state["error"] = "failed", str(exc)
             self.save()
             raise
+        finally:
+            while not walkers.empty():
+                walkers.get().close()
         self.state["status"] = "done"
         self.save()
         self.rep.finish()

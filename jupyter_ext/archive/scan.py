@@ -21,13 +21,23 @@ DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
 
 
-class Source(str):
-    """An absolute source path plus the identity the scan saw there."""
+class Source(os.PathLike):
+    """An absolute source path plus the identity the scan saw there (slots: one per
+    scanned file, so trees of many files stay small in memory)."""
 
-    def __new__(cls, path: str, dev: int = 0, ino: int = 0):
-        obj = super().__new__(cls, path)
-        obj.dev, obj.ino = dev, ino
-        return obj
+    __slots__ = ("path", "dev", "ino")
+
+    def __init__(self, path: str, dev: int = 0, ino: int = 0):
+        self.path, self.dev, self.ino = path, dev, ino
+
+    def __fspath__(self) -> str:
+        return self.path
+
+    def __str__(self) -> str:
+        return self.path
+
+    def __repr__(self) -> str:
+        return f"Source({self.path!r}, dev={self.dev}, ino={self.ino})"
 
 
 class Changed(OSError):
@@ -95,7 +105,8 @@ def _entry(rel: str, st: os.stat_result, readlink) -> FileEntry | None:
     if stat.S_ISDIR(st.st_mode):
         return FileEntry(rel, DIR, mode, st.st_mtime_ns)
     if stat.S_ISREG(st.st_mode):
-        return FileEntry(rel, FILE, mode, st.st_mtime_ns, st.st_size)
+        return FileEntry(rel, FILE, mode, st.st_mtime_ns, st.st_size,
+                         ctime_ns=st.st_ctime_ns, ino=st.st_ino)
     if stat.S_ISLNK(st.st_mode):
         target = readlink()
         check_link(rel, target)

@@ -23,25 +23,56 @@ MAX_INDEX_BYTES = 64 * MiB
 STEP = 1 * MiB
 
 
+LIST_SLICE = 2000  # items of a long list encoded per C-encoder call
+
+
+class Rows:
+    """A long list encoded lazily: ``to_json(item)`` runs slice by slice while the
+    document is written, so the JSON form of every item never exists at once."""
+
+    def __init__(self, items: list, to_json):
+        self.items, self.to_json = items, to_json
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, part: slice) -> list:
+        return [self.to_json(item) for item in self.items[part]]
+
+
 def dumps(doc, level: int = 3) -> bytes:
-    """Compact, key-sorted JSON, compressed as a stream (no full raw copy in memory)."""
+    """Compact, key-sorted JSON, compressed as a stream (no full raw copy in memory).
+
+    Long top-level lists (a manifest's files) are encoded slice by slice with the C
+    encoder; the output is the same as ``json.dumps(doc, separators=(",", ":"),
+    sort_keys=True)``."""
     enc = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
     cobj = zstandard.ZstdCompressor(level=level).compressobj()
     out = []
-    pending: list[str] = []
-    size = 0
-    for piece in enc.iterencode(doc):
-        pending.append(piece)
-        size += len(piece)
-        if size >= STEP:
-            out.append(cobj.compress("".join(pending).encode()))
-            pending, size = [], 0
-    out.append(cobj.compress("".join(pending).encode()))
+
+    def emit(text: str) -> None:
+        out.append(cobj.compress(text.encode()))
+
+    if not isinstance(doc, dict):
+        emit(enc.encode(doc))
+    else:
+        emit("{")
+        for i, key in enumerate(sorted(doc)):
+            value = doc[key]
+            emit(("," if i else "") + enc.encode(str(key)) + ":")
+            if isinstance(value, Rows) or (isinstance(value, list) and len(value) > LIST_SLICE):
+                emit("[")
+                for j in range(0, len(value), LIST_SLICE):
+                    emit(("," if j else "") + enc.encode(value[j:j + LIST_SLICE])[1:-1])
+                emit("]")
+            else:
+                emit(enc.encode(value))
+        emit("}")
     out.append(cobj.flush())
     return b"".join(out)
 
 
-def decompress_bounded(data: bytes, limit: int, what: str) -> bytes:
+def decompress_bounded(data: bytes, limit: int, what: str) -> bytearray:
     """The plaintext of one zstd frame, refusing output beyond ``limit`` bytes."""
     out = bytearray()
     try:
@@ -60,7 +91,7 @@ def decompress_bounded(data: bytes, limit: int, what: str) -> bytes:
                                    f"{_human(limit)} bound; refusing it (corrupt or hostile object)")
     except zstandard.ZstdError as exc:
         raise IntegrityError(f"{what} does not decode: {exc}") from None
-    return bytes(out)
+    return out  # json.loads takes a bytearray: no second copy of the plaintext
 
 
 def _human(n: int) -> str:

@@ -100,6 +100,7 @@ def cmd_create(args):
                      name=args.name or os.path.basename(os.path.abspath(args.paths[0])),
                      tags=parse_pairs(args.tag, "tag"), meta=parse_pairs(args.meta, "meta"),
                      storage_class=args.storage_class, dry_run=args.dry_run,
+                     parent=args.parent or "",
                      progress=_progress_printer(args.progress and not args.json))
     p = res["progress"]
     if args.dry_run:
@@ -241,6 +242,9 @@ def register(subparsers) -> None:
     c.add_argument("--workers", type=int)
     c.add_argument("--sse", choices=["AES256", "aws:kms"])
     c.add_argument("--kms-key-id")
+    c.add_argument("--parent", metavar="ID",
+                   help="archive whose unchanged files are reused (default: the latest "
+                   "archive of the same paths, whatever its name)")
     c.add_argument("--dry-run", action="store_true", help="show the cost per class only")
     c.add_argument("--no-progress", dest="progress", action="store_false")
     c.set_defaults(func=_wrap(cmd_create))

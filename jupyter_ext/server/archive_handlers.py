@@ -142,8 +142,13 @@ class ArchivesHandler(ArchiveHandler):
         tags = data.get("tags") or {}
         if not isinstance(tags, dict):
             raise web.HTTPError(400, "tags must be an object of strings")
+        parent = data.get("parent") or ""
+        if not isinstance(parent, str) or len(parent) > 200:
+            raise web.HTTPError(400, "parent: give an archive id or name")
+        # the parent is looked up in this owner's repository only
         kwargs = dict(owner=self.archives.owner, principal=self.archives.principal, name=name,
-                      tags={str(k): str(v) for k, v in tags.items()}, storage_class=storage_class)
+                      tags={str(k): str(v) for k, v in tags.items()}, storage_class=storage_class,
+                      parent=parent)
         engine = self.archives.engine
         if data.get("dry_run"):
             try:

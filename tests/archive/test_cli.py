@@ -44,6 +44,11 @@ def test_create_ls_restore_check(tmp_path, capsys):
     assert code == 0 and out.strip().endswith("ok")
     code, out, _ = run(capsys, "archive", "show", "exp1", "--repo", repo)
     assert "data/table.csv" in out and "-> nested/notes.txt" in out
+    # a new name reuses the unchanged files of exp1; --parent names it explicitly
+    code, out, _ = run(capsys, "archive", "create", src, "--repo", repo, "--name", "exp2",
+                       "--parent", created["id"][:10], "--json", "--no-progress")
+    second = json.loads(out)
+    assert code == 0 and second["parent"] == created["id"] and second["unchanged_files"] == 4
 
 
 def test_dry_run_and_errors(tmp_path, capsys):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 
-from jupyter_ext.archive.errors import Cancelled, Exists, IntegrityError
+from jupyter_ext.archive.errors import Cancelled, Exists, IntegrityError, NotFound
 from jupyter_ext.archive.repository import Repository
 
 from .helpers import ALICE, engine, make_tree, snapshot
@@ -48,6 +49,53 @@ def test_dedup_across_archives_and_unchanged_files_skipped(tmp_path):
     out = tmp_path / "out"
     eng.restore("a", target=str(out), owner="alice", principal=ALICE)
     assert snapshot(str(out / "data")) == snapshot(src)
+
+
+def test_parent_is_the_latest_archive_of_the_same_paths_whatever_its_name(tmp_path):
+    src = make_tree(str(tmp_path / "src"))
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "x.txt").write_bytes(b"x" * 100)
+    eng = engine(str(tmp_path / "repo"))
+    first = eng.create([src], owner="alice", principal=ALICE, name="run-2026-12-01")
+    assert first["parent"] == "" and first["unchanged_files"] == 0
+    eng.create([str(other)], owner="alice", principal=ALICE, name="run-2026-12-01")
+    # the same paths under a new name: every file is taken from the first archive
+    second = eng.create([src], owner="alice", principal=ALICE, name="run-2026-12-02")
+    assert second["parent"] == first["archive"]["id"]
+    assert second["unchanged_files"] == second["archive"]["files"] == 4
+    # the same size and mtime, new content (the mtime set back): the ctime tells
+    table = os.path.join(src, "table.csv")
+    st = os.stat(table)
+    time.sleep(0.02)
+    with open(table, "r+b") as f:
+        old = f.read(5)
+        f.seek(0)
+        f.write(bytes(reversed(old)) if old != old[::-1] else b"zzzzz")
+    os.utime(table, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(table).st_size == st.st_size
+    assert os.stat(table).st_mtime_ns == st.st_mtime_ns
+    third = eng.create([src], owner="alice", principal=ALICE, name="run-2026-12-03")
+    assert third["parent"] == second["archive"]["id"]
+    assert third["unchanged_files"] == 3 and third["progress"]["bytes_new"] > 0
+    # replaced by another file (new inode) of the same size, mtime set back: read again
+    notes = os.path.join(src, "nested", "notes.txt")
+    st = os.stat(notes)
+    with open(notes + ".new", "wb") as f:
+        f.write(b"LENS ARCHIVE TEST\n" * 2000)
+    os.replace(notes + ".new", notes)
+    os.utime(notes, ns=(st.st_atime_ns, st.st_mtime_ns))
+    fourth = eng.create([src], owner="alice", principal=ALICE, name="run-2026-12-04")
+    assert fourth["unchanged_files"] == 3
+    out = tmp_path / "out"
+    eng.restore("run-2026-12-04", target=str(out), owner="alice", principal=ALICE)
+    assert snapshot(str(out / "data")) == snapshot(src)
+    # --parent picks one explicitly; an unknown one is refused before anything is stored
+    fifth = eng.create([src], owner="alice", principal=ALICE, name="again",
+                       parent=first["archive"]["id"][:12])
+    assert fifth["parent"] == first["archive"]["id"] and fifth["unchanged_files"] == 2
+    with pytest.raises(NotFound):
+        eng.create([src], owner="alice", principal=ALICE, name="again", parent="0" * 64)
 
 
 def test_metadata_is_separate_from_packs(tmp_path):
@@ -109,6 +157,32 @@ def test_never_overwrites_without_flag(tmp_path):
     assert not (out / "data" / "random.bin").exists()  # refused before writing anything
     eng.restore("a", target=str(out), owner="alice", principal=ALICE, overwrite=True)
     assert snapshot(str(out / "data")) == snapshot(src)
+
+
+def test_restore_over_an_existing_copy_keeps_only_verified_identical_files(tmp_path):
+    src = make_tree(str(tmp_path / "src"))
+    eng = engine(str(tmp_path / "repo"))
+    eng.create([src], owner="alice", principal=ALICE, name="a")
+    out = tmp_path / "out"
+    eng.restore("a", target=str(out), owner="alice", principal=ALICE)
+    data = out / "data"
+    kept = os.stat(data / "random.bin").st_ino
+    os.chmod(data / "random.bin", 0o600)  # same content, other mode: kept, mode fixed
+    with open(data / "table.csv", "r+b") as f:  # same size, other content: rewritten
+        f.write(b"#")
+    os.utime(data / "table.csv", ns=(0, os.stat(src + "/table.csv").st_mtime_ns))
+    # a hard link to a file outside the target, with the archive's content: replaced,
+    # never chmodded in place
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes((data / "nested" / "notes.txt").read_bytes())
+    os.chmod(outside, 0o600)
+    os.unlink(data / "nested" / "notes.txt")
+    os.link(outside, data / "nested" / "notes.txt")
+    eng.restore("a", target=str(out), owner="alice", principal=ALICE, overwrite=True)
+    assert snapshot(str(data)) == snapshot(src)
+    assert os.stat(data / "random.bin").st_ino == kept
+    assert os.stat(outside).st_mode & 0o777 == 0o600
+    assert os.stat(data / "nested" / "notes.txt").st_ino != os.stat(outside).st_ino
 
 
 def test_flipped_byte_fails_loudly_naming_the_file(tmp_path):
@@ -192,3 +266,18 @@ def test_file_vanishing_mid_archive_is_skipped_not_fatal(tmp_path):
     out = tmp_path / "out"
     eng.restore("a", target=str(out), owner="alice", principal=ALICE)
     assert snapshot(str(out / "data")) == snapshot(src)
+
+
+def test_restore_with_temp_names_when_names_are_taken(tmp_path, monkeypatch):
+    from jupyter_ext.archive.restore import Restorer
+
+    # every name taken since the restore began: each file goes to a temp name, renamed
+    monkeypatch.setattr(Restorer, "_create_new", lambda self, f, pfd, name, mode: None)
+    src = make_tree(str(tmp_path / "src"))
+    eng = engine(str(tmp_path / "repo"))
+    eng.create([src], owner="alice", principal=ALICE, name="a")
+    out = tmp_path / "out"
+    eng.restore("a", target=str(out), owner="alice", principal=ALICE)
+    eng.restore("a", target=str(out), owner="alice", principal=ALICE, overwrite=True)
+    assert snapshot(str(out / "data")) == snapshot(src)
+    assert not [n for _d, _s, names in os.walk(out) for n in names if "lens-tmp" in n]

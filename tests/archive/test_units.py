@@ -196,3 +196,21 @@ def test_engine_imports_nothing_from_jupyter():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == ""
+
+
+def test_manifests_of_both_formats_read_and_malformed_rows_are_refused():
+    from jupyter_ext.archive.zjson import dumps
+
+    entry = {"path": "d/a.txt", "type": "file", "mode": 0o644, "mtime_ns": 5, "size": 3,
+             "chunks": ["ab" * 32]}
+    old = dumps({"format": 1, "name": "n", "owner": "user:a", "created": "2026-01-01",
+                 "files": [entry, {"path": "d", "type": "dir", "mode": 0o755, "mtime_ns": 1}]})
+    m = Manifest.from_bytes(old).validate()
+    assert [f.path for f in m.files] == ["d/a.txt", "d"] and m.files[0].ctime_ns == 0
+    again = Manifest.from_bytes(m.to_bytes()).validate()  # written as rows (format 2)
+    assert [f.to_json() for f in again.files] == [f.to_json() for f in m.files]
+    bad = dumps({"format": 2, "name": "n", "owner": "user:a", "created": "x",
+                 "file_fields": ["path", "type", "mode", "mtime_ns", "size", "chunks",
+                                 "target", "ctime_ns", "ino"], "files": [["d/a.txt", "file"]]})
+    with pytest.raises(IntegrityError, match="malformed"):
+        Manifest.from_bytes(bad)

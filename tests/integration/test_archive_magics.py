@@ -64,6 +64,11 @@ def test_archive_list_restore_roundtrip(ip, home, stack, archivist, monkeypatch)
     assert task["status"] == "done", task
     found = ip.run_line_magic("archives", run)
     assert [a["name"] for a in found] == [run]
+    # another name, --parent: the unchanged files are taken from the first archive
+    first = task["result"]["archive"]["id"]
+    again = ip.run_line_magic("archive", f"results --name {run}-b --parent {first[:12]} --wait")
+    assert again["status"] == "done", again
+    assert again["result"]["parent"] == first and again["result"]["unchanged_files"] == 3
     # the service catalog knows it, and meters its storage
     name, token = archivist
     r = requests.get(f"{stack.url}/services/lens/api/archives", headers={"Authorization": f"token {token}"}, timeout=10)

@@ -133,17 +133,20 @@ def plan_html(plan: dict) -> str:
 class ArchiveMagics(Magics):
     @line_magic
     def archive(self, line):
-        """Archive files: %archive PATH… [--name N] [--tag k=v] [--class C] [--dry-run] [--wait]."""
+        """Archive files: %archive PATH… [--name N] [--tag k=v] [--class C] [--parent ID] [--dry-run] [--wait]."""
         p = MagicArgumentParser(prog="%archive", add_help=False)
         p.add_argument("paths", nargs="+")
         p.add_argument("--name")
         p.add_argument("--tag", action="append")
         p.add_argument("--class", dest="storage_class", choices=STORAGE_CLASSES)
+        p.add_argument("--parent", help="archive whose unchanged files are reused (default: the latest of the same paths)")
         p.add_argument("--dry-run", action="store_true", help="show the monthly cost per class, archive nothing")
         p.add_argument("--wait", action="store_true", help="block until the archive is stored")
         args = p.parse_args(split_line(line))
         body = {"paths": args.paths, "name": args.name, "tags": _kv(args.tag, "--tag"),
                 "storage_class": args.storage_class, "dry_run": args.dry_run}
+        if args.parent:
+            body["parent"] = args.parent
         with lens_errors():
             result = client().request("POST", "archives", json=body)
         if args.dry_run:
