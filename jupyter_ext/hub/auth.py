@@ -10,16 +10,15 @@ an unknown name as for a real account.
 from __future__ import annotations
 
 import asyncio
-import re
 from concurrent.futures import ThreadPoolExecutor
 
-from jupyterhub.auth import Authenticator
 from tornado import web
 from traitlets import Float, Integer, Unicode, default
 
 from jupyter_ext.accounts import USERNAME_RE, AccountStore
 from jupyter_ext.db.engine import default_url
 from jupyter_ext.hub.login_throttle import LoginThrottle
+from jupyter_ext.hub.names import FoldedUsernames
 from jupyter_ext.usernames import fold_username
 
 
@@ -39,7 +38,7 @@ def default_db_url() -> str:
     return default_url()
 
 
-class LensPasswordAuthenticator(Authenticator):
+class LensPasswordAuthenticator(FoldedUsernames):
     db_url = Unicode(config=True, help="SQLAlchemy URL of the lens database holding the accounts.")
 
     @default("db_url")
@@ -49,21 +48,6 @@ class LensPasswordAuthenticator(Authenticator):
     @default("username_pattern")
     def _default_username_pattern(self):
         return USERNAME_RE.pattern
-
-    @default("username_regex")
-    def _default_username_regex(self):
-        # JupyterHub compiles username_pattern into username_regex in an @observe, and
-        # traitlets never fires observers for @default values: without this default the
-        # pattern above was ignored and the hub's REST API created any name ("ALICE" next
-        # to "alice", fullwidth "ａｌｉｃｅ", "alıce"). Names outside USERNAME_RE (ASCII,
-        # lowercase) are refused, so no two hub names differ only by case or by Unicode
-        # confusables (tests/security/test_usernames.py).
-        return re.compile(self.username_pattern) if self.username_pattern else None
-
-    def normalize_username(self, username):
-        # NFKC + casefold (jupyter_ext.usernames), then the operator's username_map
-        username = fold_username(username)
-        return self.username_map.get(username, username)
 
     @default("allow_all")
     def _default_allow_all(self):

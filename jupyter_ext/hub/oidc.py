@@ -10,16 +10,15 @@ refused (``claim_refusal``), and the hub name must be ASCII
 
 from __future__ import annotations
 
-import re
-
 from oauthenticator.generic import GenericOAuthenticator
 from tornado import web
 from traitlets import Bool, default
 
-from jupyter_ext.usernames import OIDC_USERNAME_RE, claim_refusal, fold_username
+from jupyter_ext.hub.names import FoldedUsernames
+from jupyter_ext.usernames import OIDC_USERNAME_RE, claim_refusal
 
 
-class LensOAuthenticator(GenericOAuthenticator):
+class LensOAuthenticator(FoldedUsernames, GenericOAuthenticator):
     fold_case = Bool(
         False,
         config=True,
@@ -32,15 +31,6 @@ class LensOAuthenticator(GenericOAuthenticator):
     @default("username_pattern")
     def _default_username_pattern(self):
         return OIDC_USERNAME_RE.pattern
-
-    @default("username_regex")
-    def _default_username_regex(self):
-        # traitlets fires no observer for @default values (see LensPasswordAuthenticator)
-        return re.compile(self.username_pattern) if self.username_pattern else None
-
-    def normalize_username(self, username):
-        username = fold_username(username)
-        return self.username_map.get(username, username)
 
     def user_info_to_username(self, user_info):
         claim = super().user_info_to_username(user_info)
