@@ -104,6 +104,9 @@ def add_prewarm_options(parser) -> None:
     parser.add_argument("--grace", type=int, default=30,
                         help="minutes after --starts that prewarmed servers are still kept (default 30)")
     parser.add_argument("--profile", help="profile to prewarm (default: the workshop's first)")
+    parser.add_argument("--lead", type=int, default=20,
+                        help="Kubernetes: minutes before --starts that the user placeholders are scaled up, "
+                             "for new nodes to join and pull the image (default 20)")
 
 
 def run_prewarm(args, state, ws) -> int:
@@ -121,6 +124,8 @@ def run_prewarm(args, state, ws) -> int:
     profile = args.profile or (ws.profiles[0] if ws.profiles else "lab")
     if ws.profiles and profile not in ws.profiles:
         raise CommandError(f"--profile {profile!r} is not one of the workshop's: {', '.join(ws.profiles)}")
+    if os.environ.get("LENS_DEPLOYMENT") == "k8s":
+        return run_prewarm_k8s(args, state, ws, profile, starts, now)
     hold = starts + timedelta(minutes=args.grace)
     seats = list(ws.seats)
     # the hold comes first: a server must not be culled while the others still start
@@ -138,6 +143,55 @@ def run_prewarm(args, state, ws) -> int:
         print(f"  {seat}: {why}")
     print(f"  {len(outcome) - len(failed)} of {len(seats)} running")
     return 1 if failed else 0
+
+
+def run_prewarm_k8s(args, state, ws, profile_slug, starts, now) -> int:
+    """Kubernetes: record a placeholder plan; the lens service scales z2jh's user
+    placeholders up at starts - lead and back at starts + grace (no server is started)."""
+    from datetime import timedelta
+
+    from jupyter_ext.workshop import placeholders as ph
+
+    spec_json = os.environ.get(ph.SPEC_ENV)
+    if not spec_json:
+        raise CommandError(
+            f"on Kubernetes, run this in the lens service's pod, which applies the plan (${ph.SPEC_ENV} is set "
+            "there when the chart's lens.prewarm.enabled is true): kubectl exec -n NAMESPACE deploy/lens-service "
+            f"-- lens workshop prewarm {ws.name} --starts ...")
+    if not 0 <= args.lead <= 24 * 60:
+        raise CommandError("--lead: minutes from 0 to 1440")
+    try:
+        spec = ph.PlaceholderSpec.from_json(spec_json)
+    except ph.PlaceholderError as exc:
+        raise CommandError(str(exc)) from None
+    from spawners.profiles import load_catalog
+
+    profile = load_catalog(str(config_file("profiles.yaml"))).get(profile_slug)
+    if profile is None:
+        raise CommandError(f"no profile {profile_slug!r} in the catalog")
+    problem = ph.placement_problem(profile.slug, dict(profile.node_selector), profile.gpu_count, spec)
+    if problem:
+        raise CommandError(problem)
+    count = ph.placeholders_for(len(ws.seats), profile.cpu.guarantee, profile.memory.guarantee, spec)
+    try:
+        plan = ph.make_plan(ws.name, profile.slug, len(ws.seats), count, starts=starts,
+                            lead=timedelta(minutes=args.lead), grace=timedelta(minutes=args.grace), spec=spec)
+    except ph.PlaceholderError as exc:
+        raise CommandError(str(exc)) from None
+    plans = ph.write_plan(state.root, plan, now)
+    print(f"prewarm plan for {ws.name}: {count} user placeholder(s) for {len(ws.seats)} seat(s) of "
+          f"{profile.slug} ({profile.cpu.guarantee or 0} CPU, {profile.memory.guarantee or 0} bytes each; a "
+          f"placeholder holds {float(spec.cpu):g} CPU, {spec.memory} bytes)")
+    print(f"  scaled up {plan.scale_up_at:%Y-%m-%d %H:%M} UTC (--lead {args.lead} min before the start), "
+          f"back down {plan.scale_down_at:%Y-%m-%d %H:%M} UTC (--grace {args.grace} min after)")
+    print(f"  StatefulSet {spec.namespace}/{spec.statefulset}: {spec.base_replicas} always, "
+          f"{ph.desired_replicas(plans, spec, plan.scale_up_at)} at the scale-up (all plans; at most "
+          f"{spec.max_replicas}); the lens service applies it within a minute of each time")
+    if profile.image not in spec.prepulled_images:
+        print(f"  warning: {profile.image} is not among the continuous pre-puller's images "
+              "(jupyterhub.prePuller.extraImages): new nodes will pull it when the first student starts",
+              file=sys.stderr)
+    return 0
 
 
 def cmd_prewarm(args) -> int:

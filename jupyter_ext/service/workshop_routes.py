@@ -4,6 +4,10 @@
   so far, for the workshop's instructors (and admins) only.
 - Every $LENS_WORKSHOP_EXPIRY_EVERY seconds (default 30): stop the running
   servers of accounts that expired or were disabled (workshop seats).
+- On Kubernetes, when the chart gives $LENS_PLACEHOLDERS: every
+  $LENS_PLACEHOLDER_EVERY seconds (default 60), scale z2jh's user placeholders
+  to what the recorded class plans want now (``lens workshop prewarm``;
+  jupyter_ext/workshop/placeholders.py), and back once they end.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 from tornado import web
 
 from ..accounts import AccountStore
+from ..workshop import placeholders
 from ..workshop.expiry import servers_to_stop
 from ..workshop.model import NAME_RE, format_usd, utcnow
 from ..workshop.seatcost import seat_costs
@@ -72,7 +77,32 @@ async def expire_servers(lens) -> dict[str, str]:
     return stop
 
 
+async def reconcile_placeholders(lens, scaler, spec: placeholders.PlaceholderSpec, state_root,
+                                 now=None) -> tuple[int, int]:
+    """Scale the placeholder StatefulSet to what the plans want now; return (was, now).
+
+    The service owns the count while prewarm is on: it always converges on the
+    chart's own count plus the running plans (a helm upgrade sets the same base)."""
+    plans = await asyncio.to_thread(placeholders.read_plans, state_root)
+    desired = placeholders.desired_replicas(plans, spec, now or utcnow())
+    current = await scaler.replicas()
+    if current != desired:
+        await scaler.scale(desired)
+        running = ", ".join(p.workshop for p in plans if p.active(now or utcnow())) or "none"
+        lens.log.info("class prewarm: user placeholders %d -> %d (plans running: %s)", current, desired, running)
+    return current, desired
+
+
 def setup(lens, prefix: str) -> list[tuple]:
     every = float(os.environ.get("LENS_WORKSHOP_EXPIRY_EVERY", "30") or 30)
     lens.add_periodic(every, lambda: expire_servers(lens))
+    spec_json = os.environ.get(placeholders.SPEC_ENV)
+    if spec_json:
+        from ..clients.kube import StatefulSetScale
+
+        spec = placeholders.PlaceholderSpec.from_json(spec_json)  # a broken chart value stops the service
+        scaler = StatefulSetScale(spec.statefulset, spec.namespace)
+        state_root = os.environ.get("LENS_STATE_DIR", "state")
+        lens.add_periodic(float(os.environ.get("LENS_PLACEHOLDER_EVERY", "60") or 60),
+                          lambda: reconcile_placeholders(lens, scaler, spec, state_root))
     return [(rf"{prefix}api/workshops/({NAME_RE.pattern[1:-1]})/seats", SeatsHandler)]
