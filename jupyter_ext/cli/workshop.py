@@ -44,11 +44,14 @@ def register(subparsers) -> None:
     add_prewarm_options(create)
     create.add_argument("--prewarm", action="store_true",
                         help="start every seat's server now (paced by the hub's start line), held "
-                             "until --starts plus --grace")
+                             "until --starts plus --grace; on Kubernetes, plan the class's user "
+                             "placeholders instead (see prewarm)")
     create.set_defaults(func=cmd_create)
 
     warm = sub.add_parser("prewarm", help="start the seats' servers before the class (paced), "
-                                          "so students land on a running server")
+                                          "so students land on a running server; on Kubernetes, scale "
+                                          "z2jh's user placeholders for the class (run in the lens "
+                                          "service pod)")
     warm.add_argument("name")
     add_prewarm_options(warm)
     warm.set_defaults(func=cmd_prewarm)
@@ -179,9 +182,12 @@ def run_prewarm_k8s(args, state, ws, profile_slug, starts, now) -> int:
     except ph.PlaceholderError as exc:
         raise CommandError(str(exc)) from None
     plans = ph.write_plan(state.root, plan, now)
+    def room(cpu, memory) -> str:
+        return f"{float(cpu or 0):g} CPU, {(memory or 0) / 1e9:g} GB"
+
     print(f"prewarm plan for {ws.name}: {count} user placeholder(s) for {len(ws.seats)} seat(s) of "
-          f"{profile.slug} ({profile.cpu.guarantee or 0} CPU, {profile.memory.guarantee or 0} bytes each; a "
-          f"placeholder holds {float(spec.cpu):g} CPU, {spec.memory} bytes)")
+          f"{profile.slug} ({room(profile.cpu.guarantee, profile.memory.guarantee)} each; a placeholder "
+          f"holds {room(spec.cpu, spec.memory)})")
     print(f"  scaled up {plan.scale_up_at:%Y-%m-%d %H:%M} UTC (--lead {args.lead} min before the start), "
           f"back down {plan.scale_down_at:%Y-%m-%d %H:%M} UTC (--grace {args.grace} min after)")
     print(f"  StatefulSet {spec.namespace}/{spec.statefulset}: {spec.base_replicas} always, "

@@ -193,7 +193,8 @@ def rendered_objects() -> list[dict]:
 def test_templates_render_to_valid_kubernetes_objects():
     objs = rendered_objects()
     kinds = sorted(o["kind"] for o in objs)
-    assert kinds == ["Deployment", "NetworkPolicy", "PersistentVolumeClaim", "Service", "ServiceAccount"]
+    assert kinds == ["Deployment", "NetworkPolicy", "PersistentVolumeClaim", "Role", "RoleBinding", "Service",
+                     "ServiceAccount"]
     for obj in objs:
         for version in K8S_VERSIONS:
             kubernetes_validate.validate(obj, version, strict=True)
