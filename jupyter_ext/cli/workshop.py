@@ -201,9 +201,12 @@ def run_prewarm_k8s(args, state, ws, profile_slug, starts, now) -> int:
 
 
 def cmd_prewarm(args) -> int:
+    from jupyter_ext.hub.state import StateDir
     from jupyter_ext.workshop.store import WorkshopStore
 
-    state = _state(args)
+    # On Kubernetes it runs in the lens service pod as the service's user: its state
+    # directory is the service's (a PVC root it may not chmod), with no hub secrets to make.
+    state = StateDir(Path(args.state).resolve()) if os.environ.get("LENS_DEPLOYMENT") == "k8s" else _state(args)
     ws = WorkshopStore.from_url(state.lens_db_url).get(args.name)
     if ws is None:
         raise CommandError(f"no workshop {args.name!r}")

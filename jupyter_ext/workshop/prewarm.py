@@ -8,6 +8,9 @@ logs in lands on a running server.
   kept by lens (``state/workshops/prewarm-holds.json``, written by root, never
   by a user request): the idle culler leaves the server alone until then, and
   the server's own idle shutdown is pushed back by as much.
+
+This is the local hub's prewarm. On Kubernetes the same command plans z2jh's
+user placeholders instead (jupyter_ext/workshop/placeholders.py).
 """
 
 from __future__ import annotations

@@ -112,12 +112,12 @@ def test_the_spec_matches_the_rendered_placeholders_and_pre_puller(rendered_char
 # -- the command in the service pod, and the service's loop ---------------------
 
 def make_workshop(state_root, name: str, seats: int, profiles: tuple[str, ...]) -> None:
-    from jupyter_ext.hub.state import ensure_state
+    from jupyter_ext.hub.state import StateDir
     from jupyter_ext.workshop.model import Workshop, utcnow
     from jupyter_ext.workshop.roster import Seat
     from jupyter_ext.workshop.store import WorkshopStore
 
-    store = WorkshopStore.from_url(ensure_state(state_root).lens_db_url)
+    store = WorkshopStore.from_url(StateDir(state_root).lens_db_url)  # the service's database
     store.save(Workshop(name=name, expires_at=utcnow() + timedelta(days=1), profiles=profiles))
     store.add_seats(name, [Seat(f"{name}-{i:02d}") for i in range(1, seats + 1)])
 
@@ -205,6 +205,7 @@ async def test_prewarm_command_and_service_loop_scale_up_and_back(rendered_chart
     assert out.returncode == 0, out.stderr
     assert "12 user placeholder(s) for 12 seat(s) of lab" in out.stdout, out.stdout
     assert "warning" not in out.stderr  # the lab image is pre-pulled
+    assert not (state / "secrets").exists()  # the service's state: no hub secrets made there
     (plan,) = ph.read_plans(state)
     assert (plan.workshop, plan.profile, plan.seats, plan.placeholders) == ("bio101", "lab", 12, 12)
     assert plan.scale_down_at - plan.scale_up_at == timedelta(minutes=60)
