@@ -83,12 +83,13 @@ async def reconcile_placeholders(lens, scaler, spec: placeholders.PlaceholderSpe
 
     The service owns the count while prewarm is on: it always converges on the
     chart's own count plus the running plans (a helm upgrade sets the same base)."""
+    now = now or utcnow()
     plans = await asyncio.to_thread(placeholders.read_plans, state_root)
-    desired = placeholders.desired_replicas(plans, spec, now or utcnow())
+    desired = placeholders.desired_replicas(plans, spec, now)
     current = await scaler.replicas()
     if current != desired:
         await scaler.scale(desired)
-        running = ", ".join(p.workshop for p in plans if p.active(now or utcnow())) or "none"
+        running = ", ".join(p.workshop for p in plans if p.active(now)) or "none"
         lens.log.info("class prewarm: user placeholders %d -> %d (plans running: %s)", current, desired, running)
     return current, desired
 
