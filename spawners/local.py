@@ -22,8 +22,9 @@ from traitlets import Bool, Float, Integer, Unicode, default
 from jupyter_ext import cgroups
 
 from .common import ProfileSpawnerMixin, apply_local_options
+from .desktop_apps import local_catalog
 from .errors import SpawnException
-from .profiles import Profile
+from .profiles import Catalog, Profile
 
 UNIX_NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 
@@ -206,6 +207,11 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
         return entry.pw_uid, entry.pw_gid
 
     # -- profile -------------------------------------------------------------
+    @property
+    def catalog(self) -> Catalog:
+        # the desktop profile says which of its applications this machine has
+        return local_catalog(super().catalog)
+
     def apply_profile(self, profile: Profile) -> None:
         self.default_url = profile.default_url
         self.mem_limit = int(profile.memory.limit) if profile.memory.limit else None
