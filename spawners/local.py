@@ -10,9 +10,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pwd
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -55,6 +57,47 @@ def login_defs_uid_max(path: str = "/etc/login.defs") -> int:
 def is_user_uid(uid: int, min_uid: int, max_uid: int) -> bool:
     """True for a regular user's uid; False for system accounts (root, daemon, nobody)."""
     return min_uid <= uid <= max_uid
+
+
+def process_group_alive(pgid: int) -> bool:
+    """Whether any process is left in process group ``pgid``."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def end_leftovers(pgid: int | None, cgroup: Path | None, grace: float = 5.0) -> bool:
+    """End what a stopped server left running: its process group (the server is a
+    session leader, so a desktop's vncserver, Xvnc and XFCE session are in it), and as
+    root whatever else is in its memory cgroup (daemons that made a session of their
+    own). jupyter-server-proxy does not stop the programs it supervises when the server
+    is stopped from outside. SIGTERM, then SIGKILL after ``grace`` seconds; True when
+    nothing is left."""
+
+    def alive() -> bool:
+        if pgid and process_group_alive(pgid):
+            return True
+        return cgroup is not None and not cgroups.cgroup_empty(cgroup)
+
+    loop = asyncio.get_running_loop()
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        if not alive():
+            return True
+        if pgid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, sig)
+        if cgroup is not None:
+            cgroups.signal_cgroup(cgroup, sig)
+        deadline = loop.time() + wait
+        while True:
+            if not alive() or loop.time() >= deadline:
+                break
+            await asyncio.sleep(0.1)
+    return not alive()
 
 
 def running_as_root() -> bool:
@@ -302,5 +345,18 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
                 f"{self.unix_name}-{self.name or 'default'}", self.mem_limit
             )
 
+    leftover_grace = Float(
+        5.0,
+        config=True,
+        help="Seconds processes a stopped server left behind (a desktop's X server and session, "
+        "anything started in the background) get after SIGTERM before SIGKILL.",
+    )
+
     async def after_stop(self) -> None:
+        await self.end_leftovers()
         cgroups.remove_cgroup(self._cgroup)
+
+    async def end_leftovers(self) -> None:
+        """End what the server started and left running (``end_leftovers``)."""
+        if not await end_leftovers(self.pid, self._cgroup, self.leftover_grace):
+            self.log.warning("Processes of %s's stopped server are still running", self._log_name)

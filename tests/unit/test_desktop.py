@@ -45,3 +45,30 @@ def test_lens_xstartup_is_the_default_and_executable():
     own = {"JUPYTER_REMOTE_DESKTOP_PROXY_XSTARTUP": "/etc/site/xstartup"}
     use_lens_xstartup(own)
     assert own["JUPYTER_REMOTE_DESKTOP_PROXY_XSTARTUP"] == "/etc/site/xstartup"
+
+
+def test_a_stopped_servers_leftovers_are_ended():
+    """What a server started and left running (a desktop's Xvnc and session, a background
+    job) ends with it: its process group gets SIGTERM, then SIGKILL."""
+    import asyncio
+    import signal
+    import subprocess
+    import sys
+
+    from spawners.local import end_leftovers, process_group_alive
+
+    # a "server" (session leader) with a child that ignores SIGTERM and one that does not
+    server = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys, time\n"
+         "subprocess.Popen(['sleep', '300'])\n"
+         "subprocess.Popen([sys.executable, '-c', 'import signal, time; "
+         "signal.signal(signal.SIGTERM, signal.SIG_IGN); print(1, flush=True); time.sleep(300)'])\n"
+         "time.sleep(300)"],
+        start_new_session=True, stdout=subprocess.PIPE)
+    assert server.stdout.readline().strip() == b"1"  # the stubborn child is up
+    server.send_signal(signal.SIGKILL)  # the server itself is gone; its children are not
+    server.wait()
+    assert process_group_alive(server.pid)
+    assert asyncio.run(asyncio.wait_for(end_leftovers(server.pid, None, grace=0.5), 20))
+    assert not process_group_alive(server.pid)
+    assert asyncio.run(end_leftovers(server.pid, None))  # nothing left: a no-op
