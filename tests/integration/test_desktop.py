@@ -75,6 +75,12 @@ def test_the_vnc_websocket_is_the_owners_only(desktop_stack):
         page = requests.get(f"{stack.url}/user/dt-owner/desktop/", timeout=30,
                             headers={"Authorization": f"token {other}"}, allow_redirects=False)
         assert page.status_code == 403, page.status_code
+        # JupyterLab's launcher offers the desktop here (its programs are installed)
+        info = requests.get(f"{stack.url}/user/dt-owner/server-proxy/servers-info", timeout=30,
+                            headers={"Authorization": f"token {owner}"})
+        assert info.status_code == 200, info.text
+        entries = {s["name"]: s for s in info.json()["server_processes"]}
+        assert entries["desktop-websockify"]["launcher_entry"]["title"] == "Desktop"
         client = RFBClient(url, owner)
         try:
             width, height = client.handshake()  # Xvnc started on first connect; XFCE inside
@@ -86,6 +92,8 @@ def test_the_vnc_websocket_is_the_owners_only(desktop_stack):
             assert "jupyter-dt-owner" in ps.stdout.split(), ps.stdout
     finally:
         stack.stop_server("dt-owner")
+    if os.geteuid() == 0:  # stopping the server ends its desktop (spawners/local.py end_leftovers)
+        assert not left_processes("jupyter-dt-owner")
 
 
 def test_desktop_use_is_activity_and_an_idle_desktop_is_culled(desktop_stack):
