@@ -167,6 +167,7 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
         return [os.path.join(sys.prefix, "bin", "lens-singleuser")]
 
     _cgroup: Path | None = None
+    _server_pgid: int | None = None  # the server's process group (it is a session leader)
 
     # -- identity ----------------------------------------------------------
     @property
@@ -318,6 +319,7 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
         finds it up instead of waiting out its exponential backoff; a server that exits
         first is a SpawnException with its exit status."""
         ip, port = started
+        self._server_pgid = self.pid  # poll() forgets the pid once the server is gone
         host = ip or "127.0.0.1"
         while True:
             status = self.proc.poll() if getattr(self, "proc", None) is not None else None
@@ -358,5 +360,6 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
 
     async def end_leftovers(self) -> None:
         """End what the server started and left running (``end_leftovers``)."""
-        if not await end_leftovers(self.pid, self._cgroup, self.leftover_grace):
+        pgid, self._server_pgid = self._server_pgid or self.pid, None
+        if not await end_leftovers(pgid, self._cgroup, self.leftover_grace):
             self.log.warning("Processes of %s's stopped server are still running", self._log_name)

@@ -149,7 +149,7 @@ def test_desktop_draws_resizes_and_runs_a_terminal(browser, stack, account):
         page.locator("#clipboard-text").dispatch_event("change")
         page.click("#clipboard-button")
         page.locator("#screen canvas").click(position={"x": 500, "y": 300})
-        page.keyboard.press("Control+Shift+v")
+        page.keyboard.press("Control+Shift+V")  # the keysym V: Xvnc makes exactly the keysym sent
         try:
             assert wait_until(lambda: read_as(user, pasted), 20, "the pasted text") == clip
         finally:
@@ -157,7 +157,7 @@ def test_desktop_draws_resizes_and_runs_a_terminal(browser, stack, account):
 
         # -- clipboard, desktop -> browser: select all in the terminal (the X selection)
         type_in_terminal(page, "echo lens-clip-out")
-        page.keyboard.press("Control+Shift+a")
+        page.keyboard.press("Control+Shift+A")
         wait_until(lambda: "lens-clip-out" in page.input_value("#clipboard-text"), 20,
                    "the desktop's selection in the page's clipboard box")
         shot(page, "06-copied")
