@@ -131,6 +131,14 @@ def test_desktop_use_is_activity_and_an_idle_desktop_is_culled(desktop_stack):
         time.sleep(0.5)
     assert server_model(stack, name) is None, "the idle desktop was not culled"
     print(f"culled {time.monotonic() - t0:.1f} s after the last input (idle_timeout {IDLE_TIMEOUT} s)")
+    # its running time was metered like any server's, at the profile's rate
+    deadline = time.monotonic() + 20
+    while True:
+        report = requests.get(f"{stack.url}/services/lens/api/costs", headers=auth, timeout=30).json()
+        if report["by_category"].get("servers", 0) > 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert report["by_category"].get("servers", 0) > 0, report
     if os.geteuid() == 0:  # the desktop's processes went with the server
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and left_processes(f"jupyter-{name}"):
