@@ -83,19 +83,26 @@ async def end_leftovers(pgid: int | None, cgroup: Path | None, grace: float = 5.
             return True
         return cgroup is not None and not cgroups.cgroup_empty(cgroup)
 
-    loop = asyncio.get_running_loop()
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        if not alive():
-            return True
+    def send(sig: int) -> None:
         if pgid:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid, sig)
         if cgroup is not None:
             cgroups.signal_cgroup(cgroup, sig)
-        deadline = loop.time() + wait
+
+    loop = asyncio.get_running_loop()
+    # SIGTERM once, then SIGKILL again and again: a process forking while it is killed
+    # (dbus-launch starting its babysitter) can have a child the previous round missed.
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        deadline, sent = loop.time() + wait, False
         while True:
-            if not alive() or loop.time() >= deadline:
+            if not alive():
+                return True
+            if loop.time() >= deadline:
                 break
+            if not sent or sig == signal.SIGKILL:
+                send(sig)
+                sent = True
             await asyncio.sleep(0.1)
     return not alive()
 
