@@ -26,11 +26,14 @@ export LENS_CODE_SERVER_PREFIX := $(CODE_SERVER_PREFIX)
 
 APT_HUB  := git libkrb5-dev ripgrep
 APT_TEST := $(APT_HUB) slurm-wlm munge chromium chromium-driver postgresql
+# the desktop profile (docs/desktop.md): TigerVNC, XFCE, its terminal, dbus-launch, and ncview
+APT_DESKTOP := tigervnc-standalone-server xfce4 xfce4-terminal dbus-x11 ncview
 
-.PHONY: help hub test setup setup-test venv labextension installed proxy code-server apt-hub apt-test lint bench clean
+.PHONY: help hub test setup setup-test venv labextension installed proxy code-server desktop apt-hub apt-test lint bench clean
 
 help:
 	@echo "make hub    set up, then run the local hub on http://127.0.0.1:8000"
+	@echo "make desktop  add the desktop profile (TigerVNC, XFCE, jupyter-remote-desktop-proxy)"
 	@echo "make test   set up (venv, npm, Debian packages, Slurm), then run all tests"
 	@echo "make lint   ruff"
 	@echo "make bench  run every benchmark under benchmarks/ ($(BENCHES)); one: make bench BENCHES=archive"
@@ -99,6 +102,16 @@ $(CODE_SERVER_PREFIX)/.stamp-$(CODE_SERVER_VERSION):
 	bash scripts/install-code-server.sh $(CODE_SERVER_PREFIX) $(CODE_SERVER_VERSION)
 	@touch $@
 
+# --- the desktop profile (optional for `make hub`, required by tests): Debian's TigerVNC and
+# XFCE, and jupyter-remote-desktop-proxy (pyproject extra "desktop") in the venv.
+desktop: $(VENV)/.stamp-desktop
+
+$(VENV)/.stamp-desktop: pyproject.toml | venv
+	@bash scripts/apt-ensure.sh $(APT_DESKTOP)
+	$(PIP) install -q -e '.[test,desktop]' 2>&1 | grep -v 'is ignored' ; test $${PIPESTATUS[0]} -eq 0
+	chmod -R a+rX $(VENV)
+	@touch $@
+
 # --- Debian packages (only as root; otherwise say what is missing).
 # node/npm: Debian's, unless a node that bundles npm (e.g. nodesource) is already there.
 apt-hub:
@@ -111,11 +124,12 @@ apt-test: apt-hub
 setup: apt-hub venv proxy
 	@mkdir -p $(STATE)
 
-setup-test: apt-test venv installed proxy code-server
+setup-test: apt-test venv installed proxy code-server desktop
 	@mkdir -p $(STATE)
 
 hub: setup
 	-@$(MAKE) --no-print-directory code-server || echo "code-server not installed: the vscode profile will show as unavailable"
+	@test -f $(VENV)/.stamp-desktop || echo "desktop not installed (make desktop): the desktop profile will show as unavailable"
 	$(VENV)/bin/lens hub run
 
 test: setup-test
@@ -126,7 +140,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 # Each benchmark runs lens and its peer side by side and prints ratios (benchmarks/README.md).
-BENCHES ?= spawn spawn_gate ledger atom_submit dask_gateway dask_dashboard archive workshop service_abuse lab_page_load server_start burst prewarm
+BENCHES ?= spawn spawn_gate ledger atom_submit dask_gateway dask_dashboard archive workshop service_abuse lab_page_load server_start burst prewarm desktop
 bench: setup-test
 	@for b in $(BENCHES); do echo "== benchmarks/$$b.py"; $(PY) benchmarks/$$b.py || exit 1; done
 

@@ -112,6 +112,13 @@ if "budget_gate" in spawn:  # false: no budget check at spawn (benchmarks; hubs 
 if "gpu_count" in spawn:  # GPUs the local machine offers, when /dev/nvidia* does not show them
     c.ProfileSpawnerMixin.gpu_count = int(spawn["gpu_count"])
 
+# How fresh the activity the idle culler reads is: servers report theirs (kernels, terminals,
+# API calls, proxied apps such as the desktop's VNC websocket) and the hub reads the proxy's
+# routes every activity_interval seconds (JupyterHub's default, 300, unless lens.yaml says).
+_activity_interval = int(settings["culler"].get("activity_interval", 300))
+c.JupyterHub.last_activity_interval = _activity_interval
+c.Spawner.environment.update({"JUPYTERHUB_ACTIVITY_INTERVAL": str(_activity_interval)})
+
 # Budget alerts (50/80/100 %) of the user and their groups, on every hub page, next to
 # the operator's own announcement. Read from the lens service, cached (jupyter_ext/hub/banner.py).
 from jupyter_ext.hub.banner import BudgetBanner  # noqa: E402

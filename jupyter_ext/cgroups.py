@@ -156,7 +156,7 @@ def cgroup_empty(group: Path) -> bool:
             if key == "populated":
                 return value.strip() == "0"
     except OSError:
-        return True  # gone
+        pass  # gone, or cgroup v1 (no cgroup.events): its cgroup.procs says
     return not cgroup_pids(group)
 
 

@@ -10,9 +10,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pwd
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -22,8 +24,9 @@ from traitlets import Bool, Float, Integer, Unicode, default
 from jupyter_ext import cgroups
 
 from .common import ProfileSpawnerMixin, apply_local_options
+from .desktop_apps import local_catalog
 from .errors import SpawnException
-from .profiles import Profile
+from .profiles import Catalog, Profile
 
 UNIX_NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 
@@ -54,6 +57,54 @@ def login_defs_uid_max(path: str = "/etc/login.defs") -> int:
 def is_user_uid(uid: int, min_uid: int, max_uid: int) -> bool:
     """True for a regular user's uid; False for system accounts (root, daemon, nobody)."""
     return min_uid <= uid <= max_uid
+
+
+def process_group_alive(pgid: int) -> bool:
+    """Whether any process is left in process group ``pgid``."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def end_leftovers(pgid: int | None, cgroup: Path | None, grace: float = 5.0) -> bool:
+    """End what a stopped server left running: its process group (the server is a
+    session leader, so a desktop's vncserver, Xvnc and XFCE session are in it), and as
+    root whatever else is in its memory cgroup (daemons that made a session of their
+    own). jupyter-server-proxy does not stop the programs it supervises when the server
+    is stopped from outside. SIGTERM, then SIGKILL after ``grace`` seconds; True when
+    nothing is left."""
+
+    def alive() -> bool:
+        if pgid and process_group_alive(pgid):
+            return True
+        return cgroup is not None and not cgroups.cgroup_empty(cgroup)
+
+    def send(sig: int) -> None:
+        if pgid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, sig)
+        if cgroup is not None:
+            cgroups.signal_cgroup(cgroup, sig)
+
+    loop = asyncio.get_running_loop()
+    # SIGTERM once, then SIGKILL again and again: a process forking while it is killed
+    # (dbus-launch starting its babysitter) can have a child the previous round missed.
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        deadline, sent = loop.time() + wait, False
+        while True:
+            if not alive():
+                return True
+            if loop.time() >= deadline:
+                break
+            if not sent or sig == signal.SIGKILL:
+                send(sig)
+                sent = True
+            await asyncio.sleep(0.1)
+    return not alive()
 
 
 def running_as_root() -> bool:
@@ -123,6 +174,7 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
         return [os.path.join(sys.prefix, "bin", "lens-singleuser")]
 
     _cgroup: Path | None = None
+    _server_pgid: int | None = None  # the server's process group (it is a session leader)
 
     # -- identity ----------------------------------------------------------
     @property
@@ -206,6 +258,11 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
         return entry.pw_uid, entry.pw_gid
 
     # -- profile -------------------------------------------------------------
+    @property
+    def catalog(self) -> Catalog:
+        # the desktop profile says which of its applications this machine has
+        return local_catalog(super().catalog)
+
     def apply_profile(self, profile: Profile) -> None:
         self.default_url = profile.default_url
         self.mem_limit = int(profile.memory.limit) if profile.memory.limit else None
@@ -269,6 +326,7 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
         finds it up instead of waiting out its exponential backoff; a server that exits
         first is a SpawnException with its exit status."""
         ip, port = started
+        self._server_pgid = self.pid  # poll() forgets the pid once the server is gone
         host = ip or "127.0.0.1"
         while True:
             status = self.proc.poll() if getattr(self, "proc", None) is not None else None
@@ -296,5 +354,19 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
                 f"{self.unix_name}-{self.name or 'default'}", self.mem_limit
             )
 
+    leftover_grace = Float(
+        5.0,
+        config=True,
+        help="Seconds processes a stopped server left behind (a desktop's X server and session, "
+        "anything started in the background) get after SIGTERM before SIGKILL.",
+    )
+
     async def after_stop(self) -> None:
+        await self.end_leftovers()
         cgroups.remove_cgroup(self._cgroup)
+
+    async def end_leftovers(self) -> None:
+        """End what the server started and left running (``end_leftovers``)."""
+        pgid, self._server_pgid = self._server_pgid or self.pid, None
+        if not await end_leftovers(pgid, self._cgroup, self.leftover_grace):
+            self.log.warning("Processes of %s's stopped server are still running", self._log_name)

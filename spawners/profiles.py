@@ -24,6 +24,7 @@ INTERFACES = {
     "lab": "/lab",
     "vscode": "/vscode/",
     "rstudio": "/rstudio/",
+    "desktop": "/desktop/",  # jupyter-remote-desktop-proxy: noVNC, XFCE in TigerVNC
 }
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 PROFILE_KEYS = {

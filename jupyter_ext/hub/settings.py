@@ -20,7 +20,7 @@ DEFAULTS: dict[str, Any] = {
     # burst gets no "Too many users" 429.
     "spawner": {"start_timeout": 120, "http_timeout": 60, "concurrent_spawn_limit": 500,
                 "start_capacity": "auto"},
-    "culler": {"default_timeout": 3600, "every": 60},
+    "culler": {"default_timeout": 3600, "every": 60, "activity_interval": 300},
     "admin_user": "admin",
     "announcement": "",  # operator's HTML for the hub's banner; budget alerts are added to it
 }
@@ -52,6 +52,9 @@ def check_types(settings: dict, where: str) -> None:
                             f"(0: no start line), not {capacity!r}")
     if not isinstance(spawner.get("budget_gate", True), bool):
         raise SettingsError(f"{where}: spawner.budget_gate must be true or false, not {spawner['budget_gate']!r}")
+    interval = settings.get("culler", {}).get("activity_interval", 300)
+    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+        raise SettingsError(f"{where}: culler.activity_interval must be whole seconds >= 1, not {interval!r}")
     if not isinstance(settings.get("announcement", ""), str):
         raise SettingsError(f"{where}: announcement must be text (HTML)")
 

@@ -19,8 +19,11 @@ class of 60 pays at each start is paid once here, not per import hook:
   entry point, with a launcher tile, even when its program is missing: RStudio
   on a machine without ``rserver`` is a tile whose click gives a 500. Entries
   whose program is not on PATH are left out (no route, no tile).
+- The desktop (jupyter-remote-desktop-proxy) starts its XFCE session from lens's
+  ``xstartup`` (the session bus ends with the X server: no dbus-daemon is left
+  behind when the server stops), unless the deployment names its own.
 
-Both are version-checked patches (jupyter_ext/upstream.py): on another version
+The first three are version-checked patches (jupyter_ext/upstream.py): on another version
 they are skipped with a warning and the server starts as upstream's would.
 """
 
@@ -38,8 +41,18 @@ from jupyter_ext.upstream import check
 
 log = logging.getLogger("lens.singleuser")
 
-# jupyter_serverproxy_servers entry point -> the program it runs (a missing one: no tile)
-PROXIED_PROGRAMS = {"rstudio": ("rserver",), "rsession": ("rsession",), "vscode": ("code-server",)}
+# jupyter-remote-desktop-proxy's entry point, and what the desktop needs: TigerVNC's
+# vncserver, the XFCE session and dbus-launch (desktop/xstartup).
+DESKTOP_ENTRY = "desktop-websockify"
+DESKTOP_PROGRAMS = ("vncserver", "xfce4-session", "dbus-launch")
+
+# jupyter_serverproxy_servers entry point -> the programs it needs (any missing: no tile)
+PROXIED_PROGRAMS = {
+    "rstudio": ("rserver",),
+    "rsession": ("rsession",),
+    "vscode": ("code-server",),
+    DESKTOP_ENTRY: DESKTOP_PROGRAMS,
+}
 
 
 def registry_from_environment(env=os.environ) -> str:
@@ -90,7 +103,7 @@ def available(name: str, path: str | None = None) -> bool:
     programs = PROXIED_PROGRAMS.get(name)
     if name == "vscode" and os.environ.get("CODE_EXECUTABLE"):
         programs = (os.environ["CODE_EXECUTABLE"],)
-    return programs is None or any(shutil.which(p, path=path) for p in programs)
+    return programs is None or all(shutil.which(p, path=path) for p in programs)
 
 
 def drop_missing_proxied_apps() -> bool:
@@ -112,10 +125,19 @@ def drop_missing_proxied_apps() -> bool:
     return True
 
 
+XSTARTUP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "desktop", "xstartup")
+
+
+def use_lens_xstartup(env=os.environ) -> None:
+    """The desktop's session script, unless the deployment names its own."""
+    env.setdefault("JUPYTER_REMOTE_DESKTOP_PROXY_XSTARTUP", XSTARTUP)
+
+
 def main():
     defer_rfc3987_syntax()
     skip_yarn_config()
     drop_missing_proxied_apps()
+    use_lens_xstartup()
     from jupyterhub.singleuser import main as singleuser_main
 
     return singleuser_main()

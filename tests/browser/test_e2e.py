@@ -64,7 +64,7 @@ def test_login_form_lab_notebook_then_vscode(page, stack, account, artifacts):
     # -- the spawn form: profiles with $/h; rstudio disabled with a reason, gpu hidden
     labels = open_form(page)
     artifacts(page, "02-spawn-form")
-    assert set(labels) == {"lab", "rstudio", "vscode"}, sorted(labels)  # gpu: group-restricted
+    assert set(labels) == {"lab", "rstudio", "vscode", "desktop"}, sorted(labels)  # gpu: group-restricted
     for slug in labels:
         assert labels[slug].query_selector(".lens-rate").inner_text() == "$0.096/h"
     rstudio = labels["rstudio"]

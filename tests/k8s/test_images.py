@@ -27,13 +27,14 @@ from tests.conftest import require
 from tests.k8s.conftest import REPO
 
 IMAGES = REPO / "images"
-NAMES = ["notebook", "rstudio", "vscode", "gpu", "hub"]
+NAMES = ["notebook", "rstudio", "vscode", "gpu", "hub", "desktop"]
 # What each environment must contain (the issue's list), by distribution name.
 MUST_HAVE = {
     "notebook": {"xarray", "zarr", "dask", "dask-gateway", "intake", "s3fs", "jupyterlab"},
     "rstudio": {"jupyter-rsession-proxy", "jupyterlab"},
     "vscode": {"jupyter-vscode-proxy", "jupyterlab", "dask-gateway"},
-    "gpu": {"cupy-cuda12x", "dask-cuda", "xarray", "dask-gateway"},
+    "gpu": {"cupy-cuda12x", "dask-cuda", "xarray", "dask-gateway", "jupyter-remote-desktop-proxy"},
+    "desktop": {"jupyter-remote-desktop-proxy", "jupyterlab", "xarray", "dask-gateway"},
     # the hub image also runs the lens service and the Dask Gateway API server
     "hub": {"jupyterhub", "jupyterhub-kubespawner", "pycurl", "psycopg2-binary", "dask-gateway-server"},
 }
@@ -330,3 +331,14 @@ def test_image_installs_the_wheel_make_test_builds(name):
     for word, rest in final:
         assert not (word == "COPY" and rest.split()[0] == "."), f"{name}: the source tree is copied into the image"
         assert not (word == "RUN" and re.search(r"pip install .*(-e |--editable)", rest)), f"{name}: editable install"
+
+
+@pytest.mark.parametrize("name", ["desktop", "gpu"])
+def test_desktop_images_install_what_make_desktop_does(name):
+    """The desktop's Debian packages (Makefile APT_DESKTOP) are in both images that offer it."""
+    makefile = (REPO / "Makefile").read_text()
+    wanted = re.search(r"^APT_DESKTOP := (.+)$", makefile, re.M).group(1).split()
+    installs = " ".join(rest for word, rest in final_stage(dockerfile(name))
+                        if word == "RUN" and "apt-get install" in rest)
+    packages = {token.split("=")[0] for token in installs.split() if not token.startswith("-")}
+    assert set(wanted) <= packages, sorted(set(wanted) - packages)

@@ -103,6 +103,8 @@ async def test_refresh_ends_sessions_of_disabled_and_expired_accounts(tmp_path):
     ("spawner: {budget_gate: maybe}\n", "spawner.budget_gate"),
     ("spawner: []\n", "spawner must be a mapping"),
     ("announcement: [1, 2]\n", "announcement"),
+    ("culler: {activity_interval: 0}\n", "culler.activity_interval"),
+    ("culler: {activity_interval: soon}\n", "culler.activity_interval"),
 ])
 def test_new_spawner_settings_reject_nonsense_naming_the_file_and_key(tmp_path, text, match):
     cfg = tmp_path / "lens.yaml"
@@ -118,6 +120,7 @@ def test_new_spawner_settings_accept_good_values(tmp_path):
     s = load_settings(str(cfg), env={})
     assert (s["spawner"]["gpu_count"], s["spawner"]["budget_gate"], s["announcement"]) == (2, False, "<b>Friday</b>")
     assert s["spawner"]["start_timeout"] == 120  # defaults kept
+    assert s["culler"]["activity_interval"] == 300  # JupyterHub's own default
 
 
 def test_costs_settings_bound_the_reconciliation():

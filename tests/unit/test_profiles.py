@@ -29,7 +29,7 @@ RAW = yaml.safe_load(CATALOG_PATH.read_text())
 
 def test_shipped_catalog_has_the_four_environments():
     catalog = load_catalog(CATALOG_PATH)
-    assert [p.slug for p in catalog.profiles] == ["lab", "rstudio", "vscode", "gpu"]
+    assert [p.slug for p in catalog.profiles] == ["lab", "rstudio", "vscode", "gpu", "desktop"]
     assert catalog.default_profile.slug == "lab"
     gpu = catalog.get("gpu")
     assert gpu.gpu_count == 1 and gpu.allowed_groups == ("gpu-users",)
@@ -38,6 +38,7 @@ def test_shipped_catalog_has_the_four_environments():
         assert p.image and p.memory.limit and p.cpu.limit and hourly_rate(p) is not None
     assert catalog.get("vscode").default_url == "/vscode/"
     assert catalog.get("rstudio").default_url == "/rstudio/"
+    assert catalog.get("desktop").default_url == "/desktop/"
 
 
 @pytest.mark.parametrize(
@@ -111,11 +112,16 @@ def test_selection_rules():
 
 def test_availability_probe():
     catalog = parse_catalog(RAW)
-    nothing = local_unavailability(catalog, which=lambda exe: None, gpu_count=0)
-    assert set(nothing) == {"rstudio", "vscode", "gpu"}
+    nothing = local_unavailability(catalog, which=lambda exe: None, gpu_count=0, importable=lambda m: False)
+    assert set(nothing) == {"rstudio", "vscode", "desktop", "gpu"}
     assert "rserver" in nothing["rstudio"] and "GPU" in nothing["gpu"]
-    everything = local_unavailability(catalog, which=lambda exe: f"/usr/bin/{exe}", gpu_count=1)
+    assert "make desktop" in nothing["desktop"]
+    everything = local_unavailability(catalog, which=lambda exe: f"/usr/bin/{exe}", gpu_count=1,
+                                      importable=lambda m: True)
     assert everything == {}
+    no_proxy = local_unavailability(catalog, which=lambda exe: f"/usr/bin/{exe}", gpu_count=1,
+                                    importable=lambda m: m != "jupyter_remote_desktop_proxy")
+    assert no_proxy == {"desktop": "jupyter-remote-desktop-proxy is not installed (make desktop)"}
     assert unavailable_reason(catalog.get("lab")) is None
 
 
