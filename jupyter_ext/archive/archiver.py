@@ -58,7 +58,8 @@ class ArchiveOptions:
 
 
 class Packer:
-    """Accumulates blobs into one pack (one growing buffer, no join copy)."""
+    """Accumulates blobs into one pack in memory (one growing buffer, no join copy);
+    stores that build objects on local disk get a :class:`FilePacker` instead."""
 
     def __init__(self):
         self.buf = bytearray(PACK_MAGIC)
@@ -77,6 +78,52 @@ class Packer:
 
     def seal(self) -> tuple[bytearray, str, list]:
         return self.buf, blake3.blake3(self.buf).hexdigest(), self.chunks
+
+    def discard(self) -> None:
+        self.buf = bytearray()
+
+
+class FilePacker:
+    """A pack written to a temp file as its blobs arrive and hashed on the way: no
+    pack is held in memory, and the store renames the file into place (one write)."""
+
+    def __init__(self, spool):
+        self.fd, self.path = spool()
+        self.hasher = blake3.blake3(PACK_MAGIC)
+        _write_all(self.fd, PACK_MAGIC)
+        self.size = len(PACK_MAGIC)
+        self.chunks: list = []
+
+    def add(self, cid_hex: str, blob: bytes, raw_len: int) -> None:
+        self.chunks.append([cid_hex, self.size, len(blob), raw_len])
+        _write_all(self.fd, blob)
+        self.hasher.update(blob)
+        self.size += len(blob)
+
+    def __bool__(self) -> bool:
+        return bool(self.chunks)
+
+    def seal(self) -> tuple[str, str, list]:
+        self._close()
+        return self.path, self.hasher.hexdigest(), self.chunks
+
+    def _close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def discard(self) -> None:
+        self._close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+
+def _write_all(fd: int, data) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 class Archiver:
@@ -100,21 +147,31 @@ class Archiver:
         self._sizes_lock = threading.Lock()
 
     # -- packs -----------------------------------------------------------------
-    def _ship(self, packer: Packer) -> None:
+    def _packer(self):
+        """A new pack: in a temp file where the store builds objects on local disk
+        (memory then does not grow with packs in flight), else in memory."""
+        spool = self.repo.spool()
+        return FilePacker(spool) if spool is not None and not self.opts.dry_run else Packer()
+
+    def _ship(self, packer) -> None:
         if not packer:
+            packer.discard()
             return
+        size = packer.size
         data, pid, chunks = packer.seal()
         with self._sizes_lock:
-            self.pack_sizes.append(len(data))
+            self.pack_sizes.append(size)
         if self.opts.dry_run:
-            self.rep.add(packs=1, bytes_stored=len(data))
+            self.rep.add(packs=1, bytes_stored=size)
             return
         self._inflight.acquire()
 
         def upload():
             try:
-                self.repo.add_pack(data, pid, chunks, self.opts.storage_class)
-                self.rep.add(packs=1, bytes_stored=len(data))
+                self.repo.add_pack(data, pid, chunks, self.opts.storage_class, size=size)
+                with self._claim_lock:  # indexed now: locate() finds them
+                    self._claimed.difference_update(bytes.fromhex(c[0]) for c in chunks)
+                self.rep.add(packs=1, bytes_stored=size)
             except BaseException as exc:
                 self._error = exc
                 raise
@@ -128,8 +185,8 @@ class Archiver:
     def _is_new(self, cid: bytes) -> bool:
         if self.repo.locate(cid) is not None:
             return False
-        with self._claim_lock:
-            if cid in self._claimed:
+        with self._claim_lock:  # claims are dropped once indexed: look again under it
+            if cid in self._claimed or self.repo.locate(cid) is not None:
                 return False
             self._claimed.add(cid)
             return True
@@ -140,7 +197,7 @@ class Archiver:
         (a partial restore thaws about its packed size); a small file's new blobs go
         to the one shared pack once the file is read (bounded: under a quarter pack)."""
         big = entry.size >= self.opts.pack_size // 4
-        packer = Packer() if big else None
+        packer = self._packer() if big else None
         pending: list = []
         try:
             chunks = []
@@ -171,7 +228,7 @@ class Archiver:
                         packer.add(cid.hex(), blob, n)
                         if packer.size >= self.opts.pack_size:
                             self._ship(packer)
-                            packer = Packer()
+                            packer = self._packer()
                     else:
                         self.rep.add(bytes_done=n)
             if entry.path in self._unreadable:
@@ -191,7 +248,7 @@ class Archiver:
             for cid_hex, blob, n in blobs:
                 self._shared.add(cid_hex, blob, n)
                 if self._shared.size >= self.opts.pack_size:
-                    full, self._shared = self._shared, Packer()
+                    full, self._shared = self._shared, self._packer()
                     self._ship(full)  # may wait for an upload slot: back-pressure
 
     def _read(self, f, entry):
@@ -230,7 +287,7 @@ class Archiver:
         # them folder by folder
         big = self.opts.pack_size // 4
         todo.sort(key=lambda es: (0, -es[0].size) if es[0].size >= big else (1, 0))
-        self._shared, self._shared_lock = Packer(), threading.Lock()
+        self._shared, self._shared_lock = self._packer(), threading.Lock()
         try:
             # each worker takes the next file from one shared iterator: no future or
             # queued work item per file (they cost ~1 KB each on trees of many files)
@@ -260,6 +317,7 @@ class Archiver:
             for fut in self._futures:
                 fut.result()
         finally:
+            self._shared.discard()  # a no-op once shipped; else its temp file goes
             self._uploads.shutdown(wait=True, cancel_futures=True)
         if self._error:
             raise self._error

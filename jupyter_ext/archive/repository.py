@@ -101,6 +101,16 @@ class PackIndex:
             raise IntegrityError(f"pack index does not decode: {exc}") from None
 
 
+_MASK40 = (1 << 40) - 1  # offsets and lengths up to 1 TiB (packs are at most 1 GiB)
+_LEN_SHIFT, _OFF_SHIFT, _PACK_SHIFT = 40, 80, 120
+
+
+def _pack_loc(pack_no: int, offset: int, length: int, raw_len: int) -> int:
+    if not (0 <= offset <= _MASK40 and 0 <= length <= _MASK40 and 0 <= raw_len <= _MASK40):
+        raise IntegrityError(f"chunk location {offset}/{length}/{raw_len} is out of range")
+    return (pack_no << _PACK_SHIFT) | (offset << _OFF_SHIFT) | (length << _LEN_SHIFT) | raw_len
+
+
 def check_id(text: str, what: str = "archive id") -> str:
     if not HEX64.match(text or ""):
         raise NotFound(f"{what} {text!r} not found")
@@ -117,7 +127,11 @@ class Repository:
         self.params = params
         self.prefix = owner.prefix
         self._lock = threading.Lock()
-        self._index: dict[bytes, Location] | None = None
+        # chunk id -> packed location (pack number, offset, length, raw length in one
+        # int: ~45 bytes where a Location object cost ~160); packs by number
+        self._index: dict[bytes, int] | None = None
+        self._pack_ids: list[str] = []
+        self._pack_no: dict[str, int] = {}
         self._packs: dict[str, PackIndex] = {}
 
     # -- opening ---------------------------------------------------------------
@@ -151,10 +165,10 @@ class Repository:
         return self.prefix + self.pack_key_rel(pack)
 
     # -- chunk index -------------------------------------------------------------
-    def load_index(self, workers: int = 8) -> dict[bytes, Location]:
+    def load_index(self, workers: int = 8) -> None:
         with self._lock:
             if self._index is not None:
-                return self._index
+                return
         keys = [o.key for o in self.store.list(self.key("index/"))]
 
         def fetch(k):
@@ -174,16 +188,28 @@ class Repository:
                 self._cache_put(cached, data)
             return pi
 
-        index: dict[bytes, Location] = {}
-        packs: dict[str, PackIndex] = {}
         with ThreadPoolExecutor(max(1, min(workers, len(keys) or 1))) as pool:
-            for pi in pool.map(fetch, keys):
-                packs[pi.pack] = pi
-                for cid, off, ln, raw in pi.chunks:
-                    index.setdefault(bytes.fromhex(cid), Location(pi.pack, off, ln, raw))
+            loaded = list(pool.map(fetch, keys))
         with self._lock:
-            self._index, self._packs = index, packs
-        return index
+            if self._index is not None:
+                return  # another thread loaded it meanwhile
+            self._index = {}
+            for pi in loaded:
+                self._add_locked(pi)
+                pi.chunks = []
+
+    def _add_locked(self, pi: PackIndex) -> None:
+        """Index a pack's chunks (caller holds the lock); the chunk list is not kept."""
+        no = self._pack_no.get(pi.pack)
+        if no is None:
+            no = self._pack_no[pi.pack] = len(self._pack_ids)
+            self._pack_ids.append(pi.pack)
+        index = self._index
+        for cid, off, ln, raw in pi.chunks:
+            key = bytes.fromhex(cid)
+            if key not in index:
+                index[key] = _pack_loc(no, off, ln, raw)
+        self._packs[pi.pack] = PackIndex(pi.pack, pi.size, pi.storage_class, [])
 
     def _cache_path(self, key: str) -> str:
         """Pack indexes are immutable: remote ones are cached on local disk."""
@@ -211,19 +237,37 @@ class Repository:
         return self._packs
 
     def locate(self, cid: bytes) -> Location | None:
-        return self.load_index().get(cid)
+        self.load_index()
+        packed = self._index.get(cid)
+        if packed is None:
+            return None
+        return Location(self._pack_ids[packed >> _PACK_SHIFT], (packed >> _OFF_SHIFT) & _MASK40,
+                        (packed >> _LEN_SHIFT) & _MASK40, packed & _MASK40)
 
-    def add_pack(self, pack: bytes, pack_id: str, chunks: list, storage_class: str) -> None:
-        """Store a pack in its class, then its hot index: only then are its chunks known."""
-        self.store.put(self.pack_key(pack_id), pack, storage_class=storage_class,
-                       tags={"lens-kind": "data"})
-        pi = PackIndex(pack_id, len(pack), storage_class, chunks)
+    def spool(self):
+        """A callable giving a temp file (fd, path) to build a pack in, or None when
+        the store builds objects in memory (see ``Store.spool``)."""
+        if not self.store.spools:
+            return None
+        return lambda: self.store.spool(self.prefix)
+
+    def add_pack(self, pack, pack_id: str, chunks: list, storage_class: str,
+                 size: int | None = None) -> None:
+        """Store a pack (bytes, or the path of a spooled file) in its class, then its
+        hot index: only then are its chunks known."""
+        tags = {"lens-kind": "data"}
+        if isinstance(pack, str):
+            self.store.put_file(self.pack_key(pack_id), pack, storage_class=storage_class,
+                                tags=tags)
+        else:
+            size = len(pack)
+            self.store.put(self.pack_key(pack_id), pack, storage_class=storage_class,
+                           tags=tags)
+        pi = PackIndex(pack_id, size, storage_class, chunks)
         self.store.put(self.key("index", pack_id), pi.to_bytes(), storage_class=HOT)
-        index = self.load_index()
+        self.load_index()
         with self._lock:
-            self._packs[pack_id] = pi
-            for cid, off, ln, raw in chunks:
-                index.setdefault(bytes.fromhex(cid), Location(pack_id, off, ln, raw))
+            self._add_locked(pi)
 
     # -- archives ----------------------------------------------------------------
     def put_manifest(self, manifest: Manifest) -> tuple[str, int]:

@@ -320,11 +320,10 @@ class Restorer:
     # GIL). A big file is written in order by one thread while the pool fetches
     # and decodes its next ranges.
     def _locs(self, f: FileEntry) -> list:
-        index = self.repo.load_index()
         out = []
         for h in f.chunks:
             cid = bytes.fromhex(h)
-            out.append((cid, index[cid]))  # plan_restore found every chunk
+            out.append((cid, self.repo.locate(cid)))  # plan_restore found every chunk
         return out
 
     def _groups(self, f: FileEntry):
