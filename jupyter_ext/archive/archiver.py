@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import blake3
 
 from ..constants import DEFAULT_PACK_SIZE
-from .chunks import chunk_id, encode, iter_chunks
+from .chunks import chunk_id, encode_parts, iter_chunks
 from .errors import Cancelled, ConfigError
 from .manifest import FILE, ArchiveEntry, FileEntry, Manifest
 from .pricing import check_class
@@ -69,9 +69,10 @@ class Packer:
     def size(self) -> int:
         return len(self.buf)
 
-    def add(self, cid_hex: str, blob: bytes, raw_len: int) -> None:
-        self.chunks.append([cid_hex, len(self.buf), len(blob), raw_len])
-        self.buf += blob
+    def add(self, cid_hex: str, codec: int, payload, raw_len: int) -> None:
+        self.chunks.append([cid_hex, len(self.buf), 1 + len(payload), raw_len])
+        self.buf.append(codec)
+        self.buf += payload
 
     def __bool__(self) -> bool:
         return bool(self.chunks)
@@ -94,11 +95,14 @@ class FilePacker:
         self.size = len(PACK_MAGIC)
         self.chunks: list = []
 
-    def add(self, cid_hex: str, blob: bytes, raw_len: int) -> None:
-        self.chunks.append([cid_hex, self.size, len(blob), raw_len])
-        _write_all(self.fd, blob)
-        self.hasher.update(blob)
-        self.size += len(blob)
+    def add(self, cid_hex: str, codec: int, payload, raw_len: int) -> None:
+        self.chunks.append([cid_hex, self.size, 1 + len(payload), raw_len])
+        head = bytes((codec,))
+        _write_all(self.fd, head)
+        _write_all(self.fd, payload)
+        self.hasher.update(head)
+        self.hasher.update(payload)
+        self.size += 1 + len(payload)
 
     def __bool__(self) -> bool:
         return bool(self.chunks)
@@ -220,12 +224,14 @@ class Archiver:
                     n = len(view)
                     total += n
                     if self._is_new(cid):
-                        blob = encode(view, self.opts.level)
+                        codec, payload = encode_parts(view, self.opts.level)
                         self.rep.add(bytes_done=n, bytes_new=n)
                         if packer is None:
-                            pending.append((cid.hex(), blob, n))
+                            # the read buffer is reused: a raw payload (a view) is copied
+                            pending.append((cid.hex(), codec, payload if isinstance(payload, bytes)
+                                            else bytes(payload), n))
                             continue
-                        packer.add(cid.hex(), blob, n)
+                        packer.add(cid.hex(), codec, payload, n)
                         if packer.size >= self.opts.pack_size:
                             self._ship(packer)
                             packer = self._packer()
@@ -245,8 +251,8 @@ class Archiver:
 
     def _add_shared(self, blobs: list) -> None:
         with self._shared_lock:
-            for cid_hex, blob, n in blobs:
-                self._shared.add(cid_hex, blob, n)
+            for cid_hex, codec, payload, n in blobs:
+                self._shared.add(cid_hex, codec, payload, n)
                 if self._shared.size >= self.opts.pack_size:
                     full, self._shared = self._shared, self._packer()
                     self._ship(full)  # may wait for an upload slot: back-pressure
