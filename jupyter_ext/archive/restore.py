@@ -368,12 +368,12 @@ class Restorer:
 
     def plan_batches(self, files: list) -> tuple[list, list]:
         """(big files, batches of small files): a batch is ``(pack, start, end,
-        [(file, locs)])``, one read of ``pack[start:end]``; empty files go in
+        [file])``, one read of ``pack[start:end]``; empty files go in
         batches without a pack."""
         big, by_pack, empty = [], {}, []
         for f in files:
             if not f.chunks:
-                empty.append((f, []))
+                empty.append(f)
                 continue
             if f.size > SMALL_FILE:
                 big.append(f)
@@ -385,32 +385,36 @@ class Restorer:
                 continue
             lo = min(loc.offset for _, loc in locs)
             hi = max(loc.offset + loc.length for _, loc in locs)
-            by_pack.setdefault(packs.pop(), []).append((lo, hi, f, locs))
+            # the locations are looked up again when the batch runs: holding them for
+            # every small file at once cost ~350 bytes a file
+            by_pack.setdefault(packs.pop(), []).append((lo, hi, f))
         batches = [(None, 0, 0, empty[i:i + 256]) for i in range(0, len(empty), 256)]
+        # a batch: (pack, start, end, [file]); locations are looked up as it runs
         for pack, items in by_pack.items():
             items.sort(key=lambda it: it[0])
             cur = None
-            for lo, hi, f, locs in items:
+            for lo, hi, f in items:
                 if (cur is not None and hi - cur[1] <= MAX_RANGE and lo - cur[2] <= MAX_GAP
                         and len(cur[3]) < MAX_BATCH_FILES):
                     cur[2] = max(cur[2], hi)
-                    cur[3].append((f, locs))
+                    cur[3].append(f)
                 else:
-                    cur = [pack, lo, hi, [(f, locs)]]
+                    cur = [pack, lo, hi, [f]]
                     batches.append(cur)
         # folder by folder within a batch: the walker's cached folder fds get reused
-        return big, [(b[0], b[1], b[2], sorted(b[3], key=lambda it: it[0].path))
+        return big, [(b[0], b[1], b[2], sorted(b[3], key=lambda f: f.path))
                      for b in batches]
 
     def _restore_batch(self, batch, walkers: queue.Queue) -> list[str]:
         """Write the files of one batch; returns their paths (all written)."""
         pack, start, end, items = batch
         self.rep.check()
-        blob = self._get(items[0][0], pack, start, end - start) if pack else memoryview(b"")
+        blob = self._get(items[0], pack, start, end - start) if pack else memoryview(b"")
         w = walkers.get()
         try:
             done = []
-            for f, locs in items:
+            for f in items:
+                locs = self._locs(f)
                 decoded: dict = {}  # a chunk shared by files of the batch decodes once
                 datas = []
                 for cid, loc in locs:
@@ -421,7 +425,7 @@ class Restorer:
                 if not self._unchanged(f, locs, w):
                     self._write(f, w, iter([datas]))
                 done.append(f.path)
-            self.rep.add(files_done=len(items), bytes_done=sum(f.size for f, _ in items))
+            self.rep.add(files_done=len(items), bytes_done=sum(f.size for f in items))
             return done
         finally:
             walkers.put(w)
