@@ -38,6 +38,25 @@ def test_chunking_is_content_defined_and_streaming_safe():
     assert len(shared) >= len(parts) - 2
 
 
+def test_chunking_a_file_that_grew_past_its_scanned_size():
+    """The buffer is sized by the scan; a file that grew since still chunks whole,
+    with the same cuts as without a size hint (views are copied before the next)."""
+    data = random.Random(3).randbytes(300_000)
+    plain = [bytes(v) for v in chunks.iter_chunks(io.BytesIO(data), P, read_size=P.max_size)]
+    for hint in (0, 1, 5000, 299_999, 300_000, 10**6):
+        grown = [bytes(v) for v in chunks.iter_chunks(io.BytesIO(data), P,
+                                                      read_size=P.max_size, size_hint=hint)]
+        assert grown == plain, hint
+    assert b"".join(plain) == data
+
+
+def test_encode_parts_keeps_raw_payload_uncopied():
+    noise = memoryview(random.Random(4).randbytes(20_000))
+    codec, payload = chunks.encode_parts(noise, 3)
+    assert codec == chunks.CODEC_RAW and payload is noise
+    assert chunks.decode(bytes((codec,)) + bytes(payload), chunks.chunk_id(noise)) == noise
+
+
 def test_codec_compresses_text_and_keeps_random_raw():
     text = b"temperature,salinity\n" * 5000
     blob = chunks.encode(text, 3)
