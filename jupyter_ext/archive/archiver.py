@@ -21,6 +21,7 @@ import blake3
 from ..constants import DEFAULT_PACK_SIZE
 from .chunks import chunk_id, encode_parts, iter_chunks
 from .errors import Cancelled, ConfigError
+from .filetable import FileTable
 from .manifest import FILE, ArchiveEntry, FileEntry, Manifest
 from .pricing import check_class
 from .progress import Reporter
@@ -196,7 +197,7 @@ class Archiver:
             return True
 
     # -- files -----------------------------------------------------------------
-    def _file(self, entry, src: str) -> None:
+    def _file(self, seq: int, entry, src) -> None:
         """Read, chunk, hash and compress one file. A big file fills packs of its own
         (a partial restore thaws about its packed size); a small file's new blobs go
         to the one shared pack once the file is read (bounded: under a quarter pack)."""
@@ -220,7 +221,7 @@ class Archiver:
                     if self._abort.is_set():
                         raise Cancelled("stopped after an earlier failure")
                     cid = chunk_id(view)
-                    chunks.append(cid.hex())
+                    chunks.append(cid)
                     n = len(view)
                     total += n
                     if self._is_new(cid):
@@ -239,8 +240,7 @@ class Archiver:
                         self.rep.add(bytes_done=n)
             if entry.path in self._unreadable:
                 return
-            entry.chunks = chunks
-            entry.size = total  # what was read wins over the scanned size
+            self._table.set_chunks(seq, chunks, total)  # what was read wins over the scan
         finally:
             # claimed chunks are stored even if the file failed: others may use them
             if packer is not None:
@@ -265,39 +265,59 @@ class Archiver:
             self._unreadable[entry.path] = str(exc)
 
     def run(self, sources: list[str]):
-        """Archive ``sources``; return (ArchiveEntry | None for dry-run, Manifest, Progress)."""
-        repo, opts, rep = self.repo, self.opts, self.rep
-        items, skipped = scan(sources)
+        """Archive ``sources``; return (ArchiveEntry | None for dry-run, Manifest, Progress).
+
+        The scanned files live in an on-disk FileTable, not in memory; the returned
+        manifest carries the metadata and statistics, not the file list (its size
+        in bytes is ``self.manifest_size``)."""
+        self._table = FileTable()
+        try:
+            return self._run(sources)
+        finally:
+            self._table.close()
+
+    def _run(self, sources: list[str]):
+        repo, opts, rep, table = self.repo, self.opts, self.rep, self._table
+        _, skipped = scan(sources, out=table)
+        table.flush()
         if self.after_scan is not None:
-            self.after_scan(items)
+            self.after_scan(table.items())
         self._unreadable: dict[str, str] = {}
         self.parent_id = ""
-        files = [(e, s) for e, s in items if e.type == FILE]
-        rep.set(phase="index", files_total=len(files), bytes_total=sum(e.size for e, _ in files))
+        nfiles, nbytes = table.stats()
+        rep.set(phase="index", files_total=nfiles, bytes_total=nbytes)
         repo.load_index()
-        parent = self._parent(sources) if opts.use_parent else {}
+        has_parent = self._parent(sources) if opts.use_parent else False
         rep.set(phase="archive")
-        todo = []
         self.unchanged_files = 0
-        for entry, src in files:
-            old = parent.get(entry.path)
+        big = self.opts.pack_size // 4
+
+        def todo():
+            """Files to read: big ones first (largest first) spreads the work over the
+            workers; small ones then in path order, so shared packs hold neighbours (a
+            restore writes them folder by folder). Unchanged files are taken from the
+            parent as they come."""
+            for seq in table.big_files(big):
+                yield (seq, *table.get(seq))
+            for seq, entry, src in table.small_files(big):
+                yield seq, entry, src
+
+        def changed(item) -> bool:
+            seq, entry, _src = item
+            old = table.parent_of(entry.path) if has_parent else None
             if (old is not None and unchanged(old, entry)
                     and all(repo.locate(bytes.fromhex(h)) for h in old.chunks)):
-                entry.chunks = old.chunks
+                table.set_chunks(seq, [bytes.fromhex(h) for h in old.chunks], entry.size)
                 self.unchanged_files += 1
                 rep.add(bytes_done=entry.size, files_done=1)
-            else:
-                todo.append((entry, src))
-        # big files first (largest first) spreads the work over the workers; small
-        # ones then in path order, so shared packs hold neighbours: a restore writes
-        # them folder by folder
-        big = self.opts.pack_size // 4
-        todo.sort(key=lambda es: (0, -es[0].size) if es[0].size >= big else (1, 0))
+                return False
+            return True
+
         self._shared, self._shared_lock = self._packer(), threading.Lock()
         try:
             # each worker takes the next file from one shared iterator: no future or
             # queued work item per file (they cost ~1 KB each on trees of many files)
-            pending, take = iter(todo), threading.Lock()
+            pending, take = filter(changed, todo()), threading.Lock()
 
             def work():
                 while not self._abort.is_set():
@@ -328,42 +348,50 @@ class Archiver:
         if self._error:
             raise self._error
         if self._unreadable:
-            items = [(e, s) for e, s in items if e.path not in self._unreadable]
-            files = [(e, s) for e, s in files if e.path not in self._unreadable]
+            table.drop(self._unreadable)
             skipped += [f"{p}: {why}" for p, why in sorted(self._unreadable.items())]
+            nfiles, _ = table.stats()
         created = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+        files = table.manifest_files()
         manifest = Manifest(
             name=opts.name, owner=str(repo.owner), created=created,
-            files=[e for e, _ in items], tags=dict(opts.tags), meta=dict(opts.meta),
+            files=files, tags=dict(opts.tags), meta=dict(opts.meta),
             sources=source_paths(sources), storage_class=opts.storage_class,
             chunker=repo.params.as_dict(), parent=self.parent_id,
-            stats={"files": len(files), "size": rep.p.bytes_total, "new_bytes": rep.p.bytes_new,
+            stats={"files": nfiles, "size": rep.p.bytes_total, "new_bytes": rep.p.bytes_new,
                    "added_bytes": rep.p.bytes_stored, "packs": rep.p.packs,
                    "unchanged_files": self.unchanged_files,
                    "skipped": skipped[:1000], "skipped_count": len(skipped)})
-        manifest.validate()
+        for f in files:  # each entry; paths are unique by the scan's construction
+            f.validate()
+        data = manifest.to_bytes()
+        self.manifest_size = len(data)
+        manifest.files = []  # the table closes when run() returns
         if opts.dry_run:
             rep.finish()
             return None, manifest, rep.p
         rep.set(phase="publish")
         rep.check()  # last chance to stop: nothing is visible yet
-        mid, _ = repo.put_manifest(manifest)
+        mid, _ = repo.put_manifest_bytes(data)
+        del data
         entry = ArchiveEntry(
             id=mid, name=opts.name, owner=str(repo.owner), created=created, manifest=mid,
             tags=dict(opts.tags), meta=dict(opts.meta), storage_class=opts.storage_class,
-            files=len(files), size=rep.p.bytes_total, added_bytes=rep.p.bytes_stored,
+            files=nfiles, size=rep.p.bytes_total, added_bytes=rep.p.bytes_stored,
             packs=rep.p.packs,
             sources=manifest.sources)
         repo.publish(entry)
         return entry, manifest, rep.finish()
 
-    def _parent(self, sources: list[str]) -> dict:
+    def _parent(self, sources: list[str]) -> bool:
+        """Load the parent archive's files into the table; False when there is none."""
         entry = (self.repo.resolve(self.opts.parent) if self.opts.parent
                  else latest_of_sources(self.repo.entries(), source_paths(sources)))
         if entry is None:
-            return {}
+            return False
         self.parent_id = entry.id
-        return {f.path: f for f in self.repo.manifest(entry).files}
+        self._table.add_parent(self.repo.manifest(entry).files)
+        return True
 
 
 def source_paths(sources: list[str]) -> list[str]:

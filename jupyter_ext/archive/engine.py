@@ -139,7 +139,7 @@ class ArchiveEngine(Configurable):
                   # the archive unchanged files were taken from, and how many
                   "parent": archiver.parent_id, "unchanged_files": archiver.unchanged_files}
         if dry_run:
-            hot = [len(manifest.to_bytes()), 4096, 4096]
+            hot = [archiver.manifest_size, 4096, 4096]
             result["costs"] = pricing.cost_table(archiver.pack_sizes, hot, self.prices)
             existing = [p.size for p in repo.packs.values()]
             result["repository_costs"] = pricing.cost_table(

@@ -271,9 +271,11 @@ class Repository:
 
     # -- archives ----------------------------------------------------------------
     def put_manifest(self, manifest: Manifest) -> tuple[str, int]:
+        return self.put_manifest_bytes(manifest.to_bytes())
+
+    def put_manifest_bytes(self, data: bytes) -> tuple[str, int]:
         import blake3
 
-        data = manifest.to_bytes()
         mid = blake3.blake3(data).hexdigest()
         self.store.put(self.key("manifests", mid), data, storage_class=HOT)
         return mid, len(data)

@@ -36,8 +36,15 @@ class Rows:
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, part: slice) -> list:
-        return [self.to_json(item) for item in self.items[part]]
+    def batches(self):
+        """Lists of JSON rows, LIST_SLICE items at a time (or the items' own
+        ``batches()``, e.g. rows read from disk page by page)."""
+        if hasattr(self.items, "batches"):
+            for part in self.items.batches():
+                yield [self.to_json(item) for item in part]
+            return
+        for j in range(0, len(self.items), LIST_SLICE):
+            yield [self.to_json(item) for item in self.items[j:j + LIST_SLICE]]
 
 
 def dumps(doc, level: int = 3) -> bytes:
@@ -60,10 +67,15 @@ def dumps(doc, level: int = 3) -> bytes:
         for i, key in enumerate(sorted(doc)):
             value = doc[key]
             emit(("," if i else "") + enc.encode(str(key)) + ":")
-            if isinstance(value, Rows) or (isinstance(value, list) and len(value) > LIST_SLICE):
+            if isinstance(value, list) and len(value) > LIST_SLICE:
+                value = Rows(value, lambda item: item)
+            if isinstance(value, Rows):
                 emit("[")
-                for j in range(0, len(value), LIST_SLICE):
-                    emit(("," if j else "") + enc.encode(value[j:j + LIST_SLICE])[1:-1])
+                first = True
+                for part in value.batches():
+                    if part:
+                        emit(("" if first else ",") + enc.encode(part)[1:-1])
+                        first = False
                 emit("]")
             else:
                 emit(enc.encode(value))
