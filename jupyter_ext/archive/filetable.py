@@ -8,11 +8,9 @@ is unlinked as soon as it is opened, so a killed archiver leaves nothing behind.
 
 from __future__ import annotations
 
-import os
-import sqlite3
-import tempfile
 import threading
 
+from .chunkindex import temp_db
 from .manifest import FILE, FileEntry
 from .scan import Source
 
@@ -25,15 +23,7 @@ class FileTable:
     Thread-safe: one connection behind a lock."""
 
     def __init__(self, directory: str | None = None):
-        fd, path = tempfile.mkstemp(prefix="lens-files-", suffix=".db", dir=directory)
-        os.close(fd)
-        try:
-            self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        finally:
-            os.unlink(path)  # sqlite keeps its fd; a killed run leaves no file
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-4096",
-                       "temp_store=FILE"):
-            self.db.execute(f"PRAGMA {pragma}")
+        self.db = temp_db("lens-files-", directory)  # unlinked: a kill leaves no file
         self.db.execute(
             "CREATE TABLE f (seq INTEGER PRIMARY KEY, path TEXT, type TEXT, mode INT, "
             "mtime INT, size INT, target TEXT, ctime INT, ino INT, dev INT, src TEXT, "

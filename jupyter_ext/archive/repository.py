@@ -23,6 +23,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from .chunkindex import ChunkIndex
 from .chunks import ChunkerParams
 from .errors import AccessDenied, ConfigError, IntegrityError, NotFound
 from .manifest import HEX64, ArchiveEntry, Manifest
@@ -101,16 +102,6 @@ class PackIndex:
             raise IntegrityError(f"pack index does not decode: {exc}") from None
 
 
-_MASK40 = (1 << 40) - 1  # offsets and lengths up to 1 TiB (packs are at most 1 GiB)
-_LEN_SHIFT, _OFF_SHIFT, _PACK_SHIFT = 40, 80, 120
-
-
-def _pack_loc(pack_no: int, offset: int, length: int, raw_len: int) -> int:
-    if not (0 <= offset <= _MASK40 and 0 <= length <= _MASK40 and 0 <= raw_len <= _MASK40):
-        raise IntegrityError(f"chunk location {offset}/{length}/{raw_len} is out of range")
-    return (pack_no << _PACK_SHIFT) | (offset << _OFF_SHIFT) | (length << _LEN_SHIFT) | raw_len
-
-
 def check_id(text: str, what: str = "archive id") -> str:
     if not HEX64.match(text or ""):
         raise NotFound(f"{what} {text!r} not found")
@@ -127,9 +118,9 @@ class Repository:
         self.params = params
         self.prefix = owner.prefix
         self._lock = threading.Lock()
-        # chunk id -> packed location (pack number, offset, length, raw length in one
-        # int: ~45 bytes where a Location object cost ~160); packs by number
-        self._index: dict[bytes, int] | None = None
+        # chunk id -> (pack number, offset, length, raw length), on local disk (a dict
+        # cost ~160 bytes a chunk: memory grew with the repository); packs by number
+        self._index: ChunkIndex | None = None
         self._pack_ids: list[str] = []
         self._pack_no: dict[str, int] = {}
         self._packs: dict[str, PackIndex] = {}
@@ -193,7 +184,7 @@ class Repository:
         with self._lock:
             if self._index is not None:
                 return  # another thread loaded it meanwhile
-            self._index = {}
+            self._index = ChunkIndex()
             for pi in loaded:
                 self._add_locked(pi)
                 pi.chunks = []
@@ -204,11 +195,7 @@ class Repository:
         if no is None:
             no = self._pack_no[pi.pack] = len(self._pack_ids)
             self._pack_ids.append(pi.pack)
-        index = self._index
-        for cid, off, ln, raw in pi.chunks:
-            key = bytes.fromhex(cid)
-            if key not in index:
-                index[key] = _pack_loc(no, off, ln, raw)
+        self._index.add((bytes.fromhex(cid), no, off, ln, raw) for cid, off, ln, raw in pi.chunks)
         self._packs[pi.pack] = PackIndex(pi.pack, pi.size, pi.storage_class, [])
 
     def _cache_path(self, key: str) -> str:
@@ -238,11 +225,10 @@ class Repository:
 
     def locate(self, cid: bytes) -> Location | None:
         self.load_index()
-        packed = self._index.get(cid)
-        if packed is None:
+        row = self._index.get(cid)
+        if row is None:
             return None
-        return Location(self._pack_ids[packed >> _PACK_SHIFT], (packed >> _OFF_SHIFT) & _MASK40,
-                        (packed >> _LEN_SHIFT) & _MASK40, packed & _MASK40)
+        return Location(self._pack_ids[row[0]], row[1], row[2], row[3])
 
     def spool(self):
         """A callable giving a temp file (fd, path) to build a pack in, or None when
