@@ -16,6 +16,7 @@ from .zjson import MAX_MANIFEST_BYTES, Rows, dumps, loads
 FORMAT = 2
 ROW_FIELDS = ("path", "type", "mode", "mtime_ns", "size", "chunks", "target", "ctime_ns", "ino")
 FILE, DIR, SYMLINK = "file", "dir", "symlink"
+_TYPES = {t: t for t in (FILE, DIR, SYMLINK)}
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -74,7 +75,10 @@ class FileEntry:
     def from_row(cls, row) -> FileEntry:
         if not isinstance(row, list) or len(row) != len(ROW_FIELDS):
             raise IntegrityError(f"manifest file row {str(row)[:80]!r} is malformed")
-        return cls(*row)
+        entry = cls(*row)
+        # one shared str per type, not one parsed copy per file (~50 bytes a file)
+        entry.type = _TYPES.get(entry.type, entry.type)
+        return entry
 
     def to_json(self) -> dict:
         d = {"path": self.path, "type": self.type, "mode": self.mode, "mtime_ns": self.mtime_ns}

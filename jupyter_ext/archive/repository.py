@@ -20,6 +20,7 @@ import json
 import os
 import re
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -157,10 +158,17 @@ class Repository:
 
     # -- chunk index -------------------------------------------------------------
     def load_index(self, workers: int = 8) -> None:
-        with self._lock:
+        if self._index is not None:
+            return
+        with self._lock:  # one loader; other threads wait for it
             if self._index is not None:
                 return
+            self._load_index_locked(workers)
+
+    def _load_index_locked(self, workers: int) -> None:
         keys = [o.key for o in self.store.list(self.key("index/"))]
+        if self.store.spools:
+            workers = 1  # local files: threads add malloc arenas (memory), not speed
 
         def fetch(k):
             pid = k.rsplit("/", 1)[-1]
@@ -179,23 +187,26 @@ class Repository:
                 self._cache_put(cached, data)
             return pi
 
+        index = ChunkIndex()
         with ThreadPoolExecutor(max(1, min(workers, len(keys) or 1))) as pool:
-            loaded = list(pool.map(fetch, keys))
-        with self._lock:
-            if self._index is not None:
-                return  # another thread loaded it meanwhile
-            self._index = ChunkIndex()
-            for pi in loaded:
-                self._add_locked(pi)
-                pi.chunks = []
+            # a bounded window of fetches: parsed pack lists do not pile up ahead of
+            # the indexing, and each is dropped once indexed
+            window: deque = deque()
+            for k in keys:
+                window.append(pool.submit(fetch, k))
+                if len(window) >= 2 * workers:
+                    self._add_locked(window.popleft().result(), index)
+            while window:
+                self._add_locked(window.popleft().result(), index)
+        self._index = index
 
-    def _add_locked(self, pi: PackIndex) -> None:
+    def _add_locked(self, pi: PackIndex, index: ChunkIndex) -> None:
         """Index a pack's chunks (caller holds the lock); the chunk list is not kept."""
         no = self._pack_no.get(pi.pack)
         if no is None:
             no = self._pack_no[pi.pack] = len(self._pack_ids)
             self._pack_ids.append(pi.pack)
-        self._index.add((bytes.fromhex(cid), no, off, ln, raw) for cid, off, ln, raw in pi.chunks)
+        index.add((bytes.fromhex(cid), no, off, ln, raw) for cid, off, ln, raw in pi.chunks)
         self._packs[pi.pack] = PackIndex(pi.pack, pi.size, pi.storage_class, [])
 
     def _cache_path(self, key: str) -> str:
@@ -253,7 +264,7 @@ class Repository:
         self.store.put(self.key("index", pack_id), pi.to_bytes(), storage_class=HOT)
         self.load_index()
         with self._lock:
-            self._add_locked(pi)
+            self._add_locked(pi, self._index)
 
     # -- archives ----------------------------------------------------------------
     def put_manifest(self, manifest: Manifest) -> tuple[str, int]:
