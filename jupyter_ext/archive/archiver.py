@@ -99,8 +99,12 @@ class FilePacker:
     def add(self, cid_hex: str, codec: int, payload, raw_len: int) -> None:
         self.chunks.append([cid_hex, self.size, 1 + len(payload), raw_len])
         head = bytes((codec,))
-        _write_all(self.fd, head)
-        _write_all(self.fd, payload)
+        n = os.writev(self.fd, (head, payload))  # one call per blob
+        if n < 1:
+            _write_all(self.fd, head)
+            n = 1
+        if n < 1 + len(payload):
+            _write_all(self.fd, memoryview(payload)[n - 1:])
         self.hasher.update(head)
         self.hasher.update(payload)
         self.size += 1 + len(payload)
@@ -260,7 +264,7 @@ class Archiver:
     def _read(self, f, entry):
         """Chunks of an open file; a read error skips the file (recorded, not fatal)."""
         try:
-            yield from iter_chunks(f, self.repo.params, size_hint=entry.size)
+            yield from iter_chunks(f, self.repo.params)
         except OSError as exc:
             self._unreadable[entry.path] = str(exc)
 

@@ -29,23 +29,51 @@ def temp_db(prefix: str, directory: str | None = None) -> sqlite3.Connection:
     return db
 
 
+BLOOM_BITS = 25          # a 4 MiB filter: under 1 % false positives up to ~3M chunks
+BLOOM_HASHES = 4
+_BLOOM_MASK = (1 << BLOOM_BITS) - 1
+
+
 class ChunkIndex:
-    """chunk id (32 bytes) -> (pack number, offset, length, raw length). Thread-safe."""
+    """chunk id (32 bytes) -> (pack number, offset, length, raw length). Thread-safe.
+
+    A fixed-size Bloom filter in memory answers most lookups of new chunks (the
+    common case while archiving new data) without a query; chunk ids are BLAKE3
+    hashes, so their own bits serve as the filter's hash functions."""
 
     def __init__(self, directory: str | None = None):
         self.db = temp_db("lens-chunks-", directory)
         self.db.execute("CREATE TABLE c (id BLOB PRIMARY KEY, pack INT, off INT, len INT, "
                         "raw INT) WITHOUT ROWID")
         self.lock = threading.Lock()
+        self.bloom = bytearray(1 << (BLOOM_BITS - 3))
+
+    @staticmethod
+    def _bits(cid: bytes):
+        h = int.from_bytes(cid[:16], "little")
+        for _ in range(BLOOM_HASHES):
+            yield h & _BLOOM_MASK
+            h >>= BLOOM_BITS
+
+    def _maybe(self, cid: bytes) -> bool:
+        bloom = self.bloom
+        return all(bloom[b >> 3] & (1 << (b & 7)) for b in self._bits(cid))
 
     def add(self, rows) -> None:
         """``rows``: (id, pack number, offset, length, raw length); the first wins."""
+        rows = list(rows)
         with self.lock:
             self.db.execute("BEGIN")
             self.db.executemany("INSERT OR IGNORE INTO c VALUES (?,?,?,?,?)", rows)
             self.db.execute("COMMIT")
+            bloom = self.bloom
+            for row in rows:  # after the insert: a set bit always has its row
+                for b in self._bits(row[0]):
+                    bloom[b >> 3] |= 1 << (b & 7)
 
     def get(self, cid: bytes) -> tuple | None:
+        if not self._maybe(cid):
+            return None
         with self.lock:
             return self.db.execute("SELECT pack, off, len, raw FROM c WHERE id = ?",
                                    (cid,)).fetchone()
