@@ -394,7 +394,13 @@ class Archiver:
         if entry is None:
             return False
         self.parent_id = entry.id
-        self._table.add_parent(self.repo.manifest(entry).files)
+
+        def parent_file(f: FileEntry) -> None:
+            f.validate()  # its chunk ids may be reused
+            self._table.add_parent(f)
+
+        self.repo.manifest(entry, on_file=parent_file)  # streamed: rows go to disk
+        self._table.flush()
         return True
 
 

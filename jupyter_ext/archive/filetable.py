@@ -33,6 +33,7 @@ class FileTable:
         self.db.execute("BEGIN")
         self.lock = threading.Lock()
         self._pending: list = []
+        self._parents: list = []
         self._seq = 0
 
     def close(self) -> None:
@@ -55,21 +56,18 @@ class FileTable:
             self.db.executemany("INSERT INTO f (seq, path, type, mode, mtime, size, target, "
                                 "ctime, ino, dev, src) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                                 self._pending)
-        self._pending = []
+            self.db.executemany("INSERT OR REPLACE INTO parent VALUES (?,?,?,?,?,?,?)",
+                                self._parents)
+        self._pending, self._parents = [], []
 
-    def add_parent(self, files) -> None:
-        """The parent archive's files (an iterable of FileEntry), for ``parent_of``."""
-        rows = []
-        with self.lock:
-            for f in files:
-                if f.type == FILE:
-                    rows.append((f.path, f.type, f.size, f.mtime_ns, f.ctime_ns, f.ino,
-                                 b"".join(bytes.fromhex(h) for h in f.chunks)))
-                if len(rows) >= PAGE:
-                    self.db.executemany("INSERT OR REPLACE INTO parent VALUES (?,?,?,?,?,?,?)",
-                                        rows)
-                    rows = []
-            self.db.executemany("INSERT OR REPLACE INTO parent VALUES (?,?,?,?,?,?,?)", rows)
+    def add_parent(self, f: FileEntry) -> None:
+        """One of the parent archive's files (``Manifest.from_bytes(on_file=)``),
+        for ``parent_of``; ``flush()`` after the last."""
+        if f.type == FILE:
+            self._parents.append((f.path, f.type, f.size, f.mtime_ns, f.ctime_ns, f.ino,
+                                  b"".join(bytes.fromhex(h) for h in f.chunks)))
+            if len(self._parents) >= PAGE:
+                self.flush()
 
     def parent_of(self, path: str) -> FileEntry | None:
         with self.lock:

@@ -302,10 +302,13 @@ class Repository:
             return named[-1]
         raise NotFound(f"archive {ref!r} not found for {self.owner}")
 
-    def manifest(self, entry_or_id) -> Manifest:
+    def manifest(self, entry_or_id, on_file=None) -> Manifest:
+        """The manifest, validated; with ``on_file`` its files are handed to that
+        callable one by one instead of being kept (``Manifest.from_bytes``)."""
         mid = entry_or_id.manifest if isinstance(entry_or_id, ArchiveEntry) else entry_or_id
         check_id(mid, "manifest")
-        return Manifest.from_bytes(self.store.get(self.key("manifests", mid))).validate()
+        data = self.store.get(self.key("manifests", mid))
+        return Manifest.from_bytes(data, on_file).validate()
 
     def search(self, name: str | None = None, tags: dict | None = None,
                since: str | None = None, until: str | None = None,

@@ -232,3 +232,27 @@ def test_manifests_of_both_formats_read_and_malformed_rows_are_refused():
                                  "target", "ctime_ns", "ino"], "files": [["d/a.txt", "file"]]})
     with pytest.raises(IntegrityError, match="malformed"):
         Manifest.from_bytes(bad)
+
+
+def test_manifest_is_read_row_by_row_across_steps():
+    """Manifests are parsed as a stream (1 MiB steps): rows, multi-byte UTF-8 and
+    numbers cut at a step boundary, and a value longer than a step, all read back
+    exactly; a parent's files can be handed out one by one instead of kept."""
+    rng = random.Random(7)
+    files = [FileEntry(f"données/{i:06d}-é€😀.dat", size=rng.randrange(10**12),
+                       mtime_ns=rng.randrange(10**18), ctime_ns=1, ino=i,
+                       chunks=[rng.randbytes(32).hex() for _ in range(i % 3)])
+             for i in range(20_000)]
+    long_note = "ü" * (3 * 1024 * 1024)  # one value over three steps
+    m = Manifest("n", "user:a", "2026-01-01", files, meta={"note": long_note},
+                 stats={"files": 20_000})
+    data = m.to_bytes()
+    back = Manifest.from_bytes(data).validate()
+    assert [f.to_row() for f in back.files] == [f.to_row() for f in files]
+    assert back.meta["note"] == long_note and back.stats == {"files": 20_000}
+    handed: list = []
+    light = Manifest.from_bytes(data, on_file=handed.append)
+    assert light.files == [] and [f.path for f in handed] == [f.path for f in files]
+    for broken in (data[:len(data) // 2], b"", chunks.encode(b"x", 0)):
+        with pytest.raises(IntegrityError):
+            Manifest.from_bytes(broken)
