@@ -42,7 +42,7 @@ from .progress import Reporter
 from .repository import Repository
 from .safefs import SPECIAL_BITS, DirWalker, current_umask, safe_mode
 
-MAX_RANGE = 8 * 1024 * 1024
+MAX_RANGE = 4 * 1024 * 1024
 SMALL_FILE = 1024 * 1024    # files up to this size are restored in batches
 MAX_GAP = 1024 * 1024       # a batch reads over at most this much unneeded pack data
 MAX_BATCH_FILES = 256
