@@ -347,8 +347,8 @@ class Archiver:
             for fut in self._futures:
                 fut.result()
         finally:
-            self._shared.discard()  # a no-op once shipped; else its temp file goes
             self._uploads.shutdown(wait=True, cancel_futures=True)
+            self._shared.discard()  # a no-op once stored; else its temp file goes
         if self._error:
             raise self._error
         if self._unreadable:
