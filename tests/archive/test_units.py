@@ -256,3 +256,21 @@ def test_manifest_is_read_row_by_row_across_steps():
     for broken in (data[:len(data) // 2], b"", chunks.encode(b"x", 0)):
         with pytest.raises(IntegrityError):
             Manifest.from_bytes(broken)
+
+
+def test_chunk_index_on_disk_with_its_bloom_filter():
+    """Known ids are found with their locations; unknown ones are not, including one
+    that shares every Bloom-filter bit with a known id (only the table can tell)."""
+    from jupyter_ext.archive.chunkindex import ChunkIndex
+
+    rng = random.Random(8)
+    ids = [rng.randbytes(32) for _ in range(5000)]
+    index = ChunkIndex()
+    index.add((cid, i % 7, i * 100, 90 + i, 1000 + i) for i, cid in enumerate(ids))
+    index.add([(ids[0], 6, 1, 1, 1)])  # the first location of a chunk wins
+    assert len(index) == 5000
+    assert all(index.get(cid) == (i % 7, i * 100, 90 + i, 1000 + i) for i, cid in enumerate(ids))
+    twin = ids[3][:16] + bytes(16)  # same filter bits as ids[3], another id
+    assert index._maybe(twin) and index.get(twin) is None
+    assert all(index.get(rng.randbytes(32)) is None for _ in range(1000))
+    index.close()
