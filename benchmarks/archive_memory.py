@@ -115,13 +115,13 @@ def report(res: dict) -> list[str]:
         info = by_tool.pop("_data")
         lines.append(f"{size} GB: {info['bytes'] / MB:,.0f} MB in {info['files']:,} files")
         tools = list(by_tool)
-        lines.append("  " + "".join(f"{c:>24}" if i == 0 else f"{c:>11}" for i, c in enumerate(
+        lines.append("  " + "".join(f"{c:<24}" if i == 0 else f"{c:>13}" for i, c in enumerate(
             ["metric", *tools, *(["lens/restic"] if len(tools) > 1 else [])])))
         for key, label in keys:
             row = [label] + [f"{by_tool[t][key]:,.1f}" for t in tools]
             if "lens" in by_tool and "restic" in by_tool:
                 row.append(f"{by_tool['lens'][key] / by_tool['restic'][key]:.2f}x")
-            lines.append("  " + "".join(f"{c:>24}" if i == 0 else f"{c:>11}"
+            lines.append("  " + "".join(f"{c:<24}" if i == 0 else f"{c:>13}"
                                         for i, c in enumerate(row)))
         by_tool["_data"] = info
     sizes = list(res)
