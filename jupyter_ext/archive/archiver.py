@@ -303,14 +303,29 @@ class Archiver:
             parent as they come."""
             for seq in table.big_files(big):
                 yield (seq, *table.get(seq))
-            for seq, entry, src in table.small_files(big):
-                yield seq, entry, src
+            paged.set()
+            for page in table.pages("type = ? AND size < ?", (FILE, big)):
+                if has_parent:  # one query per page, not one per file and chunk
+                    olds = table.parents_of([e.path for _, e, _ in page])
+                    known.clear()
+                    known.update(olds)
+                    found.clear()
+                    found.update(repo.locate_many(
+                        bytes.fromhex(h) for o in olds.values() for h in o.chunks))
+                yield from page
+
+        known: dict = {}  # the current page's parent entries and their chunks' locations
+        found: dict = {}
+        paged = threading.Event()  # small files now: their parents are in ``known``
 
         def changed(item) -> bool:
             seq, entry, _src = item
-            old = table.parent_of(entry.path) if has_parent else None
+            old = None
+            if has_parent:
+                old = known.get(entry.path) if paged.is_set() else table.parent_of(entry.path)
             if (old is not None and unchanged(old, entry)
-                    and all(repo.locate(bytes.fromhex(h)) for h in old.chunks)):
+                    and all(bytes.fromhex(h) in found or repo.locate(bytes.fromhex(h))
+                            for h in old.chunks)):
                 table.set_chunks(seq, [bytes.fromhex(h) for h in old.chunks], entry.size)
                 self.unchanged_files += 1
                 rep.add(bytes_done=entry.size, files_done=1)

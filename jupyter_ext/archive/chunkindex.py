@@ -31,6 +31,7 @@ def temp_db(prefix: str, directory: str | None = None) -> sqlite3.Connection:
 
 BLOOM_BITS = 25          # a 4 MiB filter: under 1 % false positives up to ~3M chunks
 BLOOM_HASHES = 4
+MANY = 500  # ids per query of get_many
 _BLOOM_MASK = (1 << BLOOM_BITS) - 1
 
 
@@ -77,6 +78,21 @@ class ChunkIndex:
         with self.lock:
             return self.db.execute("SELECT pack, off, len, raw FROM c WHERE id = ?",
                                    (cid,)).fetchone()
+
+    def get_many(self, cids) -> dict:
+        """{id: row} for the ids found, in one query per MANY ids (a query per id cost
+        ~17 us in Python, most of a restore of many small files)."""
+        want = list({c for c in cids if self._maybe(c)})
+        out = {}
+        for i in range(0, len(want), MANY):
+            part = want[i:i + MANY]
+            marks = ",".join("?" * len(part))
+            with self.lock:
+                rows = self.db.execute(f"SELECT id, pack, off, len, raw FROM c WHERE id IN "
+                                       f"({marks})", part).fetchall()
+            for cid, *loc in rows:
+                out[cid] = tuple(loc)
+        return out
 
     def __len__(self) -> int:
         with self.lock:

@@ -248,6 +248,13 @@ class Repository:
             return None
         return lambda: self.store.spool(self.prefix)
 
+    def locate_many(self, cids) -> dict:
+        """{chunk id: Location} for the ids of ``cids`` that are indexed (batched)."""
+        self.load_index()
+        ids = self._pack_ids
+        return {cid: Location(ids[r[0]], r[1], r[2], r[3])
+                for cid, r in self._index.get_many(cids).items()}
+
     def add_pack(self, pack, pack_id: str, chunks: list, storage_class: str,
                  size: int | None = None) -> None:
         """Store a pack (bytes, or the path of a spooled file) in its class, then its

@@ -46,6 +46,7 @@ MAX_RANGE = 4 * 1024 * 1024
 SMALL_FILE = 1024 * 1024    # files up to this size are restored in batches
 MAX_GAP = 1024 * 1024       # a batch reads over at most this much unneeded pack data
 MAX_BATCH_FILES = 256
+LOOKUP_FILES = 256          # files whose chunk locations are looked up in one query
 PREALLOCATE = 1024 * 1024   # files from this size are preallocated (fewer extents)
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
 TMP_MARK = ".lens-tmp-"
@@ -102,26 +103,33 @@ def plan_restore(repo: Repository, ref: str, paths: list[str] | None = None,
     manifest = repo.manifest(entry)
     files = select(manifest.files, paths)
     plan = RestorePlan(entry, files, sorted(paths or []))
-    for f in files:
-        if f.type != FILE:
-            continue
-        plan.raw_bytes += f.size
-        for h in f.chunks:
-            loc = repo.locate(bytes.fromhex(h))
-            if loc is None:
-                raise IntegrityError(f"{f.path}: chunk {h[:16]} is missing from the repository")
-            info = plan.packs.get(loc.pack)
-            if info is None:
-                pi = repo.packs[loc.pack]
-                info = plan.packs[loc.pack] = {"size": pi.size, "class": pi.storage_class,
-                                               "needed": 0}
-            info["needed"] += loc.length
-            plan.bytes_to_read += loc.length
+    regular = [f for f in files if f.type == FILE]
+    for i in range(0, len(regular), LOOKUP_FILES):
+        part = regular[i:i + LOOKUP_FILES]
+        found = repo.locate_many(bytes.fromhex(h) for f in part for h in f.chunks)
+        for f in part:
+            plan_file(repo, plan, f, found)
     by_class: dict[str, list[int]] = {}
     for info in plan.packs.values():
         by_class.setdefault(info["class"], []).append(info["size"])
     plan.estimates = retrieval_estimates(by_class, prices)
     return plan
+
+
+def plan_file(repo: Repository, plan: RestorePlan, f: FileEntry, found: dict) -> None:
+    """Count one file's chunks into the plan (``found``: their locations)."""
+    plan.raw_bytes += f.size
+    for h in f.chunks:
+        loc = found.get(bytes.fromhex(h))
+        if loc is None:
+            raise IntegrityError(f"{f.path}: chunk {h[:16]} is missing from the repository")
+        info = plan.packs.get(loc.pack)
+        if info is None:
+            pi = repo.packs[loc.pack]
+            info = plan.packs[loc.pack] = {"size": pi.size, "class": pi.storage_class,
+                                           "needed": 0}
+        info["needed"] += loc.length
+        plan.bytes_to_read += loc.length
 
 
 def walker_fds(walkers: int) -> int:
@@ -319,12 +327,17 @@ class Restorer:
     # of them, and batches run on a thread pool (reads, zstd and BLAKE3 release the
     # GIL). A big file is written in order by one thread while the pool fetches
     # and decodes its next ranges.
-    def _locs(self, f: FileEntry) -> list:
-        out = []
-        for h in f.chunks:
-            cid = bytes.fromhex(h)
-            out.append((cid, self.repo.locate(cid)))  # plan_restore found every chunk
-        return out
+    def _locs(self, f: FileEntry, found: dict | None = None) -> list:
+        """[(chunk id, Location)] of a file (``found``: locations already looked up
+        for a group of files; plan_restore found every chunk)."""
+        ids = [bytes.fromhex(h) for h in f.chunks]
+        if found is None:
+            found = self.repo.locate_many(ids)
+        return [(cid, found[cid]) for cid in ids]
+
+    def _found(self, files) -> dict:
+        """The chunk locations of ``files`` in one batched lookup."""
+        return self.repo.locate_many(bytes.fromhex(h) for f in files for h in f.chunks)
 
     def _groups(self, f: FileEntry):
         """Ranges to fetch: runs of chunks contiguous within one pack, at most
@@ -371,14 +384,18 @@ class Restorer:
         [file])``, one read of ``pack[start:end]``; empty files go in
         batches without a pack."""
         big, by_pack, empty = [], {}, []
-        for f in files:
+        found: dict = {}
+        for n, f in enumerate(files):
+            if n % LOOKUP_FILES == 0:
+                found = self._found(g for g in files[n:n + LOOKUP_FILES]
+                                    if g.chunks and g.size <= SMALL_FILE)
             if not f.chunks:
                 empty.append(f)
                 continue
             if f.size > SMALL_FILE:
                 big.append(f)
                 continue
-            locs = self._locs(f)
+            locs = self._locs(f, found)
             packs = {loc.pack for _, loc in locs}
             if len(packs) != 1:
                 big.append(f)
@@ -413,8 +430,9 @@ class Restorer:
         w = walkers.get()
         try:
             done = []
+            found = self._found(items)
             for f in items:
-                locs = self._locs(f)
+                locs = self._locs(f, found)
                 decoded: dict = {}  # a chunk shared by files of the batch decodes once
                 datas = []
                 for cid, loc in locs:
