@@ -34,6 +34,7 @@ class FileTable:
         self.lock = threading.Lock()
         self._pending: list = []
         self._parents: list = []
+        self._results: list = []  # (chunk ids, size, seq) not yet written
         self._seq = 0
 
     def close(self) -> None:
@@ -137,16 +138,29 @@ class FileTable:
 
     # -- results ----------------------------------------------------------------------
     def set_chunks(self, seq: int, ids: list[bytes], size: int) -> None:
+        """Record a file's chunk ids and read size (written PAGE at a time: nothing
+        reads them before ``flush_results``, which the manifest's readers call)."""
         with self.lock:
-            self.db.execute("UPDATE f SET chunks = ?, size = ? WHERE seq = ?",
-                            (b"".join(ids), size, seq))
+            self._results.append((b"".join(ids), size, seq))
+            if len(self._results) >= PAGE:
+                self._flush_results_locked()
+
+    def _flush_results_locked(self) -> None:
+        self.db.executemany("UPDATE f SET chunks = ?, size = ? WHERE seq = ?", self._results)
+        self._results = []
+
+    def flush_results(self) -> None:
+        with self.lock:
+            self._flush_results_locked()
 
     def drop(self, paths) -> None:
         """Leave these entries out of the manifest (unreadable files)."""
         with self.lock:
+            self._flush_results_locked()
             self.db.executemany("UPDATE f SET skip = 1 WHERE path = ?", [(p,) for p in paths])
 
     def manifest_files(self) -> ManifestFiles:
+        self.flush_results()
         return ManifestFiles(self)
 
 
