@@ -164,19 +164,18 @@ def cmd_restore(args):
     if not args.plan and not args.to:
         raise CommandError("restore: --to DIR is required (or --plan to only plan)")
     eng = _engine(args)
-    # only the plan's summary is kept: the restore makes its own plan, and two
-    # manifests' entries in memory at once doubled the peak RSS
-    plan = eng.plan(args.archive, args.paths, owner=_owner(args),
-                    principal=_principal()).as_dict()
+    plan = eng.plan(args.archive, args.paths, owner=_owner(args), principal=_principal())
     if args.plan:
-        _out(args, plan, _plan_text(plan))
+        _out(args, plan.as_dict(), _plan_text(plan.as_dict()))
         return 0
     if not args.json:  # the plan (packs, bytes to thaw, cost and time per tier) comes first
-        print(_plan_text(plan), flush=True)
+        print(_plan_text(plan.as_dict()), flush=True)
+    # the restore runs this plan: made once, one manifest's entries in memory
     res = eng.restore(args.archive, args.paths, target=args.to, owner=_owner(args),
                       principal=_principal(), tier=args.tier, overwrite=args.overwrite,
                       wait=not args.no_wait, timeout=args.timeout,
-                      progress=_progress_printer(args.progress and not args.json))
+                      progress=_progress_printer(args.progress and not args.json), plan=plan)
+    del plan
     st = res["state"]
     if st["status"] == "done":
         text = f"restored {len(st['done'])} entries to {st['target']}"
