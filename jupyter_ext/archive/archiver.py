@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import blake3
 
 from ..constants import DEFAULT_PACK_SIZE
-from .chunks import chunk_id, encode, iter_chunks
+from .chunks import chunk_id, encode_parts, iter_chunks
 from .errors import Cancelled, ConfigError
+from .filetable import FileTable
 from .manifest import FILE, ArchiveEntry, FileEntry, Manifest
 from .pricing import check_class
 from .progress import Reporter
@@ -58,7 +59,8 @@ class ArchiveOptions:
 
 
 class Packer:
-    """Accumulates blobs into one pack (one growing buffer, no join copy)."""
+    """Accumulates blobs into one pack in memory (one growing buffer, no join copy);
+    stores that build objects on local disk get a :class:`FilePacker` instead."""
 
     def __init__(self):
         self.buf = bytearray(PACK_MAGIC)
@@ -68,15 +70,69 @@ class Packer:
     def size(self) -> int:
         return len(self.buf)
 
-    def add(self, cid_hex: str, blob: bytes, raw_len: int) -> None:
-        self.chunks.append([cid_hex, len(self.buf), len(blob), raw_len])
-        self.buf += blob
+    def add(self, cid_hex: str, codec: int, payload, raw_len: int) -> None:
+        self.chunks.append([cid_hex, len(self.buf), 1 + len(payload), raw_len])
+        self.buf.append(codec)
+        self.buf += payload
 
     def __bool__(self) -> bool:
         return bool(self.chunks)
 
     def seal(self) -> tuple[bytearray, str, list]:
         return self.buf, blake3.blake3(self.buf).hexdigest(), self.chunks
+
+    def discard(self) -> None:
+        self.buf = bytearray()
+
+
+class FilePacker:
+    """A pack written to a temp file as its blobs arrive and hashed on the way: no
+    pack is held in memory, and the store renames the file into place (one write)."""
+
+    def __init__(self, spool):
+        self.fd, self.path = spool()
+        self.hasher = blake3.blake3(PACK_MAGIC)
+        _write_all(self.fd, PACK_MAGIC)
+        self.size = len(PACK_MAGIC)
+        self.chunks: list = []
+
+    def add(self, cid_hex: str, codec: int, payload, raw_len: int) -> None:
+        self.chunks.append([cid_hex, self.size, 1 + len(payload), raw_len])
+        head = bytes((codec,))
+        n = os.writev(self.fd, (head, payload))  # one call per blob
+        if n < 1:
+            _write_all(self.fd, head)
+            n = 1
+        if n < 1 + len(payload):
+            _write_all(self.fd, memoryview(payload)[n - 1:])
+        self.hasher.update(head)
+        self.hasher.update(payload)
+        self.size += 1 + len(payload)
+
+    def __bool__(self) -> bool:
+        return bool(self.chunks)
+
+    def seal(self) -> tuple[str, str, list]:
+        self._close()
+        return self.path, self.hasher.hexdigest(), self.chunks
+
+    def _close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def discard(self) -> None:
+        self._close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+
+def _write_all(fd: int, data) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 class Archiver:
@@ -100,21 +156,31 @@ class Archiver:
         self._sizes_lock = threading.Lock()
 
     # -- packs -----------------------------------------------------------------
-    def _ship(self, packer: Packer) -> None:
+    def _packer(self):
+        """A new pack: in a temp file where the store builds objects on local disk
+        (memory then does not grow with packs in flight), else in memory."""
+        spool = self.repo.spool()
+        return FilePacker(spool) if spool is not None and not self.opts.dry_run else Packer()
+
+    def _ship(self, packer) -> None:
         if not packer:
+            packer.discard()
             return
+        size = packer.size
         data, pid, chunks = packer.seal()
         with self._sizes_lock:
-            self.pack_sizes.append(len(data))
+            self.pack_sizes.append(size)
         if self.opts.dry_run:
-            self.rep.add(packs=1, bytes_stored=len(data))
+            self.rep.add(packs=1, bytes_stored=size)
             return
         self._inflight.acquire()
 
         def upload():
             try:
-                self.repo.add_pack(data, pid, chunks, self.opts.storage_class)
-                self.rep.add(packs=1, bytes_stored=len(data))
+                self.repo.add_pack(data, pid, chunks, self.opts.storage_class, size=size)
+                with self._claim_lock:  # indexed now: locate() finds them
+                    self._claimed.difference_update(bytes.fromhex(c[0]) for c in chunks)
+                self.rep.add(packs=1, bytes_stored=size)
             except BaseException as exc:
                 self._error = exc
                 raise
@@ -128,19 +194,19 @@ class Archiver:
     def _is_new(self, cid: bytes) -> bool:
         if self.repo.locate(cid) is not None:
             return False
-        with self._claim_lock:
-            if cid in self._claimed:
+        with self._claim_lock:  # claims are dropped once indexed: look again under it
+            if cid in self._claimed or self.repo.locate(cid) is not None:
                 return False
             self._claimed.add(cid)
             return True
 
     # -- files -----------------------------------------------------------------
-    def _file(self, entry, src: str) -> None:
+    def _file(self, seq: int, entry, src) -> None:
         """Read, chunk, hash and compress one file. A big file fills packs of its own
         (a partial restore thaws about its packed size); a small file's new blobs go
         to the one shared pack once the file is read (bounded: under a quarter pack)."""
         big = entry.size >= self.opts.pack_size // 4
-        packer = Packer() if big else None
+        packer = self._packer() if big else None
         pending: list = []
         try:
             chunks = []
@@ -159,25 +225,26 @@ class Archiver:
                     if self._abort.is_set():
                         raise Cancelled("stopped after an earlier failure")
                     cid = chunk_id(view)
-                    chunks.append(cid.hex())
+                    chunks.append(cid)
                     n = len(view)
                     total += n
                     if self._is_new(cid):
-                        blob = encode(view, self.opts.level)
+                        codec, payload = encode_parts(view, self.opts.level)
                         self.rep.add(bytes_done=n, bytes_new=n)
                         if packer is None:
-                            pending.append((cid.hex(), blob, n))
+                            # the read buffer is reused: a raw payload (a view) is copied
+                            pending.append((cid.hex(), codec, payload if isinstance(payload, bytes)
+                                            else bytes(payload), n))
                             continue
-                        packer.add(cid.hex(), blob, n)
+                        packer.add(cid.hex(), codec, payload, n)
                         if packer.size >= self.opts.pack_size:
                             self._ship(packer)
-                            packer = Packer()
+                            packer = self._packer()
                     else:
                         self.rep.add(bytes_done=n)
             if entry.path in self._unreadable:
                 return
-            entry.chunks = chunks
-            entry.size = total  # what was read wins over the scanned size
+            self._table.set_chunks(seq, chunks, total)  # what was read wins over the scan
         finally:
             # claimed chunks are stored even if the file failed: others may use them
             if packer is not None:
@@ -188,53 +255,88 @@ class Archiver:
 
     def _add_shared(self, blobs: list) -> None:
         with self._shared_lock:
-            for cid_hex, blob, n in blobs:
-                self._shared.add(cid_hex, blob, n)
+            for cid_hex, codec, payload, n in blobs:
+                self._shared.add(cid_hex, codec, payload, n)
                 if self._shared.size >= self.opts.pack_size:
-                    full, self._shared = self._shared, Packer()
+                    full, self._shared = self._shared, self._packer()
                     self._ship(full)  # may wait for an upload slot: back-pressure
 
     def _read(self, f, entry):
         """Chunks of an open file; a read error skips the file (recorded, not fatal)."""
         try:
-            yield from iter_chunks(f, self.repo.params, size_hint=entry.size)
+            yield from iter_chunks(f, self.repo.params)
         except OSError as exc:
             self._unreadable[entry.path] = str(exc)
 
     def run(self, sources: list[str]):
-        """Archive ``sources``; return (ArchiveEntry | None for dry-run, Manifest, Progress)."""
-        repo, opts, rep = self.repo, self.opts, self.rep
-        items, skipped = scan(sources)
+        """Archive ``sources``; return (ArchiveEntry | None for dry-run, Manifest, Progress).
+
+        The scanned files live in an on-disk FileTable, not in memory; the returned
+        manifest carries the metadata and statistics, not the file list (its size
+        in bytes is ``self.manifest_size``)."""
+        self._table = FileTable()
+        try:
+            return self._run(sources)
+        finally:
+            self._table.close()
+
+    def _run(self, sources: list[str]):
+        repo, opts, rep, table = self.repo, self.opts, self.rep, self._table
+        _, skipped = scan(sources, out=table)
+        table.flush()
         if self.after_scan is not None:
-            self.after_scan(items)
+            self.after_scan(table.items())
         self._unreadable: dict[str, str] = {}
         self.parent_id = ""
-        files = [(e, s) for e, s in items if e.type == FILE]
-        rep.set(phase="index", files_total=len(files), bytes_total=sum(e.size for e, _ in files))
+        nfiles, nbytes = table.stats()
+        rep.set(phase="index", files_total=nfiles, bytes_total=nbytes)
         repo.load_index()
-        parent = self._parent(sources) if opts.use_parent else {}
+        has_parent = self._parent(sources) if opts.use_parent else False
         rep.set(phase="archive")
-        todo = []
         self.unchanged_files = 0
-        for entry, src in files:
-            old = parent.get(entry.path)
+        big = self.opts.pack_size // 4
+
+        def todo():
+            """Files to read: big ones first (largest first) spreads the work over the
+            workers; small ones then in path order, so shared packs hold neighbours (a
+            restore writes them folder by folder). Unchanged files are taken from the
+            parent as they come."""
+            for seq in table.big_files(big):
+                yield (seq, *table.get(seq))
+            paged.set()
+            for page in table.pages("type = ? AND size < ?", (FILE, big)):
+                if has_parent:  # one query per page, not one per file and chunk
+                    olds = table.parents_of([e.path for _, e, _ in page])
+                    known.clear()
+                    known.update(olds)
+                    found.clear()
+                    found.update(repo.locate_many(
+                        bytes.fromhex(h) for o in olds.values() for h in o.chunks))
+                yield from page
+
+        known: dict = {}  # the current page's parent entries and their chunks' locations
+        found: dict = {}
+        paged = threading.Event()  # small files now: their parents are in ``known``
+
+        def changed(item) -> bool:
+            seq, entry, _src = item
+            old = None
+            if has_parent:
+                old = known.get(entry.path) if paged.is_set() else table.parent_of(entry.path)
             if (old is not None and unchanged(old, entry)
-                    and all(repo.locate(bytes.fromhex(h)) for h in old.chunks)):
-                entry.chunks = old.chunks
+                    and all(bytes.fromhex(h) in found or repo.locate(bytes.fromhex(h))
+                            for h in old.chunks)):
+                table.set_chunks(seq, [bytes.fromhex(h) for h in old.chunks], entry.size)
                 self.unchanged_files += 1
                 rep.add(bytes_done=entry.size, files_done=1)
-            else:
-                todo.append((entry, src))
-        # big files first (largest first) spreads the work over the workers; small
-        # ones then in path order, so shared packs hold neighbours: a restore writes
-        # them folder by folder
-        big = self.opts.pack_size // 4
-        todo.sort(key=lambda es: (0, -es[0].size) if es[0].size >= big else (1, 0))
-        self._shared, self._shared_lock = Packer(), threading.Lock()
+                return False
+            return True
+
+        self._shared, self._shared_lock = self._packer(), threading.Lock()
         try:
             # each worker takes the next file from one shared iterator: no future or
             # queued work item per file (they cost ~1 KB each on trees of many files)
-            pending, take = iter(todo), threading.Lock()
+            pending, take = filter(changed, todo()), threading.Lock()
 
             def work():
                 while not self._abort.is_set():
@@ -261,45 +363,60 @@ class Archiver:
                 fut.result()
         finally:
             self._uploads.shutdown(wait=True, cancel_futures=True)
+            self._shared.discard()  # a no-op once stored; else its temp file goes
         if self._error:
             raise self._error
         if self._unreadable:
-            items = [(e, s) for e, s in items if e.path not in self._unreadable]
-            files = [(e, s) for e, s in files if e.path not in self._unreadable]
+            table.drop(self._unreadable)
             skipped += [f"{p}: {why}" for p, why in sorted(self._unreadable.items())]
+            nfiles, _ = table.stats()
         created = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+        files = table.manifest_files()
         manifest = Manifest(
             name=opts.name, owner=str(repo.owner), created=created,
-            files=[e for e, _ in items], tags=dict(opts.tags), meta=dict(opts.meta),
+            files=files, tags=dict(opts.tags), meta=dict(opts.meta),
             sources=source_paths(sources), storage_class=opts.storage_class,
             chunker=repo.params.as_dict(), parent=self.parent_id,
-            stats={"files": len(files), "size": rep.p.bytes_total, "new_bytes": rep.p.bytes_new,
+            stats={"files": nfiles, "size": rep.p.bytes_total, "new_bytes": rep.p.bytes_new,
                    "added_bytes": rep.p.bytes_stored, "packs": rep.p.packs,
                    "unchanged_files": self.unchanged_files,
                    "skipped": skipped[:1000], "skipped_count": len(skipped)})
-        manifest.validate()
+        for f in files:  # each entry; paths are unique by the scan's construction
+            f.validate()
+        data = manifest.to_bytes()
+        self.manifest_size = len(data)
+        manifest.files = []  # the table closes when run() returns
         if opts.dry_run:
             rep.finish()
             return None, manifest, rep.p
         rep.set(phase="publish")
         rep.check()  # last chance to stop: nothing is visible yet
-        mid, _ = repo.put_manifest(manifest)
+        mid, _ = repo.put_manifest_bytes(data)
+        del data
         entry = ArchiveEntry(
             id=mid, name=opts.name, owner=str(repo.owner), created=created, manifest=mid,
             tags=dict(opts.tags), meta=dict(opts.meta), storage_class=opts.storage_class,
-            files=len(files), size=rep.p.bytes_total, added_bytes=rep.p.bytes_stored,
+            files=nfiles, size=rep.p.bytes_total, added_bytes=rep.p.bytes_stored,
             packs=rep.p.packs,
             sources=manifest.sources)
         repo.publish(entry)
         return entry, manifest, rep.finish()
 
-    def _parent(self, sources: list[str]) -> dict:
+    def _parent(self, sources: list[str]) -> bool:
+        """Load the parent archive's files into the table; False when there is none."""
         entry = (self.repo.resolve(self.opts.parent) if self.opts.parent
                  else latest_of_sources(self.repo.entries(), source_paths(sources)))
         if entry is None:
-            return {}
+            return False
         self.parent_id = entry.id
-        return {f.path: f for f in self.repo.manifest(entry).files}
+
+        def parent_file(f: FileEntry) -> None:
+            f.validate()  # its chunk ids may be reused
+            self._table.add_parent(f)
+
+        self.repo.manifest(entry, on_file=parent_file)  # streamed: rows go to disk
+        self._table.flush()
+        return True
 
 
 def source_paths(sources: list[str]) -> list[str]:

@@ -139,7 +139,7 @@ class ArchiveEngine(Configurable):
                   # the archive unchanged files were taken from, and how many
                   "parent": archiver.parent_id, "unchanged_files": archiver.unchanged_files}
         if dry_run:
-            hot = [len(manifest.to_bytes()), 4096, 4096]
+            hot = [archiver.manifest_size, 4096, 4096]
             result["costs"] = pricing.cost_table(archiver.pack_sizes, hot, self.prices)
             existing = [p.size for p in repo.packs.values()]
             result["repository_costs"] = pricing.cost_table(
@@ -172,12 +172,14 @@ class ArchiveEngine(Configurable):
     def restore(self, ref: str, paths=None, *, target: str, owner: str,
                 principal: Principal, tier: str = DEFAULT_TIER, overwrite: bool = False,
                 wait: bool = True, timeout: float | None = None, progress=None,
-                cancel=None) -> dict:
+                cancel=None, plan=None) -> dict:
         """Restore (or resume restoring). With ``wait=False`` returns once thaws are
-        requested; call again later, it picks up the persisted state."""
+        requested; call again later, it picks up the persisted state. ``plan``: the
+        result of ``self.plan`` for the same archive and paths (not made twice)."""
         fix_mmap_threshold()
         repo = self.repo(owner, principal, create=False)
-        plan = plan_restore(repo, ref, paths, self.prices)
+        if plan is None or plan.paths != sorted(paths or []):
+            plan = plan_restore(repo, ref, paths, self.prices)
         r = Restorer(repo, plan, target, tier=tier, overwrite=overwrite,
                      days=self.restore_days, poll_interval=self.poll_interval,
                      timeout=timeout, workers=max(2, self.upload_workers),

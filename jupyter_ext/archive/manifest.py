@@ -9,13 +9,14 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from .errors import IntegrityError, UnsafePath
-from .zjson import MAX_MANIFEST_BYTES, Rows, dumps, loads
+from .zjson import LIST_START, MAX_MANIFEST_BYTES, Rows, dumps, iter_object
 
 # 1: files as objects; 2: files as rows in ROW_FIELDS order (a third of the memory
 # when a manifest of many files is read). Both are read.
 FORMAT = 2
 ROW_FIELDS = ("path", "type", "mode", "mtime_ns", "size", "chunks", "target", "ctime_ns", "ino")
 FILE, DIR, SYMLINK = "file", "dir", "symlink"
+_TYPES = {t: t for t in (FILE, DIR, SYMLINK)}
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -74,7 +75,10 @@ class FileEntry:
     def from_row(cls, row) -> FileEntry:
         if not isinstance(row, list) or len(row) != len(ROW_FIELDS):
             raise IntegrityError(f"manifest file row {str(row)[:80]!r} is malformed")
-        return cls(*row)
+        entry = cls(*row)
+        # one shared str per type, not one parsed copy per file (~50 bytes a file)
+        entry.type = _TYPES.get(entry.type, entry.type)
+        return entry
 
     def to_json(self) -> dict:
         d = {"path": self.path, "type": self.type, "mode": self.mode, "mtime_ns": self.mtime_ns}
@@ -109,26 +113,46 @@ class Manifest:
         return dumps(doc)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Manifest:
-        doc = loads(data, MAX_MANIFEST_BYTES, "manifest")
-        if not isinstance(doc, dict):
-            raise IntegrityError("manifest does not decode: not a JSON object")
+    def from_bytes(cls, data: bytes, on_file=None) -> Manifest:
+        """Parse a manifest row by row (the document's JSON tree never exists at
+        once). ``on_file(entry)``, if given, receives each file entry instead of the
+        manifest keeping it (its ``files`` is then empty): the archiver streams a
+        parent's files to disk that way."""
+        doc: dict = {}
+        files: list = []
+        kinds = set()
+        seen_files = False
+        for key, value in iter_object(data, MAX_MANIFEST_BYTES, "manifest", "files"):
+            if key != "files":
+                doc[key] = value
+                continue
+            if value is LIST_START:
+                seen_files = True
+                continue
+            kinds.add(type(value))
+            try:
+                if isinstance(value, list):
+                    entry = FileEntry.from_row(value)
+                else:
+                    entry = FileEntry(**{k: v for k, v in value.items()
+                                         if k in FileEntry.__dataclass_fields__})
+                    entry.type = _TYPES.get(entry.type, entry.type)
+            except (TypeError, AttributeError):
+                raise IntegrityError(f"manifest file entry {len(files)} is malformed") from None
+            if on_file is None:
+                files.append(entry)
+            else:
+                on_file(entry)
         fmt = doc.get("format")
-        raw = doc.pop("files", None)
-        if fmt not in (1, 2) or not isinstance(raw, list):
+        if fmt not in (1, 2) or not seen_files or kinds - ({list} if fmt == 2 else {dict}):
             raise IntegrityError(f"manifest format {fmt!r} unsupported")
         if fmt == 2 and doc.get("file_fields") != list(ROW_FIELDS):
             raise IntegrityError("manifest file fields are not the known ones")
-        files = []
-        for i, f in enumerate(raw):
-            try:
-                files.append(FileEntry.from_row(f) if fmt == 2 else FileEntry(**{
-                    k: v for k, v in f.items() if k in FileEntry.__dataclass_fields__}))
-            except (TypeError, AttributeError):
-                raise IntegrityError(f"manifest file entry {i} is malformed") from None
-            raw[i] = None  # each parsed row is freed as its entry is made
         fields = {k: doc[k] for k in cls.__dataclass_fields__ if k in doc and k != "files"}
-        return cls(files=files, **fields)
+        try:
+            return cls(files=files, **fields)
+        except TypeError as exc:
+            raise IntegrityError(f"manifest does not decode: {exc}") from None
 
     def validate(self) -> Manifest:
         seen = set()

@@ -20,9 +20,11 @@ import json
 import os
 import re
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from .chunkindex import ChunkIndex
 from .chunks import ChunkerParams
 from .errors import AccessDenied, ConfigError, IntegrityError, NotFound
 from .manifest import HEX64, ArchiveEntry, Manifest
@@ -117,7 +119,11 @@ class Repository:
         self.params = params
         self.prefix = owner.prefix
         self._lock = threading.Lock()
-        self._index: dict[bytes, Location] | None = None
+        # chunk id -> (pack number, offset, length, raw length), on local disk (a dict
+        # cost ~160 bytes a chunk: memory grew with the repository); packs by number
+        self._index: ChunkIndex | None = None
+        self._pack_ids: list[str] = []
+        self._pack_no: dict[str, int] = {}
         self._packs: dict[str, PackIndex] = {}
 
     # -- opening ---------------------------------------------------------------
@@ -151,11 +157,18 @@ class Repository:
         return self.prefix + self.pack_key_rel(pack)
 
     # -- chunk index -------------------------------------------------------------
-    def load_index(self, workers: int = 8) -> dict[bytes, Location]:
-        with self._lock:
+    def load_index(self, workers: int = 8) -> None:
+        if self._index is not None:
+            return
+        with self._lock:  # one loader; other threads wait for it
             if self._index is not None:
-                return self._index
+                return
+            self._load_index_locked(workers)
+
+    def _load_index_locked(self, workers: int) -> None:
         keys = [o.key for o in self.store.list(self.key("index/"))]
+        if self.store.spools:
+            workers = 1  # local files: threads add malloc arenas (memory), not speed
 
         def fetch(k):
             pid = k.rsplit("/", 1)[-1]
@@ -174,16 +187,27 @@ class Repository:
                 self._cache_put(cached, data)
             return pi
 
-        index: dict[bytes, Location] = {}
-        packs: dict[str, PackIndex] = {}
+        index = ChunkIndex()
         with ThreadPoolExecutor(max(1, min(workers, len(keys) or 1))) as pool:
-            for pi in pool.map(fetch, keys):
-                packs[pi.pack] = pi
-                for cid, off, ln, raw in pi.chunks:
-                    index.setdefault(bytes.fromhex(cid), Location(pi.pack, off, ln, raw))
-        with self._lock:
-            self._index, self._packs = index, packs
-        return index
+            # a bounded window of fetches: parsed pack lists do not pile up ahead of
+            # the indexing, and each is dropped once indexed
+            window: deque = deque()
+            for k in keys:
+                window.append(pool.submit(fetch, k))
+                if len(window) >= 2 * workers:
+                    self._add_locked(window.popleft().result(), index)
+            while window:
+                self._add_locked(window.popleft().result(), index)
+        self._index = index
+
+    def _add_locked(self, pi: PackIndex, index: ChunkIndex) -> None:
+        """Index a pack's chunks (caller holds the lock); the chunk list is not kept."""
+        no = self._pack_no.get(pi.pack)
+        if no is None:
+            no = self._pack_no[pi.pack] = len(self._pack_ids)
+            self._pack_ids.append(pi.pack)
+        index.add((bytes.fromhex(cid), no, off, ln, raw) for cid, off, ln, raw in pi.chunks)
+        self._packs[pi.pack] = PackIndex(pi.pack, pi.size, pi.storage_class, [])
 
     def _cache_path(self, key: str) -> str:
         """Pack indexes are immutable: remote ones are cached on local disk."""
@@ -211,25 +235,51 @@ class Repository:
         return self._packs
 
     def locate(self, cid: bytes) -> Location | None:
-        return self.load_index().get(cid)
+        self.load_index()
+        row = self._index.get(cid)
+        if row is None:
+            return None
+        return Location(self._pack_ids[row[0]], row[1], row[2], row[3])
 
-    def add_pack(self, pack: bytes, pack_id: str, chunks: list, storage_class: str) -> None:
-        """Store a pack in its class, then its hot index: only then are its chunks known."""
-        self.store.put(self.pack_key(pack_id), pack, storage_class=storage_class,
-                       tags={"lens-kind": "data"})
-        pi = PackIndex(pack_id, len(pack), storage_class, chunks)
+    def spool(self):
+        """A callable giving a temp file (fd, path) to build a pack in, or None when
+        the store builds objects in memory (see ``Store.spool``)."""
+        if not self.store.spools:
+            return None
+        return lambda: self.store.spool(self.prefix)
+
+    def locate_many(self, cids) -> dict:
+        """{chunk id: Location} for the ids of ``cids`` that are indexed (batched)."""
+        self.load_index()
+        ids = self._pack_ids
+        return {cid: Location(ids[r[0]], r[1], r[2], r[3])
+                for cid, r in self._index.get_many(cids).items()}
+
+    def add_pack(self, pack, pack_id: str, chunks: list, storage_class: str,
+                 size: int | None = None) -> None:
+        """Store a pack (bytes, or the path of a spooled file) in its class, then its
+        hot index: only then are its chunks known."""
+        tags = {"lens-kind": "data"}
+        if isinstance(pack, str):
+            self.store.put_file(self.pack_key(pack_id), pack, storage_class=storage_class,
+                                tags=tags)
+        else:
+            size = len(pack)
+            self.store.put(self.pack_key(pack_id), pack, storage_class=storage_class,
+                           tags=tags)
+        pi = PackIndex(pack_id, size, storage_class, chunks)
         self.store.put(self.key("index", pack_id), pi.to_bytes(), storage_class=HOT)
-        index = self.load_index()
+        self.load_index()
         with self._lock:
-            self._packs[pack_id] = pi
-            for cid, off, ln, raw in chunks:
-                index.setdefault(bytes.fromhex(cid), Location(pack_id, off, ln, raw))
+            self._add_locked(pi, self._index)
 
     # -- archives ----------------------------------------------------------------
     def put_manifest(self, manifest: Manifest) -> tuple[str, int]:
+        return self.put_manifest_bytes(manifest.to_bytes())
+
+    def put_manifest_bytes(self, data: bytes) -> tuple[str, int]:
         import blake3
 
-        data = manifest.to_bytes()
         mid = blake3.blake3(data).hexdigest()
         self.store.put(self.key("manifests", mid), data, storage_class=HOT)
         return mid, len(data)
@@ -259,10 +309,13 @@ class Repository:
             return named[-1]
         raise NotFound(f"archive {ref!r} not found for {self.owner}")
 
-    def manifest(self, entry_or_id) -> Manifest:
+    def manifest(self, entry_or_id, on_file=None) -> Manifest:
+        """The manifest, validated; with ``on_file`` its files are handed to that
+        callable one by one instead of being kept (``Manifest.from_bytes``)."""
         mid = entry_or_id.manifest if isinstance(entry_or_id, ArchiveEntry) else entry_or_id
         check_id(mid, "manifest")
-        return Manifest.from_bytes(self.store.get(self.key("manifests", mid))).validate()
+        data = self.store.get(self.key("manifests", mid))
+        return Manifest.from_bytes(data, on_file).validate()
 
     def search(self, name: str | None = None, tags: dict | None = None,
                since: str | None = None, until: str | None = None,

@@ -78,14 +78,16 @@ def _kind(mode: int) -> str:
     return "special file"
 
 
-def scan(sources: list[str]) -> tuple[list[tuple[FileEntry, Source]], list[str]]:
-    """Return ``[(entry, Source)]`` in a stable order, and skipped paths.
+def scan(sources: list[str], out=None) -> tuple[list[tuple[FileEntry, Source]], list[str]]:
+    """Return ``[(entry, Source)]`` in a stable order, and skipped paths. ``out``:
+    anything with ``append`` to receive the items instead of a new list (the
+    archiver's on-disk FileTable).
 
     Each source becomes a top-level name in the archive (its basename), like tar.
     Symlinks are stored as links, never followed; links that point outside their
     source tree are skipped (a restore would refuse them).
     """
-    out: list[tuple[FileEntry, Source]] = []
+    out = [] if out is None else out
     skipped: list[str] = []
     tops = set()
     for src in sources:

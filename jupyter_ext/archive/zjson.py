@@ -7,6 +7,7 @@ crafted object cannot make the restorer allocate hundreds of MiB.
 
 from __future__ import annotations
 
+import codecs
 import json
 
 import zstandard
@@ -36,8 +37,15 @@ class Rows:
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, part: slice) -> list:
-        return [self.to_json(item) for item in self.items[part]]
+    def batches(self):
+        """Lists of JSON rows, LIST_SLICE items at a time (or the items' own
+        ``batches()``, e.g. rows read from disk page by page)."""
+        if hasattr(self.items, "batches"):
+            for part in self.items.batches():
+                yield [self.to_json(item) for item in part]
+            return
+        for j in range(0, len(self.items), LIST_SLICE):
+            yield [self.to_json(item) for item in self.items[j:j + LIST_SLICE]]
 
 
 def dumps(doc, level: int = 3) -> bytes:
@@ -60,10 +68,15 @@ def dumps(doc, level: int = 3) -> bytes:
         for i, key in enumerate(sorted(doc)):
             value = doc[key]
             emit(("," if i else "") + enc.encode(str(key)) + ":")
-            if isinstance(value, Rows) or (isinstance(value, list) and len(value) > LIST_SLICE):
+            if isinstance(value, list) and len(value) > LIST_SLICE:
+                value = Rows(value, lambda item: item)
+            if isinstance(value, Rows):
                 emit("[")
-                for j in range(0, len(value), LIST_SLICE):
-                    emit(("," if j else "") + enc.encode(value[j:j + LIST_SLICE])[1:-1])
+                first = True
+                for part in value.batches():
+                    if part:
+                        emit(("" if first else ",") + enc.encode(part)[1:-1])
+                        first = False
                 emit("]")
             else:
                 emit(enc.encode(value))
@@ -102,5 +115,108 @@ def loads(data: bytes, limit: int, what: str):
     raw = decompress_bounded(data, limit, what)
     try:
         return json.loads(raw)
+    except ValueError as exc:
+        raise IntegrityError(f"{what} does not decode: {exc}") from None
+
+
+class _Stream:
+    """Decompressed text of one frame, read STEP at a time, never past ``limit``."""
+
+    def __init__(self, data: bytes, limit: int, what: str):
+        size = zstandard.frame_content_size(data)
+        if size > limit:
+            raise TooLarge(f"{what}: declares {size} bytes, more than the {_human(limit)} "
+                           "bound; refusing it (corrupt or hostile object)")
+        self.reader = zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=False)
+        self.text = codecs.getincrementaldecoder("utf-8")()
+        self.limit, self.what = limit, what
+        self.buf, self.pos, self.total, self.eof = "", 0, 0, False
+
+    def more(self, at_least: int = STEP) -> bool:
+        if self.eof:
+            return False
+        piece = self.reader.read(at_least)
+        self.total += len(piece)
+        if self.total > self.limit:
+            raise TooLarge(f"{self.what}: decompresses to more than the "
+                           f"{_human(self.limit)} bound; refusing it (corrupt or hostile object)")
+        self.buf = self.buf[self.pos:] + self.text.decode(piece, final=not piece)
+        self.pos = 0
+        self.eof = not piece
+        return True
+
+    def peek(self) -> str:
+        """The next non-blank character ('' at the end), not consumed."""
+        while True:
+            n = len(self.buf)
+            while self.pos < n and self.buf[self.pos] in " \t\r\n":
+                self.pos += 1
+            if self.pos < n:
+                return self.buf[self.pos]
+            if not self.more():
+                return ""
+
+    def take(self, char: str) -> None:
+        if self.peek() != char:
+            raise ValueError(f"expected {char!r} at byte {self.total}")
+        self.pos += 1
+
+    def value(self):
+        self.peek()
+        while True:
+            try:
+                v, end = _DECODER.raw_decode(self.buf, self.pos)
+                if end < len(self.buf) or self.eof:  # a number may go on in the next step
+                    self.pos = end
+                    return v
+            except ValueError:
+                if self.eof:
+                    raise
+            # a value longer than the text at hand: double it, so a long value is
+            # parsed O(log n) times, not once per step
+            self.more(max(STEP, len(self.buf) - self.pos))
+
+
+_DECODER = json.JSONDecoder()
+LIST_START = object()  # iter_object: the streamed list begins (it may be empty)
+
+
+def iter_object(data: bytes, limit: int, what: str, streamed: str):
+    """Read a zstd JSON object item by item: yields ``(key, value)`` pairs, except
+    for the list under ``streamed``, whose items are yielded one at a time as
+    ``(streamed, item)`` after ``(streamed, LIST_START)``. Memory: one item and one
+    STEP of text, not the document."""
+    try:
+        s = _Stream(data, limit, what)
+        s.take("{")
+        if s.peek() == "}":
+            return
+        while True:
+            key = s.value()
+            if not isinstance(key, str):
+                raise ValueError("object key is not a string")
+            s.take(":")
+            if key == streamed and s.peek() == "[":
+                s.take("[")
+                yield key, LIST_START
+                if s.peek() == "]":
+                    s.take("]")
+                else:
+                    while True:
+                        yield key, s.value()
+                        if s.peek() == "]":
+                            s.take("]")
+                            break
+                        s.take(",")
+            else:
+                yield key, s.value()
+            if s.peek() == "}":
+                s.take("}")
+                break
+            s.take(",")
+        if s.peek() != "":
+            raise ValueError("data after the object")
+    except zstandard.ZstdError as exc:
+        raise IntegrityError(f"{what} does not decode: {exc}") from None
     except ValueError as exc:
         raise IntegrityError(f"{what} does not decode: {exc}") from None

@@ -170,10 +170,12 @@ def cmd_restore(args):
         return 0
     if not args.json:  # the plan (packs, bytes to thaw, cost and time per tier) comes first
         print(_plan_text(plan.as_dict()), flush=True)
+    # the restore runs this plan: made once, one manifest's entries in memory
     res = eng.restore(args.archive, args.paths, target=args.to, owner=_owner(args),
                       principal=_principal(), tier=args.tier, overwrite=args.overwrite,
                       wait=not args.no_wait, timeout=args.timeout,
-                      progress=_progress_printer(args.progress and not args.json))
+                      progress=_progress_printer(args.progress and not args.json), plan=plan)
+    del plan
     st = res["state"]
     if st["status"] == "done":
         text = f"restored {len(st['done'])} entries to {st['target']}"

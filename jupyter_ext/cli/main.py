@@ -39,15 +39,22 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
-    from jupyter_ext.db.migrate import SchemaError
-
     try:
         result = args.func(args)
-    except (CommandError, SchemaError) as exc:  # SchemaError: the database needs `lens db upgrade`
+    except CommandError as exc:
         print(f"lens: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # SchemaError (the database needs `lens db upgrade`) can only come from a
+        # command that imported the db layer: importing it for every command cost
+        # sqlalchemy's ~15 MB and 0.1 s (e.g. in every `lens archive` process)
+        migrate = sys.modules.get("jupyter_ext.db.migrate")
+        if migrate is not None and isinstance(exc, migrate.SchemaError):
+            print(f"lens: {exc}", file=sys.stderr)
+            return 2
+        raise
     return int(result or 0)
 
 

@@ -38,6 +38,24 @@ def test_chunking_is_content_defined_and_streaming_safe():
     assert len(shared) >= len(parts) - 2
 
 
+def test_chunking_reuses_one_buffer_per_thread_across_files():
+    """The read buffer is reused from file to file: each file still gets its own
+    cuts, the same as a fresh chunker's (views are copied before the next file)."""
+    rng = random.Random(3)
+    files = [rng.randbytes(n) for n in (300_000, 10, 0, 70_000, 300_000)]
+    fresh = [_cuts(d) for d in files]
+    again = [_cuts(d) for d in files]
+    assert again == fresh
+    assert [b"".join(c) for c in again] == files
+
+
+def test_encode_parts_keeps_raw_payload_uncopied():
+    noise = memoryview(random.Random(4).randbytes(20_000))
+    codec, payload = chunks.encode_parts(noise, 3)
+    assert codec == chunks.CODEC_RAW and payload is noise
+    assert chunks.decode(bytes((codec,)) + bytes(payload), chunks.chunk_id(noise)) == noise
+
+
 def test_codec_compresses_text_and_keeps_random_raw():
     text = b"temperature,salinity\n" * 5000
     blob = chunks.encode(text, 3)
@@ -214,3 +232,45 @@ def test_manifests_of_both_formats_read_and_malformed_rows_are_refused():
                                  "target", "ctime_ns", "ino"], "files": [["d/a.txt", "file"]]})
     with pytest.raises(IntegrityError, match="malformed"):
         Manifest.from_bytes(bad)
+
+
+def test_manifest_is_read_row_by_row_across_steps():
+    """Manifests are parsed as a stream (1 MiB steps): rows, multi-byte UTF-8 and
+    numbers cut at a step boundary, and a value longer than a step, all read back
+    exactly; a parent's files can be handed out one by one instead of kept."""
+    rng = random.Random(7)
+    files = [FileEntry(f"données/{i:06d}-é€😀.dat", size=rng.randrange(10**12),
+                       mtime_ns=rng.randrange(10**18), ctime_ns=1, ino=i,
+                       chunks=[rng.randbytes(32).hex() for _ in range(i % 3)])
+             for i in range(20_000)]
+    long_note = "ü" * (3 * 1024 * 1024)  # one value over three steps
+    m = Manifest("n", "user:a", "2026-01-01", files, meta={"note": long_note},
+                 stats={"files": 20_000})
+    data = m.to_bytes()
+    back = Manifest.from_bytes(data).validate()
+    assert [f.to_row() for f in back.files] == [f.to_row() for f in files]
+    assert back.meta["note"] == long_note and back.stats == {"files": 20_000}
+    handed: list = []
+    light = Manifest.from_bytes(data, on_file=handed.append)
+    assert light.files == [] and [f.path for f in handed] == [f.path for f in files]
+    for broken in (data[:len(data) // 2], b"", chunks.encode(b"x", 0)):
+        with pytest.raises(IntegrityError):
+            Manifest.from_bytes(broken)
+
+
+def test_chunk_index_on_disk_with_its_bloom_filter():
+    """Known ids are found with their locations; unknown ones are not, including one
+    that shares every Bloom-filter bit with a known id (only the table can tell)."""
+    from jupyter_ext.archive.chunkindex import ChunkIndex
+
+    rng = random.Random(8)
+    ids = [rng.randbytes(32) for _ in range(5000)]
+    index = ChunkIndex()
+    index.add((cid, i % 7, i * 100, 90 + i, 1000 + i) for i, cid in enumerate(ids))
+    index.add([(ids[0], 6, 1, 1, 1)])  # the first location of a chunk wins
+    assert len(index) == 5000
+    assert all(index.get(cid) == (i % 7, i * 100, 90 + i, 1000 + i) for i, cid in enumerate(ids))
+    twin = ids[3][:16] + bytes(16)  # same filter bits as ids[3], another id
+    assert index._maybe(twin) and index.get(twin) is None
+    assert all(index.get(rng.randbytes(32)) is None for _ in range(1000))
+    index.close()

@@ -24,9 +24,21 @@ class Store:
     """Flat keys (``a/b/c``) to immutable byte objects."""
 
     url = ""
+    spools = False  # True: ``spool``/``put_file`` build objects in local temp files
 
     def put(self, key: str, data: bytes, *, storage_class: str | None = None,
             tags: dict | None = None) -> None:
+        raise NotImplementedError
+
+    def spool(self, prefix: str) -> tuple[int, str]:
+        """A new temp file (fd, path) to build an object in on local disk (stores
+        with ``spools``; the others build objects in memory for ``put``). Built
+        objects go in with ``put_file``."""
+        raise NotImplementedError
+
+    def put_file(self, key: str, path: str, *, storage_class: str | None = None,
+                 tags: dict | None = None) -> None:
+        """Store the file at ``path`` (from ``spool``) under ``key``; consumes it."""
         raise NotImplementedError
 
     def get(self, key: str, start: int | None = None, length: int | None = None) -> bytes:

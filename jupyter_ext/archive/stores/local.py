@@ -14,6 +14,8 @@ TMP_MARK = ".lens-tmp-"
 class LocalStore(Store):
     """Keys are relative paths below ``root``. Storage classes do not apply locally."""
 
+    spools = True
+
     def __init__(self, root: str, fsync: bool = True):
         self.root = os.path.abspath(os.path.expanduser(root))
         self.url = self.root
@@ -44,6 +46,26 @@ class LocalStore(Store):
             raise
         os.close(fd)
         os.replace(tmp, path)
+
+    def spool(self, prefix):
+        """Packs are built in a temp file of the repository and renamed into place
+        (no pack in memory, no second write); a kill leaves a temp file, which
+        ``check`` reports."""
+        directory = self._path(prefix.rstrip("/"))
+        os.makedirs(directory, exist_ok=True)
+        path = os.path.join(directory, f"{TMP_MARK}{secrets.token_hex(6)}")
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), path
+
+    def put_file(self, key, path, *, storage_class=None, tags=None):
+        dest = self._path(key)
+        if self.fsync:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        os.replace(path, dest)
 
     def get(self, key, start=None, length=None):
         path = self._path(key)

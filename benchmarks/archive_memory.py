@@ -1,0 +1,179 @@
+"""Archive memory at scale: peak RSS of lens and restic at 2 GB and at 8 GB of data.
+
+    python benchmarks/archive_memory.py                      # 2 and 8 GB, lens and restic
+    python benchmarks/archive_memory.py --sizes 2 --work /big/dir --keep
+
+The data is built from parts of about 2 GB each (1.8 GB of mixed research data from
+``benchmarks/archive.py``'s generator: float32 fields, Zarr, CSV, already compressed
+files; plus 25,000 files of 200 B - 16 KiB), every part from its own seeds, so
+nothing dedups across parts. A size of N GB archives the first N/2 parts: the
+file count grows with the bytes, as it does in real trees. Every tool archives the
+parts into a fresh repository, then restores them into an empty folder; peak RSS
+is the VmHWM of its process. Both tools run in the same run, one after the other,
+with their default settings. Reported: MB/s and peak RSS per step, lens/restic,
+and each tool's RSS at the largest size over its RSS at the smallest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import archive as bench  # noqa: E402  (the generator, runner and RSS sampler)
+
+MB = 1e6
+PART_BULK = int(1.8e9)
+PART_SMALL = 25_000
+
+
+def make_parts(work: str, count: int) -> list[str]:
+    """Parts 1..count under ``work`` (generated once; a ``.done`` marker per part)."""
+    parts = []
+    for k in range(1, count + 1):
+        path = os.path.join(work, f"part{k}")
+        if not os.path.exists(path + ".done"):
+            shutil.rmtree(path, ignore_errors=True)
+            t = time.perf_counter()
+            bench.generate(path, PART_BULK, seed=10 + k)
+            bench.small_files(path, PART_SMALL, seed=20 + k)
+            open(path + ".done", "w").close()
+            print(f"generated part{k}: {bench.du(path) / MB:,.0f} MB in "
+                  f"{time.perf_counter() - t:.0f}s", flush=True)
+        parts.append(path)
+    return parts
+
+
+def lens_steps(work: str, sources: list[str]):
+    repo = os.path.join(work, "repo-lens")
+    env = {"PYTHONPATH": bench.ROOT, "USER": "bench", "LOGNAME": "bench"}
+
+    def cli(*args):
+        return [bench.PY, "-m", "jupyter_ext.cli.main", "archive", *args, "--repo", repo,
+                "--owner", "user:bench", "--no-progress"]
+
+    def create():
+        return bench.run(cli("create", *sources, "--name", "scale"), env=env, cwd=bench.ROOT)
+
+    def restore(dest):
+        return bench.run(cli("restore", "scale", "--to", dest), env=env, cwd=bench.ROOT)
+
+    return repo, create, restore
+
+
+def restic_steps(work: str, sources: list[str]):
+    repo = os.path.join(work, "repo-restic")
+    env = {"RESTIC_PASSWORD": "bench", "RESTIC_REPOSITORY": repo,
+           "RESTIC_CACHE_DIR": os.path.join(work, "restic-cache")}
+
+    def create():
+        bench.run(["restic", "init", "--repository-version", "2"], env=env)
+        return bench.run(["restic", "backup", "--compression", "auto", *sources], env=env)
+
+    def restore(dest):
+        return bench.run(["restic", "restore", "latest", "--target", dest], env=env)
+
+    return repo, create, restore
+
+
+TOOLS = {"lens": lens_steps, "restic": restic_steps}
+
+
+def measure(work: str, tool: str, sources: list[str], size: int) -> dict:
+    repo, create, restore = TOOLS[tool](work, sources)
+    dest = os.path.join(work, f"restore-{tool}")
+    for p in (repo, dest, os.path.join(work, "restic-cache")):
+        shutil.rmtree(p, ignore_errors=True)
+    try:
+        c_s, c_rss = create()
+        r_s, r_rss = restore(dest)
+        out = {"create_mb_s": size / MB / c_s, "create_rss_mb": c_rss / MB,
+               "restore_mb_s": size / MB / r_s, "restore_rss_mb": r_rss / MB,
+               "repo_mb": bench.du(repo) / MB}
+    finally:
+        for p in (repo, dest, os.path.join(work, "restic-cache")):
+            shutil.rmtree(p, ignore_errors=True)
+    out["peak_rss_mb"] = max(out["create_rss_mb"], out["restore_rss_mb"])
+    print(f"{tool} {size / 1e9:.1f} GB: create {out['create_mb_s']:.1f} MB/s "
+          f"{out['create_rss_mb']:.0f} MB RSS; restore {out['restore_mb_s']:.1f} MB/s "
+          f"{out['restore_rss_mb']:.0f} MB RSS", flush=True)
+    return out
+
+
+def report(res: dict) -> list[str]:
+    """Per size: each tool's figures and lens/restic; then RSS growth per tool."""
+    lines = []
+    keys = (("create_mb_s", "create, MB/s"), ("create_rss_mb", "create peak RSS, MB"),
+            ("restore_mb_s", "restore, MB/s"), ("restore_rss_mb", "restore peak RSS, MB"),
+            ("repo_mb", "repository, MB"))
+    for size, by_tool in res.items():
+        info = by_tool.pop("_data")
+        lines.append(f"{size} GB: {info['bytes'] / MB:,.0f} MB in {info['files']:,} files")
+        tools = list(by_tool)
+        lines.append("  " + "".join(f"{c:<24}" if i == 0 else f"{c:>13}" for i, c in enumerate(
+            ["metric", *tools, *(["lens/restic"] if len(tools) > 1 else [])])))
+        for key, label in keys:
+            row = [label] + [f"{by_tool[t][key]:,.1f}" for t in tools]
+            if "lens" in by_tool and "restic" in by_tool:
+                row.append(f"{by_tool['lens'][key] / by_tool['restic'][key]:.2f}x")
+            lines.append("  " + "".join(f"{c:<24}" if i == 0 else f"{c:>13}"
+                                        for i, c in enumerate(row)))
+        by_tool["_data"] = info
+    sizes = list(res)
+    if len(sizes) > 1:
+        lo, hi = sizes[0], sizes[-1]
+        for tool in [t for t in res[lo] if t != "_data" and t in res[hi]]:
+            a, b = res[lo][tool], res[hi][tool]
+            lines.append(f"{tool}: peak RSS {hi} GB / {lo} GB: create "
+                         f"{b['create_rss_mb'] / a['create_rss_mb']:.2f}x, restore "
+                         f"{b['restore_rss_mb'] / a['restore_rss_mb']:.2f}x")
+    return lines
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="2,8", help="GB, even numbers (default 2,8)")
+    ap.add_argument("--tools", default="lens,restic", help="comma list of lens,restic")
+    ap.add_argument("--work", help="work directory (generated parts are reused)")
+    ap.add_argument("--keep", action="store_true", help="keep the generated parts")
+    ap.add_argument("--json", help="also write the figures to this file")
+    args = ap.parse_args(argv)
+    if "restic" in args.tools and bench.ensure_tools():
+        print("missing restic: apt-get install restic", file=sys.stderr)
+        return 1
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if any(s < 2 or s % 2 for s in sizes):
+        ap.error("--sizes: even numbers of GB, at least 2")
+    work = args.work or tempfile.mkdtemp(prefix="lens-membench-")
+    os.makedirs(work, exist_ok=True)
+    try:
+        parts = make_parts(work, max(sizes) // 2)
+        res: dict = {}
+        for size in sizes:
+            sources = parts[:size // 2]
+            nbytes = sum(bench.du(p) for p in sources)
+            files = sum(len(n) for p in sources for _d, _s, n in os.walk(p))
+            res[size] = {"_data": {"bytes": nbytes, "files": files}}
+            for tool in args.tools.split(","):
+                res[size][tool] = measure(work, tool, sources, nbytes)
+        load = os.getloadavg()
+        print(f"\n{os.cpu_count()} cores, load {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}; "
+              "default settings; one pass each")
+        for line in report(res):
+            print(line)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(res, f, indent=2)
+    finally:
+        if not args.keep and not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""The archiver's list of scanned files, kept on local disk (a temp sqlite file).
+
+Held as Python objects, a scanned file cost about 1 KB (entry, source, chunk ids),
+so the archiver's memory grew with the file count. Here a file is one row: memory
+stays bounded by sqlite's page cache whatever the tree's size. The database file
+is unlinked as soon as it is opened, so a killed archiver leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from .chunkindex import temp_db
+from .manifest import FILE, FileEntry
+from .scan import Source
+
+PAGE = 1000  # rows read or written per statement
+_COLS = "seq, path, type, mode, mtime, size, target, ctime, ino, dev, src, chunks"
+
+
+class FileTable:
+    """Scanned entries in scan order (``seq``), with their chunk ids once read.
+    Thread-safe: one connection behind a lock."""
+
+    def __init__(self, directory: str | None = None):
+        self.db = temp_db("lens-files-", directory)  # unlinked: a kill leaves no file
+        self.db.execute(
+            "CREATE TABLE f (seq INTEGER PRIMARY KEY, path TEXT, type TEXT, mode INT, "
+            "mtime INT, size INT, target TEXT, ctime INT, ino INT, dev INT, src TEXT, "
+            "chunks BLOB, skip INT DEFAULT 0)")
+        self.db.execute("CREATE TABLE parent (path TEXT PRIMARY KEY, type TEXT, size INT, "
+                        "mtime INT, ctime INT, ino INT, chunks BLOB)")
+        self.db.execute("BEGIN")
+        self.lock = threading.Lock()
+        self._pending: list = []
+        self._parents: list = []
+        self._results: list = []  # (chunk ids, size, seq) not yet written
+        self._seq = 0
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+    # -- filling ------------------------------------------------------------------
+    def append(self, item: tuple[FileEntry, Source]) -> None:
+        """Add a scanned ``(entry, source)`` (``scan(out=table)``)."""
+        entry, src = item
+        self._seq += 1
+        self._pending.append((self._seq, entry.path, entry.type, entry.mode, entry.mtime_ns,
+                              entry.size, entry.target, entry.ctime_ns, entry.ino, src.dev,
+                              src.path))
+        if len(self._pending) >= PAGE:
+            self.flush()
+
+    def flush(self) -> None:
+        with self.lock:
+            self.db.executemany("INSERT INTO f (seq, path, type, mode, mtime, size, target, "
+                                "ctime, ino, dev, src) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                                self._pending)
+            self.db.executemany("INSERT OR REPLACE INTO parent VALUES (?,?,?,?,?,?,?)",
+                                self._parents)
+        self._pending, self._parents = [], []
+
+    def add_parent(self, f: FileEntry) -> None:
+        """One of the parent archive's files (``Manifest.from_bytes(on_file=)``),
+        for ``parent_of``; ``flush()`` after the last."""
+        if f.type == FILE:
+            self._parents.append((f.path, f.type, f.size, f.mtime_ns, f.ctime_ns, f.ino,
+                                  b"".join(bytes.fromhex(h) for h in f.chunks)))
+            if len(self._parents) >= PAGE:
+                self.flush()
+
+    def parents_of(self, paths: list[str]) -> dict:
+        """{path: the parent's FileEntry} for those of ``paths`` it has (batched)."""
+        out = {}
+        for i in range(0, len(paths), 500):
+            part = paths[i:i + 500]
+            with self.lock:
+                rows = self.db.execute(
+                    "SELECT path, type, size, mtime, ctime, ino, chunks FROM parent WHERE path "
+                    f"IN ({','.join('?' * len(part))})", part).fetchall()
+            for path, kind, size, mtime, ctime, ino, chunks in rows:
+                out[path] = FileEntry(path, kind, 0, mtime, size, split_ids(chunks), "", ctime,
+                                      ino)
+        return out
+
+    def parent_of(self, path: str) -> FileEntry | None:
+        with self.lock:
+            row = self.db.execute("SELECT type, size, mtime, ctime, ino, chunks FROM parent "
+                                  "WHERE path = ?", (path,)).fetchone()
+        if row is None:
+            return None
+        kind, size, mtime, ctime, ino, chunks = row
+        return FileEntry(path, kind, 0, mtime, size, split_ids(chunks), "", ctime, ino)
+
+    # -- reading --------------------------------------------------------------------
+    def stats(self) -> tuple[int, int]:
+        """(regular files, their scanned bytes)."""
+        with self.lock:
+            n, total = self.db.execute("SELECT count(*), coalesce(sum(size), 0) FROM f "
+                                       "WHERE type = ? AND skip = 0", (FILE,)).fetchone()
+        return n, total
+
+    def big_files(self, min_size: int) -> list[int]:
+        """Seqs of the regular files of ``min_size`` bytes and more, largest first
+        (few: at most the archive's bytes over ``min_size``)."""
+        with self.lock:
+            return [r[0] for r in self.db.execute(
+                "SELECT seq FROM f WHERE type = ? AND size >= ? ORDER BY size DESC, seq",
+                (FILE, min_size))]
+
+    def get(self, seq: int) -> tuple[FileEntry, Source]:
+        with self.lock:
+            row = self.db.execute(f"SELECT {_COLS} FROM f WHERE seq = ?", (seq,)).fetchone()
+        return _item(row)
+
+    def pages(self, where: str = "1", args: tuple = ()):
+        """Lists of ``(seq, FileEntry, Source)`` in scan order, PAGE rows at a time
+        (keyset paging: rows may be updated between pages)."""
+        last = 0
+        while True:
+            with self.lock:
+                rows = self.db.execute(
+                    f"SELECT {_COLS} FROM f WHERE seq > ? AND skip = 0 AND ({where}) "
+                    f"ORDER BY seq LIMIT {PAGE}", (last, *args)).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield [(r[0], *_item(r)) for r in rows]
+
+    def small_files(self, max_size: int):
+        for page in self.pages("type = ? AND size < ?", (FILE, max_size)):
+            yield from page
+
+    def items(self) -> list[tuple[FileEntry, Source]]:
+        """Every entry at once (for ``after_scan`` hooks; tests)."""
+        return [(e, s) for page in self.pages() for _seq, e, s in page]
+
+    # -- results ----------------------------------------------------------------------
+    def set_chunks(self, seq: int, ids: list[bytes], size: int) -> None:
+        """Record a file's chunk ids and read size (written PAGE at a time: nothing
+        reads them before ``flush_results``, which the manifest's readers call)."""
+        with self.lock:
+            self._results.append((b"".join(ids), size, seq))
+            if len(self._results) >= PAGE:
+                self._flush_results_locked()
+
+    def _flush_results_locked(self) -> None:
+        self.db.executemany("UPDATE f SET chunks = ?, size = ? WHERE seq = ?", self._results)
+        self._results = []
+
+    def flush_results(self) -> None:
+        with self.lock:
+            self._flush_results_locked()
+
+    def drop(self, paths) -> None:
+        """Leave these entries out of the manifest (unreadable files)."""
+        with self.lock:
+            self._flush_results_locked()
+            self.db.executemany("UPDATE f SET skip = 1 WHERE path = ?", [(p,) for p in paths])
+
+    def manifest_files(self) -> ManifestFiles:
+        self.flush_results()
+        return ManifestFiles(self)
+
+
+class ManifestFiles:
+    """The manifest's files, read from the table in batches (``zjson.Rows``)."""
+
+    def __init__(self, table: FileTable):
+        self.table = table
+
+    def __iter__(self):
+        for page in self.table.pages():
+            for _seq, entry, _src in page:
+                yield entry
+
+    def batches(self):
+        for page in self.table.pages():
+            yield [e for _seq, e, _src in page]
+
+    def __len__(self) -> int:
+        with self.table.lock:
+            return self.table.db.execute("SELECT count(*) FROM f WHERE skip = 0").fetchone()[0]
+
+
+def split_ids(blob: bytes | None) -> list[str]:
+    if not blob:
+        return []
+    return [blob[i:i + 32].hex() for i in range(0, len(blob), 32)]
+
+
+def _item(row) -> tuple[FileEntry, Source]:
+    _seq, path, kind, mode, mtime, size, target, ctime, ino, dev, src, chunks = row
+    entry = FileEntry(path, kind, mode, mtime, size, split_ids(chunks), target, ctime, ino)
+    return entry, Source(src, dev, ino)
