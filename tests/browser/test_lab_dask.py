@@ -85,7 +85,12 @@ def notebook_cluster(stack, owner, lab):
 def test_a_notebook_cluster_is_listed_with_its_cost(lab, stack, owner, notebook_cluster, artifacts):
     name, _ = owner
     cluster, token = notebook_cluster
-    open_dask_tab(lab)
+    # lens's Costs tab lists it with its rate, and opens the Dask sidebar
+    lab.locator("button.jp-lens-status").click()
+    lab.locator("#jp-lens-costs .jp-lens-running").get_by_text(f"Dask cluster {cluster}").wait_for(
+        timeout=DEADLINE_S * 1000)
+    lab.locator("#jp-lens-costs button.jp-lens-open-dask").click()
+    lab.locator("#dask-dashboard-launcher").wait_for(state="visible")
     item = item_for(lab, cluster[:8])
     item.wait_for(state="visible", timeout=DEADLINE_S * 1000)
     # its worker joins; the title carries the gateway's rate and cost so far
