@@ -72,7 +72,9 @@ class GatewayClusterManager:
 
     async def find(self, cluster_id: str) -> dict | None:
         """The model of one of this user's clusters, asking the gateway if it is new."""
-        return self.get_cluster(cluster_id) or (await self.refresh() and self.get_cluster(cluster_id))
+        if cluster_id not in self._models:
+            await self.refresh()
+        return self.get_cluster(cluster_id)
 
     async def start_cluster(self, configuration: dict | None = None) -> dict:
         cluster, _adaptive = await make_cluster(configuration or {})  # dask config labextension.factory
