@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -71,12 +72,18 @@ def notebook_cluster(stack, owner, lab):
     """A cluster made in a kernel of the owner's server, the way a notebook makes one."""
     name, _ = owner
     token = user_token(stack, name)
-    with RemoteKernel(stack.url, name, token) as kernel:
-        out = kernel.run("from dask_gateway import Gateway\n"
-                         "cluster = Gateway().new_cluster(shutdown_on_close=False)\n"
-                         "cluster.scale(1)\nprint(cluster.name)")
-        assert out.error is None, out.error
-        cluster = out.stdout.strip().splitlines()[-1]
+
+    def in_a_kernel():
+        with RemoteKernel(stack.url, name, token) as kernel:
+            return kernel.run("from dask_gateway import Gateway\n"
+                              "cluster = Gateway().new_cluster(shutdown_on_close=False)\n"
+                              "cluster.scale(1)\nprint(cluster.name)")
+
+    # its own thread: RemoteKernel runs an event loop, Playwright's has this one
+    with ThreadPoolExecutor(1) as pool:
+        out = pool.submit(in_a_kernel).result(timeout=300)
+    assert out.error is None, out.error
+    cluster = out.stdout.strip().splitlines()[-1]
     yield cluster, token
     for model in server_get(stack, name, token, "dask/clusters").json():  # a test failed before shutting it
         server_get(stack, name, token, f"dask/clusters/{model['id']}", "DELETE")
