@@ -36,7 +36,7 @@ def artifacts():
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack():
     require(proxy_installed(), PROXY_MISSING)
     # Not under pytest's 0700 temp dir: Dask clusters (and jobs) run as the users' own
     # accounts and must traverse the state directory to reach their working directories.
