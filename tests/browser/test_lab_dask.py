@@ -45,8 +45,10 @@ def poll(condition, what: str, deadline_s: float = DEADLINE_S, every: float = 1.
 
 
 def open_dask_tab(page):
-    page.locator('.jp-SideBar [data-id="dask-dashboard-launcher"]').click()
-    page.locator("#dask-dashboard-launcher").wait_for(state="visible")
+    sidebar = page.locator("#dask-dashboard-launcher")
+    if not sidebar.is_visible():  # its tab toggles: a click on an open one closes it
+        page.locator('.jp-SideBar [data-id="dask-dashboard-launcher"]').click()
+    sidebar.wait_for(state="visible")
 
 
 def item_for(page, short: str):
