@@ -147,7 +147,8 @@ def test_the_dask_tab_passes_axe(lab, artifacts):
     lab.add_script_tag(path=str(AXE))
     result = lab.evaluate("""async () => {
         const r = await axe.run(document.querySelector('#dask-dashboard-launcher'));
-        return r.violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length}));
+        return r.violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length,
+            where: v.nodes.map(n => [n.target.join(' '), n.html.slice(0, 200), n.failureSummary])}));
     }""")
     serious = [v for v in result if v["impact"] in ("serious", "critical")]
     assert not serious, json.dumps(result)
@@ -165,7 +166,10 @@ def test_a_second_user_sees_none_of_the_first_users_clusters(browser, stack, own
             open_dask_tab(page)
             token = user_token(stack, name)
             assert server_get(stack, name, token, "dask/clusters").json() == []
-            page.locator(".dask-ClusterListing").wait_for(state="visible")
+            # the sidebar's own list, freshly asked for: empty
+            page.locator(".dask-DaskClusterManager").wait_for(state="visible")
+            with page.expect_response(lambda r: "/dask/clusters" in r.url and r.status == 200):
+                page.locator('.dask-DaskClusterManager [title="Refresh Cluster List"]').click()
             assert page.locator(".dask-ClusterListingItem").count() == 0
             artifacts(page, "lab-dask-03-second-user")
             cid = theirs[0]["id"]
