@@ -17,7 +17,12 @@ The user server's start CPU is not measured here: the extension adds nothing to 
 server's start (it is a prebuilt federated bundle JupyterLab lists per page request,
 nothing is built or imported at start).
 
-    /work/main/.venv/bin/python benchmarks/lab_page_load.py [--rounds 8]
+    /work/main/.venv/bin/python benchmarks/lab_page_load.py [--rounds 8] [--extension NAME ...]
+
+`--extension` names the extensions disabled for the "without" user (default
+jupyterlab-lens; `--extension jupyterlab-lens --extension dask-labextension` measures
+lens's JupyterLab with its Dask tab against JupyterLab with neither). With
+dask-labextension measured, its page also waits for the Dask sidebar's tab.
 
 Results: a table on stdout and JSON in benchmarks/results/.
 """
@@ -44,6 +49,8 @@ from tests.support.hub import make_stack  # noqa: E402
 from tests.support.unix import remove_account  # noqa: E402
 
 EXTENSION = "jupyterlab-lens"
+DASK_EXTENSION = "dask-labextension"
+DASK_TAB = '.jp-SideBar [data-id="dask-dashboard-launcher"]'
 
 
 def log_in(context, base: str, name: str, password: str) -> None:
@@ -56,7 +63,8 @@ def log_in(context, base: str, name: str, password: str) -> None:
     page.close()
 
 
-def load_once(browser, base: str, name: str, state: dict, with_extension: bool) -> dict:
+def load_once(browser, base: str, name: str, state: dict, with_extension: bool,
+              measured: tuple[str, ...] = (EXTENSION,)) -> dict:
     context = browser.new_context(viewport={"width": 1400, "height": 900}, storage_state=state)
     context.set_default_timeout(120_000)
     page = context.new_page()
@@ -68,11 +76,16 @@ def load_once(browser, base: str, name: str, state: dict, with_extension: bool) 
     page.locator("#jupyterlab-splash").wait_for(state="detached")
     loaded = time.perf_counter() - t0
     out = {"load_s": loaded}
-    if with_extension:
+    if DASK_EXTENSION in measured:
+        if with_extension:
+            page.locator(DASK_TAB).wait_for(state="attached")
+        else:
+            assert page.locator(DASK_TAB).count() == 0, "dask-labextension should be disabled here"
+    if EXTENSION in measured and with_extension:
         page.wait_for_function("() => { const s = document.querySelector('.jp-lens-status');"
                                " return s && !['loading'].includes(s.dataset.level); }")
         out["status_shown_s"] = time.perf_counter() - t0
-    else:
+    elif EXTENSION in measured:
         assert page.locator(".jp-lens-status").count() == 0, "the extension should be disabled here"
     metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
     out["cpu_s"] = metrics.get("TaskDuration", 0.0)
@@ -81,12 +94,12 @@ def load_once(browser, base: str, name: str, state: dict, with_extension: bool) 
     return out
 
 
-def disable_for(hub, name: str) -> None:
+def disable_for(hub, name: str, extensions: tuple[str, ...] = (EXTENSION,)) -> None:
     """The user-level page config a user's own `jupyter labextension disable --level=user` writes."""
     home = Path(f"/home/jupyter-{name}") if os.geteuid() == 0 else hub.state / "homes" / name
     labconfig = home / ".jupyter" / "labconfig"
     labconfig.mkdir(parents=True, exist_ok=True)
-    (labconfig / "page_config.json").write_text(json.dumps({"disabledExtensions": {EXTENSION: True}}))
+    (labconfig / "page_config.json").write_text(json.dumps({"disabledExtensions": {e: True for e in extensions}}))
     if os.geteuid() == 0:
         owner = home.stat()
         for path in (home / ".jupyter", labconfig, labconfig / "page_config.json"):
@@ -100,7 +113,10 @@ def summary(xs: list[float]) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--extension", action="append", default=None,
+                    help=f"an extension disabled for the 'without' user (repeat; default {EXTENSION})")
     args = ap.parse_args()
+    measured = tuple(args.extension or [EXTENSION])
     built = REPO / "jupyter_ext/labextension/package.json"
     if not built.is_file():
         print("build the extension first: make labextension", file=sys.stderr)
@@ -122,7 +138,7 @@ def main() -> int:
             hub.create_user(name)
             r = hub.spawn(name, "lab", timeout=180)
             assert r.status_code in (201, 202), r.text
-        disable_for(hub, users[False])
+        disable_for(hub, users[False], measured)
         with chromium_browser() as browser:
             states = {}
             for flag, name in users.items():
@@ -131,11 +147,11 @@ def main() -> int:
                 states[flag] = context.storage_state()
                 context.close()
             for flag in users:  # warm-up: the servers' first page builds their caches
-                load_once(browser, hub.url, users[flag], states[flag], flag)
+                load_once(browser, hub.url, users[flag], states[flag], flag, measured)
             for i in range(args.rounds):
                 order = (True, False) if i % 2 == 0 else (False, True)
                 for flag in order:
-                    results[flag].append(load_once(browser, hub.url, users[flag], states[flag], flag))
+                    results[flag].append(load_once(browser, hub.url, users[flag], states[flag], flag, measured))
     finally:
         for name in users.values():
             try:
@@ -149,11 +165,12 @@ def main() -> int:
         shutil.rmtree(jupyter_path, ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
 
-    report = {"rounds": args.rounds, "with": {}, "without": {}}
+    report = {"rounds": args.rounds, "measured": list(measured), "with": {}, "without": {}}
     for key in ("load_s", "cpu_s", "js_heap_mb"):
         report["with"][key] = summary([r[key] for r in results[True]])
         report["without"][key] = summary([r[key] for r in results[False]])
-    report["with"]["status_shown_s"] = summary([r["status_shown_s"] for r in results[True]])
+    if EXTENSION in measured:
+        report["with"]["status_shown_s"] = summary([r["status_shown_s"] for r in results[True]])
     report["ratio_load_median"] = report["with"]["load_s"]["median"] / report["without"]["load_s"]["median"]
     report["ratio_load_mean"] = report["with"]["load_s"]["mean"] / report["without"]["load_s"]["mean"]
     report["ratio_cpu_median"] = report["with"]["cpu_s"]["median"] / report["without"]["cpu_s"]["median"]
@@ -165,7 +182,9 @@ def main() -> int:
         w, o = report["with"][key], report["without"][key]
         print(f"{label + ' median':24}{w['median']:14.3f}{o['median']:14.3f}{w['median'] / o['median']:8.3f}")
         print(f"{label + ' mean':24}{w['mean']:14.3f}{o['mean']:14.3f}{w['mean'] / o['mean']:8.3f}")
-    print(f"{'status bar shown (s)':24}{report['with']['status_shown_s']['median']:14.3f}")
+    print(f"measured: {', '.join(measured)}")
+    if EXTENSION in measured:
+        print(f"{'status bar shown (s)':24}{report['with']['status_shown_s']['median']:14.3f}")
     print(f"{'JS heap (MB) median':24}{report['with']['js_heap_mb']['median']:14.1f}"
           f"{report['without']['js_heap_mb']['median']:14.1f}")
     out = REPO / "benchmarks/results"

@@ -97,8 +97,9 @@ if deployment == "local":
             state.root,
         )
     # PYTHONPATH: servers run the same lens code as the hub and its services (a checkout on it);
-    # JUPYTER_PATH likewise for that checkout's JupyterLab extension build (labextensions/)
-    c.Spawner.env_keep = ["PATH", "PYTHONPATH", "JUPYTER_PATH", "LANG", "LC_ALL", "LENS_CODE_SERVER_PREFIX", "AWS_ENDPOINT_URL",
+    # JUPYTER_PATH and JUPYTER_CONFIG_PATH likewise for that checkout's JupyterLab extension
+    # build (labextensions/) and its jupyter-config (which server extensions are on)
+    c.Spawner.env_keep = ["PATH", "PYTHONPATH", "JUPYTER_PATH", "JUPYTER_CONFIG_PATH", "LANG", "LC_ALL", "LENS_CODE_SERVER_PREFIX", "AWS_ENDPOINT_URL",
                           "LENS_OUTBOX_INTERVAL"]
 else:
     from jupyter_ext.hub.k8s_config import configure_k8s

@@ -132,6 +132,30 @@ PATCHES: dict[str, Patch] = {
             "none found: jupyter-server-proxy has no setting to drop entry-point servers",
             "skip",
         ),
+        Patch(
+            "dask-labextension.routes",
+            "dask-labextension",
+            "7.0.0",
+            "jupyter_ext.server.dask_lab registers dask-labextension's routes (the patterns of its "
+            "load_jupyter_server_extension) with stand-ins that import it on first use, and its "
+            "server extension is off; jupyter_ext.server.dask_lab_gateway subclasses its three "
+            "handlers, replacing the cluster handler's methods (clusters from the gateway, not "
+            "in-process) and the dashboard proxy's target (the lens hop, with the server's token).",
+            "https://github.com/dask/dask-labextension/issues/204 (clusters made outside the "
+            "panel, e.g. by Dask Gateway, are not listed); none found for the import cost at start",
+            "warn",
+        ),
+        Patch(
+            "jupyter-server-proxy.rewrite_location",
+            "jupyter-server-proxy",
+            "4.6",
+            "jupyter_ext.server.dask_lab_gateway.GatewayDashboardHandler overrides the private "
+            "ProxyHandler._rewrite_location_header (and get_client_uri, proxy_request_headers): the "
+            "dashboard's redirects point at the hub's own dashboard route, which must not get the "
+            "/proxy/HOST:PORT prefix.",
+            "none: upstream has no setting for a proxy target with a path prefix of its own",
+            "warn",
+        ),
     ]
 }
 

@@ -13,6 +13,15 @@ from collections.abc import Mapping
 
 from jupyter_ext.gateway.settings import GatewaySettings
 
+# dask-labextension's cluster factory (dask config ``labextension.factory``): "New" in its
+# panel makes a GatewayCluster with the no-config Gateway above, and leaves it running
+# when the server's client object is closed (jupyter_ext/server/dask_lab_gateway.py).
+LABEXTENSION_ENV = {
+    "DASK_LABEXTENSION__FACTORY__MODULE": "dask_gateway",
+    "DASK_LABEXTENSION__FACTORY__CLASS": "GatewayCluster",
+    "DASK_LABEXTENSION__FACTORY__KWARGS__SHUTDOWN_ON_CLOSE": "False",
+}
+
 _USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 
 
@@ -54,6 +63,7 @@ def gateway_env(user_name: str, hub_public_url: str, settings=None) -> dict[str,
         "DASK_GATEWAY__AUTH__TYPE": "jupyterhub",
         "SCRATCH_BUCKET": scratch_url(user_name, s),
         "LENS_INTAKE_CATALOG": s.intake_catalog,
+        **LABEXTENSION_ENV,
     }
     if s.s3_endpoint_url:
         env["AWS_ENDPOINT_URL"] = s.s3_endpoint_url

@@ -13,6 +13,7 @@ from jupyter_ext.clients.base import PeerError
 from jupyter_ext.clients.gateway import UserGatewayClient
 from jupyter_ext.server.archive_handlers import archive_handlers
 from jupyter_ext.server.base import LensAPIHandler
+from jupyter_ext.server.dask_lab import dask_lab_handlers
 from jupyter_ext.server.summary import status_summary
 
 
@@ -132,4 +133,5 @@ def default_handlers() -> list[tuple]:
         (r"/lens/api/dask", DaskCostsHandler),
         (r"/lens/api/service-check", ServiceCheckHandler),
         (r"/lens/api/service/(.+)", ServiceForwardHandler),
+        *dask_lab_handlers(),  # dask-labextension's routes, its module imported on first use
     ]

@@ -58,7 +58,8 @@ export function dailyChart(daily: [string, number][]): SVGSVGElement {
 export class CostsTab extends Widget {
   private body = h('div', { class: 'jp-lens-costs-body', 'aria-live': 'polite' });
 
-  constructor() {
+  /** ``openDask`` shows dask-labextension's sidebar (scale, shut down, dashboards), when there. */
+  constructor(private openDask: (() => boolean) | null = null) {
     super();
     this.id = 'jp-lens-costs';
     this.title.label = 'Costs';
@@ -109,12 +110,19 @@ export class CostsTab extends Widget {
     for (const j of jobs.filter(j => j.state === 'RUNNING' || j.state === 'PENDING')) {
       running.push([`job ${j.name} (${j.id}, ${j.state})`, `${usdMicro(j.estimate?.hourly_rate_micro ?? null)}/h`]);
     }
+    const daskLink: Node[] = [];
+    if (clusters.length && this.openDask) {
+      const open = h('button', { type: 'button', class: 'jp-mod-styled jp-lens-open-dask' }, 'Open the Dask sidebar');
+      open.addEventListener('click', () => void this.openDask?.());
+      daskLink.push(h('p', { class: 'jp-lens-note' }, 'Scale, shut down and see dashboards in the Dask sidebar: ', open));
+    }
     this.body.replaceChildren(
       h('h3', {}, `This period (${r.period.start.slice(0, 10)} to ${r.period.end.slice(0, 10)})`),
       table('Spend by category', ['category', 'spent'], cats, 'jp-lens-categories'),
       h('h3', {}, 'Per day'), dailyChart(r.daily),
       h('h3', {}, 'Budget'), ...budget, forecast,
       table('Running now', ['what', 'rate'], running, 'jp-lens-running'),
+      ...daskLink,
       h('p', { class: 'jp-lens-note' },
         `Dask clusters this period: ${usd((r.by_category.dask ?? 0) / MICRO, 4)} (the dask category).`)
     );

@@ -22,6 +22,8 @@ namespace CommandIDs {
   export const submitJob = 'lens:submit-job';
 }
 
+const DASK_SIDEBAR_ID = 'dask-dashboard-launcher';
+
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description: 'lens: cost and budget in the status bar; jobs, costs and archives in a side panel.',
@@ -40,7 +42,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
     if (loaded) {
       intervalS = loaded.get('refreshInterval').composite as number;
     }
-    const panel = new LensPanel(intervalS * 1000);
+    // dask-labextension's sidebar (the Dask tab: clusters titled with their cost), if installed
+    const openDask = (): boolean => {
+      const there = Array.from(shell.widgets('left')).some(w => w.id === DASK_SIDEBAR_ID);
+      if (there) {
+        shell.activateById(DASK_SIDEBAR_ID);
+      }
+      return there;
+    };
+    const panel = new LensPanel(intervalS * 1000, openDask);
     shell.add(panel, 'right', { rank: 900 });
 
     app.commands.addCommand(CommandIDs.openPanel, {

@@ -17,12 +17,13 @@ type TabName = 'jobs' | 'costs' | 'archives';
 /** The lens side panel: Jobs, Costs, Archives; the visible tab refreshes on the interval. */
 export class LensPanel extends TabPanel {
   readonly jobs = new JobsTab();
-  readonly costs = new CostsTab();
+  readonly costs: CostsTab;
   readonly archives = new ArchivesTab();
   readonly refresher: Refresher;
 
-  constructor(intervalMs: number) {
+  constructor(intervalMs: number, openDask: (() => boolean) | null = null) {
     super();
+    this.costs = new CostsTab(openDask);
     this.id = 'jp-lens-panel';
     this.addClass('jp-lens-panel');
     this.title.icon = lensIcon;

@@ -36,9 +36,12 @@ def artifacts():
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack():
     require(proxy_installed(), PROXY_MISSING)
-    root = tmp_path_factory.mktemp("lens-browser")
+    # Not under pytest's 0700 temp dir: Dask clusters (and jobs) run as the users' own
+    # accounts and must traverse the state directory to reach their working directories.
+    root = Path(tempfile.mkdtemp(prefix="lens-browser-"))
+    root.chmod(0o711)
     # The budget test needs the gpu profile selectable on this GPU-less machine (it is
     # refused by the budget before anything starts) and a gate of 6 minutes of a
     # profile's rate, so that $0.01 left fits lab ($0.0096) but not gpu ($0.1006).
@@ -58,6 +61,7 @@ def stack(tmp_path_factory):
     yield hub
     hub.stop()
     shutil.rmtree(jupyter_path, ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

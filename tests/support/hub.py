@@ -207,5 +207,9 @@ def make_stack(state: Path, extra_env: dict | None = None, python: str = sys.exe
                               env.get("PATH", "")]),
     )
     env.setdefault("LENS_CODE_SERVER_PREFIX", str(REPO / ".cache" / "code-server"))
+    if python == sys.executable:
+        # servers read this checkout's jupyter-config (which server extensions are on), as
+        # they run its code (PYTHONPATH); the venv holds the copy of its last install
+        env.setdefault("JUPYTER_CONFIG_PATH", str(REPO / "jupyter-config"))
     env.update(extra_env or {})
     return HubStack(state=state, url=f"http://127.0.0.1:{port}", env=env, python=python, cwd=cwd)

@@ -165,3 +165,34 @@ def test_kubespawner_apply_overrides_behaves_as_lens_expects():
     })
     assert target.environment == {"A": "1", "B": "3"}
     assert target.node_selector == {} and target.mem_limit is None and target.image == "img/alice"
+
+
+# -- dask-labextension: its routes, served by lens ----------------------------------------
+def test_lens_serves_dask_labextensions_own_routes():
+    import dask_labextension
+    from jupyter_server.utils import url_path_join
+
+    from jupyter_ext.server.dask_lab import dask_lab_handlers
+
+    added = []
+
+    class WebApp:
+        settings = {"base_url": "/user/alice/"}
+
+        def add_handlers(self, host, handlers):
+            added.extend(handlers)
+
+    class ServerApp:
+        web_app = WebApp()
+
+    dask_labextension.load_jupyter_server_extension(ServerApp())
+    assert [pattern for pattern, _ in added] == [url_path_join("/user/alice/", p) for p, _ in dask_lab_handlers()]
+
+
+def test_lens_dashboard_proxy_overrides_what_jupyter_server_proxy_has():
+    from jupyter_server_proxy.handlers import ProxyHandler
+
+    for name in ("_rewrite_location_header", "get_client_uri", "proxy_request_headers", "proxy", "proxy_open"):
+        assert callable(getattr(ProxyHandler, name, None)), name
+    assert list(inspect.signature(ProxyHandler._rewrite_location_header).parameters) == [
+        "self", "location", "host", "port", "proxied_path"]
