@@ -7,6 +7,7 @@ works around): then review the patch, its version and its issue link.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import os
@@ -169,7 +170,14 @@ def test_kubespawner_apply_overrides_behaves_as_lens_expects():
 
 # -- dask-labextension: its routes, served by lens ----------------------------------------
 def test_lens_serves_dask_labextensions_own_routes():
-    import dask_labextension
+    # Its import makes an asyncio Future, which needs a loop: in a server the import
+    # happens inside a request; here earlier tests may have left no current loop.
+    async def import_it():
+        import dask_labextension
+
+        return dask_labextension
+
+    dask_labextension = asyncio.run(import_it())
     from jupyter_server.utils import url_path_join
 
     from jupyter_ext.server.dask_lab import dask_lab_handlers
