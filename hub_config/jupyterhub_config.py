@@ -199,9 +199,11 @@ if deployment == "local":
     # --- roles: servers may call lens (and the gateway); services get minimal rights ---
     service_names = {svc["name"] for svc in c.JupyterHub.services}
     access = [f"access:services!service={name}" for name in ("lens", "dask-gateway") if name in service_names]
+    from jupyter_ext.hub.sharing import SHARING_SCOPES
+
     c.JupyterHub.load_roles = [
-        {"name": "user", "scopes": ["self", *access]},
-        {"name": "server", "scopes": ["users:activity!user", "access:servers!server", *access]},
+        {"name": "user", "scopes": ["self", *SHARING_SCOPES, *access]},
+        {"name": "server", "scopes": ["users:activity!user", "access:servers!server", *SHARING_SCOPES, *access]},
         {
             "name": "idle-culler",
             "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
@@ -215,7 +217,9 @@ if deployment == "local":
         },
         {
             "name": "lens-admin",
-            "scopes": ["admin:users", "admin:groups", "admin:servers", "tokens", "list:users", "read:roles:users"],
+            # shares: `lens workshop share` shares an instructor's server with the workshop group
+            "scopes": ["admin:users", "admin:groups", "admin:servers", "tokens", "list:users", "read:roles:users",
+                       "shares"],
             "services": ["lens-admin"],
         },
         {"name": "lens-gate", "scopes": ["access:services!service=lens"], "services": ["lens-gate"]},

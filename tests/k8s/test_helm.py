@@ -366,6 +366,14 @@ def test_users_may_use_the_services():
     assert {"access:services!service=dask-gateway", "access:services!service=lens"} <= set(scopes)
 
 
+def test_users_may_share_their_servers_on_kubernetes_too():
+    from jupyter_ext.hub.k8s_config import SERVER_TOKEN_SCOPES
+    from jupyter_ext.hub.sharing import SHARING_SCOPES
+
+    assert set(SHARING_SCOPES) <= set(VALUES["jupyterhub"]["hub"]["loadRoles"]["user"]["scopes"])
+    assert set(SHARING_SCOPES) <= set(SERVER_TOKEN_SCOPES)  # from JupyterLab, with the server's token
+
+
 def test_k8s_settings_reject_unknown_keys():
     from jupyter_ext.hub.k8s_config import k8s_settings
 
