@@ -37,8 +37,12 @@ def artifacts():
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
+    yield from browser_stack(tmp_path_factory.mktemp("lens-browser"))
+
+
+def browser_stack(root: Path, extra_env: dict | None = None):
+    """The browser tests' stack in ROOT (a module's own, with EXTRA_ENV, e.g. a catalog)."""
     require(proxy_installed(), PROXY_MISSING)
-    root = tmp_path_factory.mktemp("lens-browser")
     # The budget test needs the gpu profile selectable on this GPU-less machine (it is
     # refused by the budget before anything starts) and a gate of 6 minutes of a
     # profile's rate, so that $0.01 left fits lab ($0.0096) but not gpu ($0.1006).
@@ -53,7 +57,7 @@ def stack(tmp_path_factory):
     (jupyter_path / "labextensions/jupyterlab-lens").symlink_to(REPO / "jupyter_ext/labextension")
     hub = make_stack(root / "state", {"LENS_CONFIG": str(root / "lens.yaml"),
                                       "LENS_SERVICE_CONFIG": str(root / "lens_service_config.py"),
-                                      "JUPYTER_PATH": str(jupyter_path)})
+                                      "JUPYTER_PATH": str(jupyter_path), **(extra_env or {})})
     hub.start(timeout=90)
     yield hub
     hub.stop()
