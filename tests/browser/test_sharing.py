@@ -136,15 +136,6 @@ def test_alice_shares_her_lab_with_bob_they_edit_together_then_she_revokes(stack
     assert r.status_code == 403, r.text  # REST too: alice may not share carol's server
     assert server_get(stack, f"/user/{a}/api/contents", bob["token"]).status_code == 403
 
-    # -- alice shares with bob
-    shared = lens_share(stack, alice["token"], "add", "--user", bob["name"])
-    assert shared.returncode == 0, shared.stderr
-    assert f"/user/{a}/" in shared.stdout
-    listed = lens_share(stack, alice["token"], "list")
-    assert bob["name"] in listed.stdout, listed.stdout
-    mine = lens_share(stack, bob["token"], "with-me")
-    assert f"/user/{a}/" in mine.stdout, mine.stdout
-
     ctx_a = browser.new_context(viewport={"width": 1300, "height": 850}, base_url=stack.url)
     ctx_b = browser.new_context(viewport={"width": 1300, "height": 850}, base_url=stack.url)
     try:
@@ -157,9 +148,29 @@ def test_alice_shares_her_lab_with_bob_they_edit_together_then_she_revokes(stack
         page_b.on("websocket", lambda ws: ws.on("close", lambda closed: bob_closed.append(closed.url)))
         notebook = f"/user/{a}/lab/tree/together.ipynb"
         cell_a = open_notebook(page_a, notebook)
+
+        # -- alice shares with bob from JupyterLab: the lens panel's Sharing tab
+        page_a.locator('.jp-SideBar.jp-mod-right .lm-TabBar-tab[data-id="jp-lens-panel"]').click()
+        page_a.locator("#jp-lens-panel .lm-TabBar-tab", has_text="Sharing").click()
+        sharing = page_a.locator("#jp-lens-sharing")
+        sharing.get_by_text("is not shared").wait_for()
+        for name, expect in (("nobody-" + secrets.token_hex(3), "No such user"), (bob["name"], "Shared with user")):
+            sharing.locator("#jp-lens-share-name").fill(name)
+            sharing.get_by_role("button", name="Share").click()
+            sharing.locator(".jp-lens-share-message", has_text=expect).wait_for()
+        sharing.locator("table.jp-lens-share-table", has_text=bob["name"]).wait_for()
+        artifacts(page_a, "sharing-00-alice-shares-from-the-panel")
+        listed = lens_share(stack, alice["token"], "list")  # the CLI sees the same share
+        assert bob["name"] in listed.stdout, listed.stdout
+        mine = lens_share(stack, bob["token"], "with-me")
+        assert f"/user/{a}/" in mine.stdout, mine.stdout
+
         cell_b = open_notebook(page_b, notebook)
+        # bob works in alice's server, but only alice manages its shares
+        assert ctx_b.request.get(f"/user/{a}/lens/api/shares").status == 403
         artifacts(page_b, "sharing-01-bob-in-alices-lab")
 
+        page_a.locator('.jp-SideBar.jp-mod-right .lm-TabBar-tab[data-id="jp-lens-panel"]').click()  # close it
         cell_a.click()
         page_a.keyboard.type("alice_wrote = 1")
         wait_text(cell_b, "alice_wrote = 1")
