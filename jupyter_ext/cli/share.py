@@ -6,9 +6,10 @@ with real-time collaboration on, edit the same notebooks with you. The server's
 cost stays yours. Revoking takes effect within seconds (the servers' auth cache,
 ``ProfileSpawnerMixin.auth_cache_seconds``).
 
-The token is yours: in a terminal of your lens server ``$JUPYTERHUB_API_TOKEN``
-already is (its scopes include sharing your own servers); elsewhere give a token
-from the hub's Token page with --token-file, --token-stdin or --token (prompt).
+The commands call the lens service (``api/shares``, which shares only its
+caller's own servers) with your token: in a terminal of your lens server
+``$JUPYTERHUB_API_TOKEN`` already is yours; elsewhere give a token from the hub's
+Token page with --token-file, --token-stdin or --token (prompt).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from jupyter_ext.cli.secret_input import add_secret_options, read_secret
 def register(subparsers) -> None:
     share = subparsers.add_parser("share", help="share your server with another user or a group (JupyterHub sharing)")
     share.add_argument("--hub-url", default=os.environ.get("LENS_BIND_URL", "http://127.0.0.1:8000"),
-                       help="the hub's URL when not run in a lens server (there $JUPYTERHUB_API_URL is used)")
+                       help="the hub's URL when not run in a lens server (there $LENS_SERVICE_URL is used)")
     add_secret_options(share, "hub token", "token")
     sub = share.add_subparsers(dest="share_command", metavar="ACTION")
 
@@ -49,61 +50,64 @@ def register(subparsers) -> None:
     share.set_defaults(func=lambda args: share.print_help() or 1)
 
 
-def hub_api_url(args, environ=os.environ) -> str:
-    """In a lens server, the hub's API as the server reaches it; elsewhere --hub-url's."""
-    return environ.get("JUPYTERHUB_API_URL") or args.hub_url.rstrip("/") + "/hub/api"
+def service_url(args, environ=os.environ) -> str:
+    """In a lens server, the lens service as the server reaches it; elsewhere under --hub-url."""
+    return environ.get("LENS_SERVICE_URL") or args.hub_url.rstrip("/") + "/services/lens/"
 
 
 def _client(args):
     from jupyter_ext.clients.base import Sync
-    from jupyter_ext.clients.hub import HubClient
+    from jupyter_ext.clients.lens import LensClient
 
     token = read_secret(args, "hub token", "token") or os.environ.get("JUPYTERHUB_API_TOKEN")
     if not token:
         raise CommandError("no hub token: run this in a terminal of your lens server, or give one from the "
                            "hub's Token page with --token-file PATH, --token-stdin or --token (prompt)")
-    return Sync(HubClient(hub_api_url(args), token))
+    return Sync(LensClient(service_url(args), token))
 
 
-def explain(exc, owner: str, server: str) -> str:
-    """The hub's refusal in the user's terms."""
-    where = f"{owner}/{server}" if server else owner
-    if exc.status == 403:
-        return f"you may not share or revoke {where}'s server: only its owner (or an admin) can ({exc.message})"
-    if exc.status == 404:
-        return f"{where} has no such server ({exc.message})"
+def explain(exc) -> str:
+    """The refusal in the user's terms (the service's message says who may)."""
+    if exc.status in (401, 403) and "Only" not in exc.message:
+        return f"the hub refused the token: {exc.message}"
     return exc.message
+
+
+def shares_path(owner: str, server: str) -> str:
+    from jupyter_ext.clients.base import path
+
+    return path("api", "shares", owner, *([server] if server else []))
 
 
 def _run(args, step):
     from jupyter_ext.clients.base import PeerError
 
-    hub = _client(args)
+    lens = _client(args)
     try:
-        who = hub.whoami()
-        owner = getattr(args, "owner", None) or who.get("name") or ""
-        if not owner:
-            raise CommandError("this token is not a user's: give --owner")
-        try:
-            return step(hub, owner, getattr(args, "server", "") or "")
-        except PeerError as exc:
-            raise CommandError(explain(exc, owner, getattr(args, "server", "") or "")) from None
-    except PeerError as exc:  # whoami: a bad token or an unreachable hub
-        raise CommandError(f"the hub refused the token or cannot be reached: {exc.message}") from None
+        owner = getattr(args, "owner", None)
+        if not owner and step is not cmd_with_me_step:
+            owner = lens.me().get("name") or ""
+            if not owner:
+                raise CommandError("this token is not a user's: give --owner")
+        return step(lens, owner, getattr(args, "server", "") or "")
+    except PeerError as exc:
+        raise CommandError(explain(exc)) from None
     finally:
-        hub.close()
+        lens.close()
 
 
-def server_url(owner: str, server: str) -> str:
-    return f"/user/{owner}/{server + '/' if server else ''}"
+def target_of(args) -> dict:
+    return {"user": args.user} if args.user else {"group": args.group}
+
+
+def who_of(target: dict) -> str:
+    return " ".join(next(iter(target.items())))
 
 
 def cmd_add(args) -> int:
-    def step(hub, owner, server):
-        share = hub.share_server(owner, server, user=args.user, group=args.group)
-        who = f"user {args.user}" if args.user else f"group {args.group}"
-        url = (share.get("server") or {}).get("url") or server_url(owner, server)
-        print(f"shared {url} with {who}; they open it at that path on the hub")
+    def step(lens, owner, server):
+        model = lens.request("POST", shares_path(owner, server), target_of(args))
+        print(f"shared {model['url']} with {who_of(target_of(args))}; they open it at that path on the hub")
 
     return _run(args, step) or 0
 
@@ -112,41 +116,35 @@ def cmd_revoke(args) -> int:
     if args.all == bool(args.user or args.group):
         raise CommandError("give --user NAME, --group NAME or --all")
 
-    def step(hub, owner, server):
-        if args.all:
-            hub.revoke_all_shares(owner, server)
-            print(f"revoked every share of {server_url(owner, server)}")
-        else:
-            hub.revoke_share(owner, server, user=args.user, group=args.group)
-            who = f"user {args.user}" if args.user else f"group {args.group}"
-            print(f"revoked {who}'s access to {server_url(owner, server)}")
+    def step(lens, owner, server):
+        body = {"all": True} if args.all else target_of(args)
+        model = lens.request("DELETE", shares_path(owner, server), body)
+        what = "every share" if args.all else f"{who_of(body)}'s access"
+        print(f"revoked {what} to {model['url']} (open connections close within seconds)")
 
     return _run(args, step) or 0
 
 
-def share_rows(items: list[dict]) -> list[str]:
-    rows = []
-    for item in items:
-        who = f"user  {item['user']['name']}" if item.get("user") else f"group {item['group']['name']}"
-        rows.append(f"{who}  since {(item.get('created_at') or '')[:19]}")
-    return rows
+def share_rows(model: dict) -> list[str]:
+    return [f"{row['kind']:5} {row['name']}  since {(row.get('created_at') or '')[:19]}" for row in model["shares"]]
 
 
 def cmd_list(args) -> int:
-    def step(hub, owner, server):
-        rows = share_rows(hub.server_shares(owner, server))
-        print("\n".join(rows) if rows else f"{server_url(owner, server)} is not shared")
+    def step(lens, owner, server):
+        model = lens.request("GET", shares_path(owner, server))
+        rows = share_rows(model)
+        print("\n".join(rows) if rows else f"{model['url']} is not shared")
 
     return _run(args, step) or 0
+
+
+def cmd_with_me_step(lens, _owner, _server):
+    servers = lens.request("GET", "api/shares")["servers"]
+    for srv in servers:
+        print(f"{srv['url']}  (owner {srv['owner']}, shared with {', '.join(srv['via'])})")
+    if not servers:
+        print("no server is shared with you")
 
 
 def cmd_with_me(args) -> int:
-    def step(hub, me, _server):
-        items = hub.shared_with(me)
-        for item in items:
-            srv = item.get("server") or {}
-            print(f"{srv.get('url', '')}  (owner {(srv.get('user') or {}).get('name', '?')})")
-        if not items:
-            print("no server is shared with you directly (group shares: ask the owner)")
-
-    return _run(args, step) or 0
+    return _run(args, cmd_with_me_step) or 0

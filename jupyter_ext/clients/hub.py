@@ -99,8 +99,11 @@ class HubClient(PeerClient):
         return (await self.request("GET", share_path(owner, server)) or {}).get("items", [])
 
     async def shared_with(self, user: str) -> list[dict]:
-        """The servers shared with USER (directly; group shares are listed per group)."""
+        """The servers shared with USER directly (group shares: ``group_shared_with``)."""
         return (await self.request("GET", path("users", user, "shared")) or {}).get("items", [])
+
+    async def group_shared_with(self, group: str) -> list[dict]:
+        return (await self.request("GET", path("groups", group, "shared")) or {}).get("items", [])
 
 
 def share_path(owner: str, server: str = "") -> str:

@@ -22,7 +22,6 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from jupyter_ext.hub.sharing import SHARING_SCOPES
 from jupyter_ext.paths import config_file
 
 # key: (environment variable, default)
@@ -49,7 +48,6 @@ SERVER_TOKEN_SCOPES = [
     "access:servers!server",
     "access:services!service=dask-gateway",
     "access:services!service=lens",
-    *SHARING_SCOPES,
 ]
 
 

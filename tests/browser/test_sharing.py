@@ -131,9 +131,15 @@ def test_alice_shares_her_lab_with_bob_they_edit_together_then_she_revokes(stack
     missing_group = lens_share(stack, alice["token"], "add", "--group", "no-group-" + secrets.token_hex(3))
     assert missing_group.returncode == 2 and "No such group" in missing_group.stderr, missing_group.stderr
     not_hers = lens_share(stack, bob["token"], "add", "--owner", a, "--user", bob["name"])
-    assert not_hers.returncode == 2 and "only its owner" in not_hers.stderr, not_hers.stderr
+    assert not_hers.returncode == 2 and f"Only {a}, whose server it is" in not_hers.stderr, not_hers.stderr
+    # REST too, at the lens service and at the hub: alice may not share carol's server
+    r = requests.post(f"{stack.url}/services/lens/api/shares/{c}", json={"user": bob["name"]},
+                      headers={"Authorization": f"token {alice['token']}"}, timeout=30)
+    assert r.status_code == 403 and f"Only {c}" in r.json()["message"], r.text
     r = stack.api("POST", f"/shares/{c}/", token=alice["token"], json={"user": bob["name"]})
-    assert r.status_code == 403, r.text  # REST too: alice may not share carol's server
+    assert r.status_code == 403, r.text
+    # and no user looks other users' names up at the hub (sharing by name goes through lens)
+    assert stack.api("GET", f"/users/{c}", token=alice["token"]).status_code == 404
     assert server_get(stack, f"/user/{a}/api/contents", bob["token"]).status_code == 403
 
     ctx_a = browser.new_context(viewport={"width": 1300, "height": 850}, base_url=stack.url)
