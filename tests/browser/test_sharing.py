@@ -121,8 +121,10 @@ def test_alice_shares_her_lab_with_bob_they_edit_together_then_she_revokes(stack
     a, c = alice["name"], carol["name"]
     r = requests.put(f"{stack.url}/user/{a}/api/contents/together.ipynb",
                      headers={"Authorization": f"token {alice['token']}"}, timeout=30,
-                     json={"type": "notebook", "content": {"cells": [], "metadata": {}, "nbformat": 4,
-                                                           "nbformat_minor": 5}})
+                     json={"type": "notebook", "content": {
+                         "cells": [{"cell_type": "code", "id": "shared-cell", "source": "", "metadata": {},
+                                    "outputs": [], "execution_count": None}],
+                         "metadata": {}, "nbformat": 4, "nbformat_minor": 5}})
     assert r.status_code in (200, 201), r.text
 
     # -- the clear refusals, before anything is shared
