@@ -89,6 +89,6 @@ export class SharingTab extends Widget {
       revoke.addEventListener('click', () => void this.change('DELETE', s.kind, s.name));
       return [s.kind, s.name, (s.created_at ?? '').slice(0, 16).replace('T', ' '), revoke];
     });
-    this.body.replaceChildren(table(`${model.url} is shared with`, ['kind', 'name', 'since', ''], rows, 'jp-lens-share-table'));
+    this.body.replaceChildren(table(`${model.url} is shared with`, ['kind', 'name', 'since', 'revoke'], rows, 'jp-lens-share-table'));
   }
 }
