@@ -80,7 +80,7 @@ def log_in(page, person) -> None:
     page.fill("#username_input", person["name"])
     page.fill("#password_input", person["password"])
     page.click("#login_submit")
-    page.wait_for_url(re.compile(r"/hub/(home|spawn)"))
+    page.wait_for_url(re.compile(r"/hub/(home|spawn)|/user/"))  # a running server: straight to it
 
 
 def open_notebook(page, url: str):

@@ -307,8 +307,8 @@ def test_an_instructor_shares_their_server_with_the_seats(wstack):
         r = lens(wstack, "share", "wsh", "--from", "teachsh")
         assert "2 seat(s) may open /user/teachsh/" in r.stdout, r.stdout
         deadline = time.monotonic() + 20  # the server remembers the seat's earlier 403 for up to 5 s
-        while seat_status(seat) != 200:
-            assert time.monotonic() < deadline, "the seat does not reach the shared server"
+        while (code := seat_status(seat)) != 200:
+            assert time.monotonic() < deadline, f"the seat does not reach the shared server ({code})"
             time.sleep(0.25)
         assert seat_status(outsider) == 403
         lens(wstack, "share", "wsh", "--from", "teachsh", "--revoke")
