@@ -124,7 +124,10 @@ def test_alice_shares_her_lab_with_bob_they_edit_together_then_she_revokes(stack
                      json={"type": "notebook", "content": {
                          "cells": [{"cell_type": "code", "id": "shared-cell", "source": "", "metadata": {},
                                     "outputs": [], "execution_count": None}],
-                         "metadata": {}, "nbformat": 4, "nbformat_minor": 5}})
+                         # a kernelspec, or JupyterLab asks which kernel (a modal dialog) on opening
+                         "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                     "language": "python"}},
+                         "nbformat": 4, "nbformat_minor": 5}})
     assert r.status_code in (200, 201), r.text
 
     # -- the clear refusals, before anything is shared
