@@ -24,7 +24,10 @@ export PATH := $(VENV)/bin:$(NPM_PREFIX)/node_modules/.bin:$(CODE_SERVER_PREFIX)
 export LENS_STATE_DIR := $(STATE)
 export LENS_CODE_SERVER_PREFIX := $(CODE_SERVER_PREFIX)
 
-APT_HUB  := git libkrb5-dev ripgrep
+# R and its Jupyter kernel for the lab profile (about 24 s and 80 MB; Debian's kernelspec in
+# /usr/share/jupyter/kernels/ir is on every Jupyter's path). Without it: make hub APT_R=
+APT_R    ?= r-base r-cran-irkernel
+APT_HUB  := git libkrb5-dev ripgrep $(APT_R)
 APT_TEST := $(APT_HUB) slurm-wlm munge chromium chromium-driver postgresql
 # the desktop profile (docs/desktop.md): TigerVNC, XFCE, its terminal, dbus-launch, and ncview
 APT_DESKTOP := tigervnc-standalone-server xfce4 xfce4-terminal dbus-x11 ncview

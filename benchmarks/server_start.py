@@ -4,6 +4,8 @@ plain JupyterLab server of the same versions, side by side in one run.
 - **lens**: the full local stack (`lens hub run`), profile `lab`, spawned over
   REST; timed from the POST to the first 200 of `/user/NAME/api/status`
   through the proxy (the user's token).
+- **lens-solo**: the same with the profile's real-time collaboration off
+  (`collaboration: false`), what jupyter-collaboration costs a start.
 - **plain**: `jupyter lab` from a venv holding only `jupyterlab` and
   `jupyter_server` at lens's versions (made once under `.cache/bench/`), run as
   a unix account of its own like lens's servers (as root); timed from the
@@ -134,9 +136,9 @@ def server_pid(stack, name: str) -> int:
     return int(model["servers"][""]["state"]["pid"])
 
 
-def start_lens_lab(stack, name: str, token: str) -> tuple[float, float]:
+def start_lens_lab(stack, name: str, token: str, profile: str = "lab") -> tuple[float, float]:
     t0 = time.monotonic()
-    r = stack.api("POST", f"/users/{name}/server", json={"profile": "lab"}, timeout=180)
+    r = stack.api("POST", f"/users/{name}/server", json={"profile": profile}, timeout=180)
     if r.status_code not in (201, 202):
         raise RuntimeError(f"spawn: HTTP {r.status_code} {r.text[:200]}")
     wait_status(f"{stack.url}/user/{name}/api/status", token)
@@ -175,7 +177,16 @@ def main(argv=None) -> int:
     plain = plain_venv()
     lens_user, plain_user = f"ss{tag}", f"ssp{tag}"
     made = [f"jupyter-{lens_user}"]
-    stack = make_stack(work / "state")
+    # lab-solo: the lab profile with real-time collaboration off (collaboration: false), to
+    # show what jupyter-collaboration costs a start, in the same run.
+    import yaml
+
+    catalog = yaml.safe_load((REPO / "hub_config" / "profiles.yaml").read_text())
+    lab = next(p for p in catalog["profiles"] if p["slug"] == "lab")
+    catalog["profiles"].append({**lab, "slug": "lab-solo", "default": False, "collaboration": False})
+    (work / "profiles.yaml").write_text(yaml.safe_dump(catalog))
+    (work / "profiles.yaml").chmod(0o644)
+    stack = make_stack(work / "state", {"LENS_PROFILES": str(work / "profiles.yaml")})
     results: dict = {"machine": {"cpus": os.cpu_count(), "root": ROOT, "loadavg_start": os.getloadavg()}}
     try:
         if ROOT:
@@ -184,25 +195,30 @@ def main(argv=None) -> int:
         stack.start(timeout=120)
         token = stack.create_user(lens_user)
         account = plain_user if ROOT else None
-        lens_runs, plain_runs = [], []
+        lens_runs, solo_runs, plain_runs = [], [], []
         start_lens_lab(stack, lens_user, token)  # warm-up: first start writes settings
         start_local_lab(plain / "bin", account)
         for i in range(args.rounds):
-            order = [("lens", lens_runs), ("plain", plain_runs)][:: 1 if i % 2 == 0 else -1]
+            order = [("lens", lens_runs), ("lens-solo", solo_runs), ("plain", plain_runs)][:: 1 if i % 2 == 0 else -1]
             for label, runs in order:
                 runs.append(start_lens_lab(stack, lens_user, token) if label == "lens"
+                            else start_lens_lab(stack, lens_user, token, "lab-solo") if label == "lens-solo"
                             else start_local_lab(plain / "bin", account))
             print(f"round {i + 1}: lens {lens_runs[-1][0]:.2f} cpu-s {lens_runs[-1][1]:.2f} s, "
+                  f"lens-solo {solo_runs[-1][0]:.2f} cpu-s {solo_runs[-1][1]:.2f} s, "
                   f"plain {plain_runs[-1][0]:.2f} cpu-s {plain_runs[-1][1]:.2f} s", flush=True)
-        results["lens"], results["plain"] = summary(lens_runs), summary(plain_runs)
+        results["lens"], results["lens-solo"] = summary(lens_runs), summary(solo_runs)
+        results["plain"] = summary(plain_runs)
         results["ratio_cpu"] = results["lens"]["cpu_median"] / results["plain"]["cpu_median"]
         results["ratio_wall"] = results["lens"]["wall_median"] / results["plain"]["wall_median"]
-        print(f"\n{'':8} {'CPU-s median':>13} {'min':>6} {'max':>6} {'wall median':>12}")
-        for label in ("lens", "plain"):
+        results["ratio_cpu_solo"] = results["lens-solo"]["cpu_median"] / results["plain"]["cpu_median"]
+        print(f"\n{'':10} {'CPU-s median':>13} {'min':>6} {'max':>6} {'wall median':>12}")
+        for label in ("lens", "lens-solo", "plain"):
             s = results[label]
-            print(f"{label:8} {s['cpu_median']:13.2f} {s['cpu_min']:6.2f} {s['cpu_max']:6.2f} {s['wall_median']:12.2f}")
+            print(f"{label:10} {s['cpu_median']:13.2f} {s['cpu_min']:6.2f} {s['cpu_max']:6.2f} {s['wall_median']:12.2f}")
         print(f"lens / plain: CPU {results['ratio_cpu']:.2f}x, wall {results['ratio_wall']:.2f}x "
               "(POST to /api/status through the hub for lens; process start for plain)")
+        print(f"lens-solo (collaboration: false) / plain: CPU {results['ratio_cpu_solo']:.2f}x")
         if args.extensions:
             lens_bin = Path(sys.prefix) / "bin"
             base = [start_local_lab(lens_bin, account) for _ in range(3)]

@@ -207,8 +207,10 @@ if deployment == "local":
     # --- roles: servers may call lens (and the gateway); services get minimal rights ---
     service_names = {svc["name"] for svc in c.JupyterHub.services}
     access = [f"access:services!service={name}" for name in ("lens", "dask-gateway") if name in service_names]
+    from jupyter_ext.hub.sharing import SERVICE_SHARING_SCOPES, USER_SHARING_SCOPES
+
     c.JupyterHub.load_roles = [
-        {"name": "user", "scopes": ["self", *access]},
+        {"name": "user", "scopes": ["self", *USER_SHARING_SCOPES, *access]},
         {"name": "server", "scopes": ["users:activity!user", "access:servers!server", *access]},
         {
             "name": "idle-culler",
@@ -218,12 +220,15 @@ if deployment == "local":
         {
             "name": "lens-service",
             "scopes": ["list:users", "read:users", "read:groups", "read:servers", "admin:auth_state",
-                       "delete:servers"],  # delete:servers: the workshop expiry task stops expired seats
+                       "delete:servers",  # delete:servers: the workshop expiry task stops expired seats
+                       *SERVICE_SHARING_SCOPES],  # a user shares their server by name through lens
             "services": ["lens"],
         },
         {
             "name": "lens-admin",
-            "scopes": ["admin:users", "admin:groups", "admin:servers", "tokens", "list:users", "read:roles:users"],
+            # shares: `lens workshop share` shares an instructor's server with the workshop group
+            "scopes": ["admin:users", "admin:groups", "admin:servers", "tokens", "list:users", "read:roles:users",
+                       "shares"],
             "services": ["lens-admin"],
         },
         {"name": "lens-gate", "scopes": ["access:services!service=lens"], "services": ["lens-gate"]},

@@ -73,6 +73,26 @@ PATCHES: dict[str, Patch] = {
             "warn",
         ),
         Patch(
+            "tornado.websocket-get",
+            "tornado",
+            "6.6",
+            "jupyter_ext.server.guests wraps WebSocketHandler.get (which every Jupyter websocket "
+            "handler ends in) to remember websockets a guest of a shared server opens, so that a "
+            "revoked share closes them.",
+            "none: JupyterHub checks access per request, and a websocket is one request "
+            "(no upstream hook re-checks open connections)",
+            "skip",
+        ),
+        Patch(
+            "jupyterhub.cached-hub-user",
+            "jupyterhub",
+            "6.1",
+            "jupyter_ext.server.guests reads and clears the private handler._cached_hub_user that "
+            "HubAuth._get_user keeps per request, to ask the hub again about an open websocket.",
+            "none: a feature (re-checking long-lived connections), not a bug",
+            "skip",
+        ),
+        Patch(
             "jupyterhub.jupyterhub_message",
             "jupyterhub",
             "6.1",

@@ -200,6 +200,14 @@ class ProfileSpawnerMixin(LoggingConfigurable):
         help="Extra environment for every user server (e.g. SCRATCH_BUCKET, DASK_GATEWAY__ADDRESS).",
     )
 
+    auth_cache_seconds = Integer(
+        5,
+        config=True,
+        help="Seconds a user server trusts the hub's answer about who a token belongs to and what it may "
+        "do (HubOAuth.cache_max_age; JupyterHub's default is 300). A revoked share or token stops working "
+        "within this long: lower means sooner, at one more hub call per active visitor per period.",
+    )
+
     # The catalog drives the form and the selection for every lens spawner.
     @default("options_form")
     def _default_options_form(self):
@@ -339,6 +347,11 @@ class ProfileSpawnerMixin(LoggingConfigurable):
 
     def get_args(self) -> list[str]:
         args = super().get_args()
+        args.append(f"--HubOAuth.cache_max_age={self.auth_cache_seconds}")
+        if self.profile and not self.profile.collaboration:
+            # jupyter-collaboration's own switch: JupyterLab opens documents without the shared
+            # (Yjs) model, as it would without the package.
+            args.append("--YDocExtension.disable_rtc=True")
         if self.profile and self.profile.idle_timeout:
             # The server also stops itself when idle, so per-profile timeouts
             # hold even where the hub's culler uses the global default; a server

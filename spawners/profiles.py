@@ -31,6 +31,7 @@ PROFILE_KEYS = {
     "slug", "display_name", "description", "default", "interface", "default_url", "image",
     "cpu", "memory", "gpu", "node_selector", "tolerations", "instance_type", "hourly_cost",
     "allowed_groups", "idle_timeout", "requires", "kubespawner_override", "profile_options", "start_cost",
+    "collaboration",
 }
 
 
@@ -85,6 +86,7 @@ class Profile:
     kubespawner_override: dict[str, Any] = field(default_factory=dict)
     profile_options: tuple[ProfileOption, ...] = ()  # kubespawner's per-profile choices
     start_cost: float = 3.0  # CPU-seconds a start takes to ready: its share of the start line
+    collaboration: bool = True  # real-time collaboration (jupyter-collaboration) in JupyterLab
 
     def allowed_for(self, groups: set[str] | list[str], admin: bool = False) -> bool:
         return admin or not self.allowed_groups or bool(set(self.allowed_groups) & set(groups))
@@ -176,6 +178,9 @@ def parse_profile(source: str, raw: Any, defaults: dict[str, Any]) -> Profile:
     start_cost = merged.get("start_cost", 3.0)
     if isinstance(start_cost, bool) or not isinstance(start_cost, int | float) or not 0 <= start_cost <= 600:
         raise CatalogError(source, slug, "start_cost", "must be a number of CPU-seconds from 0 to 600")
+    collaboration = merged.get("collaboration", True)
+    if not isinstance(collaboration, bool):
+        raise CatalogError(source, slug, "collaboration", "must be true or false")
     node_selector = merged.get("node_selector") or {}
     if not isinstance(node_selector, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in node_selector.items()
@@ -216,6 +221,7 @@ def parse_profile(source: str, raw: Any, defaults: dict[str, Any]) -> Profile:
         kubespawner_override=dict(override),
         profile_options=options,
         start_cost=float(start_cost),
+        collaboration=collaboration,
     )
 
 

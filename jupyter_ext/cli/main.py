@@ -12,7 +12,7 @@ import importlib
 import sys
 
 # Modules under jupyter_ext.cli; a missing one is skipped.
-COMMAND_MODULES = ("hub", "users", "prices", "costs", "atom", "archive", "workshop", "db")
+COMMAND_MODULES = ("hub", "users", "prices", "costs", "atom", "archive", "workshop", "share", "db")
 
 
 class CommandError(Exception):

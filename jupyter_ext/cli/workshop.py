@@ -73,6 +73,12 @@ def register(subparsers) -> None:
     export.add_argument("name")
     export.add_argument("--output", "-o", help="write to this file instead of stdout")
     export.set_defaults(func=cmd_export)
+    share = sub.add_parser("share", help="share an instructor's server with every seat (the workshop's group)")
+    share.add_argument("name")
+    share.add_argument("--from", dest="instructor", required=True, metavar="INSTRUCTOR",
+                       help="the instructor (one of the workshop's --instructors) whose default server is shared")
+    share.add_argument("--revoke", action="store_true", help="take the seats' access away instead")
+    share.set_defaults(func=cmd_share)
     ws.set_defaults(func=lambda args: ws.print_help() or 1)
 
 
@@ -386,4 +392,32 @@ def cmd_export(args) -> int:
         print(f"wrote {args.output}")
     else:
         print(text)
+    return 0
+
+
+def cmd_share(args) -> int:
+    """Seats open /user/INSTRUCTOR/ (read along, or edit together with collaboration on)."""
+    from jupyter_ext.cli.hubapi import HubAPIError
+    from jupyter_ext.workshop.sharing import share_refusal
+    from jupyter_ext.workshop.store import WorkshopStore
+
+    state = _state(args)
+    ws = WorkshopStore.from_url(state.lens_db_url).get(args.name)
+    why = share_refusal(ws, args.name, args.instructor, revoke=args.revoke)
+    if why:
+        raise CommandError(why)
+    hub = _hub(args, state)
+    try:
+        if args.revoke:
+            hub.hub.revoke_share(args.instructor, "", group=ws.name)
+            print(f"workshop {ws.name}: seats no longer reach /user/{args.instructor}/")
+        else:
+            hub.hub.share_server(args.instructor, "", group=ws.name)
+            print(f"workshop {ws.name}: {len(ws.seats)} seat(s) may open /user/{args.instructor}/ "
+                  f"(revoke: lens workshop share {ws.name} --from {args.instructor} --revoke)")
+    except HubAPIError as exc:
+        if exc.status == 404:
+            raise CommandError(f"{args.instructor} has no server yet: start it once, then share "
+                               f"({exc.message})") from None
+        raise CommandError(f"the hub refused: {exc.message}") from None
     return 0

@@ -80,3 +80,38 @@ class HubClient(PeerClient):
 
     async def delete_token(self, name: str, token_id: str) -> None:
         await self.call("DELETE", path("users", name, "tokens", token_id), accept=(404,))
+
+    # -- sharing (JupyterHub >= 5: /shares/OWNER/SERVER; '' is the default server) ----------
+    async def share_server(self, owner: str, server: str, *, user: str | None = None,
+                           group: str | None = None) -> dict:
+        """Grant access to OWNER's SERVER to one user or one group; the share's model."""
+        return await self.request("POST", share_path(owner, server), share_target(user, group))
+
+    async def revoke_share(self, owner: str, server: str, *, user: str | None = None,
+                           group: str | None = None) -> None:
+        """Take a user's or group's access away (every scope of the share)."""
+        await self.request("PATCH", share_path(owner, server), share_target(user, group))
+
+    async def revoke_all_shares(self, owner: str, server: str) -> None:
+        await self.call("DELETE", share_path(owner, server))
+
+    async def server_shares(self, owner: str, server: str) -> list[dict]:
+        return (await self.request("GET", share_path(owner, server)) or {}).get("items", [])
+
+    async def shared_with(self, user: str) -> list[dict]:
+        """The servers shared with USER directly (group shares: ``group_shared_with``)."""
+        return (await self.request("GET", path("users", user, "shared")) or {}).get("items", [])
+
+    async def group_shared_with(self, group: str) -> list[dict]:
+        return (await self.request("GET", path("groups", group, "shared")) or {}).get("items", [])
+
+
+def share_path(owner: str, server: str = "") -> str:
+    # the default server's share URL keeps its trailing slash: /shares/alice/
+    return path("shares", owner) + "/" + (path(server) if server else "")
+
+
+def share_target(user: str | None, group: str | None) -> dict:
+    if bool(user) == bool(group):
+        raise ValueError("name exactly one user or one group")
+    return {"user": user} if user else {"group": group}

@@ -14,6 +14,7 @@ from jupyter_ext.clients.gateway import UserGatewayClient
 from jupyter_ext.server.archive_handlers import archive_handlers
 from jupyter_ext.server.base import LensAPIHandler
 from jupyter_ext.server.dask_lab import dask_lab_handlers
+from jupyter_ext.server.share_handlers import share_handlers
 from jupyter_ext.server.summary import status_summary
 
 
@@ -128,6 +129,7 @@ class ServiceForwardHandler(LensAPIHandler):
 def default_handlers() -> list[tuple]:
     return [
         *archive_handlers(),
+        *share_handlers(),
         (r"/lens/api/status", StatusHandler),
         (r"/lens/api/summary", SummaryHandler),
         (r"/lens/api/dask", DaskCostsHandler),

@@ -79,7 +79,8 @@ class LensService(Application):
     # Areas plug in as jupyter_ext/service/<name>.py with setup(lens) -> handlers.
     area_modules = List(
         Unicode(),
-        ["costs_routes", "jobs_routes", "archive_routes", "dask_routes", "dashboard_routes", "workshop_routes"],
+        ["costs_routes", "jobs_routes", "archive_routes", "dask_routes", "dashboard_routes", "workshop_routes",
+         "share_routes"],
         config=True,
         help="Route modules under jupyter_ext.service loaded if present; each has setup(lens, prefix).",
     )

@@ -20,13 +20,14 @@ namespace CommandIDs {
   export const openPanel = 'lens:open-panel';
   export const archive = 'lens:archive';
   export const submitJob = 'lens:submit-job';
+  export const share = 'lens:share-server';
 }
 
 const DASK_SIDEBAR_ID = 'dask-dashboard-launcher';
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'lens: cost and budget in the status bar; jobs, costs and archives in a side panel.',
+  description: 'lens: cost and budget in the status bar; jobs, costs, archives and sharing in a side panel.',
   autoStart: true,
   requires: [ILabShell],
   optional: [IStatusBar, IFileBrowserFactory, ISettingRegistry],
@@ -61,6 +62,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
       label: 'lens: Costs',
       execute: () => {
         panel.select('costs');
+        shell.activateById(panel.id);
+      }
+    });
+    app.commands.addCommand(CommandIDs.share, {
+      label: 'lens: Share this server…',
+      caption: 'Give a user or a group access to this server (real-time editing with you)',
+      execute: () => {
+        panel.select('sharing');
         shell.activateById(panel.id);
       }
     });

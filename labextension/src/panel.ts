@@ -5,6 +5,7 @@ import { ArchivesTab } from './archives';
 import { CostsTab } from './costs';
 import { JobsTab } from './jobs';
 import { Refresher } from './refresher';
+import { SharingTab } from './sharing';
 
 const LENS_SVG =
   '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><g class="jp-icon3" fill="#616161">' +
@@ -12,13 +13,14 @@ const LENS_SVG =
 
 export const lensIcon = new LabIcon({ name: 'jupyterlab-lens:icon', svgstr: LENS_SVG });
 
-type TabName = 'jobs' | 'costs' | 'archives';
+type TabName = 'jobs' | 'costs' | 'archives' | 'sharing';
 
-/** The lens side panel: Jobs, Costs, Archives; the visible tab refreshes on the interval. */
+/** The lens side panel: Jobs, Costs, Archives, Sharing; the visible tab refreshes on the interval. */
 export class LensPanel extends TabPanel {
   readonly jobs = new JobsTab();
   readonly costs: CostsTab;
   readonly archives = new ArchivesTab();
+  readonly sharing = new SharingTab();
   readonly refresher: Refresher;
 
   constructor(intervalMs: number, openDask: (() => boolean) | null = null) {
@@ -27,11 +29,12 @@ export class LensPanel extends TabPanel {
     this.id = 'jp-lens-panel';
     this.addClass('jp-lens-panel');
     this.title.icon = lensIcon;
-    this.title.caption = 'lens: jobs, costs, archives';
+    this.title.caption = 'lens: jobs, costs, archives, sharing';
     this.node.setAttribute('aria-label', 'lens');
     this.addWidget(this.jobs);
     this.addWidget(this.costs);
     this.addWidget(this.archives);
+    this.addWidget(this.sharing);
     this.tabBar.node.setAttribute('aria-label', 'lens tabs');
     this.currentChanged.connect(() => void this.refreshCurrent());
     this.refresher = new Refresher(() => this.refreshCurrent(), intervalMs);

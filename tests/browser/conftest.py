@@ -37,10 +37,14 @@ def artifacts():
 
 @pytest.fixture(scope="module")
 def stack():
-    require(proxy_installed(), PROXY_MISSING)
     # Not under pytest's 0700 temp dir: Dask clusters (and jobs) run as the users' own
     # accounts and must traverse the state directory to reach their working directories.
-    root = Path(tempfile.mkdtemp(prefix="lens-browser-"))
+    yield from browser_stack(Path(tempfile.mkdtemp(prefix="lens-browser-")))
+
+
+def browser_stack(root: Path, extra_env: dict | None = None):
+    """The browser tests' stack in ROOT (a module's own, with EXTRA_ENV, e.g. a catalog)."""
+    require(proxy_installed(), PROXY_MISSING)
     root.chmod(0o711)
     # The budget test needs the gpu profile selectable on this GPU-less machine (it is
     # refused by the budget before anything starts) and a gate of 6 minutes of a
@@ -56,7 +60,7 @@ def stack():
     (jupyter_path / "labextensions/jupyterlab-lens").symlink_to(REPO / "jupyter_ext/labextension")
     hub = make_stack(root / "state", {"LENS_CONFIG": str(root / "lens.yaml"),
                                       "LENS_SERVICE_CONFIG": str(root / "lens_service_config.py"),
-                                      "JUPYTER_PATH": str(jupyter_path)})
+                                      "JUPYTER_PATH": str(jupyter_path), **(extra_env or {})})
     hub.start(timeout=90)
     yield hub
     hub.stop()

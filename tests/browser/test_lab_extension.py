@@ -337,7 +337,7 @@ def test_archive_a_folder_from_the_file_browser_then_restore_it(lab, stack, owne
 def test_the_panel_passes_axe(lab, artifacts):
     assert AXE.is_file(), "make labextension installs axe-core (labextension/node_modules)"
     lab.locator("button.jp-lens-status").click()
-    for label in ("Jobs", "Costs", "Archives"):
+    for label in ("Jobs", "Costs", "Archives", "Sharing"):
         tab(lab, label)
         lab.locator(f"#jp-lens-{label.lower()}").wait_for(state="visible")
         lab.add_script_tag(path=str(AXE))

@@ -367,6 +367,15 @@ def test_users_may_use_the_services():
     assert {"access:services!service=dask-gateway", "access:services!service=lens"} <= set(scopes)
 
 
+def test_users_may_share_their_servers_on_kubernetes_too():
+    from jupyter_ext.hub.sharing import SERVICE_SHARING_SCOPES, USER_SHARING_SCOPES
+
+    roles = VALUES["jupyterhub"]["hub"]["loadRoles"]
+    assert set(USER_SHARING_SCOPES) <= set(roles["user"]["scopes"])
+    assert set(SERVICE_SHARING_SCOPES) <= set(roles["lens-service"]["scopes"])
+    assert not {"read:users:name", "read:groups:name"} & set(roles["user"]["scopes"])  # no name lookups
+
+
 def test_k8s_settings_reject_unknown_keys():
     from jupyter_ext.hub.k8s_config import k8s_settings
 

@@ -106,6 +106,8 @@ async def test_pod_manifest_of_every_profile(make_spawner, slug):
     assert env["SCRATCH_BUCKET"] == "s3://lens-scratch/jupyter-alice"
     assert float(env["LENS_HOURLY_COST"]) == hourly_rate(profile)  # the catalog price of its instance type
     assert f"--ServerApp.shutdown_no_activity_timeout={profile.idle_timeout}" in nb["args"]
+    assert "--HubOAuth.cache_max_age=5" in nb["args"]  # a revoked share stops working within seconds
+    assert ("--YDocExtension.disable_rtc=True" in nb["args"]) is (not profile.collaboration)
 
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     assert volumes["home"]["persistentVolumeClaim"] == {"claimName": "claim-alice"}

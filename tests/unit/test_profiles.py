@@ -53,6 +53,7 @@ def test_shipped_catalog_has_the_four_environments():
         (lambda d: d["profiles"][1].update(slug="lab"), "lab", "slug"),
         (lambda d: d["profiles"][0].update(memory={"limit": "lots"}), "lab", "memory"),
         (lambda d: d["profiles"][0].update(idle_timeout="soon"), "lab", "idle_timeout"),
+        (lambda d: d["profiles"][2].update(collaboration="no"), "vscode", "collaboration"),
     ],
 )
 def test_bad_catalog_names_file_profile_and_field(mutate, profile, field):
@@ -63,6 +64,19 @@ def test_bad_catalog_names_file_profile_and_field(mutate, profile, field):
     err = info.value
     assert (err.source, err.profile, err.field) == ("profiles.yaml", profile, field)
     assert f"profile {profile!r}" in str(err) and f"field {field!r}" in str(err)
+
+
+def test_collaboration_is_on_unless_a_profile_or_the_defaults_turn_it_off():
+    data = copy.deepcopy(RAW)
+    assert all(p.collaboration for p in parse_catalog(data).profiles)  # the default: on
+    data["profiles"][2]["collaboration"] = False
+    data["defaults"]["collaboration"] = True
+    catalog = parse_catalog(data)
+    assert catalog.get("vscode").collaboration is False and catalog.get("lab").collaboration is True
+    data["defaults"]["collaboration"] = False
+    data["profiles"][0]["collaboration"] = True
+    catalog = parse_catalog(data)
+    assert catalog.get("lab").collaboration is True and catalog.get("rstudio").collaboration is False
 
 
 def test_bad_catalog_stops_the_hub_with_a_message(tmp_path):

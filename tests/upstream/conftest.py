@@ -43,7 +43,8 @@ KNOWN_DIFFERENCES: dict[str, str] = {
         "Gateway variables reach every server"
     ),
     "test_server_args_are_only_the_configured_ones": (
-        "lens adds the profile's idle timeout (--ServerApp.shutdown_no_activity_timeout, "
+        "lens adds the hub-auth cache of shared servers (--HubOAuth.cache_max_age), the profile's "
+        "collaboration switch (--YDocExtension.disable_rtc) and its idle timeout (--ServerApp.shutdown_no_activity_timeout, "
         "--MappingKernelManager.cull_idle_timeout) so servers stop themselves"
     ),
     "test_options_form_is_kubespawners_template": (

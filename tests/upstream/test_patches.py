@@ -204,3 +204,19 @@ def test_lens_dashboard_proxy_overrides_what_jupyter_server_proxy_has():
         assert callable(getattr(ProxyHandler, name, None)), name
     assert list(inspect.signature(ProxyHandler._rewrite_location_header).parameters) == [
         "self", "location", "host", "port", "proxied_path"]
+
+
+def test_guest_websocket_watch_relies_on_what_is_there():
+    """jupyter_ext.server.guests: tornado's WebSocketHandler.get is the coroutine every Jupyter
+    websocket handler ends in, and HubAuth keeps its per-request answer in _cached_hub_user."""
+    from jupyterhub.services.auth import HubAuth
+    from tornado.websocket import WebSocketHandler
+
+    assert inspect.iscoroutinefunction(WebSocketHandler.get)
+    assert "handler._cached_hub_user" in inspect.getsource(HubAuth._get_user)
+    for module, cls in [("jupyter_server.services.kernels.websocket", "KernelWebsocketHandler"),
+                        ("jupyter_server_ydoc.handlers", "YDocWebSocketHandler"),
+                        ("jupyter_server_terminals.handlers", "TermSocket")]:
+        handler = getattr(__import__(module, fromlist=[cls]), cls)
+        assert issubclass(handler, WebSocketHandler)
+        assert "super().get(" in inspect.getsource(handler.get), f"{cls}.get no longer ends in tornado's"

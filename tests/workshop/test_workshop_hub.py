@@ -281,3 +281,44 @@ def test_prewarm_starts_the_seats_before_the_class(wstack):
         assert r.returncode != 0 and "no workshop 'nope'" in r.stderr
     finally:
         lens(wstack, "close", "wsw")
+
+
+@pytest.mark.xfail(strict=True, reason="2026-12-04: after `lens workshop share` (a group share made with the "
+                   "lens-admin token) the seat's token still gets 403 from the instructor's server after 20 s; "
+                   "not diagnosed yet (group share scopes vs. the seat's token, or the hub's cached scopes)")
+def test_an_instructor_shares_their_server_with_the_seats(wstack):
+    """`lens workshop share NAME --from INSTRUCTOR`: every seat reaches the instructor's
+    server (JupyterHub sharing with the workshop's group), nobody else does, and
+    `--revoke` takes it back within seconds."""
+    lens(wstack, "create", "wsh", "--seats", "2", "--expires", "+1d", "--instructors", "teachsh")
+    teacher = wstack.create_user("teachsh")
+    seat = wstack.create_user("wsh-01")
+    outsider = wstack.create_user("notaseat")
+    try:
+        assert wstack.spawn("teachsh", "lab", token=teacher).status_code in (201, 202)
+        status = f"{wstack.url}/user/teachsh/api/status"
+
+        def seat_status(token):
+            return requests.get(status, headers={"Authorization": f"token {token}"}, allow_redirects=False,
+                                timeout=20).status_code
+
+        assert seat_status(seat) == 403
+        r = lens(wstack, "share", "wsh", "--from", "wsh-02", check=False)
+        assert r.returncode == 2 and "'wsh-02' is not an instructor of workshop 'wsh'" in r.stderr, r.stderr
+        r = lens(wstack, "share", "nope", "--from", "teachsh", check=False)
+        assert r.returncode == 2 and "no workshop 'nope'" in r.stderr
+        r = lens(wstack, "share", "wsh", "--from", "teachsh")
+        assert "2 seat(s) may open /user/teachsh/" in r.stdout, r.stdout
+        deadline = time.monotonic() + 20  # the server remembers the seat's earlier 403 for up to 5 s
+        while (code := seat_status(seat)) != 200:
+            assert time.monotonic() < deadline, f"the seat does not reach the shared server ({code})"
+            time.sleep(0.25)
+        assert seat_status(outsider) == 403
+        lens(wstack, "share", "wsh", "--from", "teachsh", "--revoke")
+        deadline = time.monotonic() + 20  # servers trust the hub's answer 5 s
+        while seat_status(seat) != 403:
+            assert time.monotonic() < deadline, "the seat still reaches the instructor's server"
+            time.sleep(0.25)
+    finally:
+        wstack.stop_server("teachsh")
+        lens(wstack, "close", "wsh")

@@ -1,0 +1,74 @@
+"""Sharing's pure parts: request bodies, paths, who may share with a workshop, who is a guest."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from tornado import web
+
+from jupyter_ext.cli.main import main
+from jupyter_ext.clients.hub import share_path, share_target
+from jupyter_ext.server.guests import is_guest
+from jupyter_ext.service.share_routes import server_url, share_rows
+from jupyter_ext.service.share_routes import share_target as body_target
+from jupyter_ext.workshop.model import Workshop
+from jupyter_ext.workshop.sharing import share_refusal
+
+NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+
+
+def test_share_paths_keep_the_default_servers_trailing_slash_and_quote_names():
+    assert share_path("alice") == "shares/alice/"
+    assert share_path("alice", "gpu run") == "shares/alice/gpu%20run"
+    assert share_path("a/b") == "shares/a%2Fb/"
+    assert server_url("alice", "") == "/user/alice/" and server_url("alice", "x") == "/user/alice/x/"
+
+
+def test_a_share_names_exactly_one_user_or_group():
+    assert share_target("bob", None) == {"user": "bob"}
+    assert share_target(None, "lab-a") == {"group": "lab-a"}
+    for user, group in (("bob", "lab-a"), (None, None), ("", "")):
+        with pytest.raises(ValueError):
+            share_target(user, group)
+    assert body_target({"user": " bob "}) == {"user": "bob"}
+    assert body_target({"group": "lab-a"}) == {"group": "lab-a"}
+    for body in ({}, {"user": "bob", "group": "g"}, {"user": 3}, {"user": ["bob"]}, {"group": "x" * 300}):
+        with pytest.raises(web.HTTPError) as info:
+            body_target(body)
+        assert info.value.status_code == 400
+
+
+def test_share_rows_name_users_and_groups():
+    items = [{"kind": "user", "user": {"name": "bob"}, "group": None, "created_at": "2026-12-04T11:00:00Z"},
+             {"kind": "group", "user": None, "group": {"name": "lab-a"}, "created_at": None}]
+    assert share_rows(items) == [{"kind": "user", "name": "bob", "created_at": "2026-12-04T11:00:00Z"},
+                                 {"kind": "group", "name": "lab-a", "created_at": None}]
+
+
+def workshop(**kw) -> Workshop:
+    return Workshop(name="ws", expires_at=NOW + timedelta(days=1), profiles=("lab",), instructors=("teach",),
+                    seats=("ws-01",), **kw)
+
+
+def test_only_a_workshops_instructor_shares_with_its_seats_while_it_is_open():
+    assert share_refusal(workshop(), "ws", "teach", now=NOW) is None
+    assert "no workshop 'ws'" in share_refusal(None, "ws", "teach", now=NOW)
+    assert "'ws-01' is not an instructor" in share_refusal(workshop(), "ws", "ws-01", now=NOW)
+    closed = workshop(closed_at=NOW - timedelta(hours=1))
+    assert "is closed" in share_refusal(closed, "ws", "teach", now=NOW)
+    assert share_refusal(closed, "ws", "teach", revoke=True, now=NOW) is None  # taking back: always
+
+
+def test_guests_are_everyone_but_the_owner():
+    assert is_guest({"name": "bob"}, "alice")
+    assert not is_guest({"name": "alice"}, "alice")
+    assert not is_guest(None, "alice")
+
+
+def test_share_cli_says_what_is_missing(capsys, monkeypatch):
+    monkeypatch.delenv("JUPYTERHUB_API_TOKEN", raising=False)
+    assert main(["share", "revoke"]) == 2
+    assert "give --user NAME, --group NAME or --all" in capsys.readouterr().err
+    assert main(["share", "add", "--user", "bob"]) == 2
+    assert "no hub token" in capsys.readouterr().err
