@@ -129,6 +129,12 @@ c.JupyterHub.template_vars["announcement"] = BudgetBanner(
     str(_lens.get("lens_service_url", "")), str(_lens.get("lens_api_token", "")), base=settings["announcement"]
 )
 
+# A server shared with a group opens for its members' tokens (JupyterHub 6.1 gives tokens
+# only their owner's user shares; jupyter_ext/hub/group_shares.py, local and Kubernetes).
+from jupyter_ext.hub.group_shares import install as install_group_share_tokens  # noqa: E402
+
+install_group_share_tokens()
+
 # Services and roles. On Kubernetes they are declared in helm/lens/values.yaml
 # (hub.services, hub.loadRoles), z2jh generates their tokens, and configure_k8s
 # gives them in-cluster URLs; assigning them here would drop z2jh's own.

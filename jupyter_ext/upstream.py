@@ -93,6 +93,19 @@ PATCHES: dict[str, Patch] = {
             "skip",
         ),
         Patch(
+            "jupyterhub.group-share-tokens",
+            "jupyterhub",
+            "6.1",
+            "jupyter_ext.hub.group_shares wraps jupyterhub.scopes.get_scopes_for (and the name "
+            "apihandlers.base imported) so that a token also holds what its owner's groups' shares "
+            "grant; upstream adds only the owner's user shares, so a server shared with a group "
+            "refuses every member (all requests to a server are tokens). Uses the private "
+            "scopes._intersect_expanded_scopes.",
+            "none found in jupyterhub/jupyterhub's tracker (searched: group share token 403, "
+            "shared_with_me APIToken); to be reported upstream",
+            "skip",
+        ),
+        Patch(
             "jupyterhub.jupyterhub_message",
             "jupyterhub",
             "6.1",

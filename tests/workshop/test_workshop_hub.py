@@ -283,9 +283,6 @@ def test_prewarm_starts_the_seats_before_the_class(wstack):
         lens(wstack, "close", "wsw")
 
 
-@pytest.mark.xfail(strict=True, reason="2026-12-04: after `lens workshop share` (a group share made with the "
-                   "lens-admin token) the seat's token still gets 403 from the instructor's server after 20 s; "
-                   "not diagnosed yet (group share scopes vs. the seat's token, or the hub's cached scopes)")
 def test_an_instructor_shares_their_server_with_the_seats(wstack):
     """`lens workshop share NAME --from INSTRUCTOR`: every seat reaches the instructor's
     server (JupyterHub sharing with the workshop's group), nobody else does, and
