@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_ext.quantity import parse_quantity
+from jupyter_ext.workshop.statefile import write_private_json
 
 PLANS_FILE = "placeholder-plans.json"
 DEFAULT_LEAD = timedelta(minutes=20)
@@ -200,11 +200,5 @@ def write_plan(state_root: Path | str, plan: Plan, now: datetime) -> list[Plan]:
     0600, atomic. Returns the plans now recorded."""
     plans = {p.workshop: p for p in read_plans(state_root) if p.scale_down_at > now}
     plans[plan.workshop] = plan
-    path = plans_path(state_root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump({name: p.to_json() for name, p in sorted(plans.items())}, f, indent=1)
-    os.replace(tmp, path)
+    write_private_json(plans_path(state_root), {name: p.to_json() for name, p in sorted(plans.items())})
     return list(plans.values())

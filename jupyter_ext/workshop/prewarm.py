@@ -22,6 +22,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from jupyter_ext.workshop.statefile import write_private_json
+
 HOLDS_FILE = "prewarm-holds.json"
 DEFAULT_GRACE = timedelta(minutes=30)
 
@@ -48,13 +50,7 @@ def read_holds(state_root: Path | str) -> dict[str, datetime]:
 def write_holds(state_root: Path | str, holds: dict[str, datetime], now: datetime) -> None:
     """Merge these holds into the file, dropping any that have passed (0600, atomic)."""
     merged = {u: t for u, t in {**read_holds(state_root), **holds}.items() if t > now}
-    path = holds_path(state_root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump({u: t.isoformat() for u, t in sorted(merged.items())}, f, indent=1)
-    os.replace(tmp, path)
+    write_private_json(holds_path(state_root), {u: t.isoformat() for u, t in sorted(merged.items())})
 
 
 def held_seconds(hold_until: datetime | None, now: datetime) -> float:
