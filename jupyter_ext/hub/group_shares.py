@@ -48,6 +48,7 @@ def with_group_shares(get_scopes_for):
             frozenset(wanted), shared, db=sa.inspect(orm_object).session)
 
     get_scopes_for_with_group_shares.lens_group_shares = True
+    get_scopes_for_with_group_shares.__wrapped__ = get_scopes_for  # upstream's, for tests
     return get_scopes_for_with_group_shares
 
 
