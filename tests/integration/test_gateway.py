@@ -45,7 +45,11 @@ def test_clusters_belong_to_their_owner_and_die_with_the_server(stack, monkeypat
         import dask.config
 
         dask.config.refresh()  # a kernel has these variables before dask is imported
+        deadline = time.monotonic() + 30  # the gateway lists a cluster once it is running
         live = running_cluster_costs()
+        while [c["name"] for c in live] != [name] and time.monotonic() < deadline:
+            time.sleep(0.5)
+            live = running_cluster_costs()
         assert [c["name"] for c in live] == [name]
         assert "Running Dask clusters" in clusters_html(live)
         # stopping the owner's server stops the owner's clusters
