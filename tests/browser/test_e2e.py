@@ -13,6 +13,8 @@ import time
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from tests.support.browser import wait_for_kernel
+
 pytestmark = pytest.mark.browser
 
 # Generous but bounded: login -> launcher takes 11-18 s on an idle 2-core machine.
@@ -87,17 +89,14 @@ def test_login_form_lab_notebook_then_vscode(page, stack, account, artifacts):
 
     card.click()
     notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").last
-    notebook.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(
-        state="attached", timeout=SPAWN_TIMEOUT_MS
-    )
+    wait_for_kernel(page, "Python 3 (ipykernel)", SPAWN_TIMEOUT_MS)
     editor = notebook.locator(".jp-Cell .jp-InputArea-editor .cm-content").first
     editor.click()
     page.keyboard.type(CELL)
     page.keyboard.press("Shift+Enter")
     output = notebook.locator(".jp-OutputArea-output").first
-    # On a cold machine the first execute request can be lost while the fresh
-    # kernel's channels connect (the cell advances, no count, kernel idle):
-    # keep the evidence and run the cell again, at most twice.
+    # Should a run still be dropped on a cold machine (the cell advances, no count,
+    # kernel idle), keep the evidence and run the cell again, at most twice.
     for attempt in range(3):
         try:
             output.wait_for(state="visible", timeout=UI_TIMEOUT_MS // 3)

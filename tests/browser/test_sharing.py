@@ -20,8 +20,11 @@ import time
 import pytest
 import requests
 import yaml
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
 
 from tests.browser.conftest import browser_stack
+from tests.support.browser import wait_for_kernel
 from tests.support.hub import REPO
 from tests.support.unix import remove_account
 
@@ -265,13 +268,20 @@ def test_an_r_cell_runs_in_jupyterlab(stack, browser, people, artifacts):
         card.wait_for(state="visible", timeout=SPAWN_TIMEOUT_MS)
         card.click()
         panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").last
-        panel.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(
-            state="attached", timeout=SPAWN_TIMEOUT_MS)
-        panel.locator(".jp-Cell .jp-InputArea-editor .cm-content").first.click()
-        page.keyboard.type('cat(paste("R says", 6 * 7))')
+        wait_for_kernel(page, "R", SPAWN_TIMEOUT_MS)
+        code = 'cat(paste("R says", 6 * 7))'
+        editor = panel.locator(".jp-Cell .jp-InputArea-editor .cm-content").first
+        editor.click()
+        page.keyboard.type(code)
+        expect(editor).to_have_text(code)
         page.keyboard.press("Shift+Enter")
         output = panel.locator(".jp-OutputArea-output").first
-        output.wait_for(state="visible", timeout=SPAWN_TIMEOUT_MS)
+        try:
+            output.wait_for(state="visible", timeout=SPAWN_TIMEOUT_MS)
+        except PlaywrightTimeout:
+            artifacts(page, "sharing-03-r-notebook-failed")
+            raise AssertionError(f"the R cell gave no output; cells: {panel.locator('.jp-Cell').all_inner_texts()}; "
+                                 f"server log:\n{stack.tail(40)}") from None
         assert output.inner_text().strip() == "R says 42"
         artifacts(page, "sharing-03-r-notebook")
     finally:

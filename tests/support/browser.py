@@ -54,3 +54,13 @@ def launch(playwright):
     """A Chromium browser from Debian's package with the flags that work on this machine."""
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
+
+
+def wait_for_kernel(page, kernel_display_name: str, timeout_ms: float) -> None:
+    """Until the status bar reads "KERNEL | Idle": the notebook is connected to its kernel.
+
+    The notebook toolbar's execution indicator reads idle before the kernel's channels are
+    connected, and a cell run in that moment is dropped (the cell advances, no count).
+    """
+    page.locator(".jp-StatusBar-Widget").get_by_text(f"{kernel_display_name} | Idle", exact=True).wait_for(
+        state="visible", timeout=timeout_ms)
