@@ -8,6 +8,7 @@ cache however many chunks there are.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 import tempfile
@@ -32,6 +33,7 @@ def temp_db(prefix: str, directory: str | None = None) -> sqlite3.Connection:
 BLOOM_BITS = 25          # a 4 MiB filter: under 1 % false positives up to ~3M chunks
 BLOOM_HASHES = 4
 MANY = 500  # ids per query of get_many
+ADD_PAGE = 5000  # rows per insert of add
 _BLOOM_MASK = (1 << BLOOM_BITS) - 1
 
 
@@ -61,8 +63,13 @@ class ChunkIndex:
         return all(bloom[b >> 3] & (1 << (b & 7)) for b in self._bits(cid))
 
     def add(self, rows) -> None:
-        """``rows``: (id, pack number, offset, length, raw length); the first wins."""
-        rows = list(rows)
+        """``rows``: (id, pack number, offset, length, raw length); the first wins.
+        Taken ADD_PAGE at a time: a pack of small files lists ~40,000 chunks."""
+        rows = iter(rows)
+        while page := list(itertools.islice(rows, ADD_PAGE)):
+            self._add_page(page)
+
+    def _add_page(self, rows: list) -> None:
         with self.lock:
             self.db.execute("BEGIN")
             self.db.executemany("INSERT OR IGNORE INTO c VALUES (?,?,?,?,?)", rows)
@@ -93,6 +100,12 @@ class ChunkIndex:
             for cid, *loc in rows:
                 out[cid] = tuple(loc)
         return out
+
+    def drop_pack(self, pack: int) -> None:
+        """Forget the rows of pack number ``pack`` (its index proved bad). Their filter
+        bits stay: a false positive costs one query."""
+        with self.lock:
+            self.db.execute("DELETE FROM c WHERE pack = ?", (pack,))
 
     def __len__(self) -> int:
         with self.lock:

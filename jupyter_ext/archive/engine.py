@@ -166,6 +166,7 @@ class ArchiveEngine(Configurable):
                 "stats": m.stats}
 
     def plan(self, ref: str, paths=None, *, owner: str, principal: Principal):
+        fix_mmap_threshold()  # the plan streams the manifest and pack indexes too
         repo = self.repo(owner, principal, create=False)
         return plan_restore(repo, ref, paths, self.prices)
 

@@ -28,7 +28,9 @@ from .chunkindex import ChunkIndex
 from .chunks import ChunkerParams
 from .errors import AccessDenied, ConfigError, IntegrityError, NotFound
 from .manifest import HEX64, ArchiveEntry, Manifest
-from .zjson import MAX_INDEX_BYTES, dumps, loads
+from .zjson import LIST_START, MAX_INDEX_BYTES, dumps, iter_object, loads
+
+INDEX_PAGE = 1000  # chunk rows indexed per statement
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 HOT = "STANDARD"
@@ -171,41 +173,84 @@ class Repository:
             workers = 1  # local files: threads add malloc arenas (memory), not speed
 
         def fetch(k):
-            pid = k.rsplit("/", 1)[-1]
+            """(key, the pack index's bytes, whether they came from the local cache)."""
             cached = self._cache_path(k)
             if cached and os.path.exists(cached):
                 try:
                     with open(cached, "rb") as f:
-                        pi = PackIndex.from_bytes(f.read())
-                    if pi.pack == pid:
-                        return pi
-                except (OSError, IntegrityError):
+                        return k, f.read(), True
+                except OSError:
                     pass
             data = self.store.get(k)
-            pi = PackIndex.from_bytes(data)
             if cached:
                 self._cache_put(cached, data)
-            return pi
+            return k, data, False
 
         index = ChunkIndex()
         with ThreadPoolExecutor(max(1, min(workers, len(keys) or 1))) as pool:
-            # a bounded window of fetches: parsed pack lists do not pile up ahead of
-            # the indexing, and each is dropped once indexed
+            # a bounded window of fetches: pack indexes do not pile up ahead of the
+            # indexing, and each is dropped once indexed
             window: deque = deque()
             for k in keys:
                 window.append(pool.submit(fetch, k))
                 if len(window) >= 2 * workers:
-                    self._add_locked(window.popleft().result(), index)
+                    self._index_fetched(*window.popleft().result(), index)
             while window:
-                self._add_locked(window.popleft().result(), index)
+                self._index_fetched(*window.popleft().result(), index)
         self._index = index
+
+    def _index_fetched(self, key: str, data: bytes, from_cache: bool, index: ChunkIndex) -> None:
+        pid = key.rsplit("/", 1)[-1]
+        try:
+            self._index_streamed(pid, data, index)
+        except IntegrityError:
+            if not from_cache:
+                raise
+            data = self.store.get(key)  # a damaged or foreign cache entry: the store's copy
+            self._cache_put(self._cache_path(key), data)
+            self._index_streamed(pid, data, index)
+
+    def _index_streamed(self, pid: str, data: bytes, index: ChunkIndex) -> None:
+        """Index a stored pack index row by row: a pack of many small chunks (~40,000
+        a pack of small files) never exists as one parsed list."""
+        head: dict = {}
+        rows: list = []
+        no = self._pack_number(pid)
+        try:
+            for key, value in iter_object(data, MAX_INDEX_BYTES, "pack index", "chunks"):
+                if key != "chunks":
+                    head[key] = value
+                elif value is not LIST_START:
+                    try:
+                        cid, off, length, raw = value
+                        rows.append((bytes.fromhex(cid), no, off, length, raw))
+                    except (TypeError, ValueError):
+                        raise IntegrityError(f"pack index {pid[:16]}: malformed row") from None
+                    if len(rows) >= INDEX_PAGE:
+                        index.add(rows)
+                        rows = []
+            index.add(rows)
+            # the name comes after the rows (keys are sorted): a pack index naming
+            # another pack takes its rows back out
+            if head.get("pack") != pid:
+                raise IntegrityError(f"pack index {pid[:16]} names another pack")
+            self._packs[pid] = PackIndex(pid, head["size"], head["class"], [])
+        except (IntegrityError, KeyError) as exc:
+            index.drop_pack(no)
+            if isinstance(exc, KeyError):
+                raise IntegrityError(f"pack index does not decode: {exc}") from None
+            raise
+
+    def _pack_number(self, pack: str) -> int:
+        no = self._pack_no.get(pack)
+        if no is None:
+            no = self._pack_no[pack] = len(self._pack_ids)
+            self._pack_ids.append(pack)
+        return no
 
     def _add_locked(self, pi: PackIndex, index: ChunkIndex) -> None:
         """Index a pack's chunks (caller holds the lock); the chunk list is not kept."""
-        no = self._pack_no.get(pi.pack)
-        if no is None:
-            no = self._pack_no[pi.pack] = len(self._pack_ids)
-            self._pack_ids.append(pi.pack)
+        no = self._pack_number(pi.pack)
         index.add((bytes.fromhex(cid), no, off, ln, raw) for cid, off, ln, raw in pi.chunks)
         self._packs[pi.pack] = PackIndex(pi.pack, pi.size, pi.storage_class, [])
 

@@ -8,7 +8,6 @@ thaw requests are not repeated and finished files are skipped.
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
 import json
 import os
 import queue
@@ -19,7 +18,7 @@ import stat
 import threading
 import time
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import blake3
@@ -27,19 +26,11 @@ import blake3
 from ..constants import COLD_CLASSES, DEFAULT_TIER
 from .chunks import chunk_id, decode
 from .errors import ArchiveError, Exists, IntegrityError, NotFound, UnsafePath
-from .manifest import (
-    DIR,
-    FILE,
-    SYMLINK,
-    ArchiveEntry,
-    FileEntry,
-    check_link,
-    check_relpath,
-    check_tree,
-)
+from .manifest import DIR, FILE, SYMLINK, ArchiveEntry, FileEntry, check_relpath
 from .pricing import check_tier, retrieval_estimates
 from .progress import Reporter
 from .repository import Repository
+from .restoretable import Bits, PlannedEntry, RestoreTable, Selection
 from .safefs import SPECIAL_BITS, DirWalker, current_umask, safe_mode
 
 MAX_RANGE = 4 * 1024 * 1024
@@ -53,31 +44,15 @@ TMP_MARK = ".lens-tmp-"
 TMP_RE = re.compile(r"^\..+\.lens-tmp-[0-9a-f]{8}$")
 
 
-def select(files: list[FileEntry], paths: list[str] | None) -> list[FileEntry]:
-    """Entries matching any of ``paths`` (exact, a directory prefix, or a glob) and
-    the directories above them; everything when ``paths`` is empty."""
-    if not paths:
-        return list(files)
-    pats = [p.strip("/") for p in paths]
-    chosen = [f for f in files if any(f.path == p or f.path.startswith(p + "/")
-                                      or fnmatch.fnmatchcase(f.path, p) for p in pats)]
-    if not chosen:
-        raise NotFound(f"paths: nothing in the archive matches {paths}")
-    keep = {f.path for f in chosen}
-    for f in chosen:
-        parts = f.path.split("/")
-        keep.update("/".join(parts[:i]) for i in range(1, len(parts)))
-    return [f for f in files if f.path in keep]
-
-
 @dataclass
 class RestorePlan:
     archive: ArchiveEntry
-    files: list
+    table: RestoreTable  # the entries to restore, on local disk
     paths: list
     packs: dict = field(default_factory=dict)   # pack -> {"size","class","needed"}
     bytes_to_read: int = 0
     raw_bytes: int = 0
+    file_count: int = 0
     estimates: list = field(default_factory=list)
 
     @property
@@ -90,7 +65,7 @@ class RestorePlan:
 
     def as_dict(self) -> dict:
         return {"archive": self.archive.id, "name": self.archive.name,
-                "files": sum(1 for f in self.files if f.type == FILE),
+                "files": self.file_count,
                 "raw_bytes": self.raw_bytes, "packs": len(self.packs),
                 "bytes_to_read": self.bytes_to_read, "cold_packs": len(self.cold_packs),
                 "thaw_bytes": self.thaw_bytes,
@@ -99,16 +74,27 @@ class RestorePlan:
 
 def plan_restore(repo: Repository, ref: str, paths: list[str] | None = None,
                  prices=None) -> RestorePlan:
+    """The entries of ``paths`` (exact paths, folder prefixes or globs, and the
+    folders above them; everything when empty), streamed from the manifest into a
+    table on local disk, with the packs they need and what thawing those costs."""
     entry = repo.resolve(ref)
-    manifest = repo.manifest(entry)
-    files = select(manifest.files, paths)
-    plan = RestorePlan(entry, files, sorted(paths or []))
-    regular = [f for f in files if f.type == FILE]
-    for i in range(0, len(regular), LOOKUP_FILES):
-        part = regular[i:i + LOOKUP_FILES]
-        found = repo.locate_many(bytes.fromhex(h) for f in part for h in f.chunks)
-        for f in part:
-            plan_file(repo, plan, f, found)
+    table = RestoreTable()
+    chosen = Selection(paths)
+
+    def add(f: FileEntry) -> None:
+        f.validate()  # paths and links checked before anything is planned
+        table.add(f, chosen.takes(f.path))
+
+    repo.manifest(entry, on_file=add)
+    table.keep(chosen)
+    plan = RestorePlan(entry, table, sorted(paths or []))
+    for page in table.pages("type = ?", (FILE,)):
+        for i in range(0, len(page), LOOKUP_FILES):
+            part = page[i:i + LOOKUP_FILES]
+            found = repo.locate_many(bytes.fromhex(h) for f in part for h in f.chunks)
+            for f in part:
+                plan_file(repo, plan, f, found)
+    table.ready()
     by_class: dict[str, list[int]] = {}
     for info in plan.packs.values():
         by_class.setdefault(info["class"], []).append(info["size"])
@@ -116,9 +102,12 @@ def plan_restore(repo: Repository, ref: str, paths: list[str] | None = None,
     return plan
 
 
-def plan_file(repo: Repository, plan: RestorePlan, f: FileEntry, found: dict) -> None:
-    """Count one file's chunks into the plan (``found``: their locations)."""
+def plan_file(repo: Repository, plan: RestorePlan, f: PlannedEntry, found: dict) -> None:
+    """Count one file's chunks into the plan (``found``: their locations); a small
+    file in one pack gets its byte range there (it is restored in a batch)."""
     plan.raw_bytes += f.size
+    plan.file_count += 1
+    packs, lo, hi = set(), None, 0
     for h in f.chunks:
         loc = found.get(bytes.fromhex(h))
         if loc is None:
@@ -130,6 +119,11 @@ def plan_file(repo: Repository, plan: RestorePlan, f: FileEntry, found: dict) ->
                                            "needed": 0}
         info["needed"] += loc.length
         plan.bytes_to_read += loc.length
+        packs.add(loc.pack)
+        lo = loc.offset if lo is None else min(lo, loc.offset)
+        hi = max(hi, loc.offset + loc.length)
+    if len(packs) == 1 and f.size <= SMALL_FILE:
+        plan.table.set_range(f.seq, packs.pop(), lo, hi)
 
 
 def walker_fds(walkers: int) -> int:
@@ -168,25 +162,39 @@ class Restorer:
         self.state = state or {
             "id": self.id, "archive": plan.archive.id, "name": plan.archive.name,
             "paths": plan.paths, "target": self.target, "tier": tier, "status": "planned",
-            "thaw_requested": {}, "done": [], "created": _now(), "error": ""}
+            "thaw_requested": {}, "created": _now(), "error": ""}
         self._last_save = 0.0
         self._save_took = 0.0
         self._lock = threading.Lock()
         self._created_set: set | None = None
-        self._done: set = set()
-        # files absent when this restore began (kept in the state): created under
-        # their names; on resume, a regular file there is this restore's partial file
-        self._new: set = set(self.state.get("new_files", ()))
+        table = plan.table
+        # one bit per entry (by seq): finished; and absent when this restore began
+        # (created under its own name; on resume, a regular file there is this
+        # restore's partial file)
+        self.done = Bits.decode(self.state.get("done_bits"), table.size)
+        self.new = Bits.decode(self.state.get("new_bits"), table.size)
+        if "done" in self.state or "new_files" in self.state:
+            self._from_path_lists(self.state.pop("done", []), self.state.pop("new_files", []))
+
+    def _from_path_lists(self, done: list, new: list) -> None:
+        """A state saved by a lens that listed paths: its lists become bits."""
+        done_paths, new_paths = set(done), set(new)
+        for f in self.plan.table.entries():
+            if f.path in done_paths:
+                self.done.add(f.seq)
+            if f.path in new_paths:
+                self.new.add(f.seq)
 
     # -- state ---------------------------------------------------------------
     def save(self, force: bool = True) -> None:
         """Persist the state; unforced saves at most every 2 s, and never more than
-        5 % of the time: the state lists every path done, and encoding it for 100,000
-        files on the main thread every 2 s took a third of a restore's time (a
-        resumed restore re-checks files written but not yet recorded)."""
+        5 % of the time (a resumed restore re-checks files written but not yet
+        recorded)."""
         if force or time.monotonic() - self._last_save > max(2.0, 20 * self._save_took):
             started = time.monotonic()
             self.state["updated"] = _now()
+            self.state["done_bits"], self.state["new_bits"] = self.done.encode(), self.new.encode()
+            self.state["done_count"] = self.done.count
             self.repo.save_state(self.id, self.state)
             self._last_save = time.monotonic()
             self._save_took = self._last_save - started
@@ -223,10 +231,9 @@ class Restorer:
 
     def _sweep_temp(self, w: DirWalker) -> None:
         """Remove our own temp files left in the target by a killed restore."""
-        dirs = {tuple(self._parts(f.path)[:-1]) for f in self.plan.files}
-        for d in dirs:
+        for d in self.plan.table.folders_of_entries():
             try:
-                fd = w.open(d)
+                fd = w.open(d.split("/") if d else [])
                 names = os.listdir(fd) if fd is not None else []
             except (OSError, UnsafePath):
                 continue
@@ -238,34 +245,32 @@ class Restorer:
                         pass
 
     def preflight(self) -> None:
-        """Refuse unsafe paths and existing files before anything is written."""
-        for f in self.plan.files:
-            self._parts(f.path)
-            if f.type == SYMLINK:
-                check_link(f.path, f.target)
+        """Refuse unsafe paths and existing files before anything is written (each
+        entry's path and link were checked as the plan read it: ``validate``)."""
+        table = self.plan.table
         if not os.path.isdir(self.target):
             if os.path.lexists(self.target):
                 raise Exists(f"restore target {self.target!r} exists and is not a folder")
-            check_tree(self.plan.files)
+            table.check_tree()
             if not self.resuming:
-                self._mark_new([f.path for f in self.plan.files if f.type == FILE])
+                self._mark_new(f.seq for f in table.entries(FILE))
             return
         with DirWalker(self.target) as w:
-            check_tree(self.plan.files, self._existing_link(w))
+            table.check_tree(self._existing_link(w))
             self._preflight_target(w)
 
     def _preflight_target(self, w: DirWalker) -> None:
         if self.resuming:
             self._sweep_temp(w)
-        done = set(self.state["done"])
-        conflicts = []
-        new: list = []
-        for f in self.plan.files:
+        done = self.done
+        conflicts, n_conflicts = [], 0
+        new = Bits(self.plan.table.size)
+        for f in self.plan.table.entries():
             parts = self._parts(f.path)
             st = w.lstat(parts)  # walks the parents: UnsafePath if one is a link
             if st is None:
                 if f.type == FILE and not self.resuming:
-                    new.append(f.path)
+                    new.add(f.seq)
                 continue
             if f.type == DIR:
                 if stat.S_ISLNK(st.st_mode):
@@ -273,27 +278,29 @@ class Restorer:
                                      "refusing to write through it")
                 if not stat.S_ISDIR(st.st_mode):
                     raise Exists(f"{f.path}: a file is in the way of a folder")
-            elif f.path not in done:
+            elif f.seq not in done:
                 if self.resuming and self._already_restored(f, st, w):
-                    self.state["done"].append(f.path)
-                    done.add(f.path)
-                elif (self.resuming and f.path in self._new
+                    done.add(f.seq)
+                elif (self.resuming and f.seq in self.new
                       and stat.S_ISREG(st.st_mode)):
                     pass  # this restore's partial file, from before a kill
                 elif not self.overwrite:
-                    conflicts.append(f.path)
+                    if len(conflicts) < 5:
+                        conflicts.append(f.path)
+                    n_conflicts += 1
                 elif stat.S_ISDIR(st.st_mode):
                     raise Exists(f"{f.path}: a directory is in the way")
         if conflicts:
-            more = f" (+{len(conflicts) - 5} more)" if len(conflicts) > 5 else ""
-            raise Exists(f"{len(conflicts)} file(s) exist, e.g. {', '.join(conflicts[:5])}"
+            more = f" (+{n_conflicts - 5} more)" if n_conflicts > 5 else ""
+            raise Exists(f"{n_conflicts} file(s) exist, e.g. {', '.join(conflicts)}"
                          f"{more}; pass overwrite=True (--overwrite) to replace them")
         if not self.resuming:
-            self._mark_new(new)
+            self.new = new
 
-    def _mark_new(self, paths: list) -> None:
-        self.state["new_files"] = paths
-        self._new = set(paths)
+    def _mark_new(self, seqs) -> None:
+        self.new = Bits(self.plan.table.size)
+        for seq in seqs:
+            self.new.add(seq)
 
     # -- thaw ----------------------------------------------------------------
     def thaw(self, wait: bool = True) -> bool:
@@ -386,51 +393,36 @@ class Restorer:
         blob = self._get(f, g["pack"], g["start"], g["len"])
         return [self._decode(f, blob, g["start"], cid, loc) for cid, loc in g["items"]]
 
-    def plan_batches(self, files: list) -> tuple[list, list]:
-        """(big files, batches of small files): a batch is ``(pack, start, end,
-        [file])``, one read of ``pack[start:end]``; empty files go in
-        batches without a pack."""
-        big, by_pack, empty = [], {}, []
-        found: dict = {}
-        for n, f in enumerate(files):
-            if n % LOOKUP_FILES == 0:
-                found = self._found(g for g in files[n:n + LOOKUP_FILES]
-                                    if g.chunks and g.size <= SMALL_FILE)
-            if not f.chunks:
+    def batches(self):
+        """Batches of the small files not yet done: ``(pack, start, end, [entry])``,
+        one read of ``pack[start:end]``, streamed from the table in pack order; empty
+        files go in batches without a pack."""
+        empty: list = []
+        for f in self.plan.table.empty_files():
+            if f.seq not in self.done:
                 empty.append(f)
+                if len(empty) == MAX_BATCH_FILES:
+                    yield (None, 0, 0, empty)
+                    empty = []
+        if empty:
+            yield (None, 0, 0, empty)
+        cur = None
+        for pack, lo, hi, f in self.plan.table.small_files():
+            if f.seq in self.done:
                 continue
-            if f.size > SMALL_FILE:
-                big.append(f)
+            if (cur is not None and cur[0] == pack and hi - cur[1] <= MAX_RANGE
+                    and lo - cur[2] <= MAX_GAP and len(cur[3]) < MAX_BATCH_FILES):
+                cur[2] = max(cur[2], hi)
+                cur[3].append(f)
                 continue
-            locs = self._locs(f, found)
-            packs = {loc.pack for _, loc in locs}
-            if len(packs) != 1:
-                big.append(f)
-                continue
-            lo = min(loc.offset for _, loc in locs)
-            hi = max(loc.offset + loc.length for _, loc in locs)
-            # the locations are looked up again when the batch runs: holding them for
-            # every small file at once cost ~350 bytes a file
-            by_pack.setdefault(packs.pop(), []).append((lo, hi, f))
-        batches = [(None, 0, 0, empty[i:i + 256]) for i in range(0, len(empty), 256)]
-        # a batch: (pack, start, end, [file]); locations are looked up as it runs
-        for pack, items in by_pack.items():
-            items.sort(key=lambda it: it[0])
-            cur = None
-            for lo, hi, f in items:
-                if (cur is not None and hi - cur[1] <= MAX_RANGE and lo - cur[2] <= MAX_GAP
-                        and len(cur[3]) < MAX_BATCH_FILES):
-                    cur[2] = max(cur[2], hi)
-                    cur[3].append(f)
-                else:
-                    cur = [pack, lo, hi, [f]]
-                    batches.append(cur)
-        # folder by folder within a batch: the walker's cached folder fds get reused
-        return big, [(b[0], b[1], b[2], sorted(b[3], key=lambda f: f.path))
-                     for b in batches]
+            if cur is not None:
+                yield _sorted_batch(cur)
+            cur = [pack, lo, hi, [f]]
+        if cur is not None:
+            yield _sorted_batch(cur)
 
-    def _restore_batch(self, batch, walkers: queue.Queue) -> list[str]:
-        """Write the files of one batch; returns their paths (all written)."""
+    def _restore_batch(self, batch, walkers: queue.Queue) -> list[int]:
+        """Write the files of one batch; returns their seqs (all written)."""
         pack, start, end, items = batch
         self.rep.check()
         blob = self._get(items[0], pack, start, end - start) if pack else memoryview(b"")
@@ -449,21 +441,21 @@ class Restorer:
                     datas.append(data)
                 if not self._unchanged(f, locs, w):
                     self._write(f, w, iter([datas]))
-                done.append(f.path)
+                done.append(f.seq)
             self.rep.add(files_done=len(items), bytes_done=sum(f.size for f in items))
             return done
         finally:
             walkers.put(w)
 
-    def _restore_big(self, f: FileEntry, pool: ThreadPoolExecutor,
-                     walkers: queue.Queue) -> list[str]:
+    def _restore_big(self, f: PlannedEntry, pool: ThreadPoolExecutor,
+                     walkers: queue.Queue) -> list[int]:
         w = walkers.get()
         try:
             self._write_big(f, pool, w)
         finally:
             walkers.put(w)
         self.rep.add(files_done=1)
-        return [f.path]
+        return [f.seq]
 
     def _write_big(self, f: FileEntry, pool: ThreadPoolExecutor, w: DirWalker) -> None:
         if self._unchanged(f, self._locs(f), w):
@@ -573,7 +565,7 @@ class Restorer:
         """An fd of ``name`` created now, for a file absent when the restore began;
         None when the name is taken (a partial file of a killed run, or anything
         else: the temp-name path checks it). ``mode`` is already masked."""
-        if f.path not in self._new:
+        if f.seq not in self.new:
             return None
         try:
             return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
@@ -589,8 +581,8 @@ class Restorer:
             st = os.stat(parts[-1], dir_fd=pfd, follow_symlinks=False)
         except FileNotFoundError:
             st = None
-        if (st is not None and not self.overwrite and f.path not in self._done
-                and not (f.path in self._new and stat.S_ISREG(st.st_mode))):
+        if (st is not None and not self.overwrite and f.seq not in self.done
+                and not (f.seq in self.new and stat.S_ISREG(st.st_mode))):
             os.unlink(tmp, dir_fd=pfd)
             raise Exists(f"{f.path}: exists; pass overwrite=True (--overwrite)")
         if st is not None and stat.S_ISDIR(st.st_mode):
@@ -598,9 +590,9 @@ class Restorer:
             raise Exists(f"{f.path}: a directory is in the way")
         os.replace(tmp, parts[-1], src_dir_fd=pfd, dst_dir_fd=pfd)
 
-    def _record(self, paths: list[str]) -> None:
-        self._done.update(paths)
-        self.state["done"].extend(paths)
+    def _record(self, seqs: list[int]) -> None:
+        for seq in seqs:
+            self.done.add(seq)
         self.save(force=False)
 
     def _write_link(self, f: FileEntry, w: DirWalker) -> None:
@@ -628,7 +620,7 @@ class Restorer:
         """Modes and mtimes of folders, deepest first: those this restore created,
         and existing ones only with ``overwrite``. Modes are masked (safe_mode)."""
         created = set(self.state.get("created_dirs", []))
-        by_path = {f.path: f for f in self.plan.files if f.type == DIR}
+        by_path = {f.path: f for f in self.plan.table.entries(DIR)}
         todo = set(created) | (set(by_path) if self.overwrite else set())
         for rel in sorted(todo, key=lambda p: -p.count("/")):
             fd = w.open(rel.split("/"))
@@ -642,12 +634,11 @@ class Restorer:
     def run(self, wait: bool = True) -> dict:
         """Restore (resuming unfinished state). Returns the final state dict."""
         self.preflight()
-        files = [f for f in self.plan.files if f.type == FILE]
-        self.rep.set(files_total=len(files), bytes_total=sum(f.size for f in files))
+        table = self.plan.table
+        self.rep.set(files_total=self.plan.file_count, bytes_total=self.plan.raw_bytes)
         if not self.thaw(wait):
             return self.state
         self.rep.set(phase="restore")
-        done = self._done = set(self.state["done"])
         os.makedirs(self.target, exist_ok=True)
         walkers: queue.Queue = queue.Queue()
         try:
@@ -657,20 +648,15 @@ class Restorer:
                   ThreadPoolExecutor(1, thread_name_prefix="lens-big") as bigs):
                 # folders this restore creates get the archive's modes at the end; they
                 # are recorded before they exist, so a resumed restore knows them too
-                for f in self.plan.files:
-                    if f.type == DIR and w.lstat(self._parts(f.path)) is None:
+                for f in table.entries(DIR):
+                    if w.lstat(self._parts(f.path)) is None:
                         self._created(f.path)
                 self.save()
-                for f in self.plan.files:
-                    if f.type == DIR:
-                        w.open(self._parts(f.path), create=True)
-                todo = []
-                for f in files:
-                    if f.path in done:
+                for f in table.entries(DIR):
+                    w.open(self._parts(f.path), create=True)
+                for f in table.entries(FILE):
+                    if f.seq in self.done:
                         self.rep.add(files_done=1, bytes_done=f.size)
-                    else:
-                        todo.append(f)
-                big, batches = self.plan_batches(todo)
                 # each writing thread walks with its own DirWalker: a walker's cached
                 # fds are not shared, so none is closed under another thread
                 keep = walker_fds(self.workers + 1)
@@ -678,19 +664,15 @@ class Restorer:
                     walkers.put(DirWalker(self.target, keep=keep, on_create=self._created))
                 # big files one at a time (their ranges fetched ahead on ``pool``),
                 # alongside the batches of small files on ``writers``
-                futures = [bigs.submit(self._restore_big, f, pool, walkers) for f in big]
-                futures += [writers.submit(self._restore_batch, b, walkers) for b in batches]
-                try:
-                    for fut in as_completed(futures):
-                        self._record(fut.result())
-                except BaseException:
-                    for fut in futures:
-                        fut.cancel()
-                    raise
-                for f in self.plan.files:
-                    if f.type == SYMLINK and f.path not in done:
+                big = (lambda f=f: bigs.submit(self._restore_big, f, pool, walkers)
+                       for f in table.big_files() if f.seq not in self.done)
+                small = (lambda b=b: writers.submit(self._restore_batch, b, walkers)
+                         for b in self.batches())
+                self._run_bounded([(big, 2), (small, 2 * self.workers)])
+                for f in table.entries(SYMLINK):
+                    if f.seq not in self.done:
                         self._write_link(f, w)
-                        self.state["done"].append(f.path)
+                        self.done.add(f.seq)
                 self._finish_dirs(w)
         except (IntegrityError, UnsafePath, Exists) as exc:
             self.state["status"], self.state["error"] = "failed", str(exc)
@@ -704,3 +686,40 @@ class Restorer:
         self.rep.finish()
         return self.state
 
+    def _run_bounded(self, streams: list) -> None:
+        """Run the jobs of each ``(stream, limit)`` (callables that submit one job and
+        return its future), at most ``limit`` of a stream at once, recording each
+        finished job: the work list is never held whole, whatever the file count."""
+        running: dict = {}  # future -> stream index
+        iters = [iter(stream) for stream, _limit in streams]
+        counts = [0] * len(streams)
+
+        def refill(i: int) -> None:
+            while iters[i] is not None and counts[i] < streams[i][1]:
+                submit = next(iters[i], None)
+                if submit is None:
+                    iters[i] = None
+                    return
+                running[submit()] = i
+                counts[i] += 1
+
+        try:
+            for i in range(len(streams)):
+                refill(i)
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    i = running.pop(fut)
+                    counts[i] -= 1
+                    self._record(fut.result())
+                    refill(i)
+        except BaseException:
+            for fut in running:
+                fut.cancel()
+            raise
+
+
+def _sorted_batch(batch: list) -> tuple:
+    """Folder by folder within a batch: the walker's cached folder fds get reused."""
+    pack, start, end, items = batch
+    return pack, start, end, sorted(items, key=lambda f: f.path)

@@ -178,7 +178,7 @@ def cmd_restore(args):
     del plan
     st = res["state"]
     if st["status"] == "done":
-        text = f"restored {len(st['done'])} entries to {st['target']}"
+        text = f"restored {st['done_count']} entries to {st['target']}"
     else:
         text = (f"{st['status']}: {st.get('waiting', 0)} pack(s) still thawing; run the same "
                 "command again to resume")
