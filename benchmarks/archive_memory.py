@@ -2,6 +2,7 @@
 
     python benchmarks/archive_memory.py                      # 2 and 8 GB, lens and restic
     python benchmarks/archive_memory.py --sizes 2 --work /big/dir --keep
+    python benchmarks/archive_memory.py --parts /data/a,/data/b,/data/c   # your own data
 
 The data is built from parts of about 2 GB each (1.8 GB of mixed research data from
 ``benchmarks/archive.py``'s generator: float32 fields, Zarr, CSV, already compressed
@@ -12,6 +13,9 @@ parts into a fresh repository, then restores them into an empty folder; peak RSS
 is the VmHWM of its process. Both tools run in the same run, one after the other,
 with their default settings. Reported: MB/s and peak RSS per step, lens/restic,
 and each tool's RSS at the largest size over its RSS at the smallest.
+
+``--parts DIR,DIR,...`` measures existing folders instead of generated data: the
+first folder alone, then all of them together.
 """
 
 from __future__ import annotations
@@ -142,21 +146,29 @@ def main(argv=None) -> int:
     ap.add_argument("--work", help="work directory (generated parts are reused)")
     ap.add_argument("--keep", action="store_true", help="keep the generated parts")
     ap.add_argument("--json", help="also write the figures to this file")
+    ap.add_argument("--parts", help="comma list of existing folders: the first alone, then all")
     args = ap.parse_args(argv)
     if "restic" in args.tools and bench.ensure_tools():
         print("missing restic: apt-get install restic", file=sys.stderr)
         return 1
+    given = [os.path.abspath(p) for p in args.parts.split(",")] if args.parts else []
+    if any(not os.path.isdir(p) for p in given):
+        ap.error("--parts: every part must be an existing folder")
     sizes = [int(s) for s in args.sizes.split(",")]
-    if any(s < 2 or s % 2 for s in sizes):
+    if not given and any(s < 2 or s % 2 for s in sizes):
         ap.error("--sizes: even numbers of GB, at least 2")
     work = args.work or tempfile.mkdtemp(prefix="lens-membench-")
     os.makedirs(work, exist_ok=True)
     try:
-        parts = make_parts(work, max(sizes) // 2)
+        if given:
+            runs = [given[:1], given] if len(given) > 1 else [given]
+        else:
+            parts = make_parts(work, max(sizes) // 2)
+            runs = [parts[:size // 2] for size in sizes]
         res: dict = {}
-        for size in sizes:
-            sources = parts[:size // 2]
+        for sources in runs:
             nbytes = sum(bench.du(p) for p in sources)
+            size = round(nbytes / 1e9, 1)
             files = sum(len(n) for p in sources for _d, _s, n in os.walk(p))
             res[size] = {"_data": {"bytes": nbytes, "files": files}}
             for tool in args.tools.split(","):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import math
 import random
+import struct
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
@@ -54,6 +56,27 @@ def test_encode_parts_keeps_raw_payload_uncopied():
     codec, payload = chunks.encode_parts(noise, 3)
     assert codec == chunks.CODEC_RAW and payload is noise
     assert chunks.decode(bytes((codec,)) + bytes(payload), chunks.chunk_id(noise)) == noise
+
+
+def test_the_cheap_test_sends_only_incompressible_chunks_around_zstd():
+    rng = random.Random(5)
+    noise = rng.randbytes(1 << 20)
+    assert chunks.looks_incompressible(noise)
+    assert chunks.encode_parts(noise, 3)[0] == chunks.CODEC_RAW
+    # compressible in any sampled place (start, middle or end): compressed in full
+    for at in (0, (1 << 19) - 4096, (1 << 20) - 8192):
+        mixed = bytearray(noise)
+        mixed[at:at + 8192] = bytes(8192)
+        assert not chunks.looks_incompressible(mixed)
+    text = b"time,lat,lon,sst\n" + b"".join(f"{i},{i % 90},{i % 180},{rng.gauss(15, 4):.3f}\n".encode()
+                                                for i in range(40_000))
+    assert not chunks.looks_incompressible(text)
+    assert chunks.encode_parts(text, 3)[0] == chunks.CODEC_ZSTD
+    assert not chunks.looks_incompressible(noise[:1000])  # small chunks: zstd decides
+    # noisy float32 fields shrink a little under zstd, and are compressed
+    fields = b"".join(struct.pack("<f", 280 + 10 * math.sin(i / 500) + rng.gauss(0, 0.01))
+                      for i in range(1 << 16))
+    assert chunks.encode_parts(fields, 3)[0] == chunks.CODEC_ZSTD
 
 
 def test_codec_compresses_text_and_keeps_random_raw():
