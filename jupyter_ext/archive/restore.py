@@ -253,7 +253,7 @@ class Restorer:
                 raise Exists(f"restore target {self.target!r} exists and is not a folder")
             table.check_tree()
             if not self.resuming:
-                self._mark_new(f.seq for f in table.entries(FILE))
+                self._mark_new(seq for seq, _size in table.sizes(FILE))
             return
         with DirWalker(self.target) as w:
             table.check_tree(self._existing_link(w))
@@ -654,9 +654,10 @@ class Restorer:
                 self.save()
                 for f in table.entries(DIR):
                     w.open(self._parts(f.path), create=True)
-                for f in table.entries(FILE):
-                    if f.seq in self.done:
-                        self.rep.add(files_done=1, bytes_done=f.size)
+                if self.done.count:  # resumed: what is done already counts as progress
+                    for seq, size in table.sizes(FILE):
+                        if seq in self.done:
+                            self.rep.add(files_done=1, bytes_done=size)
                 # each writing thread walks with its own DirWalker: a walker's cached
                 # fds are not shared, so none is closed under another thread
                 keep = walker_fds(self.workers + 1)

@@ -172,20 +172,30 @@ class RestoreTable:
             yield from page
 
     def small_files(self):
-        """``(pack, lo, hi, entry)`` of the files restored in batches, by pack and offset
-        (keyset paging over the sort, so rows never pile up in memory)."""
-        last = ("", -1, -1)
+        """``(pack, lo, hi, entry)`` of the files restored in batches, by pack and offset:
+        one cursor over the range index, fetched PAGE rows at a time (nothing writes
+        the table once the plan is made)."""
+        with self.lock:
+            cur = self.db.execute(f"SELECT pack, lo, hi, {_COLS} FROM f WHERE pack IS NOT NULL "
+                                  "ORDER BY pack, lo, seq")
         while True:
             with self.lock:
-                rows = self.db.execute(
-                    f"SELECT pack, lo, hi, {_COLS} FROM f WHERE pack IS NOT NULL AND "
-                    "(pack, lo, seq) > (?, ?, ?) ORDER BY pack, lo, seq "
-                    f"LIMIT {PAGE}", last).fetchall()
+                rows = cur.fetchmany(PAGE)
             if not rows:
                 return
-            last = (rows[-1][0], rows[-1][1], rows[-1][3])
             for pack, lo, hi, *row in rows:
                 yield pack, lo, hi, _entry(row)
+
+    def sizes(self, kind: str = FILE):
+        """``(seq, size)`` of the entries of ``kind``: no entry is built."""
+        with self.lock:
+            cur = self.db.execute("SELECT seq, size FROM f WHERE type = ? ORDER BY seq", (kind,))
+        while True:
+            with self.lock:
+                rows = cur.fetchmany(PAGE * 10)
+            if not rows:
+                return
+            yield from rows
 
     def lookup(self, path: str) -> PlannedEntry | None:
         with self.lock:
