@@ -33,8 +33,10 @@ class SharesHandler(LensAPIHandler):
         if method != "GET":
             try:
                 body = json.loads(self.request.body or b"{}")
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
                 raise web.HTTPError(400, "The request body must be JSON.") from None
+            if not isinstance(body, dict):
+                raise web.HTTPError(400, "The request body must be a JSON object.")
         try:
             model = await self.lens_client().request(method, path("api", "shares", owner, *([server] if server else [])),
                                                      body)

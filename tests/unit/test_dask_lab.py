@@ -13,8 +13,17 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from jupyter_ext.hub.dask_env import LABEXTENSION_ENV, gateway_env
-from jupyter_ext.server.dask_lab import CLUSTER_ID, cluster_id, cluster_model, dashboard_target
+from jupyter_ext.server.dask_lab import (
+    CLUSTER_ID,
+    MAX_WORKERS,
+    cluster_id,
+    cluster_model,
+    dashboard_target,
+    scale_change,
+)
 from tests.support.hub import REPO
 
 HEX = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
@@ -102,3 +111,29 @@ def test_a_server_start_imports_no_dask_the_first_request_does(tmp_path):
     assert seen["status"] == 503 and "DASK_GATEWAY__ADDRESS" in seen["body"], seen
     assert {"dask_labextension", "distributed"} <= set(seen["after_request"]), seen
     assert seen["anonymous"] in (302, 403), seen
+
+
+@pytest.mark.parametrize("body", [
+    b"", b"{}", b"not json", b"[1]", b'"workers"', b"[" * 100_000,  # deep nesting: RecursionError, was a 500
+    b'{"workers": -1}', b'{"workers": Infinity}', b'{"workers": NaN}', b'{"workers": 1e400}',  # inf: a 500
+    b'{"workers": 2.5}', b'{"workers": "2"}', b'{"workers": true}', b'{"workers": null}',
+    b'{"workers": %d}' % (MAX_WORKERS + 1), b'{"workers": 10000000000000000000000000}',
+    b'{"adapt": true}', b'{"adapt": [1, 2]}', b'{"adapt": {"minimum": 1}}', b'{"adapt": {"minimum": -1, "maximum": 2}}',
+    b'{"adapt": {"minimum": 3, "maximum": 2}}', b'{"adapt": {"minimum": "0", "maximum": 2}}',
+    "{\"workers\": \"\u00e9\"}".encode(), b'{"workers": "\xff"}',
+])
+def test_a_bad_scale_request_is_refused_with_what_to_send(body):
+    with pytest.raises(ValueError) as info:
+        scale_change(body)
+    assert "Send" in str(info.value) or "must be JSON" in str(info.value) or "more than" in str(info.value)
+
+
+def test_scale_requests_as_dask_labextension_sends_them():
+    model = {"id": "x", "name": "n", "workers": 1, "cores": 1}  # the panel sends the changed model back
+    assert scale_change(json.dumps({**model, "workers": 3}).encode()) == {"workers": 3}
+    assert scale_change(b'{"workers": 0}') == {"workers": 0}
+    assert scale_change(b'{"workers": 4.0}') == {"workers": 4}
+    assert scale_change(json.dumps({**model, "adapt": {"minimum": 0, "maximum": 5}}).encode()) == {
+        "adapt": {"minimum": 0, "maximum": 5}}
+    assert scale_change(b'{"adapt": {"minimum": 2, "maximum": 2}}') == {"adapt": {"minimum": 2, "maximum": 2}}
+    assert scale_change(b'{"adapt": null, "workers": 2}') == {"workers": 2}  # adapt off

@@ -10,7 +10,7 @@ from tornado import web
 from jupyter_ext.cli.main import main
 from jupyter_ext.clients.hub import share_path, share_target
 from jupyter_ext.server.guests import is_guest
-from jupyter_ext.service.share_routes import server_url, share_rows
+from jupyter_ext.service.share_routes import revoke_body, server_url, share_rows
 from jupyter_ext.service.share_routes import share_target as body_target
 from jupyter_ext.workshop.model import Workshop
 from jupyter_ext.workshop.sharing import share_refusal
@@ -37,6 +37,34 @@ def test_a_share_names_exactly_one_user_or_group():
         with pytest.raises(web.HTTPError) as info:
             body_target(body)
         assert info.value.status_code == 400
+
+
+@pytest.mark.parametrize("body", [
+    {"user": "   "}, {"group": "\t"},  # blank once stripped: reached the hub client's ValueError (a 500)
+    {"user": "x" * 256}, {"group": " " + "x" * 256 + " "},  # over 255 characters
+    {"user": "bob\nFAKE log line"}, {"group": "lab\x00a"}, {"user": "bob\x7f"},
+    {"user": True}, {"user": {"name": "bob"}}, {"group": 0.5}, {"user": None, "group": None},
+])
+def test_a_share_body_with_a_bad_name_is_a_400(body):
+    with pytest.raises(web.HTTPError) as info:
+        body_target(body)
+    assert info.value.status_code == 400
+
+
+def test_share_names_may_be_any_printable_text_the_hub_then_judges():
+    for name in ("bob", "Bob.Smith@uni.example", "a/b", "..", "ünïcødé", "x" * 255):
+        assert body_target({"user": name}) == {"user": name}
+
+
+def test_a_revoke_is_every_share_or_exactly_one_target():
+    assert revoke_body({"all": True}) == {"all": True}
+    assert revoke_body({"user": "bob"}) == {"user": "bob"}
+    assert revoke_body({"group": " lab-a "}) == {"group": "lab-a"}
+    for body in ({"all": "yes"}, {"all": 1}, {"all": False}, {"all": None}, {"all": True, "user": "bob"},
+                 {"all": True, "group": "g"}, {}, {"user": " "}):
+        with pytest.raises(web.HTTPError) as info:
+            revoke_body(body)
+        assert info.value.status_code == 400, body
 
 
 def test_share_rows_name_users_and_groups():
