@@ -100,3 +100,66 @@ def test_share_cli_says_what_is_missing(capsys, monkeypatch):
     assert "give --user NAME, --group NAME or --all" in capsys.readouterr().err
     assert main(["share", "add", "--user", "bob"]) == 2
     assert "no hub token" in capsys.readouterr().err
+
+
+@pytest.fixture
+def share_cli(monkeypatch):
+    """`lens share ...` with a token in the environment and no lens server around it."""
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "tok")
+    monkeypatch.delenv("LENS_SERVICE_URL", raising=False)
+
+
+@pytest.mark.parametrize("args, says", [
+    (["add", "--user", ""], "--user: give a name"),
+    (["add", "--group", "   "], "--group: give a name"),
+    (["add", "--user", "bob\nroot"], "control characters"),
+    (["add", "--user", "x" * 256], "1 to 255 characters"),
+    (["revoke", "--user", ""], "--user: give a name"),
+    (["revoke", "--all", "--user", "bob"], "give --user NAME, --group NAME or --all"),
+])
+def test_share_cli_refuses_bad_names_before_calling_anyone(capsys, monkeypatch, args, says):
+    monkeypatch.delenv("JUPYTERHUB_API_TOKEN", raising=False)  # refused before the token is asked for
+    assert main(["share", "--hub-url", "http://127.0.0.1:9", *args]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err, err
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("hub_url", ["http://127.0.0.1:{port}", "ftp://127.0.0.1:{port}", "not a url"])
+def test_share_cli_says_the_hub_is_unreachable(capsys, share_cli, hub_url):
+    for action in (["list"], ["with-me"], ["add", "--user", "bob"]):
+        assert main(["share", "--hub-url", hub_url.format(port=free_port()), *action]) == 2
+        err = capsys.readouterr().err
+        assert "unreachable" in err and "--hub-url" in err, err
+
+
+def test_share_cli_explains_answers_that_are_not_the_lens_services(capsys, share_cli):
+    from tests.clients.peer import Peer
+
+    with Peer() as peer:
+        hub = peer.url.rstrip("/")
+        me = ("GET", "/base/services/lens/api/me")
+        # the hub's HTML error page (the lens service is down: the proxy shows the hub's 503 page)
+        peer.script[me] = [(503, b"<!DOCTYPE html><html><body><h1>503 Service Unavailable</h1></body></html>")]
+        assert main(["share", "--hub-url", hub, "list"]) == 2
+        err = capsys.readouterr().err
+        assert "web page" in err and "lens service running" in err and "<html" not in err, err
+        # some other JSON server at that address: no traceback on the missing fields
+        peer.script[me] = [(200, ["not", "a", "user"])]
+        assert main(["share", "--hub-url", hub, "list"]) == 2
+        assert "not the lens service's" in capsys.readouterr().err
+        peer.script[me] = [(200, {"name": "alice"})]  # the rest echoes {"path", "method"}: no "url"
+        for action in (["list"], ["add", "--user", "bob"], ["revoke", "--all"], ["with-me"]):
+            assert main(["share", "--hub-url", hub, *action]) == 2, action
+            assert "not the lens service's" in capsys.readouterr().err
+        # a token the hub does not take
+        peer.script[me] = [(403, {"status": 403, "message": "Authentication required: send a hub token"})]
+        assert main(["share", "--hub-url", hub, "list"]) == 2
+        assert "the hub refused the token: Authentication required" in capsys.readouterr().err
