@@ -221,7 +221,10 @@ class GatewayDashboardCheckHandler(DaskDashboardCheckHandler):
     """Upstream's check, plus the hop's login for this user's gateway dashboards
     (a URL pasted into the panel): fetched with this server's hub token."""
 
+    auth_resource = AUTH_RESOURCE
+
     @web.authenticated
+    @authorized
     async def get(self, url) -> None:
         link = unquote(url)
         prefix = public_address().rstrip("/") + "/clusters/"

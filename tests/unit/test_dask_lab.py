@@ -91,6 +91,20 @@ LAZY_PROBE = textwrap.dedent("""
         seen["after_request"] = [m for m in HEAVY if m in sys.modules]
         r = await AsyncHTTPClient().fetch(url, raise_error=False, follow_redirects=False)
         seen["anonymous"] = r.code
+        auth = {"Authorization": "token t0k"}
+        one = url + "/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+        seen["bad_scale"] = []
+        for body in (b'{"workers": Infinity}', b'{"workers": -1}', b'{"workers": "2"}', b"[" * 50000, b"{"):
+            r = await AsyncHTTPClient().fetch(one, method="PATCH", body=body, headers=auth, raise_error=False)
+            seen["bad_scale"].append([r.code, r.headers.get("Content-Type", ""), r.body.decode()])
+        r = await AsyncHTTPClient().fetch(one, method="PATCH", body=b'{"workers": 1}', raise_error=False,
+                                          follow_redirects=False)
+        seen["anonymous_scale"] = r.code
+        r = await AsyncHTTPClient().fetch(url + "/not-a-uuid", headers=auth, raise_error=False)
+        seen["odd_id"] = [r.code, r.headers.get("Content-Type", "")]
+        check = app.connection_url.rstrip("/") + "/dask/dashboard-check/http%3A%2F%2Fexample.invalid%2Fstatus"
+        r = await AsyncHTTPClient().fetch(check, raise_error=False, follow_redirects=False)
+        seen["anonymous_check"] = r.code
 
     app.io_loop.run_sync(ask) if hasattr(app, "io_loop") and app.io_loop else asyncio.run(ask())
     print(json.dumps(seen))
@@ -111,6 +125,14 @@ def test_a_server_start_imports_no_dask_the_first_request_does(tmp_path):
     assert seen["status"] == 503 and "DASK_GATEWAY__ADDRESS" in seen["body"], seen
     assert {"dask_labextension", "distributed"} <= set(seen["after_request"]), seen
     assert seen["anonymous"] in (302, 403), seen
+    # bad scale requests: 400 with a JSON message (Infinity and deep nesting were 500s)
+    for status, ctype, body in seen["bad_scale"]:
+        assert status == 400 and "json" in ctype, seen["bad_scale"]
+        assert "Send" in json.loads(body)["message"] or "must be JSON" in json.loads(body)["message"], body
+    assert seen["anonymous_scale"] in (302, 403), seen
+    # an id not shaped like a uuid reaches the handler (its JSON answer: here, no gateway), not the HTML 404
+    assert seen["odd_id"][0] == 503 and "json" in seen["odd_id"][1], seen
+    assert seen["anonymous_check"] in (302, 403), seen
 
 
 @pytest.mark.parametrize("body", [
