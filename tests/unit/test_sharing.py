@@ -10,6 +10,7 @@ from tornado import web
 from jupyter_ext.cli.main import main
 from jupyter_ext.clients.hub import share_path, share_target
 from jupyter_ext.server.guests import is_guest
+from jupyter_ext.server.share_handlers import json_object
 from jupyter_ext.service.share_routes import revoke_body, server_url, share_rows
 from jupyter_ext.service.share_routes import share_target as body_target
 from jupyter_ext.workshop.model import Workshop
@@ -163,3 +164,12 @@ def test_share_cli_explains_answers_that_are_not_the_lens_services(capsys, share
         peer.script[me] = [(403, {"status": 403, "message": "Authentication required: send a hub token"})]
         assert main(["share", "--hub-url", hub, "list"]) == 2
         assert "the hub refused the token: Authentication required" in capsys.readouterr().err
+
+
+def test_the_servers_sharing_tab_takes_only_a_json_object():
+    assert json_object(b"") == {} and json_object(None) == {}
+    assert json_object(b'{"user": "bob"}') == {"user": "bob"}
+    for body in (b"{user", b"[1]", b'"bob"', b"null", b"[" * 100_000, b"\xff"):  # the list used to go on
+        with pytest.raises(web.HTTPError) as info:
+            json_object(body)
+        assert info.value.status_code == 400
