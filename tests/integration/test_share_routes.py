@@ -4,13 +4,15 @@ tests/browser/test_sharing.py; here no server is started."""
 
 from __future__ import annotations
 
+import subprocess
+
 import requests
 
 OWNER, OTHER, GROUP = "share-owner", "share-other", "share-lab"
 
 
 def call(stack, method: str, rel: str, token: str | None, **kwargs) -> requests.Response:
-    headers = {"Authorization": f"token {token}"} if token else {}
+    headers = {**kwargs.pop("headers", {}), **({"Authorization": f"token {token}"} if token else {})}
     return requests.request(method, f"{stack.url}/services/lens/api/{rel}", headers=headers, timeout=30, **kwargs)
 
 
@@ -62,7 +64,7 @@ def test_bad_bodies_are_400_with_a_json_message(stack):
         for method in ("POST", "DELETE"):
             r = call(stack, method, rel, owner, json=body)
             assert r.status_code == 400, (method, body, r.status_code, r.text[:200])  # "   " was a 500
-            assert "name" in message(r), r.text
+            assert "name" in message(r).lower(), r.text
     for body in ({"all": "yes"}, {"all": 1}, {"all": False}, {"all": True, "user": OTHER}):
         r = call(stack, "DELETE", rel, owner, json=body)
         assert r.status_code == 400 and '{"all": true} alone' in message(r), (body, r.text)
@@ -79,3 +81,32 @@ def test_bad_bodies_are_400_with_a_json_message(stack):
     # the shared-with-me list is the caller's own
     r = call(stack, "GET", "shares", owner)
     assert r.status_code == 200 and r.json() == {"servers": []}, r.text
+
+
+def lens_share(stack, token: str, *args: str) -> subprocess.CompletedProcess:
+    """`lens share ARGS` from outside any server: the token on stdin, the hub's URL."""
+    env = {k: v for k, v in stack.env.items() if not k.startswith(("JUPYTERHUB_", "LENS_SERVICE_URL"))}
+    return subprocess.run([stack.python, "-m", "jupyter_ext.cli.main", "share", "--hub-url", stack.url,
+                           "--token-stdin", *args], input=token + "\n", capture_output=True, text=True,
+                          env=env, timeout=60)
+
+
+def test_the_share_cli_says_why_in_one_line(stack):
+    owner = stack.create_user(OWNER, groups=[GROUP])
+    other = stack.create_user(OTHER)
+    cases = [
+        (other, ["add", "--owner", OWNER, "--user", OTHER], f"Only {OWNER}, whose server it is"),
+        (other, ["revoke", "--owner", OWNER, "--all"], f"Only {OWNER}, whose server it is"),
+        (other, ["list", "--owner", OWNER], f"Only {OWNER}, whose server it is"),
+        ("not-a-token", ["list"], "the hub refused the token"),
+        ("not-a-token", ["with-me"], "the hub refused the token"),
+        (owner, ["add", "--server", "no-such-server", "--user", OTHER], f"No such server: {OWNER}/no-such-server"),
+        (owner, ["add", "--user", " "], "--user: give a name"),
+        (owner, ["add", "--group", "lab\nx"], "control characters"),
+    ]
+    for token, args, says in cases:
+        out = lens_share(stack, token, *args)
+        assert out.returncode == 2 and says in out.stderr, (args, out.returncode, out.stderr)
+        assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    out = lens_share(stack, owner, "with-me")
+    assert out.returncode == 0 and "no server is shared with you" in out.stdout, out.stderr
