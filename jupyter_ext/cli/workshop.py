@@ -155,6 +155,11 @@ def run_prewarm(args, state, ws) -> int:
         raise CommandError(f"--profile {profile!r}: no such profile; the catalog's: {', '.join(known)}")
     hold = starts + timedelta(minutes=args.grace)
     seats = list(ws.seats)
+    hub = _hub(args, state)
+    try:
+        hub.check()  # reachable, and the token is an admin's: no holds written for servers never asked for
+    except HubAPIError as exc:
+        raise CommandError(hub_trouble(exc)) from None
     # the hold comes first: a server must not be culled while the others still start
     prewarm.write_holds(state.root, dict.fromkeys(seats, hold), now)
     print(f"prewarming {len(seats)} seat(s) of {ws.name} with {profile}; kept until "
@@ -164,7 +169,7 @@ def run_prewarm(args, state, ws) -> int:
         print(f"\r  {ready} of {total} ready, {waiting} starting or waiting for a start slot ", end="", flush=True)
 
     try:
-        outcome = prewarm.prewarm(_hub(args, state), seats, profile, on_progress=progress)
+        outcome = prewarm.prewarm(hub, seats, profile, on_progress=progress)
     except HubAPIError as exc:  # unreachable, or a token it does not take
         print()
         raise CommandError(hub_trouble(exc)) from None

@@ -82,7 +82,10 @@ def test_a_start_in_the_past_is_refused_and_one_moments_ago_is_taken(workshop_cl
 
 
 def test_an_unreachable_hub_is_said_so(workshop_cli):
+    from jupyter_ext.workshop.prewarm import read_holds
+
     for args in (["prewarm", "bio"], ["share", "bio", "--from", "teach"],
                  ["share", "bio", "--from", "teach", "--revoke"]):
         status, err = workshop_cli(*args)
         assert status == 2 and "hub unreachable" in err and "--hub-url" in err and "the hub refused" not in err, err
+    assert read_holds(workshop_cli.state.root) == {}  # no seat held for a server never asked for
