@@ -264,6 +264,8 @@ def cmd_create(args) -> int:
         budget = model.parse_usd(args.budget_per_seat)
         repo, ref = parse_content(args.content)
         instructors = model.parse_list(args.instructors, "--instructors", USERNAME_RE)
+        if args.prewarm:
+            model.parse_starts(args.starts)  # refused before the workshop is made, not after
         if args.roster:
             try:
                 text = Path(args.roster).read_text()

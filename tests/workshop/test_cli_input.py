@@ -89,3 +89,11 @@ def test_an_unreachable_hub_is_said_so(workshop_cli):
         status, err = workshop_cli(*args)
         assert status == 2 and "hub unreachable" in err and "--hub-url" in err and "the hub refused" not in err, err
     assert read_holds(workshop_cli.state.root) == {}  # no seat held for a server never asked for
+
+
+def test_create_with_prewarm_checks_starts_before_making_anything(workshop_cli):
+    for starts, says in (("tomorrow", "--starts 'tomorrow'"), (past(60), "is in the past")):
+        status, err = workshop_cli("create", "chem", "--seats", "2", "--expires", "+1d", "--prewarm",
+                                   "--starts", starts)
+        assert status == 2 and says in err, err
+    assert WorkshopStore.from_url(workshop_cli.state.lens_db_url).get("chem") is None
