@@ -105,6 +105,8 @@ LAZY_PROBE = textwrap.dedent("""
         check = app.connection_url.rstrip("/") + "/dask/dashboard-check/http%3A%2F%2Fexample.invalid%2Fstatus"
         r = await AsyncHTTPClient().fetch(check, raise_error=False, follow_redirects=False)
         seen["anonymous_check"] = r.code
+        r = await AsyncHTTPClient().fetch(check, headers=auth, raise_error=False, request_timeout=60)
+        seen["check"] = [r.code, r.body.decode()]
 
     app.io_loop.run_sync(ask) if hasattr(app, "io_loop") and app.io_loop else asyncio.run(ask())
     print(json.dumps(seen))
@@ -133,6 +135,7 @@ def test_a_server_start_imports_no_dask_the_first_request_does(tmp_path):
     # an id not shaped like a uuid reaches the handler (its JSON answer: here, no gateway), not the HTML 404
     assert seen["odd_id"][0] == 503 and "json" in seen["odd_id"][1], seen
     assert seen["anonymous_check"] in (302, 403), seen
+    assert seen["check"][0] == 200 and json.loads(seen["check"][1])["isActive"] is False, seen  # @authorized lets the owner in
 
 
 @pytest.mark.parametrize("body", [
