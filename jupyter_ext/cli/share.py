@@ -105,9 +105,18 @@ def shares_path(owner: str, server: str) -> str:
     return path("api", "shares", owner, *([server] if server else []))
 
 
+def check_path_names(args) -> None:
+    """'.' and '..' are no one's server or name: in a URL they are dot segments, which the proxy
+    resolves ('--server .' would act on the default server; '..' on no route at all)."""
+    for flag in ("server", "owner"):
+        if getattr(args, flag, None) in (".", ".."):
+            raise CommandError(f"--{flag} {getattr(args, flag)}: no such name")
+
+
 def _run(args, step):
     from jupyter_ext.clients.base import PeerError
 
+    check_path_names(args)
     lens = _client(args)
     try:
         owner = getattr(args, "owner", None)

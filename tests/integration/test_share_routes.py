@@ -75,6 +75,10 @@ def test_bad_bodies_are_400_with_a_json_message(stack):
         assert "No such" in message(r), r.text
     r = call(stack, "POST", f"{rel}/" + "s" * 300, owner, json={"user": OTHER})
     assert r.status_code in (400, 404) and "No such" in message(r), r.text
+    # a path no route matches (dot segments are resolved before the service sees them): a JSON 404
+    for path in (f"shares/{OWNER}/..", "no-such-route", "shares/a/b/c"):
+        r = call(stack, "GET", path, owner)
+        assert r.status_code == 404 and message(r), (path, r.status_code, r.text[:200])
     # other methods: a JSON 405, not a traceback
     r = call(stack, "PUT", rel, owner, json={"user": OTHER})
     assert r.status_code == 405 and message(r), r.text

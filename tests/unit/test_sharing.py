@@ -117,6 +117,9 @@ def share_cli(monkeypatch):
     (["add", "--user", "x" * 256], "1 to 255 characters"),
     (["revoke", "--user", ""], "--user: give a name"),
     (["revoke", "--all", "--user", "bob"], "give --user NAME, --group NAME or --all"),
+    (["add", "--user", "bob", "--server", "."], "--server .: no such name"),  # was the default server
+    (["list", "--server", ".."], "--server ..: no such name"),
+    (["list", "--owner", ".."], "--owner ..: no such name"),
 ])
 def test_share_cli_refuses_bad_names_before_calling_anyone(capsys, monkeypatch, args, says):
     monkeypatch.delenv("JUPYTERHUB_API_TOKEN", raising=False)  # refused before the token is asked for
