@@ -58,6 +58,10 @@ def share_rows(items: list[dict]) -> list[dict]:
     ]
 
 
+def has_share(items: list[dict], kind: str, name: str) -> bool:
+    return any(row["kind"] == kind and row["name"] == name for row in share_rows(items))
+
+
 class ServerSharesHandler(LensHandler):
     def require_owner(self, owner: str) -> dict:
         who = self.require_identity()
@@ -104,6 +108,10 @@ class ServerSharesHandler(LensHandler):
             if body.get("all"):
                 await hub.revoke_all_shares(owner, server)
             else:
+                # the hub takes revoking a share that is not there (a typo) as done: say so instead
+                (kind, name), = body.items()
+                if not has_share(await hub.server_shares(owner, server), kind, name):
+                    raise web.HTTPError(404, "%s", f"{server_url(owner, server)} is not shared with {kind} {name}.")
                 await hub.revoke_share(owner, server, **body)
             return await self.model(hub, owner, server)
 

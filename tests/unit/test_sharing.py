@@ -11,7 +11,7 @@ from jupyter_ext.cli.main import main
 from jupyter_ext.clients.hub import share_path, share_target
 from jupyter_ext.server.guests import is_guest
 from jupyter_ext.server.share_handlers import json_object
-from jupyter_ext.service.share_routes import revoke_body, server_url, share_rows
+from jupyter_ext.service.share_routes import has_share, revoke_body, server_url, share_rows
 from jupyter_ext.service.share_routes import share_target as body_target
 from jupyter_ext.workshop.model import Workshop
 from jupyter_ext.workshop.sharing import share_refusal
@@ -73,6 +73,14 @@ def test_share_rows_name_users_and_groups():
              {"kind": "group", "user": None, "group": {"name": "lab-a"}, "created_at": None}]
     assert share_rows(items) == [{"kind": "user", "name": "bob", "created_at": "2026-12-04T11:00:00Z"},
                                  {"kind": "group", "name": "lab-a", "created_at": None}]
+
+
+def test_a_revoke_names_a_share_that_is_there():
+    items = [{"kind": "user", "user": {"name": "bob"}, "group": None},
+             {"kind": "group", "user": None, "group": {"name": "lab-a"}}]
+    assert has_share(items, "user", "bob") and has_share(items, "group", "lab-a")
+    assert not has_share(items, "group", "bob") and not has_share(items, "user", "lab-a")
+    assert not has_share(items, "user", "bobb") and not has_share([], "user", "bob")
 
 
 def workshop(**kw) -> Workshop:
