@@ -68,9 +68,35 @@ def _client(args):
 
 def explain(exc) -> str:
     """The refusal in the user's terms (the service's message says who may)."""
+    if exc.unreachable or exc.timed_out:
+        return f"{exc.message}: is --hub-url (or $LENS_SERVICE_URL) the hub's address, and is the hub up?"
+    if exc.message.lstrip().startswith("<"):  # an HTML page: not the lens service's JSON answer
+        return (f"{exc.url or 'the hub'} answered HTTP {exc.status} with a web page, not the lens service's "
+                "answer: is --hub-url the hub's address, and is the lens service running?")
     if exc.status in (401, 403) and "Only" not in exc.message:
         return f"the hub refused the token: {exc.message}"
     return exc.message
+
+
+MAX_NAME = 255
+
+
+def checked_name(flag: str, name: str) -> str:
+    """A user or group name as the lens service takes it (it checks again), or CommandError."""
+    name = (name or "").strip()
+    if not name:
+        raise CommandError(f"{flag}: give a name")
+    if len(name) > MAX_NAME or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise CommandError(f"{flag}: a name is 1 to {MAX_NAME} characters, none of them control characters")
+    return name
+
+
+def answer(value, *keys: str) -> dict:
+    """The service's JSON object with KEYS, or CommandError (something else answered at that URL)."""
+    if not isinstance(value, dict) or any(k not in value for k in keys):
+        raise CommandError("the answer is not the lens service's: is --hub-url (or $LENS_SERVICE_URL) "
+                           "the hub's address?")
+    return value
 
 
 def shares_path(owner: str, server: str) -> str:
@@ -79,14 +105,23 @@ def shares_path(owner: str, server: str) -> str:
     return path("api", "shares", owner, *([server] if server else []))
 
 
+def check_path_names(args) -> None:
+    """'.' and '..' are no one's server or name: in a URL they are dot segments, which the proxy
+    resolves ('--server .' would act on the default server; '..' on no route at all)."""
+    for flag in ("server", "owner"):
+        if getattr(args, flag, None) in (".", ".."):
+            raise CommandError(f"--{flag} {getattr(args, flag)}: no such name")
+
+
 def _run(args, step):
     from jupyter_ext.clients.base import PeerError
 
+    check_path_names(args)
     lens = _client(args)
     try:
         owner = getattr(args, "owner", None)
         if not owner and step is not cmd_with_me_step:
-            owner = lens.me().get("name") or ""
+            owner = answer(lens.me()).get("name") or ""
             if not owner:
                 raise CommandError("this token is not a user's: give --owner")
         return step(lens, owner, getattr(args, "server", "") or "")
@@ -97,7 +132,9 @@ def _run(args, step):
 
 
 def target_of(args) -> dict:
-    return {"user": args.user} if args.user else {"group": args.group}
+    if args.user is not None:
+        return {"user": checked_name("--user", args.user)}
+    return {"group": checked_name("--group", args.group)}
 
 
 def who_of(target: dict) -> str:
@@ -105,20 +142,22 @@ def who_of(target: dict) -> str:
 
 
 def cmd_add(args) -> int:
+    target = target_of(args)
+
     def step(lens, owner, server):
-        model = lens.request("POST", shares_path(owner, server), target_of(args))
-        print(f"shared {model['url']} with {who_of(target_of(args))}; they open it at that path on the hub")
+        model = answer(lens.request("POST", shares_path(owner, server), target), "url")
+        print(f"shared {model['url']} with {who_of(target)}; they open it at that path on the hub")
 
     return _run(args, step) or 0
 
 
 def cmd_revoke(args) -> int:
-    if args.all == bool(args.user or args.group):
+    if args.all == (args.user is not None or args.group is not None):
         raise CommandError("give --user NAME, --group NAME or --all")
+    body = {"all": True} if args.all else target_of(args)
 
     def step(lens, owner, server):
-        body = {"all": True} if args.all else target_of(args)
-        model = lens.request("DELETE", shares_path(owner, server), body)
+        model = answer(lens.request("DELETE", shares_path(owner, server), body), "url")
         what = "every share" if args.all else f"{who_of(body)}'s access"
         print(f"revoked {what} to {model['url']} (open connections close within seconds)")
 
@@ -131,7 +170,7 @@ def share_rows(model: dict) -> list[str]:
 
 def cmd_list(args) -> int:
     def step(lens, owner, server):
-        model = lens.request("GET", shares_path(owner, server))
+        model = answer(lens.request("GET", shares_path(owner, server)), "url", "shares")
         rows = share_rows(model)
         print("\n".join(rows) if rows else f"{model['url']} is not shared")
 
@@ -139,7 +178,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_with_me_step(lens, _owner, _server):
-    servers = lens.request("GET", "api/shares")["servers"]
+    servers = answer(lens.request("GET", "api/shares"), "servers")["servers"]
     for srv in servers:
         print(f"{srv['url']}  (owner {srv['owner']}, shared with {', '.join(srv['via'])})")
     if not servers:

@@ -107,36 +107,59 @@ def _known_profiles() -> list[str]:
     return [p.slug for p in load_catalog(str(config_file("profiles.yaml"))).profiles]
 
 
+def minutes_option(flag: str):
+    """An argparse type: N minutes, Nm or Nh (0 to 24 h); a bad value is argparse's usage error."""
+    import argparse
+
+    from jupyter_ext.workshop.model import WorkshopError, parse_minutes
+
+    def parse(text: str) -> int:
+        try:
+            return parse_minutes(text, flag)
+        except WorkshopError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{flag} ")) from None
+
+    return parse
+
+
 def add_prewarm_options(parser) -> None:
     parser.add_argument("--starts", help="when the class starts: YYYY-MM-DDTHH:MM (UTC) or +N[smhd]; prewarmed "
                                          "servers are not culled before it plus --grace (default: now)")
-    parser.add_argument("--grace", type=int, default=30,
-                        help="minutes after --starts that prewarmed servers are still kept (default 30)")
+    parser.add_argument("--grace", type=minutes_option("--grace"), default=30,
+                        help="minutes (N, Nm or Nh; at most 24 h) after --starts that prewarmed servers are "
+                             "still kept (default 30)")
     parser.add_argument("--profile", help="profile to prewarm (default: the workshop's first)")
-    parser.add_argument("--lead", type=int, default=20,
-                        help="Kubernetes: minutes before --starts that the user placeholders are scaled up, "
-                             "for new nodes to join and pull the image (default 20)")
+    parser.add_argument("--lead", type=minutes_option("--lead"), default=20,
+                        help="Kubernetes: minutes (N, Nm or Nh; at most 24 h) before --starts that the user "
+                             "placeholders are scaled up, for new nodes to join and pull the image (default 20)")
 
 
 def run_prewarm(args, state, ws) -> int:
     from datetime import timedelta
 
+    from jupyter_ext.cli.hubapi import HubAPIError
     from jupyter_ext.workshop import model, prewarm
 
     now = model.utcnow()
     try:
-        starts = model.parse_expiry(args.starts, now) if args.starts else now
+        starts = model.parse_starts(args.starts, now)
     except model.WorkshopError as exc:
-        raise CommandError(str(exc).replace("--expires", "--starts")) from None
-    if not 0 <= args.grace <= 24 * 60:
-        raise CommandError("--grace: minutes from 0 to 1440")
+        raise CommandError(str(exc)) from None
     profile = args.profile or (ws.profiles[0] if ws.profiles else "lab")
     if ws.profiles and profile not in ws.profiles:
         raise CommandError(f"--profile {profile!r} is not one of the workshop's: {', '.join(ws.profiles)}")
     if os.environ.get("LENS_DEPLOYMENT") == "k8s":
         return run_prewarm_k8s(args, state, ws, profile, starts, now)
+    if not ws.profiles and profile not in (known := _known_profiles()):
+        # every seat's start would fail with the hub's 400 otherwise
+        raise CommandError(f"--profile {profile!r}: no such profile; the catalog's: {', '.join(known)}")
     hold = starts + timedelta(minutes=args.grace)
     seats = list(ws.seats)
+    hub = _hub(args, state)
+    try:
+        hub.check()  # reachable, and the token is an admin's: no holds written for servers never asked for
+    except HubAPIError as exc:
+        raise CommandError(hub_trouble(exc)) from None
     # the hold comes first: a server must not be culled while the others still start
     prewarm.write_holds(state.root, dict.fromkeys(seats, hold), now)
     print(f"prewarming {len(seats)} seat(s) of {ws.name} with {profile}; kept until "
@@ -145,7 +168,11 @@ def run_prewarm(args, state, ws) -> int:
     def progress(ready, waiting, total):
         print(f"\r  {ready} of {total} ready, {waiting} starting or waiting for a start slot ", end="", flush=True)
 
-    outcome = prewarm.prewarm(_hub(args, state), seats, profile, on_progress=progress)
+    try:
+        outcome = prewarm.prewarm(hub, seats, profile, on_progress=progress)
+    except HubAPIError as exc:  # unreachable, or a token it does not take
+        print()
+        raise CommandError(hub_trouble(exc)) from None
     print()
     failed = {s: o for s, o in outcome.items() if o.startswith("failed")}
     for seat, why in failed.items():
@@ -167,8 +194,6 @@ def run_prewarm_k8s(args, state, ws, profile_slug, starts, now) -> int:
             f"on Kubernetes, run this in the lens service's pod, which applies the plan (${ph.SPEC_ENV} is set "
             "there when the chart's lens.prewarm.enabled is true): kubectl exec -n NAMESPACE deploy/lens-service "
             f"-- lens workshop prewarm {ws.name} --starts ...")
-    if not 0 <= args.lead <= 24 * 60:
-        raise CommandError("--lead: minutes from 0 to 1440")
     try:
         spec = ph.PlaceholderSpec.from_json(spec_json)
     except ph.PlaceholderError as exc:
@@ -239,6 +264,8 @@ def cmd_create(args) -> int:
         budget = model.parse_usd(args.budget_per_seat)
         repo, ref = parse_content(args.content)
         instructors = model.parse_list(args.instructors, "--instructors", USERNAME_RE)
+        if args.prewarm:
+            model.parse_starts(args.starts)  # refused before the workshop is made, not after
         if args.roster:
             try:
                 text = Path(args.roster).read_text()
@@ -419,5 +446,12 @@ def cmd_share(args) -> int:
         if exc.status == 404:
             raise CommandError(f"{args.instructor} has no server yet: start it once, then share "
                                f"({exc.message})") from None
-        raise CommandError(f"the hub refused: {exc.message}") from None
+        raise CommandError(hub_trouble(exc)) from None
     return 0
+
+
+def hub_trouble(exc) -> str:
+    """A failed hub call in the user's terms: an address problem says which setting to check."""
+    if exc.unreachable or exc.timed_out:
+        return f"{exc.message}; is --hub-url (default $LENS_BIND_URL) the hub's address, and is it up?"
+    return f"the hub refused: {exc.message}"

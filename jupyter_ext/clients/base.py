@@ -178,6 +178,9 @@ class PeerClient:
                 status, failure = resp.code, resp.error
             except (HTTPClientError, OSError) as exc:  # refused, reset, no route
                 status, failure = 599, exc
+            except ValueError as exc:  # no request could be made: "ftp://x", "hub:8000" (a bad setting)
+                raise PeerError(self.peer, 503, f"{self.peer} unreachable: {exc}", method=method, url=url,
+                                unreachable=True) from None
             finally:
                 client.close()
             if status == 599:  # no HTTP answer: a timeout, or no connection

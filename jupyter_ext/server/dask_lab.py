@@ -15,6 +15,7 @@ The pure helpers below turn the gateway's view of a user's clusters (lens's
 from __future__ import annotations
 
 import importlib
+import json
 import re
 import uuid
 from urllib.parse import urlparse
@@ -81,6 +82,46 @@ def dashboard_target(public_address: str, name: str, proxied_path: str, protocol
     return f"{protocol}{secure}://{parsed.netloc}{parsed.path.rstrip('/')}/clusters/{name}{path}"
 
 
+MAX_WORKERS = 10_000  # a sanity bound on a scale request (the gateway caps at its own limit)
+SCALE_USAGE = f'Send {{"workers": N}} or {{"adapt": {{"minimum": N, "maximum": M}}}}, whole numbers 0 to {MAX_WORKERS}.'
+
+
+def _worker_count(value) -> int:
+    """A JSON worker count: a whole number from 0 to MAX_WORKERS (2.0 is 2; true, "2", 2.5, -1 are not)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(value)
+    if isinstance(value, float) and not value.is_integer():  # also inf and nan
+        raise ValueError(value)
+    if not 0 <= value <= MAX_WORKERS:
+        raise ValueError(value)
+    return int(value)
+
+
+def scale_change(body: bytes) -> dict:
+    """The PATCH body of ``dask/clusters/ID``: ``{"workers": N}`` or ``{"adapt": {"minimum": N,
+    "maximum": M}}`` (dask-labextension sends the whole cluster model, changed). ValueError
+    (with SCALE_USAGE or what is wrong) for anything else."""
+    try:
+        change = json.loads(body or b"{}")
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+        raise ValueError("The request body must be JSON.") from None
+    if not isinstance(change, dict):
+        raise ValueError(SCALE_USAGE)
+    adapt = change.get("adapt")
+    try:
+        if adapt:
+            if not isinstance(adapt, dict):
+                raise ValueError(adapt)
+            minimum, maximum = _worker_count(adapt.get("minimum")), _worker_count(adapt.get("maximum"))
+        else:
+            return {"workers": _worker_count(change.get("workers"))}
+    except ValueError:
+        raise ValueError(SCALE_USAGE) from None
+    if minimum > maximum:
+        raise ValueError(f"Adapt's minimum ({minimum}) is more than its maximum ({maximum}).")
+    return {"adapt": {"minimum": minimum, "maximum": maximum}}
+
+
 # -- the stand-ins ----------------------------------------------------------
 class _LoadedOnFirstUse(web.RequestHandler):
     """Builds the real handler (``real`` in jupyter_ext.server.dask_lab_gateway) when
@@ -112,6 +153,8 @@ def dask_lab_handlers() -> list[tuple]:
     """dask-labextension's routes (relative to the server's base URL)."""
     return [
         (rf"/dask/clusters/{CLUSTER_ID}", LazyClusterHandler),
+        # any other id: the same handler's JSON 404, not the server's HTML page
+        (r"/dask/clusters/(?P<cluster_id>[^/]+)", LazyClusterHandler),
         (r"/dask/clusters/?", LazyClusterHandler),
         (rf"/dask/dashboard/{CLUSTER_ID}(?P<proxied_path>.+)", LazyDashboardHandler),
         (r"/dask/dashboard-check/(?P<url>.+)", LazyDashboardCheckHandler),

@@ -33,7 +33,7 @@ from tornado import httpclient, web
 
 from jupyter_ext.clients.base import PeerError, path
 from jupyter_ext.clients.gateway import UserGatewayClient
-from jupyter_ext.server.dask_lab import cluster_model, dashboard_target
+from jupyter_ext.server.dask_lab import cluster_model, dashboard_target, scale_change
 
 AUTH_RESOURCE = "lens"
 
@@ -157,23 +157,18 @@ class GatewayClusterHandler(DaskClusterHandler):
     @authorized
     async def patch(self, cluster_id: str) -> None:
         try:
-            change = json.loads(self.request.body or b"{}")
-            adapt = change.get("adapt")
-            workers = None if adapt else int(change["workers"])
-            if adapt:
-                minimum, maximum = int(adapt["minimum"]), int(adapt["maximum"])
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise web.HTTPError(400, 'Send {"workers": N} or {"adapt": {"minimum": N, "maximum": M}}.') from None
+            change = scale_change(self.request.body)
+        except ValueError as exc:
+            raise web.HTTPError(400, str(exc)) from None
         try:
             model = await manager.find(cluster_id)
             if model is None:
                 raise web.HTTPError(404, f"Dask cluster {cluster_id} not found")
-            if adapt:
-                await manager.adapt_cluster(model, minimum, maximum)
-                model = {**model, "adapt": {"minimum": minimum, "maximum": maximum}}
+            if "adapt" in change:
+                await manager.adapt_cluster(model, change["adapt"]["minimum"], change["adapt"]["maximum"])
             else:
-                await manager.scale_cluster(model, workers)
-                model = {**model, "workers": workers}
+                await manager.scale_cluster(model, change["workers"])
+            model = {**model, **change}
         except PeerError as exc:
             raise _peer_error(exc) from None
         self.finish(json.dumps(model))
@@ -226,7 +221,10 @@ class GatewayDashboardCheckHandler(DaskDashboardCheckHandler):
     """Upstream's check, plus the hop's login for this user's gateway dashboards
     (a URL pasted into the panel): fetched with this server's hub token."""
 
+    auth_resource = AUTH_RESOURCE
+
     @web.authenticated
+    @authorized
     async def get(self, url) -> None:
         link = unquote(url)
         prefix = public_address().rstrip("/") + "/clusters/"

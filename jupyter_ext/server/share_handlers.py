@@ -17,6 +17,17 @@ from jupyter_ext.clients.base import PeerError, path
 from jupyter_ext.server.base import LensAPIHandler
 
 
+def json_object(body: bytes | None) -> dict:
+    """A request body that is a JSON object (none: ``{}``), or 400 before anything is forwarded."""
+    try:
+        data = json.loads(body or b"{}")
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+        raise web.HTTPError(400, "The request body must be JSON.") from None
+    if not isinstance(data, dict):
+        raise web.HTTPError(400, "The request body must be a JSON object.")
+    return data
+
+
 class SharesHandler(LensAPIHandler):
     def require_owner(self) -> str:
         owner = os.environ.get("JUPYTERHUB_USER", "")
@@ -31,10 +42,7 @@ class SharesHandler(LensAPIHandler):
         server = os.environ.get("JUPYTERHUB_SERVER_NAME", "")
         body = None
         if method != "GET":
-            try:
-                body = json.loads(self.request.body or b"{}")
-            except ValueError:
-                raise web.HTTPError(400, "The request body must be JSON.") from None
+            body = json_object(self.request.body)
         try:
             model = await self.lens_client().request(method, path("api", "shares", owner, *([server] if server else [])),
                                                      body)

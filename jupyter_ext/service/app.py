@@ -21,7 +21,7 @@ from jupyter_ext.clients.hub import HubClient
 from .. import __version__
 from ..db.engine import default_url, make_engine
 from ..db.migrate import POLICIES, SchemaError, ensure_schema
-from .base import scrub_uri
+from .base import NotFoundHandler, scrub_uri
 from .handlers import core_handlers
 from .oauth import LensHubOAuth, LensOAuthCallbackHandler
 
@@ -155,6 +155,7 @@ class LensService(Application):
             cookie_secret=self.cookie_secret(),
             xsrf_cookies=False,
             log_function=log_request,
+            default_handler_class=NotFoundHandler,
         )
 
     def cookie_secret(self) -> bytes:

@@ -137,6 +137,14 @@ class LensHandler(HubOAuthenticated, web.RequestHandler):
         return f"{self.request.method} {scrub_uri(self.request.uri)} ({self.request.remote_ip})"
 
 
+class NotFoundHandler(LensHandler):
+    """Any path no route matches (``api/shares/alice/..`` arrives as ``api/shares/``): a JSON
+    404 like every other refusal, not tornado's HTML page."""
+
+    async def prepare(self):
+        raise web.HTTPError(404, "No such lens service route.")
+
+
 class LensPageHandler(LensHandler):
     """HTML pages: unauthenticated browsers are sent through hub OAuth."""
 

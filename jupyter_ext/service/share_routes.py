@@ -19,13 +19,31 @@ from tornado import web
 from ..clients.base import PeerError
 from .base import LensHandler
 
+MAX_NAME = 255
+
 
 def share_target(body: dict) -> dict:
     """``{"user": NAME}`` or ``{"group": NAME}`` from a request body, or 400 saying what is wrong."""
     user, group = body.get("user"), body.get("group")
-    if bool(user) == bool(group) or not isinstance(user or group, str) or len(user or group) > 255:
+    if bool(user) == bool(group) or not isinstance(user or group, str):
         raise web.HTTPError(400, 'Name exactly one user or one group: {"user": NAME} or {"group": NAME}.')
-    return {"user": user.strip()} if user else {"group": group.strip()}
+    kind, name = ("user", user) if user else ("group", group)
+    name = name.strip()
+    # checked here: a blank name would reach the hub client's own check (a 500), and
+    # control characters only end up in logs
+    if not name or len(name) > MAX_NAME or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise web.HTTPError(400, f"A {kind} name is 1 to {MAX_NAME} characters, none of them control characters.")
+    return {kind: name}
+
+
+def revoke_body(body: dict) -> dict:
+    """DELETE's body: ``{"all": true}`` alone, or one user or group (``share_target``)."""
+    if "all" not in body:
+        return share_target(body)
+    if body["all"] is not True or body.get("user") or body.get("group"):
+        raise web.HTTPError(400, 'Revoke every share with {"all": true} alone, or one with {"user": NAME} '
+                                 'or {"group": NAME}.')
+    return {"all": True}
 
 
 def server_url(owner: str, server: str) -> str:
@@ -40,12 +58,18 @@ def share_rows(items: list[dict]) -> list[dict]:
     ]
 
 
+def has_share(items: list[dict], kind: str, name: str) -> bool:
+    return any(row["kind"] == kind and row["name"] == name for row in share_rows(items))
+
+
 class ServerSharesHandler(LensHandler):
     def require_owner(self, owner: str) -> dict:
         who = self.require_identity()
         if self.is_admin or (who.get("kind") == "user" and who.get("name") == owner):
             return who
-        raise web.HTTPError(403, f"Only {owner}, whose server it is, or an admin may share it or revoke its shares.")
+        # ("%s", text): names from the URL may hold '%', which tornado's log line would format
+        raise web.HTTPError(403, "%s", f"Only {owner}, whose server it is, or an admin may share it or revoke "
+                                       "its shares.")
 
     async def hub_step(self, step):
         try:
@@ -53,7 +77,7 @@ class ServerSharesHandler(LensHandler):
         except PeerError as exc:
             # the hub's own words: "No such user: x", "No such server: alice/x"
             status = exc.status if exc.status in (400, 404) else 502
-            raise web.HTTPError(status, exc.message) from None
+            raise web.HTTPError(status, "%s", exc.message) from None
 
     async def model(self, hub, owner: str, server: str) -> dict:
         return {"owner": owner, "server": server, "url": server_url(owner, server),
@@ -78,18 +102,22 @@ class ServerSharesHandler(LensHandler):
 
     async def delete(self, owner, server=None):
         who = self.require_owner(owner)
-        server, body = server or "", self.json_body()
+        server, body = server or "", revoke_body(self.json_body())
 
         async def step(hub):
-            if body.get("all") is True:
+            if body.get("all"):
                 await hub.revoke_all_shares(owner, server)
             else:
-                await hub.revoke_share(owner, server, **share_target(body))
+                # the hub takes revoking a share that is not there (a typo) as done: say so instead
+                (kind, name), = body.items()
+                if not has_share(await hub.server_shares(owner, server), kind, name):
+                    raise web.HTTPError(404, "%s", f"{server_url(owner, server)} is not shared with {kind} {name}.")
+                await hub.revoke_share(owner, server, **body)
             return await self.model(hub, owner, server)
 
         model = await self.hub_step(step)
-        self.log.info("%s revoked %s of %s", who.get("name"), "every share" if body.get("all") is True
-                      else share_target(body), server_url(owner, server))
+        self.log.info("%s revoked %s of %s", who.get("name"), "every share" if body.get("all") else body,
+                      server_url(owner, server))
         self.write_json(model)
 
 
@@ -104,7 +132,7 @@ class SharedWithMeHandler(LensHandler):
             for group in who.get("groups") or []:
                 items += await hub.group_shared_with(group)
         except PeerError as exc:
-            raise web.HTTPError(502, exc.message) from None
+            raise web.HTTPError(502, "%s", exc.message) from None
         servers = {}
         for item in items:
             srv = item.get("server") or {}

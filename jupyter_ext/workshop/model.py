@@ -36,13 +36,15 @@ def parse_expiry(text: str, now: datetime | None = None) -> datetime:
     now = now or utcnow()
     text = (text or "").strip()
     m = RELATIVE_RE.match(text)
-    if m:
-        return (now + timedelta(**{UNITS[m.group(2)]: int(m.group(1))})).replace(microsecond=0)
     try:
+        if m:
+            return (now + timedelta(**{UNITS[m.group(2)]: int(m.group(1))})).replace(microsecond=0)
         if len(text) == 10:
             day = datetime.strptime(text, "%Y-%m-%d")
             return day + timedelta(days=1)
         value = datetime.fromisoformat(text)
+    except OverflowError:  # +99999999999d, 9999-12-31 (through that day): past datetime's range
+        raise WorkshopError(f"--expires {text!r}: too far ahead") from None
     except ValueError:
         raise WorkshopError(
             f"--expires {text!r}: use YYYY-MM-DD, YYYY-MM-DDTHH:MM (UTC) or +N followed by s, m, h or d"
@@ -50,6 +52,41 @@ def parse_expiry(text: str, now: datetime | None = None) -> datetime:
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value
+
+
+STARTS_LEEWAY = timedelta(minutes=5)  # "--starts 15:00" typed at 15:02 still means this class
+
+
+def parse_starts(text: str | None, now: datetime | None = None) -> datetime:
+    """--starts of a prewarm: when the class starts, YYYY-MM-DDTHH:MM[:SS] (UTC) or +N[s|m|h|d];
+    none: now. A bare date is refused (a class starts at a time; as --expires it would mean the
+    next midnight), and so is a time already past."""
+    now = now or utcnow()
+    text = (text or "").strip()
+    if not text:
+        return now
+    if len(text) == 10 and not text.startswith("+"):
+        raise WorkshopError(f"--starts {text!r}: give the time too, YYYY-MM-DDTHH:MM (UTC)")
+    try:
+        starts = parse_expiry(text, now)
+    except WorkshopError as exc:
+        raise WorkshopError(str(exc).replace("--expires", "--starts").replace("YYYY-MM-DD, ", "")) from None
+    if starts < now - STARTS_LEEWAY:
+        raise WorkshopError(f"--starts {text!r}: {starts:%Y-%m-%d %H:%M} UTC is in the past (now "
+                            f"{now:%Y-%m-%d %H:%M} UTC); leave --starts out for a class that starts now")
+    return starts
+
+
+MINUTES_RE = re.compile(r"^(\d{1,5})([mh]?)$")
+
+
+def parse_minutes(text: str, flag: str, maximum: int = 24 * 60) -> int:
+    """--grace / --lead: N minutes, or N followed by m or h; 0 to ``maximum`` minutes."""
+    m = MINUTES_RE.match((text or "").strip().lower())
+    minutes = int(m.group(1)) * (60 if m.group(2) == "h" else 1) if m else -1
+    if not 0 <= minutes <= maximum:
+        raise WorkshopError(f"{flag} {text!r}: minutes from 0 to {maximum}, as N, Nm or Nh (e.g. 30, 90m, 2h)")
+    return minutes
 
 
 def parse_usd(text: str | float | int | None, field_name: str = "--budget-per-seat") -> int | None:

@@ -206,6 +206,21 @@ def test_a_second_user_sees_none_of_the_first_users_clusters(browser, stack, own
     assert server_get(stack, first, owner_token, "lens/api/dask").json()["clusters"][0]["name"] == cluster
 
 
+def test_bad_scale_requests_are_400_and_odd_ids_404_as_json(stack, owner, notebook_cluster):
+    """Through the real server and gateway: what the sidebar never sends is refused, never a 500."""
+    name, _ = owner
+    cluster, token = notebook_cluster
+    (model,) = [m for m in server_get(stack, name, token, "dask/clusters").json() if m["gateway_name"] == cluster]
+    rel = f"dask/clusters/{model['id']}"
+    for body in (b'{"workers": Infinity}', b'{"workers": -1}', b'{"workers": "2"}', b'{"workers": 2.5}',
+                 b'{"workers": 1000000}', b'{"adapt": {"minimum": 3, "maximum": 1}}', b"[1]", b"[" * 50_000):
+        r = server_get(stack, name, token, rel, "PATCH", data=body)
+        assert r.status_code == 400 and r.json()["message"], (body[:40], r.status_code, r.text[:200])
+    for odd in ("not-a-uuid", "..%2F..%2Fhub", "x" * 300):
+        r = server_get(stack, name, token, f"dask/clusters/{odd}")
+        assert r.status_code == 404 and "not found" in r.json()["message"], (odd, r.status_code, r.text[:200])
+
+
 def test_scale_then_shut_down_from_the_sidebar(lab, stack, owner, notebook_cluster, artifacts):
     name, _ = owner
     cluster, token = notebook_cluster

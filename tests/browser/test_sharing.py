@@ -205,6 +205,8 @@ def test_alice_shares_her_lab_with_bob_they_edit_together_then_she_revokes(stack
         # -- alice revokes: bob's browser session gets 403 within seconds
         revoked = lens_share(stack, alice["token"], "revoke", "--user", bob["name"])
         assert revoked.returncode == 0, revoked.stderr
+        again = lens_share(stack, alice["token"], "revoke", "--user", bob["name"])  # the hub says "done"
+        assert again.returncode == 2 and f"is not shared with user {bob['name']}" in again.stderr, again.stderr
         t0 = time.monotonic()
         status = None
         while time.monotonic() - t0 < REVOKE_DEADLINE_S:

@@ -35,10 +35,11 @@ class Peer:
                     status, data = answers.pop(0) if len(answers) > 1 else answers[0]
                 else:
                     status, data = 200, {"path": self.path, "method": self.command}
-                raw = json.dumps(data).encode()
+                # bytes: sent as they are (an HTML error page, not a lens peer's JSON)
+                raw = data if isinstance(data, bytes) else json.dumps(data).encode()
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", "text/html" if isinstance(data, bytes) else "application/json")
                     self.send_header("Content-Length", str(len(raw)))
                     self.end_headers()
                     self.wfile.write(raw)

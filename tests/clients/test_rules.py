@@ -94,6 +94,13 @@ async def test_unreachable_peer_is_a_503_peer_error():
         await LensClient("").me()
 
 
+@pytest.mark.parametrize("base", ["ftp://hub/services/lens/", "hub:8000/services/lens/", "not a url"])
+async def test_a_url_no_request_can_be_made_to_is_a_peer_error(base):
+    with pytest.raises(PeerError) as err:  # tornado's ValueError was a traceback in `lens share`
+        await LensClient(base, "tok", attempts=3, backoff=0.01).me()
+    assert err.value.unreachable and err.value.status == 503 and "unreachable" in err.value.message
+
+
 def test_path_parts_are_quoted():
     assert path("users", "a/b?c", "servers", "x y") == "users/a%2Fb%3Fc/servers/x%20y"
     assert path("api", "check", params={"user": "a&b", "rate": None}) == "api/check?user=a%26b"

@@ -13,8 +13,17 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from jupyter_ext.hub.dask_env import LABEXTENSION_ENV, gateway_env
-from jupyter_ext.server.dask_lab import CLUSTER_ID, cluster_id, cluster_model, dashboard_target
+from jupyter_ext.server.dask_lab import (
+    CLUSTER_ID,
+    MAX_WORKERS,
+    cluster_id,
+    cluster_model,
+    dashboard_target,
+    scale_change,
+)
 from tests.support.hub import REPO
 
 HEX = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
@@ -82,6 +91,22 @@ LAZY_PROBE = textwrap.dedent("""
         seen["after_request"] = [m for m in HEAVY if m in sys.modules]
         r = await AsyncHTTPClient().fetch(url, raise_error=False, follow_redirects=False)
         seen["anonymous"] = r.code
+        auth = {"Authorization": "token t0k"}
+        one = url + "/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+        seen["bad_scale"] = []
+        for body in (b'{"workers": Infinity}', b'{"workers": -1}', b'{"workers": "2"}', b"[" * 50000, b"{"):
+            r = await AsyncHTTPClient().fetch(one, method="PATCH", body=body, headers=auth, raise_error=False)
+            seen["bad_scale"].append([r.code, r.headers.get("Content-Type", ""), r.body.decode()])
+        r = await AsyncHTTPClient().fetch(one, method="PATCH", body=b'{"workers": 1}', raise_error=False,
+                                          follow_redirects=False)
+        seen["anonymous_scale"] = r.code
+        r = await AsyncHTTPClient().fetch(url + "/not-a-uuid", headers=auth, raise_error=False)
+        seen["odd_id"] = [r.code, r.headers.get("Content-Type", "")]
+        check = app.connection_url.rstrip("/") + "/dask/dashboard-check/http%3A%2F%2Fexample.invalid%2Fstatus"
+        r = await AsyncHTTPClient().fetch(check, raise_error=False, follow_redirects=False)
+        seen["anonymous_check"] = r.code
+        r = await AsyncHTTPClient().fetch(check, headers=auth, raise_error=False, request_timeout=60)
+        seen["check"] = [r.code, r.body.decode()]
 
     app.io_loop.run_sync(ask) if hasattr(app, "io_loop") and app.io_loop else asyncio.run(ask())
     print(json.dumps(seen))
@@ -102,3 +127,38 @@ def test_a_server_start_imports_no_dask_the_first_request_does(tmp_path):
     assert seen["status"] == 503 and "DASK_GATEWAY__ADDRESS" in seen["body"], seen
     assert {"dask_labextension", "distributed"} <= set(seen["after_request"]), seen
     assert seen["anonymous"] in (302, 403), seen
+    # bad scale requests: 400 with a JSON message (Infinity and deep nesting were 500s)
+    for status, ctype, body in seen["bad_scale"]:
+        assert status == 400 and "json" in ctype, seen["bad_scale"]
+        assert "Send" in json.loads(body)["message"] or "must be JSON" in json.loads(body)["message"], body
+    assert seen["anonymous_scale"] in (302, 403), seen
+    # an id not shaped like a uuid reaches the handler (its JSON answer: here, no gateway), not the HTML 404
+    assert seen["odd_id"][0] == 503 and "json" in seen["odd_id"][1], seen
+    assert seen["anonymous_check"] in (302, 403), seen
+    assert seen["check"][0] == 200 and json.loads(seen["check"][1])["isActive"] is False, seen  # @authorized lets the owner in
+
+
+@pytest.mark.parametrize("body", [
+    b"", b"{}", b"not json", b"[1]", b'"workers"', b"[" * 100_000,  # deep nesting: RecursionError, was a 500
+    b'{"workers": -1}', b'{"workers": Infinity}', b'{"workers": NaN}', b'{"workers": 1e400}',  # inf: a 500
+    b'{"workers": 2.5}', b'{"workers": "2"}', b'{"workers": true}', b'{"workers": null}',
+    b'{"workers": %d}' % (MAX_WORKERS + 1), b'{"workers": 10000000000000000000000000}',
+    b'{"adapt": true}', b'{"adapt": [1, 2]}', b'{"adapt": {"minimum": 1}}', b'{"adapt": {"minimum": -1, "maximum": 2}}',
+    b'{"adapt": {"minimum": 3, "maximum": 2}}', b'{"adapt": {"minimum": "0", "maximum": 2}}',
+    "{\"workers\": \"\u00e9\"}".encode(), b'{"workers": "\xff"}',
+])
+def test_a_bad_scale_request_is_refused_with_what_to_send(body):
+    with pytest.raises(ValueError) as info:
+        scale_change(body)
+    assert "Send" in str(info.value) or "must be JSON" in str(info.value) or "more than" in str(info.value)
+
+
+def test_scale_requests_as_dask_labextension_sends_them():
+    model = {"id": "x", "name": "n", "workers": 1, "cores": 1}  # the panel sends the changed model back
+    assert scale_change(json.dumps({**model, "workers": 3}).encode()) == {"workers": 3}
+    assert scale_change(b'{"workers": 0}') == {"workers": 0}
+    assert scale_change(b'{"workers": 4.0}') == {"workers": 4}
+    assert scale_change(json.dumps({**model, "adapt": {"minimum": 0, "maximum": 5}}).encode()) == {
+        "adapt": {"minimum": 0, "maximum": 5}}
+    assert scale_change(b'{"adapt": {"minimum": 2, "maximum": 2}}') == {"adapt": {"minimum": 2, "maximum": 2}}
+    assert scale_change(b'{"adapt": null, "workers": 2}') == {"workers": 2}  # adapt off

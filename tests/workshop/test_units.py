@@ -76,6 +76,35 @@ def test_settings_parsing():
         model.check_profiles(("lab", "gpu"), ["lab", "vscode"])
 
 
+def test_expiry_beyond_datetimes_range_is_a_workshop_error():
+    for text in ("+99999999999d", "+999999999d", "9999-12-31", "+" + "9" * 5000 + "s"):
+        with pytest.raises(model.WorkshopError, match="--expires"):  # were OverflowError / ValueError
+            model.parse_expiry(text, NOW)
+
+
+def test_prewarm_starts_is_a_time_now_or_ahead():
+    assert model.parse_starts(None, NOW) == NOW and model.parse_starts("  ", NOW) == NOW
+    assert model.parse_starts("+2h", NOW) == NOW + timedelta(hours=2)
+    assert model.parse_starts("2026-11-24T13:30", NOW) == datetime(2026, 11, 24, 13, 30)
+    assert model.parse_starts("2026-11-24T14:00+02:00", NOW) == NOW  # an offset is converted to UTC
+    assert model.parse_starts("2026-11-24T11:57", NOW) == datetime(2026, 11, 24, 11, 57)  # typed a moment late
+    for text, says in (("2026-11-25", "give the time too"),  # as --expires this meant the next midnight
+                       ("2026-11-24T11:00", "is in the past"), ("2020-01-01T00:00", "is in the past"),
+                       ("+-5m", "--starts"), ("+5x", "--starts"), ("tomorrow", "--starts"),
+                       ("+99999999999d", "too far ahead"), ("2026-13-01T00:00", "--starts")):
+        with pytest.raises(model.WorkshopError, match=says) as info:
+            model.parse_starts(text, NOW)
+        assert "--expires" not in str(info.value)
+
+
+def test_prewarm_minutes():
+    assert [model.parse_minutes(t, "--grace") for t in ("0", "30", " 45 ", "90m", "2h", "24H", "1440")] == [
+        0, 30, 45, 90, 120, 1440, 1440]
+    for bad in ("-5", "1441", "25h", "30s", "1d", "abc", "", "3.5", "1e3", "+5", "99999999999999999999"):
+        with pytest.raises(model.WorkshopError, match="--grace .*minutes from 0 to 1440"):
+            model.parse_minutes(bad, "--grace")
+
+
 def test_content_links():
     assert parse_content("http://127.0.0.1:9/x/course.git@v1.2") == ("http://127.0.0.1:9/x/course.git", "v1.2")
     assert parse_content("https://user@host/course.git") == ("https://user@host/course.git", None)

@@ -319,3 +319,26 @@ def test_an_instructor_shares_their_server_with_the_seats(wstack):
     finally:
         wstack.stop_server("teachsh")
         lens(wstack, "close", "wsh")
+
+
+def test_a_token_the_hub_refuses_is_said_so_not_a_traceback(wstack):
+    """prewarm and share with a made-up token (on stdin): the hub's refusal, exit status 2."""
+    import subprocess
+    import sys
+
+    from tests.workshop.conftest import LENS_MAIN
+
+    lens(wstack, "create", "wst", "--seats", "1", "--expires", "+1d", "--instructors", "teachst")
+    try:
+        env = {k: v for k, v in wstack.env.items() if k != "LENS_ADMIN_TOKEN"}
+        for args in (["prewarm", "wst", "--starts", "+1h"], ["share", "wst", "--from", "teachst"]):
+            argv = [sys.executable, "-c", LENS_MAIN, "workshop", "--state", str(wstack.state), "--hub-url",
+                    wstack.url, "--token-stdin", *args]
+            r = subprocess.run(argv, input="not-a-token\n", capture_output=True, text=True, env=env, timeout=120)
+            assert r.returncode == 2 and "the hub refused" in r.stderr, (args, r.returncode, r.stderr)
+            assert "Traceback" not in r.stderr, r.stderr
+        from jupyter_ext.workshop.prewarm import read_holds
+
+        assert "wst-01" not in read_holds(wstack.state)  # refused before any seat was held
+    finally:
+        lens(wstack, "close", "wst")
