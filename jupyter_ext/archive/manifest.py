@@ -21,10 +21,13 @@ HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def check_relpath(path: str) -> str:
-    """Return ``path`` if it is a clean relative POSIX path, else raise UnsafePath."""
-    if not isinstance(path, str) or not path or "\x00" in path or "\\" in path:
-        raise UnsafePath(f"path {path!r}: empty or contains NUL/backslash")
-    if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
+    """Return ``path`` if it is a clean relative POSIX path, else raise UnsafePath.
+    Backslashes and colons are ordinary characters in POSIX names (systemd's unit
+    names hold ``\\x2d``; ``c:notes`` is a file name): archives and restores run on
+    Linux, so only NUL, absolute paths and ``.``/``..`` components are refused."""
+    if not isinstance(path, str) or not path or "\x00" in path:
+        raise UnsafePath(f"path {path!r}: empty or contains NUL")
+    if path.startswith("/"):
         raise UnsafePath(f"path {path!r}: absolute paths are refused")
     parts = path.split("/")
     if any(p in ("", ".", "..") for p in parts):

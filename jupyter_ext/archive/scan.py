@@ -102,6 +102,21 @@ def scan(sources: list[str], out=None) -> tuple[list[tuple[FileEntry, Source]], 
     return out, skipped
 
 
+def is_utf8(text: str) -> bool:
+    """Whether a name from the file system is valid UTF-8 (Python hands other bytes
+    over as lone surrogates, which the manifest's UTF-8 cannot hold)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(text: str) -> str:
+    """A name with its non-UTF-8 bytes as ``\\xNN`` escapes, for messages."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _entry(rel: str, st: os.stat_result, readlink) -> FileEntry | None:
     mode = stat.S_IMODE(st.st_mode)
     if stat.S_ISDIR(st.st_mode):
@@ -121,11 +136,18 @@ def _walk(full: str, rel: str, out: list, skipped: list, parent_fd: int | None) 
     looked up in (None for a top-level source, looked up by path)."""
     name = os.path.basename(full) if parent_fd is not None else full
     at = {"dir_fd": parent_fd} if parent_fd is not None else {}
+    if not is_utf8(rel):
+        skipped.append(f"{printable(rel)}: the name is not UTF-8 (rename it to archive it); "
+                       "skipped")
+        return
     try:
         st = os.stat(name, follow_symlinks=False, **at)
         entry = _entry(rel, st, lambda: os.readlink(name, **at))
     except (UnsafePath, OSError):
         skipped.append(rel)
+        return
+    if entry is not None and not is_utf8(entry.target):
+        skipped.append(f"{rel}: the link's target is not UTF-8; skipped")
         return
     if entry is None:
         skipped.append(rel)

@@ -117,9 +117,15 @@ def cmd_create(args):
         _out(args, res, "\n".join(lines))
         return 0
     a = res["archive"]
-    _out(args, res, f"archive {a['id'][:12]} {a['name']}: {a['files']} files, "
-         f"{_mb(a['size'])}, added {_mb(a['added_bytes'])} in {p['packs']} packs, "
-         f"{p['mb_per_s']:.1f} MB/s")
+    text = (f"archive {a['id'][:12]} {a['name']}: {a['files']} files, "
+            f"{_mb(a['size'])}, added {_mb(a['added_bytes'])} in {p['packs']} packs, "
+            f"{p['mb_per_s']:.1f} MB/s")
+    skipped = res.get("skipped") or []
+    if skipped:  # never silent: what is not in the archive is named
+        more = f" (+{len(skipped) - 5} more)" if len(skipped) > 5 else ""
+        text += (f"\nskipped {len(skipped)} (unreadable, special files, changed while read, or "
+                 f"names that are not UTF-8): {'; '.join(skipped[:5])}{more}")
+    _out(args, res, text)
     return 0
 
 

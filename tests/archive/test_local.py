@@ -281,3 +281,24 @@ def test_restore_with_temp_names_when_names_are_taken(tmp_path, monkeypatch):
     eng.restore("a", target=str(out), owner="alice", principal=ALICE, overwrite=True)
     assert snapshot(str(out / "data")) == snapshot(src)
     assert not [n for _d, _s, names in os.walk(out) for n in names if "lens-tmp" in n]
+
+
+def test_odd_posix_names_round_trip_and_non_utf8_names_are_reported(tmp_path):
+    """Backslashes and colons are ordinary in POSIX names (systemd units hold `\\x2d`);
+    a name that is not UTF-8 cannot go into the manifest: it is skipped and named."""
+    src = tmp_path / "src"
+    (src / "C:").mkdir(parents=True)
+    (src / "C:" / "x").write_text("drive-like folder")
+    (src / "system-systemd\\x2dcryptsetup.slice").write_text("unit")
+    (src / "c:notes").write_text("colon")
+    with open(os.fsencode(src) + b"/caf\xe9-latin1.txt", "wb") as f:
+        f.write(b"latin-1 name")
+    eng = engine(str(tmp_path / "repo"))
+    res = eng.create([str(src)], owner="alice", principal=ALICE, name="odd")
+    assert res["archive"]["files"] == 3
+    assert [s for s in res["skipped"] if "caf\\xe9-latin1.txt" in s and "not UTF-8" in s]
+    out = tmp_path / "out"
+    eng.restore("odd", target=str(out), owner="alice", principal=ALICE)
+    assert (out / "src" / "system-systemd\\x2dcryptsetup.slice").read_text() == "unit"
+    assert (out / "src" / "C:" / "x").read_text() == "drive-like folder"
+    assert (out / "src" / "c:notes").read_text() == "colon"

@@ -100,10 +100,16 @@ def test_chunker_params_validated():
 
 
 @pytest.mark.parametrize("bad", ["../x", "a/../../x", "/etc/passwd", "a//b", "", "a/./b",
-                                 "C:/x", "a\x00b"])
+                                 "a\x00b", "x/.."])
 def test_relpath_refuses_escapes(bad):
     with pytest.raises(UnsafePath):
         check_relpath(bad)
+
+
+@pytest.mark.parametrize("good", ["system-systemd\\x2dcryptsetup.slice", "C:/x", "c:notes",
+                                  "a\\..\\b", "...", "..x/y"])
+def test_relpath_takes_posix_names_that_look_odd(good):
+    assert check_relpath(good) == good
 
 
 def test_symlink_targets():
