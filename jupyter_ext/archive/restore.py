@@ -166,24 +166,28 @@ class Restorer:
         self._last_save = 0.0
         self._save_took = 0.0
         self._lock = threading.Lock()
-        self._created_set: set | None = None
         table = plan.table
         # one bit per entry (by seq): finished; and absent when this restore began
         # (created under its own name; on resume, a regular file there is this
         # restore's partial file)
         self.done = Bits.decode(self.state.get("done_bits"), table.size)
         self.new = Bits.decode(self.state.get("new_bits"), table.size)
-        if "done" in self.state or "new_files" in self.state:
-            self._from_path_lists(self.state.pop("done", []), self.state.pop("new_files", []))
+        # folders this restore created (they get the archive's modes at the end)
+        self.created = Bits.decode(self.state.get("created_bits"), table.size)
+        if {"done", "new_files", "created_dirs"} & set(self.state):
+            self._from_path_lists(self.state.pop("done", []), self.state.pop("new_files", []),
+                                  self.state.pop("created_dirs", []))
 
-    def _from_path_lists(self, done: list, new: list) -> None:
+    def _from_path_lists(self, done: list, new: list, created: list) -> None:
         """A state saved by a lens that listed paths: its lists become bits."""
-        done_paths, new_paths = set(done), set(new)
+        done_paths, new_paths, created_paths = set(done), set(new), set(created)
         for f in self.plan.table.entries():
             if f.path in done_paths:
                 self.done.add(f.seq)
             if f.path in new_paths:
                 self.new.add(f.seq)
+            if f.path in created_paths:
+                self.created.add(f.seq)
 
     # -- state ---------------------------------------------------------------
     def save(self, force: bool = True) -> None:
@@ -194,6 +198,8 @@ class Restorer:
             started = time.monotonic()
             self.state["updated"] = _now()
             self.state["done_bits"], self.state["new_bits"] = self.done.encode(), self.new.encode()
+            with self._lock:
+                self.state["created_bits"] = self.created.encode()
             self.state["done_count"] = self.done.count
             self.repo.save_state(self.id, self.state)
             self._last_save = time.monotonic()
@@ -607,29 +613,31 @@ class Restorer:
             self.state.setdefault("modes_masked", []).append(f.path)
         return safe_mode(f.mode, self.umask)
 
-    def _created(self, rel: str) -> None:
-        with self._lock:  # batch threads may create folders too
-            created = self.state.setdefault("created_dirs", [])
-            if self._created_set is None:
-                self._created_set = set(created)
-            if rel not in self._created_set:
-                self._created_set.add(rel)
-                created.append(rel)
+    def _created(self, rel: str, seq: int | None = None) -> None:
+        """A folder this restore creates (``DirWalker``'s ``on_create``; batch threads
+        too): a bit for the archive's folders, a name for any other."""
+        if seq is None:
+            f = self.plan.table.lookup(rel)
+            seq = f.seq if f is not None and f.type == DIR else None
+        with self._lock:
+            if seq is not None:
+                self.created.add(seq)
+            elif rel not in self.state.setdefault("created_other", []):
+                self.state["created_other"].append(rel)
 
     def _finish_dirs(self, w: DirWalker) -> None:
         """Modes and mtimes of folders, deepest first: those this restore created,
         and existing ones only with ``overwrite``. Modes are masked (safe_mode)."""
-        created = set(self.state.get("created_dirs", []))
-        by_path = {f.path: f for f in self.plan.table.entries(DIR)}
-        todo = set(created) | (set(by_path) if self.overwrite else set())
-        for rel in sorted(todo, key=lambda p: -p.count("/")):
+        for f in self.plan.table.dirs_deepest_first():
+            if f.seq in self.created or self.overwrite:
+                fd = w.open(f.path.split("/"))
+                if fd is not None:
+                    os.fchmod(fd, self._mode(f))
+                    os.utime(fd, ns=(f.mtime_ns, f.mtime_ns))
+        for rel in sorted(self.state.get("created_other", []), key=lambda p: -p.count("/")):
             fd = w.open(rel.split("/"))
-            if fd is None:
-                continue
-            f = by_path.get(rel)
-            os.fchmod(fd, self._mode(f) if f else safe_mode(0o777, self.umask))
-            if f is not None:
-                os.utime(fd, ns=(f.mtime_ns, f.mtime_ns))
+            if fd is not None:
+                os.fchmod(fd, safe_mode(0o777, self.umask))
 
     def run(self, wait: bool = True) -> dict:
         """Restore (resuming unfinished state). Returns the final state dict."""
@@ -650,7 +658,7 @@ class Restorer:
                 # are recorded before they exist, so a resumed restore knows them too
                 for f in table.entries(DIR):
                     if w.lstat(self._parts(f.path)) is None:
-                        self._created(f.path)
+                        self._created(f.path, f.seq)
                 self.save()
                 for f in table.entries(DIR):
                     w.open(self._parts(f.path), create=True)

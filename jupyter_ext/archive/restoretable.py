@@ -197,6 +197,19 @@ class RestoreTable:
                 return
             yield from rows
 
+    def dirs_deepest_first(self):
+        """The folders, deepest first (a folder's mode is set after its contents')."""
+        with self.lock:
+            cur = self.db.execute(
+                f"SELECT {_COLS} FROM f WHERE type = ? ORDER BY "
+                "length(path) - length(replace(path, '/', '')) DESC, seq", (DIR,))
+        while True:
+            with self.lock:
+                rows = cur.fetchmany(PAGE)
+            if not rows:
+                return
+            yield from (_entry(r) for r in rows)
+
     def lookup(self, path: str) -> PlannedEntry | None:
         with self.lock:
             row = self.db.execute(f"SELECT {_COLS} FROM f WHERE path = ?", (path,)).fetchone()
