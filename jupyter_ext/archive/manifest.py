@@ -203,36 +203,6 @@ class ArchiveEntry:
 MAX_LINK_HOPS = 40  # like the kernel's limit on nested symlinks
 
 
-def check_tree(files: list, existing_link=None) -> None:
-    """Refuse an entry set whose links, taken together, leave the root.
-
-    ``check_link`` looks at one link lexically; a chain (``s/d -> ..`` then
-    ``s/up -> d/../..``) passes it link by link. Here every link target is
-    resolved component by component through the archive's other links (and,
-    via ``existing_link(path) -> target | None``, through links already present
-    where the entries will be written). Entries below a link or a file of the
-    same archive are refused too.
-    """
-    by_path = {f.path: f for f in files}
-    for f in files:
-        parts = f.path.split("/")
-        for i in range(1, len(parts)):
-            up = by_path.get("/".join(parts[:i]))
-            if up is not None and up.type != DIR:
-                raise UnsafePath(f"path {f.path!r}: its parent {up.path!r} is a {up.type} "
-                                 "in the archive")
-
-    def link_of(path: str) -> str | None:
-        e = by_path.get(path)
-        if e is not None:
-            return e.target if e.type == SYMLINK else None
-        return existing_link(path) if existing_link else None
-
-    for f in files:
-        if f.type == SYMLINK:
-            resolve_inside(f.path, f.target, link_of)
-
-
 def resolve_inside(path: str, target: str, link_of) -> str:
     """The root-relative path the link ``path -> target`` ends at, following
     ``link_of``; UnsafePath if any step leaves the root or the chain loops."""

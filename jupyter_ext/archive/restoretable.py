@@ -222,9 +222,14 @@ class RestoreTable:
 
     # -- checks ---------------------------------------------------------------------
     def check_tree(self, existing_link=None) -> None:
-        """``manifest.check_tree`` over the table: no entry below a file or a link of
-        the archive, and every link resolved, through the archive's other links and
-        those already in the target (``existing_link``), stays inside the root."""
+        """Refuse an entry set whose links, taken together, leave the root.
+
+        ``check_link`` looks at one link lexically; a chain (``s/d -> ..`` then
+        ``s/up -> d/../..``) passes it link by link. Here every link target is
+        resolved component by component through the archive's other links and,
+        via ``existing_link(path) -> target | None``, through links already present
+        where the entries will be written. Entries below a link or a file of the
+        same archive are refused too."""
         with self.lock:
             # '/' sorts right before '0': children of X are the paths in [X/, X0)
             row = self.db.execute(
