@@ -175,40 +175,32 @@ class RestoreTable:
         """``(pack, lo, hi, entry)`` of the files restored in batches, by pack and offset:
         one cursor over the range index, fetched PAGE rows at a time (nothing writes
         the table once the plan is made)."""
-        with self.lock:
-            cur = self.db.execute(f"SELECT pack, lo, hi, {_COLS} FROM f WHERE pack IS NOT NULL "
-                                  "ORDER BY pack, lo, seq")
-        while True:
-            with self.lock:
-                rows = cur.fetchmany(PAGE)
-            if not rows:
-                return
-            for pack, lo, hi, *row in rows:
-                yield pack, lo, hi, _entry(row)
+        for pack, lo, hi, *row in self._stream(
+                f"SELECT pack, lo, hi, {_COLS} FROM f WHERE pack IS NOT NULL "
+                "ORDER BY pack, lo, seq"):
+            yield pack, lo, hi, _entry(row)
 
     def sizes(self, kind: str = FILE):
         """``(seq, size)`` of the entries of ``kind``: no entry is built."""
-        with self.lock:
-            cur = self.db.execute("SELECT seq, size FROM f WHERE type = ? ORDER BY seq", (kind,))
-        while True:
-            with self.lock:
-                rows = cur.fetchmany(PAGE * 10)
-            if not rows:
-                return
-            yield from rows
+        yield from self._stream("SELECT seq, size FROM f WHERE type = ? ORDER BY seq", (kind,))
 
     def dirs_deepest_first(self):
         """The folders, deepest first (a folder's mode is set after its contents')."""
+        for row in self._stream(f"SELECT {_COLS} FROM f WHERE type = ? ORDER BY "
+                                "length(path) - length(replace(path, '/', '')) DESC, seq", (DIR,)):
+            yield _entry(row)
+
+    def _stream(self, sql: str, args: tuple = ()):
+        """The rows of one query through one cursor, fetched PAGE at a time (nothing
+        writes the table once the plan is made, so the cursor stays valid)."""
         with self.lock:
-            cur = self.db.execute(
-                f"SELECT {_COLS} FROM f WHERE type = ? ORDER BY "
-                "length(path) - length(replace(path, '/', '')) DESC, seq", (DIR,))
+            cur = self.db.execute(sql, args)
         while True:
             with self.lock:
                 rows = cur.fetchmany(PAGE)
             if not rows:
                 return
-            yield from (_entry(r) for r in rows)
+            yield from rows
 
     def lookup(self, path: str) -> PlannedEntry | None:
         with self.lock:
