@@ -29,6 +29,8 @@ from .repository import Repository
 from .scan import Changed, open_source, scan
 
 PACK_MAGIC = b"LENSPACK1\n"
+SMALL_BLOB = 64 * 1024        # blobs under this are buffered by FilePacker
+WRITE_BUFFER = 1024 * 1024    # FilePacker writes its buffer once it holds this much
 
 
 @dataclass
@@ -91,28 +93,46 @@ class FilePacker:
 
     def __init__(self, spool):
         self.fd, self.path = spool()
-        self.hasher = blake3.blake3(PACK_MAGIC)
-        _write_all(self.fd, PACK_MAGIC)
+        self.hasher = blake3.blake3()
+        self.buf = bytearray(PACK_MAGIC)  # small blobs, written and hashed a MiB at a time
         self.size = len(PACK_MAGIC)
         self.chunks: list = []
 
     def add(self, cid_hex: str, codec: int, payload, raw_len: int) -> None:
         self.chunks.append([cid_hex, self.size, 1 + len(payload), raw_len])
-        head = bytes((codec,))
-        n = os.writev(self.fd, (head, payload))  # one call per blob
-        if n < 1:
-            _write_all(self.fd, head)
-            n = 1
-        if n < 1 + len(payload):
-            _write_all(self.fd, memoryview(payload)[n - 1:])
-        self.hasher.update(head)
-        self.hasher.update(payload)
         self.size += 1 + len(payload)
+        buf = self.buf
+        if len(payload) < SMALL_BLOB:
+            # one write and one hash update per MiB, not per blob (a pack of small
+            # files holds thousands)
+            buf.append(codec)
+            buf += payload
+            if len(buf) >= WRITE_BUFFER:
+                self._flush()
+            return
+        buf.append(codec)
+        self._flush(payload)
+
+    def _flush(self, payload=b"") -> None:
+        """Write the buffer (then ``payload``, without copying it into the buffer)."""
+        buf = self.buf
+        n = os.writev(self.fd, (buf, payload))  # usually one call
+        if n < len(buf):
+            _write_all(self.fd, memoryview(buf)[n:])
+            n = len(buf)
+        if n < len(buf) + len(payload):
+            _write_all(self.fd, memoryview(payload)[n - len(buf):])
+        self.hasher.update(buf)
+        if payload:
+            self.hasher.update(payload)
+        self.buf = bytearray()
 
     def __bool__(self) -> bool:
         return bool(self.chunks)
 
     def seal(self) -> tuple[str, str, list]:
+        if self.fd >= 0:
+            self._flush()
         self._close()
         return self.path, self.hasher.hexdigest(), self.chunks
 
@@ -205,6 +225,8 @@ class Archiver:
         """Read, chunk, hash and compress one file. A big file fills packs of its own
         (a partial restore thaws about its packed size); a small file's new blobs go
         to the one shared pack once the file is read (bounded: under a quarter pack)."""
+        if entry.size < self.repo.params.min_size and self._one_chunk(seq, entry, src):
+            return
         big = entry.size >= self.opts.pack_size // 4
         packer = self._packer() if big else None
         pending: list = []
@@ -253,7 +275,44 @@ class Archiver:
                 self._add_shared(pending)
         self.rep.add(files_done=1)
 
-    def _add_shared(self, blobs: list) -> None:
+    def _one_chunk(self, seq: int, entry, src) -> bool:
+        """A file under the chunker's minimum is one chunk: one read, no chunker, one
+        progress update (on trees of small files the per-file overhead is the cost).
+        False if the file grew past its scanned size: ``_file`` then reads it again."""
+        if self._abort.is_set():
+            raise Cancelled("stopped after an earlier failure")
+        self.rep.check()
+        try:
+            fd = open_source(src)
+        except OSError as exc:
+            self._unreadable[entry.path] = (exc.strerror if isinstance(exc, Changed)
+                                            else str(exc))
+            return True
+        try:
+            data = os.read(fd, entry.size + 1)  # a short read of a regular file is its end
+        except OSError as exc:
+            self._unreadable[entry.path] = str(exc)
+            return True
+        finally:
+            os.close(fd)
+        n = len(data)
+        if n > entry.size:
+            return False
+        if not n:
+            self._table.set_chunks(seq, [], 0)
+            self.rep.add(files_done=1)
+            return True
+        cid = chunk_id(data)
+        if self._is_new(cid):
+            codec, payload = encode_parts(data, self.opts.level)
+            self._add_shared(((cid.hex(), codec, payload, n),))
+            self.rep.add(bytes_done=n, bytes_new=n, files_done=1)
+        else:
+            self.rep.add(bytes_done=n, files_done=1)
+        self._table.set_chunks(seq, [cid], n)  # what was read wins over the scan
+        return True
+
+    def _add_shared(self, blobs) -> None:
         with self._shared_lock:
             for cid_hex, codec, payload, n in blobs:
                 self._shared.add(cid_hex, codec, payload, n)
@@ -296,14 +355,14 @@ class Archiver:
         self.unchanged_files = 0
         big = self.opts.pack_size // 4
 
-        def todo():
-            """Files to read: big ones first (largest first) spreads the work over the
-            workers; small ones then in path order, so shared packs hold neighbours (a
-            restore writes them folder by folder). Unchanged files are taken from the
-            parent as they come."""
+        def big_files():
+            """Big files, largest first: spreads the work over the workers."""
             for seq in table.big_files(big):
                 yield (seq, *table.get(seq))
-            paged.set()
+
+        def small_files():
+            """Small files in path order, so shared packs hold neighbours (a restore
+            writes them folder by folder)."""
             for page in table.pages("type = ? AND size < ?", (FILE, big)):
                 if has_parent:  # one query per page, not one per file and chunk
                     olds = table.parents_of([e.path for _, e, _ in page])
@@ -316,13 +375,14 @@ class Archiver:
 
         known: dict = {}  # the current page's parent entries and their chunks' locations
         found: dict = {}
-        paged = threading.Event()  # small files now: their parents are in ``known``
 
-        def changed(item) -> bool:
+        def changed(item, paged: bool) -> bool:
+            """Whether a file must be read; unchanged files are taken from the parent
+            as they come."""
             seq, entry, _src = item
             old = None
             if has_parent:
-                old = known.get(entry.path) if paged.is_set() else table.parent_of(entry.path)
+                old = known.get(entry.path) if paged else table.parent_of(entry.path)
             if (old is not None and unchanged(old, entry)
                     and all(bytes.fromhex(h) in found or repo.locate(bytes.fromhex(h))
                             for h in old.chunks)):
@@ -334,27 +394,35 @@ class Archiver:
 
         self._shared, self._shared_lock = self._packer(), threading.Lock()
         try:
-            # each worker takes the next file from one shared iterator: no future or
-            # queued work item per file (they cost ~1 KB each on trees of many files)
-            pending, take = filter(changed, todo()), threading.Lock()
+            # Workers take the next file from shared iterators: no future or queued
+            # work item per file (they cost ~1 KB each on trees of many files). The
+            # first worker takes the small files, the others the big ones: small files
+            # cost Python time per file (two threads on them only contend for the
+            # GIL), big ones cost compression, which runs without it. Whoever runs
+            # out of work joins the big files.
+            small = (filter(lambda it: changed(it, True), small_files()), threading.Lock())
+            large = (filter(lambda it: changed(it, False), big_files()), threading.Lock())
 
-            def work():
-                while not self._abort.is_set():
-                    with take:
-                        item = next(pending, None)
-                    if item is None:
-                        return
-                    try:
-                        self._file(*item)
-                    except BaseException as exc:
-                        with take:  # the first failure is the one reported
-                            failures.append(exc)
-                        self._abort.set()
-                        return
+            def work(feeds):
+                for feed, take in feeds:
+                    while not self._abort.is_set():
+                        with take:
+                            item = next(feed, None)
+                        if item is None:
+                            break
+                        try:
+                            self._file(*item)
+                        except BaseException as exc:
+                            with failed:  # the first failure is the one reported
+                                failures.append(exc)
+                            self._abort.set()
+                            return
 
             failures: list = []
+            failed = threading.Lock()
+            plans = [[small, large]] + [[large]] * (opts.workers - 1)
             with ThreadPoolExecutor(opts.workers, thread_name_prefix="lens-chunk") as workers:
-                for fut in [workers.submit(work) for _ in range(opts.workers)]:
+                for fut in [workers.submit(work, plan) for plan in plans]:
                     fut.result()
             if failures:
                 raise failures[0]
