@@ -25,6 +25,7 @@ from .filetable import FileTable
 from .manifest import FILE, ArchiveEntry, FileEntry, Manifest
 from .pricing import check_class
 from .progress import Reporter
+from .readers import FAILED, GREW, ReaderPool, batches
 from .repository import Repository
 from .scan import Changed, open_source, scan
 
@@ -43,6 +44,8 @@ class ArchiveOptions:
     pack_size: int = DEFAULT_PACK_SIZE
     workers: int = 2
     upload_workers: int = 4
+    readers: int = 0  # reader processes for small files (0: read them in a thread)
+    readers_from: int = 2000  # ... used from this many files under the chunker's minimum
     dry_run: bool = False
     use_parent: bool = True
     parent: str = ""  # archive id (or name) to compare with; "" = latest of the same sources
@@ -57,6 +60,8 @@ class ArchiveOptions:
             raise ConfigError(f"pack_size: {self.pack_size} is outside 64 KiB..1 GiB")
         if self.workers < 1 or self.upload_workers < 1:
             raise ConfigError("workers: must be at least 1")
+        if not 0 <= self.readers <= 64:
+            raise ConfigError(f"readers: {self.readers} is outside 0..64")
         return self
 
 
@@ -312,6 +317,60 @@ class Archiver:
         self._table.set_chunks(seq, [cid], n)  # what was read wins over the scan
         return True
 
+    def _small_files_by_readers(self, feed) -> None:
+        """Files of ``feed`` under the chunker's minimum go to reader processes a
+        batch at a time (read, hashed and compressed there); this thread keeps
+        deduplication, the shared pack and the table. Others are read here."""
+        min_size = self.repo.params.min_size
+        rep, table = self.rep, self._table
+
+        def one_chunk_files():
+            for item in feed:
+                if item[1].size < min_size:
+                    yield item
+                else:
+                    self._file(*item)
+
+        def take_answer():
+            items, answers = pool.next_answer()
+            new, done, new_bytes, files = [], 0, 0, 0
+            for (seq, entry, src), (status, value) in zip(items, answers, strict=True):
+                if status == FAILED:
+                    self._unreadable[entry.path] = value
+                    continue
+                if status == GREW:
+                    self._file(seq, entry, src)
+                    continue
+                files += 1
+                if value is None:
+                    table.set_chunks(seq, [], 0)
+                    continue
+                cid, n, codec, payload = value
+                if self._is_new(cid):
+                    new.append((cid.hex(), codec, payload, n))
+                    new_bytes += n
+                done += n
+                table.set_chunks(seq, [cid], n)  # what was read wins over the scan
+            if new:
+                self._add_shared(new)
+            rep.add(bytes_done=done, bytes_new=new_bytes, files_done=files)
+
+        pool = ReaderPool(self.opts.readers, self.opts.level)
+        ok = False
+        try:
+            for batch in batches(one_chunk_files()):
+                if self._abort.is_set():
+                    raise Cancelled("stopped after an earlier failure")
+                rep.check()
+                if pool.full():
+                    take_answer()
+                pool.submit(batch, [(src.path, src.dev, src.ino, e.size) for _, e, src in batch])
+            while pool.queue:
+                take_answer()
+            ok = True
+        finally:
+            pool.close(kill=not ok)
+
     def _add_shared(self, blobs) -> None:
         with self._shared_lock:
             for cid_hex, codec, payload, n in blobs:
@@ -402,9 +461,21 @@ class Archiver:
             # out of work joins the big files.
             small = (filter(lambda it: changed(it, True), small_files()), threading.Lock())
             large = (filter(lambda it: changed(it, False), big_files()), threading.Lock())
+            # many small files: reader processes do the per-file work on every core
+            by_readers = (opts.readers > 0
+                          and table.count_files(repo.params.min_size) >= opts.readers_from)
 
             def work(feeds):
                 for feed, take in feeds:
+                    if feed is small[0] and by_readers:
+                        try:  # this thread alone takes the small files
+                            self._small_files_by_readers(feed)
+                        except BaseException as exc:
+                            with failed:
+                                failures.append(exc)
+                            self._abort.set()
+                            return
+                        continue
                     while not self._abort.is_set():
                         with take:
                             item = next(feed, None)

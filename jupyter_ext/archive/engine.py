@@ -57,6 +57,13 @@ class ArchiveEngine(Configurable):
     workers = Integer(max(1, os.cpu_count() or 1),
                       help="Threads that chunk, hash and compress.").tag(config=True)
     upload_workers = Integer(4, help="Concurrent pack uploads.").tag(config=True)
+    reader_processes = Integer(
+        (os.cpu_count() or 1) if (os.cpu_count() or 1) >= 2 else 0,
+        help="Processes that read, hash and compress small files (under the chunker's "
+             "minimum) of archives with many of them; threads only contend for the GIL "
+             "there. 0 reads them in a thread.").tag(config=True)
+    readers_from = Integer(2000, help="Reader processes start (about 0.1 s) only for "
+                           "archives with at least this many small files.").tag(config=True)
     sse = Unicode("", help="S3 server-side encryption: '', 'AES256' or 'aws:kms'.").tag(
         config=True)
     kms_key_id = Unicode("", help="KMS key id for sse='aws:kms'.").tag(config=True)
@@ -125,6 +132,8 @@ class ArchiveEngine(Configurable):
             name=name, tags=tags or {}, meta=meta or {},
             storage_class=storage_class or self.storage_class, level=self.zstd_level,
             pack_size=self.pack_size, workers=self.workers,
+            readers=self.reader_processes if self.workers >= 2 else 0,
+            readers_from=self.readers_from,
             # a local disk gains nothing from more writers (and each waiting pack is
             # pack_size of memory); S3 gains from concurrency
             upload_workers=(self.upload_workers if self.repository.startswith("s3://")

@@ -101,6 +101,12 @@ class FileTable:
                                        "WHERE type = ? AND skip = 0", (FILE,)).fetchone()
         return n, total
 
+    def count_files(self, under: int) -> int:
+        """How many regular files are under ``under`` bytes."""
+        with self.lock:
+            return self.db.execute("SELECT count(*) FROM f WHERE type = ? AND size < ? AND "
+                                   "skip = 0", (FILE, under)).fetchone()[0]
+
     def big_files(self, min_size: int) -> list[int]:
         """Seqs of the regular files of ``min_size`` bytes and more, largest first
         (few: at most the archive's bytes over ``min_size``)."""

@@ -9,8 +9,10 @@ from jupyter_ext.archive.repository import Principal
 
 
 def main(repo: str, src: str, mode: str = "create") -> None:
+    # "create-readers": small files go to reader processes (whatever their count)
+    readers = {"readers_from": 1, "reader_processes": 2} if mode == "create-readers" else {}
     eng = ArchiveEngine(repository=repo, chunk_avg_size=16 * 1024, pack_size=96 * 1024,
-                        workers=2, upload_workers=2, local_fsync=True, cache_dir="")
+                        workers=2, upload_workers=2, local_fsync=True, cache_dir="", **readers)
     print("ready", flush=True)
     who = Principal("alice")
     if mode == "restore":  # src is the restore target here

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 
+import psutil
+
 from jupyter_ext.archive.repository import PackIndex
 
 from .helpers import ALICE, engine, make_tree, snapshot
@@ -85,6 +87,42 @@ def test_sigkill_at_random_points(tmp_path):
     out = tmp_path / "out"
     eng.restore("crashy", target=str(out), owner="alice", principal=ALICE)
     assert snapshot(str(out / "data")) == snapshot(src)
+
+
+def test_sigkill_leaves_no_reader_process(tmp_path):
+    """Reader processes exit with the archiver that started them, even on kill -9
+    (their stdin closes), and the re-run completes."""
+    src = tmp_path / "src"
+    src.mkdir()
+    rng = random.Random(3)
+    for i in range(4000):
+        (src / f"f{i:05}").write_bytes(rng.randbytes(rng.randint(100, 3000)))
+    repo = str(tmp_path / "repo")
+    proc = _spawn(repo, str(src), "create-readers")
+    parent = psutil.Process(proc.pid)
+    readers = []
+    deadline = time.monotonic() + 30
+    while not readers and proc.poll() is None and time.monotonic() < deadline:
+        readers = [p for p in parent.children()
+                   if "jupyter_ext.archive.readers" in " ".join(p.cmdline())]
+        time.sleep(0.01)
+    assert readers, "no reader process was seen"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    proc.stdout.close()
+    proc.stderr.close()
+    gone, alive = psutil.wait_procs(readers, timeout=10)
+    assert not alive, f"reader processes left behind: {alive}"
+    assert engine(repo).check(owner="alice", principal=ALICE).ok
+    final = _spawn(repo, str(src), "create-readers")
+    assert final.wait(60) == 0, final.stderr.read()
+    final.stdout.close()
+    final.stderr.close()
+    eng = engine(repo)
+    assert eng.check(owner="alice", principal=ALICE, read_data=True).ok
+    out = tmp_path / "out"
+    eng.restore("crashy", target=str(out), owner="alice", principal=ALICE)
+    assert snapshot(str(out / "src")) == snapshot(str(src))
 
 
 def _restore_done(repo: str, out: str) -> bool:

@@ -1,23 +1,43 @@
 """How the archiver reads: small files in one read, big ones chunked, both at once.
 
-A file under the chunker's minimum is read with one ``read`` (no chunker); what is
-read wins over what the scan saw, whether the file grew (past the minimum: chunked
-after all), shrank or emptied between the scan and the read."""
+A file under the chunker's minimum is read with one ``read`` (no chunker), in a
+thread or, for archives of many of them, in reader processes (``readers=1`` here
+forces those). What is read wins over what the scan saw, whether the file grew
+(past the minimum: chunked after all), shrank or emptied between the scan and the
+read."""
 
 from __future__ import annotations
 
+import os
 import random
+import threading
+
+import psutil
+import pytest
 
 from jupyter_ext.archive.chunks import chunk_id
+from jupyter_ext.archive.errors import Cancelled
+from jupyter_ext.archive.manifest import FileEntry
+from jupyter_ext.archive.readers import FAILED, GREW, OK, batches, read_files
+from jupyter_ext.archive.scan import Source
 
 from .helpers import ALICE, engine, snapshot
+
+THREAD = {"readers_from": 10**9}
+PROCESSES = {"readers_from": 1, "reader_processes": 2}
+
+
+def _readers() -> list:
+    return [p for p in psutil.Process().children(recursive=True)
+            if "jupyter_ext.archive.readers" in " ".join(p.cmdline())]
 
 
 def _files(eng, name):
     return {f["path"]: f for f in eng.show(name, owner="alice", principal=ALICE)["files"]}
 
 
-def test_small_files_changed_between_scan_and_read_are_archived_as_read(tmp_path):
+@pytest.mark.parametrize("reads", [THREAD, PROCESSES], ids=["thread", "processes"])
+def test_small_files_changed_between_scan_and_read_are_archived_as_read(tmp_path, reads):
     src = tmp_path / "src"
     src.mkdir()
     rng = random.Random(7)
@@ -38,7 +58,7 @@ def test_small_files_changed_between_scan_and_read_are_archived_as_read(tmp_path
         with open(src / "empties.txt", "r+b") as f:
             f.truncate(0)
 
-    eng = engine(str(tmp_path / "repo"))
+    eng = engine(str(tmp_path / "repo"), **reads)
     res = eng.create([str(src)], owner="alice", principal=ALICE, name="a", after_scan=change)
     assert not res["skipped"]
     files = _files(eng, "a")
@@ -55,7 +75,8 @@ def test_small_files_changed_between_scan_and_read_are_archived_as_read(tmp_path
         p.name: p.read_bytes() for p in src.iterdir()}
 
 
-def test_many_small_and_big_files_together_round_trip(tmp_path):
+@pytest.mark.parametrize("reads", [THREAD, PROCESSES], ids=["thread", "processes"])
+def test_many_small_and_big_files_together_round_trip(tmp_path, reads):
     """The first worker takes the small files, the other the big ones; both feed
     the same repository at once. Small files share packs in path order."""
     src = tmp_path / "mixed"
@@ -73,7 +94,7 @@ def test_many_small_and_big_files_together_round_trip(tmp_path):
         (src / f"big{b}.bin").write_bytes(rng.randbytes(150_000 + b * 40_000))
     (src / "dup.bin").write_bytes((src / "big0.bin").read_bytes())  # deduplicated
 
-    eng = engine(str(tmp_path / "repo"))
+    eng = engine(str(tmp_path / "repo"), **reads)
     res = eng.create([str(src)], owner="alice", principal=ALICE, name="m")
     assert res["archive"]["files"] == 8 * 150 + 5 and not res["skipped"]
     assert res["progress"]["files_done"] == res["archive"]["files"]
@@ -84,3 +105,65 @@ def test_many_small_and_big_files_together_round_trip(tmp_path):
     # the same data once more under another name: every file is the parent's
     again = eng.create([str(src)], owner="alice", principal=ALICE, name="m2")
     assert again["progress"]["bytes_new"] == 0
+    assert not _readers()  # the reader processes are gone
+
+
+def test_read_files_answers_each_case(tmp_path):
+    small = tmp_path / "small"
+    small.write_bytes(b"hello " * 10)
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    grown = tmp_path / "grown"
+    grown.write_bytes(b"0123456789")
+    link = tmp_path / "link"
+    os.symlink(small, link)
+
+    def ask(path, size):
+        st = os.lstat(path)
+        return (str(path), st.st_dev, st.st_ino, size)
+
+    answers = read_files([ask(small, 60), ask(empty, 0), ask(grown, 5), ask(link, 60),
+                          (str(tmp_path / "gone"), 0, 0, 3)], level=3)
+    status, (cid, n, codec, payload) = answers[0]
+    assert status == OK and cid == chunk_id(b"hello " * 10) and n == 60
+    assert answers[1] == (OK, None)
+    assert answers[2] == (GREW, None)
+    assert answers[3][0] == FAILED and "symlink" in answers[3][1]
+    assert answers[4][0] == FAILED and "No such file" in answers[4][1]
+
+
+def test_batches_stay_under_their_limits():
+    def item(i, size, name_len=20):
+        return (i, FileEntry(f"p{i}", "file", 0o644, 0, size), Source("/" + "x" * name_len))
+
+    out = list(batches(item(i, 1000) for i in range(300)))
+    assert [len(b) for b in out] == [128, 128, 44]
+    out = list(batches(item(i, 900_000) for i in range(5)))  # 2 MiB of data per request
+    assert [len(b) for b in out] == [2, 2, 1]
+    out = list(batches(item(i, 10, 4000) for i in range(20)))  # long paths: 24 KiB
+    assert all(sum(len(s.path) for _, _, s in b) < 24 * 1024 for b in out) and len(out) == 4
+
+
+class CancelOnceReading(threading.Event):
+    """A cancel event that is set once reader processes run (the archiver checks it
+    before each batch)."""
+
+    saw_readers = False
+
+    def is_set(self) -> bool:
+        if not self.saw_readers and _readers():
+            self.saw_readers = True
+        return self.saw_readers
+
+
+def test_a_cancelled_archive_stops_its_reader_processes(tmp_path):
+    src = tmp_path / "many"
+    src.mkdir()
+    for i in range(3000):
+        (src / f"f{i:05}").write_bytes(os.urandom(200))
+    cancel = CancelOnceReading()
+    eng = engine(str(tmp_path / "repo"), **PROCESSES)
+    with pytest.raises(Cancelled):
+        eng.create([str(src)], owner="alice", principal=ALICE, name="c", cancel=cancel)
+    assert cancel.saw_readers and not _readers()
+    assert eng.list(owner="alice", principal=ALICE) == []
