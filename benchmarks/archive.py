@@ -16,9 +16,10 @@ restic, borg and tar|zstd from the same run. Then (generated data) it archives v
 to S3 (moto's standalone server) in GLACIER and plans + runs the restore of one
 10 MB file, reporting the packs and bytes that had to be thawed.
 
-Every tool runs as a subprocess with its default settings; peak RSS is the VmHWM
-of its processes. The data sits in the page cache for every tool alike. Missing
-restic/borg/zstd are installed from Debian when run as root (scripts/apt-ensure.sh).
+Every tool runs as a subprocess with its default settings; peak RSS is the sum of
+the VmHWM of its processes (the ones it starts included). The data sits in the
+page cache for every tool alike. Missing restic/borg/zstd are installed from
+Debian when run as root (scripts/apt-ensure.sh).
 """
 
 from __future__ import annotations
@@ -263,8 +264,10 @@ def du(path: str) -> int:
 
 # ----------------------------------------------------------------------------- runs
 class PeakRSS:
-    """Sample VmHWM of processes (it restarts at exec, unlike ru_maxrss after a fork
-    from this large process) every 20 ms until they exit."""
+    """Sample VmHWM of processes and of every process they start (lens's reader
+    processes, say) every 20 ms until they exit. VmHWM restarts at exec, unlike
+    ru_maxrss after a fork from this large process. The peak is the sum over all
+    of them: each one's own peak, as if all peaked at once (an upper bound)."""
 
     def __init__(self, *pids):
         import threading
@@ -274,14 +277,22 @@ class PeakRSS:
         self.thread.start()
 
     def _loop(self):
+        import psutil
+
         while not self.stop.is_set():
+            seen = list(self.pids)
             for pid in self.pids:
+                try:
+                    seen += [c.pid for c in psutil.Process(pid).children(recursive=True)]
+                except psutil.Error:
+                    pass
+            for pid in seen:
                 try:
                     with open(f"/proc/{pid}/status") as f:
                         for line in f:
                             if line.startswith("VmHWM:"):
                                 kb = int(line.split()[1])
-                                self.peak[pid] = max(self.peak[pid], kb * 1024)
+                                self.peak[pid] = max(self.peak.get(pid, 0), kb * 1024)
                 except (FileNotFoundError, ProcessLookupError, ValueError):
                     pass
             self.stop.wait(0.02)
@@ -289,7 +300,7 @@ class PeakRSS:
     def done(self) -> int:
         self.stop.set()
         self.thread.join()
-        return max(self.peak.values())
+        return sum(self.peak.values())
 
 
 def run(argv, env=None, cwd=None, stdin=None, stdout=None, ok=(0,)) -> tuple[float, int]:
@@ -311,7 +322,7 @@ def run(argv, env=None, cwd=None, stdin=None, stdout=None, ok=(0,)) -> tuple[flo
 
 
 def pipeline(first, second, env=None) -> tuple[float, int]:
-    """``first | second``; peak RSS is the larger of the two."""
+    """``first | second``; peak RSS is the sum of the two."""
     t = time.perf_counter()
     a = subprocess.Popen(first, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                          env={**os.environ, **(env or {})})

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import blake3
 import zstandard
-from fastcdc import fastcdc
 
 from .errors import ConfigError, IntegrityError
 
@@ -75,6 +74,8 @@ def iter_chunks(fileobj, params: ChunkerParams, read_size: int = READ_SIZE):
     unfinished tail), which is reused: a yielded view is only valid until the next
     one is asked for (and until the next file on this thread), so consumers copy or
     write it before that."""
+    from fastcdc import fastcdc  # here: it imports click, which reader processes never need
+
     read_size = max(read_size, params.max_size)
     cap = read_size + params.max_size
     mv = memoryview(_read_buffer(cap))[:cap]
