@@ -355,21 +355,24 @@ class Archiver:
                 self._add_shared(new)
             rep.add(bytes_done=done, bytes_new=new_bytes, files_done=files)
 
-        pool = ReaderPool(self.opts.readers, self.opts.level)
+        pool = None  # started with the first batch: unchanged trees never need it
         ok = False
         try:
             for batch in batches(one_chunk_files()):
                 if self._abort.is_set():
                     raise Cancelled("stopped after an earlier failure")
                 rep.check()
+                if pool is None:
+                    pool = ReaderPool(self.opts.readers, self.opts.level)
                 if pool.full():
                     take_answer()
                 pool.submit(batch, [(src.path, src.dev, src.ino, e.size) for _, e, src in batch])
-            while pool.queue:
+            while pool is not None and pool.queue:
                 take_answer()
             ok = True
         finally:
-            pool.close(kill=not ok)
+            if pool is not None:
+                pool.close(kill=not ok)
 
     def _add_shared(self, blobs) -> None:
         with self._shared_lock:

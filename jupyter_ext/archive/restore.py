@@ -33,7 +33,8 @@ from .repository import Repository
 from .restoretable import Bits, PlannedEntry, RestoreTable, Selection
 from .safefs import SPECIAL_BITS, DirWalker, current_umask, safe_mode
 
-MAX_RANGE = 4 * 1024 * 1024
+MAX_RANGE = 4 * 1024 * 1024    # bytes per ranged read of an object store (fewer requests)
+LOCAL_RANGE = 1024 * 1024      # ... of a local repository: reads are cheap, memory is not
 SMALL_FILE = 1024 * 1024    # files up to this size are restored in batches
 MAX_GAP = 1024 * 1024       # a batch reads over at most this much unneeded pack data
 MAX_BATCH_FILES = 256
@@ -147,8 +148,13 @@ class Restorer:
     def __init__(self, repo: Repository, plan: RestorePlan, target: str, *, tier: str = DEFAULT_TIER,
                  overwrite: bool = False, days: int = 7, poll_interval: float = 60.0,
                  timeout: float | None = None, workers: int = 4,
-                 reporter: Reporter | None = None):
+                 reporter: Reporter | None = None, max_range: int = 0):
+        """``max_range``: the most bytes read (and decoded) at once per job; by
+        default LOCAL_RANGE for a repository on local disk, MAX_RANGE for an object
+        store. Reads in flight (about ``workers`` x 2 x ``max_range``) are most of a
+        restore's memory."""
         self.repo, self.plan = repo, plan
+        self.max_range = max_range or (LOCAL_RANGE if repo.store.spools else MAX_RANGE)
         self.target = os.path.abspath(os.path.expanduser(target))
         self.tier = check_tier(tier)
         self.overwrite, self.days = overwrite, days
@@ -361,13 +367,14 @@ class Restorer:
 
     def _groups(self, f: FileEntry):
         """Ranges to fetch: runs of chunks contiguous within one pack, at most
-        MAX_RANGE read and MAX_RANGE decoded (text decodes to 4x its packed size)."""
+        ``max_range`` read and ``max_range`` decoded (text decodes to 4x its packed
+        size)."""
         group = None
         for cid, loc in self._locs(f):
             if (group and group["pack"] == loc.pack
                     and group["start"] + group["len"] == loc.offset
-                    and group["len"] + loc.length <= MAX_RANGE
-                    and group["raw"] + loc.raw_len <= MAX_RANGE):
+                    and group["len"] + loc.length <= self.max_range
+                    and group["raw"] + loc.raw_len <= self.max_range):
                 group["len"] += loc.length
                 group["raw"] += loc.raw_len
                 group["items"].append((cid, loc))
@@ -416,7 +423,7 @@ class Restorer:
         for pack, lo, hi, f in self.plan.table.small_files():
             if f.seq in self.done:
                 continue
-            if (cur is not None and cur[0] == pack and hi - cur[1] <= MAX_RANGE
+            if (cur is not None and cur[0] == pack and hi - cur[1] <= self.max_range
                     and lo - cur[2] <= MAX_GAP and len(cur[3]) < MAX_BATCH_FILES):
                 cur[2] = max(cur[2], hi)
                 cur[3].append(f)
@@ -471,7 +478,7 @@ class Restorer:
         groups = iter(self._groups(f))
         for g in groups:
             window[len(window)] = pool.submit(self._fetch, f, g)
-            if len(window) >= self.workers:  # bounds memory: workers x 2 x MAX_RANGE
+            if len(window) >= self.workers:  # bounds memory: workers x 2 x max_range
                 break
         nxt = len(window)
 
