@@ -10,8 +10,8 @@ files; plus 25,000 files of 200 B - 16 KiB), every part from its own seeds, so
 nothing dedups across parts. A size of N GB archives the first N/2 parts: the
 file count grows with the bytes, as it does in real trees. Every tool archives the
 parts into a fresh repository, then restores them into an empty folder; peak RSS
-is the sum of the VmHWM of its processes (lens's reader processes included). Both tools run in the same run, one after the other,
-with their default settings. Reported: MB/s and peak RSS per step, lens/restic,
+is the sum of the VmHWM of its processes (lens's reader processes included). Both
+tools run in the same run, one after the other, with their default settings. Reported: MB/s and peak RSS per step, lens/restic,
 and each tool's RSS at the largest size over its RSS at the smallest.
 
 ``--parts DIR,DIR,...`` measures existing folders instead of generated data: the

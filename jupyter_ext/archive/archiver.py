@@ -11,6 +11,7 @@ archive of the same sources (whatever its name), or the one given as ``parent``.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -417,42 +418,44 @@ class Archiver:
         self.unchanged_files = 0
         big = self.opts.pack_size // 4
 
-        def big_files():
-            """Big files, largest first: spreads the work over the workers."""
-            for seq in table.big_files(big):
-                yield (seq, *table.get(seq))
+        counting = threading.Lock()
 
-        def small_files():
-            """Small files in path order, so shared packs hold neighbours (a restore
-            writes them folder by folder)."""
-            for page in table.pages("type = ? AND size < ?", (FILE, big)):
-                if has_parent:  # one query per page, not one per file and chunk
-                    olds = table.parents_of([e.path for _, e, _ in page])
-                    known.clear()
-                    known.update(olds)
-                    found.clear()
-                    found.update(repo.locate_many(
-                        bytes.fromhex(h) for o in olds.values() for h in o.chunks))
-                yield from page
-
-        known: dict = {}  # the current page's parent entries and their chunks' locations
-        found: dict = {}
-
-        def changed(item, paged: bool) -> bool:
-            """Whether a file must be read; unchanged files are taken from the parent
-            as they come."""
+        def changed(item, old, found: dict) -> bool:
+            """Whether a file must be read: not when ``old`` (its parent entry) shows
+            it unchanged and its chunks are stored (``found``: locations already
+            looked up). Unchanged files are taken from the parent as they come."""
             seq, entry, _src = item
-            old = None
-            if has_parent:
-                old = known.get(entry.path) if paged else table.parent_of(entry.path)
             if (old is not None and unchanged(old, entry)
                     and all(bytes.fromhex(h) in found or repo.locate(bytes.fromhex(h))
                             for h in old.chunks)):
                 table.set_chunks(seq, [bytes.fromhex(h) for h in old.chunks], entry.size)
-                self.unchanged_files += 1
+                with counting:  # two feeds run this at once
+                    self.unchanged_files += 1
                 rep.add(bytes_done=entry.size, files_done=1)
                 return False
             return True
+
+        def big_files():
+            """Big files, largest first: spreads the work over the workers."""
+            for seq in table.big_files(big):
+                item = (seq, *table.get(seq))
+                if changed(item, table.parent_of(item[1].path) if has_parent else None, {}):
+                    yield item
+
+        def files_in_path_order(lo: int, hi: int):
+            """Files of ``lo`` to ``hi`` bytes in path order, so shared packs hold
+            neighbours (a restore writes them folder by folder); their parent entries
+            and those entries' chunks are looked up a page at a time."""
+            for page in table.pages("type = ? AND size >= ? AND size < ?", (FILE, lo, hi)):
+                olds: dict = {}
+                found: dict = {}
+                if has_parent:  # one query per page, not one per file and chunk
+                    olds = table.parents_of([e.path for _, e, _ in page])
+                    found = repo.locate_many(
+                        bytes.fromhex(h) for o in olds.values() for h in o.chunks)
+                for item in page:
+                    if changed(item, olds.get(item[1].path), found):
+                        yield item
 
         self._shared, self._shared_lock = self._packer(), threading.Lock()
         try:
@@ -461,12 +464,20 @@ class Archiver:
             # first worker takes the small files, the others the big ones: small files
             # cost Python time per file (two threads on them only contend for the
             # GIL), big ones cost compression, which runs without it. Whoever runs
-            # out of work joins the big files.
-            small = (filter(lambda it: changed(it, True), small_files()), threading.Lock())
-            large = (filter(lambda it: changed(it, False), big_files()), threading.Lock())
-            # many small files: reader processes do the per-file work on every core
+            # out of work joins the big files. With many small files, reader
+            # processes do their per-file work on every core, and the files between
+            # the chunker's minimum and a big one go to the other threads, after the
+            # big ones (read in the first thread they would hold up the readers).
+            one_chunk = repo.params.min_size
             by_readers = (opts.readers > 0
-                          and table.count_files(repo.params.min_size) >= opts.readers_from)
+                          and table.count_files(one_chunk) >= opts.readers_from)
+            if by_readers:
+                small = (files_in_path_order(0, one_chunk), threading.Lock())
+                large = (itertools.chain(big_files(), files_in_path_order(one_chunk, big)),
+                         threading.Lock())
+            else:
+                small = (files_in_path_order(0, big), threading.Lock())
+                large = (big_files(), threading.Lock())
 
             def work(feeds):
                 for feed, take in feeds:

@@ -90,13 +90,15 @@ def test_many_small_and_big_files_together_round_trip(tmp_path, reads):
                     else b"\0" * rng.randint(0, 3000) if kind == 1
                     else (f"{d},{i},{rng.random()}\n" * rng.randint(1, 100)).encode())
             (sub / f"f{i:03}").write_bytes(data)
+    for m in range(20):  # over the chunker's minimum (4 KiB), under a big file (32 KiB)
+        (src / "d3" / f"medium{m:02}").write_bytes(rng.randbytes(5_000 + m * 1_200))
     for b in range(4):
         (src / f"big{b}.bin").write_bytes(rng.randbytes(150_000 + b * 40_000))
     (src / "dup.bin").write_bytes((src / "big0.bin").read_bytes())  # deduplicated
 
     eng = engine(str(tmp_path / "repo"), **reads)
     res = eng.create([str(src)], owner="alice", principal=ALICE, name="m")
-    assert res["archive"]["files"] == 8 * 150 + 5 and not res["skipped"]
+    assert res["archive"]["files"] == 8 * 150 + 20 + 5 and not res["skipped"]
     assert res["progress"]["files_done"] == res["archive"]["files"]
     out = tmp_path / "out"
     eng.restore("m", target=str(out), owner="alice", principal=ALICE)
