@@ -116,9 +116,9 @@ class Manifest:
         return dumps(doc)
 
     @classmethod
-    def from_bytes(cls, data: bytes, on_file=None) -> Manifest:
+    def from_bytes(cls, data, on_file=None) -> Manifest:
         """Parse a manifest row by row (the document's JSON tree never exists at
-        once). ``on_file(entry)``, if given, receives each file entry instead of the
+        once); ``data`` is its bytes or a binary file object reading them. ``on_file(entry)``, if given, receives each file entry instead of the
         manifest keeping it (its ``files`` is then empty): the archiver streams a
         parent's files to disk that way."""
         doc: dict = {}

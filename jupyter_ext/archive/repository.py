@@ -359,8 +359,8 @@ class Repository:
         callable one by one instead of being kept (``Manifest.from_bytes``)."""
         mid = entry_or_id.manifest if isinstance(entry_or_id, ArchiveEntry) else entry_or_id
         check_id(mid, "manifest")
-        data = self.store.get(self.key("manifests", mid))
-        return Manifest.from_bytes(data, on_file).validate()
+        with self.store.open(self.key("manifests", mid)) as f:  # read as it is parsed
+            return Manifest.from_bytes(f, on_file).validate()
 
     def search(self, name: str | None = None, tags: dict | None = None,
                since: str | None = None, until: str | None = None,

@@ -122,8 +122,14 @@ def loads(data: bytes, limit: int, what: str):
 class _Stream:
     """Decompressed text of one frame, read STEP at a time, never past ``limit``."""
 
-    def __init__(self, data: bytes, limit: int, what: str):
-        size = zstandard.frame_content_size(data)
+    def __init__(self, data, limit: int, what: str):
+        """``data``: the compressed bytes, or a binary file object reading them (the
+        object is then never held whole)."""
+        head = data
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            head = data.read(FRAME_HEADER_MAX)
+            data = _Prefixed(head, data)
+        size = zstandard.frame_content_size(head)
         if size > limit:
             raise TooLarge(f"{what}: declares {size} bytes, more than the {_human(limit)} "
                            "bound; refusing it (corrupt or hostile object)")
@@ -177,11 +183,28 @@ class _Stream:
             self.more(max(STEP, len(self.buf) - self.pos))
 
 
+class _Prefixed:
+    """A file object's bytes after ``head`` (already read from it), read as one."""
+
+    def __init__(self, head: bytes, rest):
+        self.head, self.rest = head, rest
+
+    def read(self, n: int = -1) -> bytes:
+        if self.head:
+            if n is None or n < 0:
+                out, self.head = self.head + self.rest.read(), b""
+                return out
+            out, self.head = self.head[:n], self.head[n:]
+            return out
+        return self.rest.read(n)
+
+
 _DECODER = json.JSONDecoder()
+FRAME_HEADER_MAX = 18  # zstd's ZSTD_FRAMEHEADERSIZE_MAX: enough for the content size
 LIST_START = object()  # iter_object: the streamed list begins (it may be empty)
 
 
-def iter_object(data: bytes, limit: int, what: str, streamed: str):
+def iter_object(data, limit: int, what: str, streamed: str):
     """Read a zstd JSON object item by item: yields ``(key, value)`` pairs, except
     for the list under ``streamed``, whose items are yielded one at a time as
     ``(streamed, item)`` after ``(streamed, LIST_START)``. Memory: one item and one

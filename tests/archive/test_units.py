@@ -285,6 +285,13 @@ def test_manifest_is_read_row_by_row_across_steps():
     for broken in (data[:len(data) // 2], b"", chunks.encode(b"x", 0)):
         with pytest.raises(IntegrityError):
             Manifest.from_bytes(broken)
+    # the same from a file object (a local repository's manifest is read as parsed)
+    streamed = Manifest.from_bytes(io.BufferedReader(io.BytesIO(data), 4096)).validate()
+    assert [f.to_row() for f in streamed.files] == [f.to_row() for f in files]
+    assert streamed.meta["note"] == long_note
+    for broken in (data[:len(data) // 2], b"", b"(\xb5", chunks.encode(b"x", 0)):
+        with pytest.raises(IntegrityError):
+            Manifest.from_bytes(io.BytesIO(broken))
 
 
 def test_chunk_index_on_disk_with_its_bloom_filter():

@@ -48,6 +48,13 @@ class Store:
         """
         raise NotImplementedError
 
+    def open(self, key: str):
+        """A binary file object reading the whole object (close it): stores on
+        local disk read it as it is consumed; the others hold it in memory."""
+        import io
+
+        return io.BytesIO(self.get(key))
+
     def list(self, prefix: str):
         """Yield ObjectInfo for every key under ``prefix``."""
         raise NotImplementedError

@@ -77,6 +77,12 @@ class LocalStore(Store):
         except FileNotFoundError:
             raise NotFound(f"object {key!r} not found") from None
 
+    def open(self, key):
+        try:
+            return open(self._path(key), "rb")
+        except FileNotFoundError:
+            raise NotFound(f"object {key!r} not found") from None
+
     def list(self, prefix):
         base = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
         if not os.path.isdir(base):
