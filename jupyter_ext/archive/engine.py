@@ -22,7 +22,7 @@ from .archiver import ArchiveOptions, Archiver
 from .check import CheckReport, check_repository
 from .chunks import ChunkerParams
 from .errors import ConfigError, NotFound
-from .memory import fix_mmap_threshold
+from .memory import tune_malloc
 from .progress import Reporter
 from .repository import Principal, Repository
 from .restore import Restorer, plan_restore
@@ -127,7 +127,7 @@ class ArchiveEngine(Configurable):
         ``after_scan`` is passed to :class:`Archiver` (a hook between scan and reads)."""
         if not paths:
             raise ConfigError("paths: give at least one file or directory")
-        fix_mmap_threshold()
+        tune_malloc()
         opts = ArchiveOptions(
             name=name, tags=tags or {}, meta=meta or {},
             storage_class=storage_class or self.storage_class, level=self.zstd_level,
@@ -175,7 +175,7 @@ class ArchiveEngine(Configurable):
                 "stats": m.stats}
 
     def plan(self, ref: str, paths=None, *, owner: str, principal: Principal):
-        fix_mmap_threshold()  # the plan streams the manifest and pack indexes too
+        tune_malloc()  # the plan streams the manifest and pack indexes too
         repo = self.repo(owner, principal, create=False)
         return plan_restore(repo, ref, paths, self.prices)
 
@@ -186,7 +186,7 @@ class ArchiveEngine(Configurable):
         """Restore (or resume restoring). With ``wait=False`` returns once thaws are
         requested; call again later, it picks up the persisted state. ``plan``: the
         result of ``self.plan`` for the same archive and paths (not made twice)."""
-        fix_mmap_threshold()
+        tune_malloc()
         repo = self.repo(owner, principal, create=False)
         if plan is None or plan.paths != sorted(paths or []):
             plan = plan_restore(repo, ref, paths, self.prices)
