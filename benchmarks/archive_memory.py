@@ -15,7 +15,8 @@ tools run in the same run, one after the other, with their default settings. Rep
 and each tool's RSS at the largest size over its RSS at the smallest.
 
 ``--parts DIR,DIR,...`` measures existing folders instead of generated data: the
-first folder alone, then all of them together.
+first folder alone, then all of them together. Before each tool archives, every
+file is read once, so all tools read from the page cache alike.
 """
 
 from __future__ import annotations
@@ -88,11 +89,29 @@ def restic_steps(work: str, sources: list[str]):
 TOOLS = {"lens": lens_steps, "restic": restic_steps}
 
 
+def warm(sources: list[str]) -> None:
+    """Read every regular file once, so each tool archives from the page cache
+    alike (existing folders may be cold; the first tool would pay for it)."""
+    for src in sources:
+        for dirpath, _dirs, files in os.walk(src):
+            for name in files:
+                path = os.path.join(dirpath, name)
+                try:
+                    if not os.path.isfile(path) or os.path.islink(path):
+                        continue
+                    with open(path, "rb", buffering=0) as f:
+                        while f.read(1 << 20):
+                            pass
+                except OSError:
+                    pass
+
+
 def measure(work: str, tool: str, sources: list[str], size: int) -> dict:
     repo, create, restore = TOOLS[tool](work, sources)
     dest = os.path.join(work, f"restore-{tool}")
     for p in (repo, dest, os.path.join(work, "restic-cache")):
         shutil.rmtree(p, ignore_errors=True)
+    warm(sources)
     try:
         c_s, c_rss = create()
         r_s, r_rss = restore(dest)
