@@ -62,6 +62,10 @@ class ArchiveEngine(Configurable):
         help="Processes that read, hash and compress small files (under the chunker's "
              "minimum) of archives with many of them; threads only contend for the GIL "
              "there. 0 reads them in a thread.").tag(config=True)
+    restore_range = Integer(0, help="Bytes a restore reads (and decodes) at once per job; "
+                            "0: 1 MiB from a local repository, 4 MiB from S3 (fewer "
+                            "requests). Reads in flight are most of a restore's memory.").tag(
+        config=True)
     readers_from = Integer(2000, help="Reader processes start (about 0.1 s) only for "
                            "archives with at least this many small files.").tag(config=True)
     sse = Unicode("", help="S3 server-side encryption: '', 'AES256' or 'aws:kms'.").tag(
@@ -193,7 +197,7 @@ class ArchiveEngine(Configurable):
         r = Restorer(repo, plan, target, tier=tier, overwrite=overwrite,
                      days=self.restore_days, poll_interval=self.poll_interval,
                      timeout=timeout, workers=max(2, self.upload_workers),
-                     reporter=Reporter(progress, cancel))
+                     reporter=Reporter(progress, cancel), max_range=self.restore_range)
         state = r.run(wait=wait)
         return {"plan": plan.as_dict(), "state": state, "progress": r.rep.p.as_dict()}
 

@@ -17,7 +17,7 @@ import secrets
 import stat
 import threading
 import time
-from collections import OrderedDict
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
@@ -474,31 +474,44 @@ class Restorer:
         if self._unchanged(f, self._locs(f), w):
             self.rep.add(bytes_done=f.size)
             return
-        window: OrderedDict = OrderedDict()
+        # ranges fetched ahead, bounded by their decoded bytes (workers x max_range),
+        # not their count: a file of 4 MiB chunks has ranges of one 4 MiB chunk
+        window: deque = deque()  # (future, decoded bytes)
         groups = iter(self._groups(f))
-        for g in groups:
-            window[len(window)] = pool.submit(self._fetch, f, g)
-            if len(window) >= self.workers:  # bounds memory: workers x 2 x max_range
-                break
-        nxt = len(window)
+        budget = self.workers * self.max_range
+        ahead = 0
+        waiting = None  # the next range, when it did not fit the budget yet
+
+        def fill() -> None:
+            nonlocal ahead, waiting
+            while True:
+                g = waiting if waiting is not None else next(groups, None)
+                if g is None:
+                    return
+                if window and ahead + g["raw"] > budget:
+                    waiting = g
+                    return
+                waiting = None
+                window.append((pool.submit(self._fetch, f, g), g["raw"]))
+                ahead += g["raw"]
+
+        fill()
 
         def in_order():
-            nonlocal nxt
+            nonlocal ahead
             while window:
-                _, fut = window.popitem(last=False)
+                fut, raw = window.popleft()
                 datas = fut.result()
+                ahead -= raw
+                fill()
                 yield datas
                 self.rep.add(bytes_done=sum(len(d) for d in datas))
-                g = next(groups, None)
-                if g is not None:
-                    window[nxt] = pool.submit(self._fetch, f, g)
-                    nxt += 1
                 self.rep.check()
 
         try:
             self._write(f, w, in_order())
         finally:
-            for fut in window.values():
+            for fut, _raw in window:
                 fut.cancel()
 
     def _unchanged(self, f: FileEntry, locs: list, w: DirWalker) -> bool:
