@@ -59,6 +59,7 @@ labextension/node_modules/.stamp: labextension/package.json labextension/package
 $(LABEXT_BUILT): labextension/node_modules/.stamp $(LABEXT_SRC)
 	rm -rf $(LABEXT_OUT)
 	cd labextension && npm run --silent build
+	cp labextension/install.json $(LABEXT_OUT)/install.json
 	chmod -R a+rX $(LABEXT_OUT)
 	@touch $@
 
