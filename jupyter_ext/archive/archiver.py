@@ -26,7 +26,7 @@ from .filetable import FileTable
 from .manifest import FILE, ArchiveEntry, FileEntry, Manifest
 from .pricing import check_class
 from .progress import Reporter
-from .readers import FAILED, GREW, ReaderPool, batches
+from .readers import FAILED, GREW, ReaderPool, batches, read_one_chunk
 from .repository import Repository
 from .scan import Changed, open_source, scan
 
@@ -288,22 +288,13 @@ class Archiver:
         if self._abort.is_set():
             raise Cancelled("stopped after an earlier failure")
         self.rep.check()
-        try:
-            fd = open_source(src)
-        except OSError as exc:
-            self._unreadable[entry.path] = (exc.strerror if isinstance(exc, Changed)
-                                            else str(exc))
+        status, data = read_one_chunk(src, entry.size)
+        if status == FAILED:
+            self._unreadable[entry.path] = data
             return True
-        try:
-            data = os.read(fd, entry.size + 1)  # a short read of a regular file is its end
-        except OSError as exc:
-            self._unreadable[entry.path] = str(exc)
-            return True
-        finally:
-            os.close(fd)
-        n = len(data)
-        if n > entry.size:
+        if status == GREW:
             return False
+        n = len(data)
         if not n:
             self._table.set_chunks(seq, [], 0)
             self.rep.add(files_done=1)

@@ -33,32 +33,36 @@ _HEAD = 8
 _F_SETPIPE_SZ = 1031
 
 
+def read_one_chunk(src: Source, size: int) -> tuple:
+    """Read a file scanned at ``size`` bytes (under the chunker's minimum) in one
+    ``read``: ``(OK, data)``, ``(GREW, None)`` when it grew past that size since the
+    scan, or ``(FAILED, reason)``. The file is opened as the scan saw it
+    (``open_source``): never through a link, never a FIFO."""
+    try:
+        fd = open_source(src)
+    except OSError as exc:
+        return FAILED, exc.strerror if isinstance(exc, Changed) else str(exc)
+    try:
+        data = os.read(fd, size + 1)  # a short read of a regular file is its end
+    except OSError as exc:
+        return FAILED, str(exc)
+    finally:
+        os.close(fd)
+    return (GREW, None) if len(data) > size else (OK, data)
+
+
 def read_files(batch: list, level: int) -> list:
     """Per ``(path, dev, ino, size)``: ``(OK, None)`` for an empty file, ``(OK, (id,
     length, codec, payload))``, ``(GREW, None)`` when it grew past its scanned size
-    (the archiver chunks it itself) or ``(FAILED, reason)``. Files are opened as the
-    scan saw them (``open_source``): never through a link, never a FIFO."""
+    (the archiver chunks it itself) or ``(FAILED, reason)`` (``read_one_chunk``)."""
     out = []
     for path, dev, ino, size in batch:
-        try:
-            fd = open_source(Source(path, dev, ino))
-        except OSError as exc:
-            out.append((FAILED, exc.strerror if isinstance(exc, Changed) else str(exc)))
-            continue
-        try:
-            data = os.read(fd, size + 1)  # a short read of a regular file is its end
-        except OSError as exc:
-            out.append((FAILED, str(exc)))
-            continue
-        finally:
-            os.close(fd)
-        if len(data) > size:
-            out.append((GREW, None))
-        elif not data:
-            out.append((OK, None))
-        else:
+        status, data = read_one_chunk(Source(path, dev, ino), size)
+        if status == OK and data:
             codec, payload = encode_parts(data, level)
             out.append((OK, (chunk_id(data), len(data), codec, bytes(payload))))
+        else:
+            out.append((status, None if status == OK else data))
     return out
 
 

@@ -25,7 +25,7 @@ import blake3
 
 from ..constants import COLD_CLASSES, DEFAULT_TIER
 from .chunks import chunk_id, decode
-from .errors import ArchiveError, Exists, IntegrityError, NotFound, UnsafePath
+from .errors import ArchiveError, ConfigError, Exists, IntegrityError, NotFound, UnsafePath
 from .manifest import DIR, FILE, SYMLINK, ArchiveEntry, FileEntry, check_relpath
 from .pricing import check_tier, retrieval_estimates
 from .progress import Reporter
@@ -154,6 +154,8 @@ class Restorer:
         store. Reads in flight (about ``workers`` x 2 x ``max_range``) are most of a
         restore's memory."""
         self.repo, self.plan = repo, plan
+        if max_range < 0:
+            raise ConfigError(f"restore_range: {max_range} is negative (0: the default)")
         self.max_range = max_range or (LOCAL_RANGE if repo.store.spools else MAX_RANGE)
         self.target = os.path.abspath(os.path.expanduser(target))
         self.tier = check_tier(tier)

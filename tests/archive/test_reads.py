@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from jupyter_ext.archive.chunks import chunk_id
-from jupyter_ext.archive.errors import Cancelled
+from jupyter_ext.archive.errors import Cancelled, ConfigError
 from jupyter_ext.archive.manifest import FileEntry
 from jupyter_ext.archive.readers import FAILED, GREW, OK, batches, read_files
 from jupyter_ext.archive.scan import Source
@@ -188,3 +188,15 @@ def test_restore_reads_in_small_ranges_round_trip(tmp_path):
     res = eng.restore("r", target=str(out), owner="alice", principal=ALICE)
     assert res["state"]["status"] == "done"
     assert snapshot(str(out / "src")) == snapshot(str(src))
+
+
+def test_a_negative_restore_range_is_refused_before_anything_is_written(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
+    eng = engine(str(tmp_path / "repo"))
+    eng.create([str(src)], owner="alice", principal=ALICE, name="n")
+    bad = engine(str(tmp_path / "repo"), restore_range=-1)
+    with pytest.raises(ConfigError, match="restore_range: -1 is negative"):
+        bad.restore("n", target=str(tmp_path / "out"), owner="alice", principal=ALICE)
+    assert not (tmp_path / "out").exists()
