@@ -72,6 +72,12 @@ def read_as(user: str | None, path: Path) -> str | None:
     return out.stdout if out.returncode == 0 and out.stdout.strip() else None
 
 
+def exists_as(user: str | None, path: Path) -> bool:
+    """Whether the file exists as the user sees it (runuser as root)."""
+    argv = ["runuser", "-u", user, "--", "test", "-e", str(path)] if user else ["test", "-e", str(path)]
+    return subprocess.run(argv, capture_output=True).returncode == 0
+
+
 def type_in_terminal(page, command: str) -> None:
     page.keyboard.type(command, delay=15)
     page.keyboard.press("Enter")
@@ -155,11 +161,25 @@ def test_desktop_draws_resizes_and_runs_a_terminal(browser, stack, account):
         finally:
             shot(page, "05-pasted")
 
-        # -- clipboard, desktop -> browser: select all in the terminal (the X selection)
-        type_in_terminal(page, "echo lens-clip-out")
-        page.keyboard.press("Control+Shift+A")
-        wait_until(lambda: "lens-clip-out" in page.input_value("#clipboard-text"), 20,
-                   "the desktop's selection in the page's clipboard box")
+        # -- clipboard, desktop -> browser: select all in the terminal (the X selection).
+        # Output arriving after the select-all clears the selection (VTE drops a selection
+        # whose text changes), so select only once the shell has finished and gone quiet,
+        # and select again if the text still did not come.
+        echoed = home / "desktop-echoed.txt"
+        type_in_terminal(page, f"echo lens-clip-out; touch {echoed}")
+        wait_until(lambda: exists_as(user, echoed), 20,
+                   "the shell to run the echo")
+        for attempt in range(3):
+            time.sleep(1)
+            page.keyboard.press("Control+Shift+A")
+            try:
+                wait_until(lambda: "lens-clip-out" in page.input_value("#clipboard-text"), 10,
+                           "the desktop's selection in the page's clipboard box")
+                break
+            except AssertionError:
+                shot(page, f"06-copy-attempt-{attempt + 1}")
+                if attempt == 2:
+                    raise
         shot(page, "06-copied")
     finally:
         context.close()
