@@ -13,7 +13,6 @@ thread freed: a restore's dozen threads held ~10 MB more on a 7 GB tree than on 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import threading
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter numbers
@@ -29,7 +28,9 @@ def tune_malloc(mmap_threshold: int = MMAP_THRESHOLD, arena_max: int = ARENA_MAX
     if _done.is_set():
         return True
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        # the process's own symbols (libc's among them): find_library("c") would run
+        # ldconfig in a child process
+        libc = ctypes.CDLL(None)
         ok = bool(libc.mallopt(M_MMAP_THRESHOLD, ctypes.c_int(mmap_threshold)))
         ok = bool(libc.mallopt(M_ARENA_MAX, ctypes.c_int(arena_max))) and ok
     except (OSError, AttributeError):

@@ -29,7 +29,7 @@ from .errors import ArchiveError, ConfigError, Exists, IntegrityError, NotFound,
 from .manifest import DIR, FILE, SYMLINK, ArchiveEntry, FileEntry, check_relpath
 from .pricing import check_tier, retrieval_estimates
 from .progress import Reporter
-from .repository import Repository
+from .repository import Location, Repository
 from .restoretable import Bits, PlannedEntry, RestoreTable, Selection
 from .safefs import SPECIAL_BITS, DirWalker, current_umask, safe_mode
 
@@ -425,6 +425,7 @@ class Restorer:
         for pack, lo, hi, f in self.plan.table.small_files():
             if f.seq in self.done:
                 continue
+            f.span = (lo, hi - lo)
             if (cur is not None and cur[0] == pack and hi - cur[1] <= self.max_range
                     and lo - cur[2] <= MAX_GAP and len(cur[3]) < MAX_BATCH_FILES):
                 cur[2] = max(cur[2], hi)
@@ -437,28 +438,37 @@ class Restorer:
             yield _sorted_batch(cur)
 
     def _restore_batch(self, batch, walkers: queue.Queue) -> list[int]:
-        """Write the files of one batch; returns their seqs (all written)."""
+        """Write the files of one batch; returns their seqs (all written). Over an
+        existing tree, files already holding their content are found first: their
+        data is neither read from the pack nor decoded."""
         pack, start, end, items = batch
         self.rep.check()
-        blob = self._get(items[0], pack, start, end - start) if pack else memoryview(b"")
         w = walkers.get()
         try:
-            done = []
-            found = self._found(items)
+            found = self._found(f for f in items if len(f.chunks) != 1 or not f.span)
+            todo = []
             for f in items:
-                locs = self._locs(f, found)
-                decoded: dict = {}  # a chunk shared by files of the batch decodes once
+                if len(f.chunks) == 1 and f.span:
+                    # its range is its one chunk: place and length from the plan, raw
+                    # length the file's size (decode checks both, and the chunk's hash)
+                    locs = [(bytes.fromhex(f.chunks[0]), Location(pack, *f.span, f.size))]
+                else:
+                    locs = self._locs(f, found)
+                if not self._unchanged(f, locs, w):
+                    todo.append((f, locs))
+            blob = (self._get(todo[0][0], pack, start, end - start) if pack and todo
+                    else memoryview(b""))
+            for f, locs in todo:
+                decoded: dict = {}  # a chunk repeated in the file decodes once
                 datas = []
                 for cid, loc in locs:
                     data = decoded.get(cid)
                     if data is None:
                         data = decoded[cid] = self._decode(f, blob, start, cid, loc)
                     datas.append(data)
-                if not self._unchanged(f, locs, w):
-                    self._write(f, w, iter([datas]))
-                done.append(f.seq)
+                self._write(f, w, iter([datas]))
             self.rep.add(files_done=len(items), bytes_done=sum(f.size for f in items))
-            return done
+            return [f.seq for f in items]
         finally:
             walkers.put(w)
 

@@ -31,6 +31,9 @@ class PlannedEntry(FileEntry):
     """A manifest entry with its place in the restore (``seq``: manifest order)."""
 
     seq: int = 0
+    # a small file's (offset, length) in its batch's pack: for a file of one chunk,
+    # that chunk's place, known from the plan (no index lookup while writing)
+    span: tuple = ()
 
 
 class Selection:

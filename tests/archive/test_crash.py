@@ -89,6 +89,13 @@ def test_sigkill_at_random_points(tmp_path):
     assert snapshot(str(out / "data")) == snapshot(src)
 
 
+def _is_reader(p: psutil.Process) -> bool:
+    try:
+        return "jupyter_ext.archive.readers" in " ".join(p.cmdline())
+    except psutil.Error:  # exited between the listing and the look
+        return False
+
+
 def test_sigkill_leaves_no_reader_process(tmp_path):
     """Reader processes exit with the archiver that started them, even on kill -9
     (their stdin closes), and the re-run completes."""
@@ -103,8 +110,7 @@ def test_sigkill_leaves_no_reader_process(tmp_path):
     readers = []
     deadline = time.monotonic() + 30
     while not readers and proc.poll() is None and time.monotonic() < deadline:
-        readers = [p for p in parent.children()
-                   if "jupyter_ext.archive.readers" in " ".join(p.cmdline())]
+        readers = [p for p in parent.children() if _is_reader(p)]
         time.sleep(0.01)
     assert readers, "no reader process was seen"
     os.kill(proc.pid, signal.SIGKILL)

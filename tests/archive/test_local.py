@@ -185,6 +185,33 @@ def test_restore_over_an_existing_copy_keeps_only_verified_identical_files(tmp_p
     assert os.stat(data / "nested" / "notes.txt").st_ino != os.stat(outside).st_ino
 
 
+def test_restore_over_an_identical_copy_reads_no_pack(tmp_path):
+    """Files already holding their content (hashed against the archive) are kept
+    without reading or decoding their data: with every pack moved away, a restore
+    over an identical copy still completes; a changed file then needs its pack."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(200):
+        (src / f"f{i:03}.txt").write_text(f"small file {i}\n" * (i + 1))
+    (src / "big.bin").write_bytes(os.urandom(3_000_000))
+    repo = tmp_path / "repo"
+    eng = engine(str(repo))
+    eng.create([str(src)], owner="alice", principal=ALICE, name="a")
+    out = tmp_path / "out"
+    eng.restore("a", target=str(out), owner="alice", principal=ALICE)
+    packs = [os.path.join(d, n) for d, _s, names in os.walk(repo) for n in names
+             if os.sep + "data" + os.sep in os.path.join(d, n)]
+    assert packs
+    for p in packs:
+        os.rename(p, p + ".away")
+    res = eng.restore("a", target=str(out), owner="alice", principal=ALICE, overwrite=True)
+    assert res["state"]["status"] == "done"
+    assert snapshot(str(out / "src")) == snapshot(str(src))
+    (out / "src" / "f007.txt").write_text("changed")
+    with pytest.raises(IntegrityError, match="f007.txt: pack .* is missing"):
+        eng.restore("a", target=str(out), owner="alice", principal=ALICE, overwrite=True)
+
+
 def test_flipped_byte_fails_loudly_naming_the_file(tmp_path):
     src = make_tree(str(tmp_path / "src"))
     eng = engine(str(tmp_path / "repo"))
