@@ -95,33 +95,53 @@ class Packer:
 
 class FilePacker:
     """A pack written to a temp file as its blobs arrive and hashed on the way: no
-    pack is held in memory, and the store renames the file into place (one write)."""
+    pack is held in memory, and the store renames the file into place (one write).
+
+    Small blobs are buffered and written and hashed a MiB at a time by a thread of
+    the packer's own, in order, one buffer in flight: the thread adding the blobs
+    (with reader processes, the one thread that takes every small file) goes on."""
 
     def __init__(self, spool):
         self.fd, self.path = spool()
         self.hasher = blake3.blake3()
-        self.buf = bytearray(PACK_MAGIC)  # small blobs, written and hashed a MiB at a time
+        self.buf = bytearray(PACK_MAGIC)
         self.size = len(PACK_MAGIC)
         self.chunks: list = []
+        self._writer: ThreadPoolExecutor | None = None  # made at the first buffered write
+        self._pending = None  # the buffer being written
 
     def add(self, cid_hex: str, codec: int, payload, raw_len: int) -> None:
         self.chunks.append([cid_hex, self.size, 1 + len(payload), raw_len])
         self.size += 1 + len(payload)
         buf = self.buf
+        buf.append(codec)
         if len(payload) < SMALL_BLOB:
-            # one write and one hash update per MiB, not per blob (a pack of small
-            # files holds thousands)
-            buf.append(codec)
             buf += payload
             if len(buf) >= WRITE_BUFFER:
-                self._flush()
+                self._flush_behind()
             return
-        buf.append(codec)
+        self._wait()
         self._flush(payload)
+
+    def _flush_behind(self) -> None:
+        """Hand the buffer to the writer thread (after the previous one is written)."""
+        self._wait()
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="lens-pack")
+        buf, self.buf = self.buf, bytearray()
+        self._pending = self._writer.submit(self._write, buf, b"")
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()  # a write error surfaces here
 
     def _flush(self, payload=b"") -> None:
         """Write the buffer (then ``payload``, without copying it into the buffer)."""
-        buf = self.buf
+        buf, self.buf = self.buf, bytearray()
+        self._write(buf, payload)
+
+    def _write(self, buf, payload) -> None:
         n = os.writev(self.fd, (buf, payload))  # usually one call
         if n < len(buf):
             _write_all(self.fd, memoryview(buf)[n:])
@@ -131,18 +151,24 @@ class FilePacker:
         self.hasher.update(buf)
         if payload:
             self.hasher.update(payload)
-        self.buf = bytearray()
 
     def __bool__(self) -> bool:
         return bool(self.chunks)
 
     def seal(self) -> tuple[str, str, list]:
-        if self.fd >= 0:
-            self._flush()
-        self._close()
+        try:
+            self._wait()
+            if self.fd >= 0:
+                self._flush()
+        finally:
+            self._close()
         return self.path, self.hasher.hexdigest(), self.chunks
 
     def _close(self) -> None:
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)  # no write runs once the fd is closed
+            self._writer = None
+        self._pending = None
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
