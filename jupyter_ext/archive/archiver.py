@@ -33,6 +33,7 @@ from .scan import Changed, open_source, scan
 PACK_MAGIC = b"LENSPACK1\n"
 SMALL_BLOB = 64 * 1024        # blobs under this are buffered by FilePacker
 WRITE_BUFFER = 1024 * 1024    # FilePacker writes its buffer once it holds this much
+_CODEC_BYTE = [bytes((i,)) for i in range(256)]
 
 
 @dataclass
@@ -97,39 +98,41 @@ class FilePacker:
     """A pack written to a temp file as its blobs arrive and hashed on the way: no
     pack is held in memory, and the store renames the file into place (one write).
 
-    Small blobs are buffered and written and hashed a MiB at a time by a thread of
-    the packer's own, in order, one buffer in flight: the thread adding the blobs
-    (with reader processes, the one thread that takes every small file) goes on."""
+    Small blobs are kept (not copied) until a MiB of them is there, then joined,
+    written and hashed by a thread of the packer's own, in order, one MiB in flight:
+    the thread adding blobs (with reader processes, the one thread that takes every
+    small file) goes on. ``bytes.join`` of a MiB of bytes runs without the GIL."""
 
     def __init__(self, spool):
         self.fd, self.path = spool()
         self.hasher = blake3.blake3()
-        self.buf = bytearray(PACK_MAGIC)
+        self.parts: list = [PACK_MAGIC]
+        self.buffered = len(PACK_MAGIC)
         self.size = len(PACK_MAGIC)
         self.chunks: list = []
         self._writer: ThreadPoolExecutor | None = None  # made at the first buffered write
-        self._pending = None  # the buffer being written
+        self._pending = None  # the parts being written
 
     def add(self, cid_hex: str, codec: int, payload, raw_len: int) -> None:
         self.chunks.append([cid_hex, self.size, 1 + len(payload), raw_len])
         self.size += 1 + len(payload)
-        buf = self.buf
-        buf.append(codec)
+        self.parts.append(_CODEC_BYTE[codec])
         if len(payload) < SMALL_BLOB:
-            buf += payload
-            if len(buf) >= WRITE_BUFFER:
+            self.parts.append(payload)
+            self.buffered += 1 + len(payload)
+            if self.buffered >= WRITE_BUFFER:
                 self._flush_behind()
             return
         self._wait()
         self._flush(payload)
 
     def _flush_behind(self) -> None:
-        """Hand the buffer to the writer thread (after the previous one is written)."""
+        """Hand the parts to the writer thread (after the previous ones are written)."""
         self._wait()
         if self._writer is None:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="lens-pack")
-        buf, self.buf = self.buf, bytearray()
-        self._pending = self._writer.submit(self._write, buf, b"")
+        parts, self.parts, self.buffered = self.parts, [], 0
+        self._pending = self._writer.submit(self._write, parts, b"")
 
     def _wait(self) -> None:
         if self._pending is not None:
@@ -137,11 +140,12 @@ class FilePacker:
             pending.result()  # a write error surfaces here
 
     def _flush(self, payload=b"") -> None:
-        """Write the buffer (then ``payload``, without copying it into the buffer)."""
-        buf, self.buf = self.buf, bytearray()
-        self._write(buf, payload)
+        """Write the parts (then ``payload``, without copying it into them)."""
+        parts, self.parts, self.buffered = self.parts, [], 0
+        self._write(parts, payload)
 
-    def _write(self, buf, payload) -> None:
+    def _write(self, parts: list, payload) -> None:
+        buf = b"".join(parts)
         n = os.writev(self.fd, (buf, payload))  # usually one call
         if n < len(buf):
             _write_all(self.fd, memoryview(buf)[n:])
@@ -551,9 +555,8 @@ class Archiver:
                    "added_bytes": rep.p.bytes_stored, "packs": rep.p.packs,
                    "unchanged_files": self.unchanged_files,
                    "skipped": skipped[:1000], "skipped_count": len(skipped)})
-        for f in files:  # each entry; paths are unique by the scan's construction
-            f.validate()
-        data = manifest.to_bytes()
+        # each entry checked as it is encoded; paths are unique by the scan's construction
+        data = manifest.to_bytes(validate=True)
         self.manifest_size = len(data)
         manifest.files = []  # the table closes when run() returns
         if opts.dry_run:

@@ -107,12 +107,15 @@ class Manifest:
     stats: dict = field(default_factory=dict)
     parent: str = ""
 
-    def to_bytes(self) -> bytes:
+    def to_bytes(self, validate: bool = False) -> bytes:
+        """The stored form; ``validate``: each file entry is checked as it is encoded
+        (one pass over a table-backed file list, not two)."""
+        to_row = (lambda f: f.validate().to_row()) if validate else FileEntry.to_row
         doc = {"format": FORMAT, "name": self.name, "owner": self.owner,
                "created": self.created, "tags": self.tags, "meta": self.meta,
                "sources": self.sources, "storage_class": self.storage_class,
                "chunker": self.chunker, "stats": self.stats, "parent": self.parent,
-               "file_fields": list(ROW_FIELDS), "files": Rows(self.files, FileEntry.to_row)}
+               "file_fields": list(ROW_FIELDS), "files": Rows(self.files, to_row)}
         return dumps(doc)
 
     @classmethod
