@@ -144,6 +144,32 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+class InFlight:
+    """Bytes of pack data read or decoded and not yet written, shared by the batches
+    of small files and the big file's read-ahead: a restore's peak memory is this
+    limit, not the sum of every job's worst case at once (those coincided at random,
+    so the peak grew with the length of the restore). A job bigger than the limit
+    still runs, alone."""
+
+    def __init__(self, limit: int):
+        self.limit, self.used = limit, 0
+        self._cond = threading.Condition()
+
+    def take(self, n: int, wait: bool = True) -> bool:
+        with self._cond:
+            while self.used and self.used + n > self.limit:
+                if not wait:
+                    return False
+                self._cond.wait()
+            self.used += n
+            return True
+
+    def give(self, n: int) -> None:
+        with self._cond:
+            self.used -= n
+            self._cond.notify_all()
+
+
 class Restorer:
     def __init__(self, repo: Repository, plan: RestorePlan, target: str, *, tier: str = DEFAULT_TIER,
                  overwrite: bool = False, days: int = 7, poll_interval: float = 60.0,
@@ -151,12 +177,13 @@ class Restorer:
                  reporter: Reporter | None = None, max_range: int = 0):
         """``max_range``: the most bytes read (and decoded) at once per job; by
         default LOCAL_RANGE for a repository on local disk, MAX_RANGE for an object
-        store. Reads in flight (about ``workers`` x 2 x ``max_range``) are most of a
-        restore's memory."""
+        store. Reads in flight (at most ``in_flight``: ``workers + 2`` x ``max_range``,
+        read and decoded) are most of a restore's memory."""
         self.repo, self.plan = repo, plan
         if max_range < 0:
             raise ConfigError(f"restore_range: {max_range} is negative (0: the default)")
         self.max_range = max_range or (LOCAL_RANGE if repo.store.spools else MAX_RANGE)
+        self.in_flight = InFlight((workers + 2) * self.max_range)
         self.target = os.path.abspath(os.path.expanduser(target))
         self.tier = check_tier(tier)
         self.overwrite, self.days = overwrite, days
@@ -456,17 +483,25 @@ class Restorer:
                     locs = self._locs(f, found)
                 if not self._unchanged(f, locs, w):
                     todo.append((f, locs))
-            blob = (self._get(todo[0][0], pack, start, end - start) if pack and todo
-                    else memoryview(b""))
-            for f, locs in todo:
-                decoded: dict = {}  # a chunk repeated in the file decodes once
-                datas = []
-                for cid, loc in locs:
-                    data = decoded.get(cid)
-                    if data is None:
-                        data = decoded[cid] = self._decode(f, blob, start, cid, loc)
-                    datas.append(data)
-                self._write(f, w, iter([datas]))
+            # the range read, and one file decoded from it at a time
+            cost = (end - start + max(f.size for f, _ in todo)) if todo else 0
+            self.in_flight.take(cost)
+            try:
+                blob = (self._get(todo[0][0], pack, start, end - start) if pack and todo
+                        else memoryview(b""))
+                for f, locs in todo:
+                    decoded: dict = {}  # a chunk repeated in the file decodes once
+                    datas = []
+                    for cid, loc in locs:
+                        data = decoded.get(cid)
+                        if data is None:
+                            data = decoded[cid] = self._decode(f, blob, start, cid, loc)
+                        datas.append(data)
+                    self._write(f, w, iter([datas]))
+                    del datas, decoded
+                del blob
+            finally:
+                self.in_flight.give(cost)
             self.rep.add(files_done=len(items), bytes_done=sum(f.size for f in items))
             return [f.seq for f in items]
         finally:
@@ -488,43 +523,63 @@ class Restorer:
             return
         # ranges fetched ahead, bounded by their decoded bytes (workers x max_range),
         # not their count: a file of 4 MiB chunks has ranges of one 4 MiB chunk
-        window: deque = deque()  # (future, decoded bytes)
+        # and by the restore's bytes in flight: a range is taken from ``in_flight``
+        # (read and decoded size) when fetched and given back once written; with
+        # ranges already ahead, one that does not fit waits for the next write
+        window: deque = deque()  # (future, decoded bytes, bytes taken from in_flight)
         groups = iter(self._groups(f))
         budget = self.workers * self.max_range
         ahead = 0
         waiting = None  # the next range, when it did not fit the budget yet
+        held = 0  # taken from in_flight by this file, not yet given back
 
         def fill() -> None:
-            nonlocal ahead, waiting
+            nonlocal ahead, waiting, held
             while True:
                 g = waiting if waiting is not None else next(groups, None)
                 if g is None:
                     return
-                if window and ahead + g["raw"] > budget:
-                    waiting = g
-                    return
+                cost = g["len"] + g["raw"]
+                if held:  # this file holds room already: never wait on itself
+                    if ((window and ahead + g["raw"] > budget)
+                            or not self.in_flight.take(cost, wait=False)):
+                        waiting = g
+                        return
+                else:
+                    self.in_flight.take(cost)  # nothing of this file held: wait for room
                 waiting = None
-                window.append((pool.submit(self._fetch, f, g), g["raw"]))
+                held += cost
+                window.append((pool.submit(self._fetch, f, g), g["raw"], cost))
                 ahead += g["raw"]
 
-        fill()
-
         def in_order():
-            nonlocal ahead
+            nonlocal ahead, held
             while window:
-                fut, raw = window.popleft()
+                fut, raw, cost = window.popleft()
                 datas = fut.result()
                 ahead -= raw
-                fill()
+                fill()  # ranges ahead are fetched while this one is written
                 yield datas
-                self.rep.add(bytes_done=sum(len(d) for d in datas))
+                del datas
+                held -= cost
+                self.in_flight.give(cost)
+                fill()
+                self.rep.add(bytes_done=raw)
                 self.rep.check()
 
         try:
+            fill()
             self._write(f, w, in_order())
         finally:
-            for fut, _raw in window:
+            for fut, _raw, _cost in window:
                 fut.cancel()
+            for fut, _raw, _cost in window:
+                if not fut.cancelled():
+                    try:
+                        fut.result()  # a running fetch holds its buffers until it ends
+                    except BaseException:
+                        pass
+            self.in_flight.give(held)
 
     def _unchanged(self, f: FileEntry, locs: list, w: DirWalker) -> bool:
         """Over an existing tree (``overwrite``): a regular file already holding

@@ -15,10 +15,12 @@ import threading
 import psutil
 import pytest
 
+from jupyter_ext.archive import restore as restore_mod
 from jupyter_ext.archive.chunks import chunk_id
 from jupyter_ext.archive.errors import Cancelled, ConfigError
 from jupyter_ext.archive.manifest import FileEntry
 from jupyter_ext.archive.readers import FAILED, GREW, OK, batches, read_files
+from jupyter_ext.archive.restore import InFlight
 from jupyter_ext.archive.scan import Source
 
 from .helpers import ALICE, engine, snapshot
@@ -200,3 +202,57 @@ def test_a_negative_restore_range_is_refused_before_anything_is_written(tmp_path
     with pytest.raises(ConfigError, match="restore_range: -1 is negative"):
         bad.restore("n", target=str(tmp_path / "out"), owner="alice", principal=ALICE)
     assert not (tmp_path / "out").exists()
+
+
+def test_in_flight_bounds_waits_and_lets_an_oversized_job_run_alone():
+    room = InFlight(100)
+    assert room.take(60) and room.take(40)
+    assert not room.take(1, wait=False)  # full
+    got = threading.Event()
+
+    def waiter():
+        room.take(30)
+        got.set()
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    assert not got.wait(0.2)  # waits for room
+    room.give(40)
+    assert got.wait(5)
+    t.join()
+    room.give(60)
+    room.give(30)
+    assert room.used == 0
+    assert room.take(500)  # bigger than the limit: runs when nothing else does
+    assert not room.take(1, wait=False)
+    room.give(500)
+
+
+def test_a_restore_keeps_its_reads_in_flight_under_the_limit(tmp_path, monkeypatch):
+    """Batches of small files and a big file's read-ahead share one limit: the bytes
+    taken at once never pass it (but for a single job bigger than the limit)."""
+    peaks = []
+
+    class Recorded(InFlight):
+        def take(self, n, wait=True):
+            ok = super().take(n, wait)
+            if ok:
+                peaks.append((self.used, n, self.limit))
+            return ok
+
+    monkeypatch.setattr(restore_mod, "InFlight", Recorded)
+    src = tmp_path / "src"
+    (src / "small").mkdir(parents=True)
+    rng = random.Random(9)
+    (src / "big.bin").write_bytes(rng.randbytes(3_000_000))
+    for i in range(400):
+        (src / "small" / f"{i:03}").write_bytes(rng.randbytes(rng.randint(0, 40_000)))
+    eng = engine(str(tmp_path / "repo"), restore_range=64 * 1024)
+    eng.create([str(src)], owner="alice", principal=ALICE, name="b")
+    out = tmp_path / "out"
+    eng.restore("b", target=str(out), owner="alice", principal=ALICE)
+    assert snapshot(str(out / "src")) == snapshot(str(src))
+    workers = max(2, eng.upload_workers)  # the restore's threads (engine.restore)
+    assert {limit for _u, _n, limit in peaks} == {(workers + 2) * 64 * 1024}
+    assert len(peaks) > 50
+    assert all(used <= limit or used == n for used, n, limit in peaks), max(peaks)
