@@ -26,6 +26,7 @@ import blake3
 from ..constants import COLD_CLASSES, DEFAULT_TIER
 from .chunks import chunk_id, decode
 from .errors import ArchiveError, ConfigError, Exists, IntegrityError, NotFound, UnsafePath
+from .filetable import split_blob
 from .manifest import DIR, FILE, SYMLINK, ArchiveEntry, FileEntry, check_relpath
 from .pricing import check_tier, retrieval_estimates
 from .progress import Reporter
@@ -89,12 +90,14 @@ def plan_restore(repo: Repository, ref: str, paths: list[str] | None = None,
     repo.manifest(entry, on_file=add)
     table.keep(chosen)
     plan = RestorePlan(entry, table, sorted(paths or []))
-    for page in table.pages("type = ?", (FILE,)):
+    # raw rows (seq, size, chunk ids as one blob): no entry objects and no hex round
+    # trips for what is, on a tree of small files, one lookup per file
+    for page in table.file_chunks():
         for i in range(0, len(page), LOOKUP_FILES):
-            part = page[i:i + LOOKUP_FILES]
-            found = repo.locate_many(bytes.fromhex(h) for f in part for h in f.chunks)
-            for f in part:
-                plan_file(repo, plan, f, found)
+            part = [(seq, size, split_blob(blob)) for seq, size, blob in page[i:i + LOOKUP_FILES]]
+            found = repo.locate_many(cid for _seq, _size, ids in part for cid in ids)
+            for seq, size, ids in part:
+                plan_file(repo, plan, seq, size, ids, found)
     table.ready()
     by_class: dict[str, list[int]] = {}
     for info in plan.packs.values():
@@ -103,16 +106,19 @@ def plan_restore(repo: Repository, ref: str, paths: list[str] | None = None,
     return plan
 
 
-def plan_file(repo: Repository, plan: RestorePlan, f: PlannedEntry, found: dict) -> None:
-    """Count one file's chunks into the plan (``found``: their locations); a small
-    file in one pack gets its byte range there (it is restored in a batch)."""
-    plan.raw_bytes += f.size
+def plan_file(repo: Repository, plan: RestorePlan, seq: int, size: int, ids: list,
+              found: dict) -> None:
+    """Count one file's chunks (``ids``, 32 bytes each) into the plan (``found``:
+    their locations); a small file in one pack gets its byte range there (it is
+    restored in a batch)."""
+    plan.raw_bytes += size
     plan.file_count += 1
     packs, lo, hi = set(), None, 0
-    for h in f.chunks:
-        loc = found.get(bytes.fromhex(h))
+    for cid in ids:
+        loc = found.get(cid)
         if loc is None:
-            raise IntegrityError(f"{f.path}: chunk {h[:16]} is missing from the repository")
+            path = plan.table.path_of(seq)
+            raise IntegrityError(f"{path}: chunk {cid.hex()[:16]} is missing from the repository")
         info = plan.packs.get(loc.pack)
         if info is None:
             pi = repo.packs[loc.pack]
@@ -123,8 +129,8 @@ def plan_file(repo: Repository, plan: RestorePlan, f: PlannedEntry, found: dict)
         packs.add(loc.pack)
         lo = loc.offset if lo is None else min(lo, loc.offset)
         hi = max(hi, loc.offset + loc.length)
-    if len(packs) == 1 and f.size <= SMALL_FILE:
-        plan.table.set_range(f.seq, packs.pop(), lo, hi)
+    if len(packs) == 1 and size <= SMALL_FILE:
+        plan.table.set_range(seq, packs.pop(), lo, hi)
 
 
 def walker_fds(walkers: int) -> int:
@@ -759,12 +765,16 @@ class Restorer:
                 for _ in range(self.workers + 1):
                     walkers.put(DirWalker(self.target, keep=keep, on_create=self._created))
                 # big files one at a time (their ranges fetched ahead on ``pool``),
-                # alongside the batches of small files on ``writers``
+                # then the batches of small files on ``writers``: run together, the
+                # nine threads spent their time handing the GIL around (a restore of
+                # 2 GB + 100,000 small files took 14.7 s together, 13.0 s one after
+                # the other)
                 big = (lambda f=f: bigs.submit(self._restore_big, f, pool, walkers)
                        for f in table.big_files() if f.seq not in self.done)
                 small = (lambda b=b: writers.submit(self._restore_batch, b, walkers)
                          for b in self.batches())
-                self._run_bounded([(big, 2), (small, 2 * self.workers)])
+                self._run_bounded(big, 2)
+                self._run_bounded(small, 2 * self.workers)
                 for f in table.entries(SYMLINK):
                     if f.seq not in self.done:
                         self._write_link(f, w)
@@ -782,33 +792,25 @@ class Restorer:
         self.rep.finish()
         return self.state
 
-    def _run_bounded(self, streams: list) -> None:
-        """Run the jobs of each ``(stream, limit)`` (callables that submit one job and
-        return its future), at most ``limit`` of a stream at once, recording each
-        finished job: the work list is never held whole, whatever the file count."""
-        running: dict = {}  # future -> stream index
-        iters = [iter(stream) for stream, _limit in streams]
-        counts = [0] * len(streams)
+    def _run_bounded(self, jobs, limit: int) -> None:
+        """Run ``jobs`` (callables that submit one job and return its future), at most
+        ``limit`` at once, recording each finished job: the work list is never held
+        whole, whatever the file count."""
+        running: set = set()
+        jobs = iter(jobs)
 
-        def refill(i: int) -> None:
-            while iters[i] is not None and counts[i] < streams[i][1]:
-                submit = next(iters[i], None)
-                if submit is None:
-                    iters[i] = None
-                    return
-                running[submit()] = i
-                counts[i] += 1
+        def refill() -> None:
+            while len(running) < limit and (submit := next(jobs, None)) is not None:
+                running.add(submit())
 
         try:
-            for i in range(len(streams)):
-                refill(i)
+            refill()
             while running:
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for fut in finished:
-                    i = running.pop(fut)
-                    counts[i] -= 1
+                    running.discard(fut)
                     self._record(fut.result())
-                    refill(i)
+                refill()
         except BaseException:
             for fut in running:
                 fut.cancel()

@@ -161,6 +161,25 @@ class RestoreTable:
             last = rows[-1][0]
             yield [_entry(r) for r in rows]
 
+    def file_chunks(self):
+        """Lists of ``(seq, size, chunk ids as one blob)`` of the regular files, in
+        manifest order, PAGE at a time: the plan's lookups need no entry objects."""
+        last = -1
+        while True:
+            with self.lock:
+                rows = self.db.execute(f"SELECT seq, size, chunks FROM f WHERE seq > ? AND "
+                                       f"type = ? ORDER BY seq LIMIT {PAGE}",
+                                       (last, FILE)).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield rows
+
+    def path_of(self, seq: int) -> str:
+        with self.lock:
+            row = self.db.execute("SELECT path FROM f WHERE seq = ?", (seq,)).fetchone()
+        return row[0] if row else f"entry {seq}"
+
     def entries(self, kind: str | None = None):
         for page in self.pages("type = ?", (kind,)) if kind else self.pages():
             yield from page

@@ -236,6 +236,26 @@ def test_flipped_byte_fails_loudly_naming_the_file(tmp_path):
     assert eng.check(owner="alice", principal=ALICE).ok  # structure alone is still fine
 
 
+def test_a_chunk_missing_from_the_index_fails_the_plan_naming_the_file(tmp_path):
+    """The plan looks every chunk up before anything is written: a pack index gone
+    from the repository fails it, naming a file whose chunk it held."""
+    src = make_tree(str(tmp_path / "src"))
+    eng = engine(str(tmp_path / "repo"))
+    eng.create([src], owner="alice", principal=ALICE, name="a")
+    repo = Repository.open(eng.store, "alice", ALICE)
+    notes = next(f for f in repo.manifest(repo.resolve("a")).files
+                 if f.path == "data/nested/notes.txt")
+    pack = repo.locate(bytes.fromhex(notes.chunks[0])).pack
+    os.unlink(os.path.join(eng.store.root, repo.key("index", pack)))
+    eng = engine(str(tmp_path / "repo"))  # no index cached from before
+    out = tmp_path / "out"
+    with pytest.raises(IntegrityError, match=r"data/nested/notes\.txt: chunk [0-9a-f]{16} "
+                       "is missing from the repository"):
+        eng.restore("a", ["data/nested/notes.txt"], target=str(out), owner="alice",
+                    principal=ALICE)
+    assert not out.exists()
+
+
 def test_cancel_then_resume(tmp_path):
     src = make_tree(str(tmp_path / "src"), scale=4)
     eng = engine(str(tmp_path / "repo"))
