@@ -423,7 +423,7 @@ class Restorer:
 
     def _get(self, f: FileEntry, pack: str, start: int, length: int) -> memoryview:
         try:
-            return memoryview(self.repo.store.get(self.repo.pack_key(pack), start, length))
+            return self.repo.store.view(self.repo.pack_key(pack), start, length)
         except NotFound:
             raise IntegrityError(f"restore failed: {f.path}: pack {pack[:16]} is missing"
                                  ) from None

@@ -310,3 +310,22 @@ def test_chunk_index_on_disk_with_its_bloom_filter():
     assert index._maybe(twin) and index.get(twin) is None
     assert all(index.get(rng.randbytes(32)) is None for _ in range(1000))
     index.close()
+
+
+def test_local_view_maps_any_range_clipped_to_the_object(tmp_path):
+    """A restore's ranged reads of a local pack: mapped, at offsets that are not page
+    aligned, clipped at the end of the object (never a page past it), equal to the
+    bytes a plain read returns; a missing object is NotFound."""
+    from jupyter_ext.archive.errors import NotFound
+    from jupyter_ext.archive.stores.local import LocalStore
+
+    store = LocalStore(str(tmp_path), fsync=False)
+    data = random.Random(3).randbytes(3 * 4096 + 123)
+    store.put("data/ab/pack", data)
+    for start, length in ((0, 10), (1, 4096), (4095, 4098), (8191, 10**6), (len(data), 5),
+                          (len(data) + 10, 5)):
+        view = store.view("data/ab/pack", start, length)
+        assert bytes(view) == data[start:start + length] == store.get("data/ab/pack", start,
+                                                                       length)
+    with pytest.raises(NotFound):
+        store.view("data/ab/nothing", 0, 10)

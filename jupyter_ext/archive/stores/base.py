@@ -48,6 +48,11 @@ class Store:
         """
         raise NotImplementedError
 
+    def view(self, key: str, start: int, length: int) -> memoryview:
+        """``length`` bytes of the object from ``start`` (fewer at its end), read
+        only; a restore's ranged reads of packs."""
+        return memoryview(self.get(key, start, length))
+
     def open(self, key: str):
         """A binary file object reading the whole object (close it): stores on
         local disk read it as it is consumed; the others hold it in memory."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 import secrets
 
@@ -76,6 +77,27 @@ class LocalStore(Store):
                 return f.read() if length is None else f.read(length)
         except FileNotFoundError:
             raise NotFound(f"object {key!r} not found") from None
+
+    def view(self, key, start, length):
+        """The range mapped from the page cache: no copy into a fresh buffer, whose
+        pages the kernel would fault in and zero first (a quarter of the CPU of a
+        restore of big files). Packs are written under a temp name and renamed,
+        never truncated in place, and the range is clipped to the file's size, so
+        no mapped page lies past the end of the file."""
+        try:
+            fd = os.open(self._path(key), os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise NotFound(f"object {key!r} not found") from None
+        try:
+            end = min(os.fstat(fd).st_size, start + length)
+            if end <= start:
+                return memoryview(b"")
+            base = start - start % mmap.ALLOCATIONGRANULARITY
+            mapped = mmap.mmap(fd, end - base, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE,
+                               prot=mmap.PROT_READ, offset=base)
+        finally:
+            os.close(fd)
+        return memoryview(mapped)[start - base:]  # unmapped when the last view goes
 
     def open(self, key):
         try:
