@@ -155,15 +155,18 @@ def encode(data, level: int) -> bytes:
     return bytes((codec,)) + bytes(payload)
 
 
-def decode(blob, expected_id: bytes | None = None, raw_len: int | None = None) -> bytes:
-    """Decode a blob and verify its BLAKE3 id; raise IntegrityError on any mismatch."""
+def decode(blob, expected_id: bytes | None = None,
+           raw_len: int | None = None) -> bytes | memoryview:
+    """Decode a blob and verify its BLAKE3 id; raise IntegrityError on any mismatch.
+    A stored (raw) chunk comes back as a view of ``blob``, not a copy: restores of
+    already-compressed files write it straight from the pack's mapped range."""
     if not blob:
         raise IntegrityError("empty blob")
     codec = blob[0]
     payload = memoryview(blob)[1:]
     try:
         if codec == CODEC_RAW:
-            data = bytes(payload)
+            data = payload
         elif codec == CODEC_ZSTD:
             # bound the output by what the index says (never by the frame header)
             limit = MAX_CHUNK if raw_len is None else raw_len
