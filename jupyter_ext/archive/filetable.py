@@ -190,13 +190,10 @@ class ManifestFiles:
             return self.table.db.execute("SELECT count(*) FROM f WHERE skip = 0").fetchone()[0]
 
 
-def split_blob(blob: bytes | None) -> list[bytes]:
-    """The 32-byte chunk ids of a row's ``chunks`` blob."""
-    return [blob[i:i + 32] for i in range(0, len(blob), 32)] if blob else []
-
-
 def split_ids(blob: bytes | None) -> list[str]:
-    return [cid.hex() for cid in split_blob(blob)]
+    if not blob:
+        return []
+    return [blob[i:i + 32].hex() for i in range(0, len(blob), 32)]
 
 
 def _item(row) -> tuple[FileEntry, Source]:

@@ -26,7 +26,6 @@ import blake3
 from ..constants import COLD_CLASSES, DEFAULT_TIER
 from .chunks import chunk_id, decode
 from .errors import ArchiveError, ConfigError, Exists, IntegrityError, NotFound, UnsafePath
-from .filetable import split_blob
 from .manifest import DIR, FILE, SYMLINK, ArchiveEntry, FileEntry, check_relpath
 from .pricing import check_tier, retrieval_estimates
 from .progress import Reporter
@@ -82,22 +81,32 @@ def plan_restore(repo: Repository, ref: str, paths: list[str] | None = None,
     entry = repo.resolve(ref)
     table = RestoreTable()
     chosen = Selection(paths)
+    plan = RestorePlan(entry, table, sorted(paths or []))
+    repo.load_index()
+    page: list = []  # (entry, chosen) awaiting their chunks' locations
+
+    def place() -> None:
+        """Locate the chunks of a page of chosen files (one batched lookup) and add
+        the page to the table, each small file with its pack range: no second pass
+        over the table."""
+        ids = {id(f): [bytes.fromhex(h) for h in f.chunks]
+               for f, taken in page if taken and f.type == FILE}
+        found = repo.locate_many(cid for chunk_ids in ids.values() for cid in chunk_ids)
+        for f, taken in page:
+            chunk_ids = ids.get(id(f))
+            span = None if chunk_ids is None else plan_file(repo, plan, f, chunk_ids, found)
+            table.add(f, taken, span, chunk_ids)
+        page.clear()
 
     def add(f: FileEntry) -> None:
         f.validate()  # paths and links checked before anything is planned
-        table.add(f, chosen.takes(f.path))
+        page.append((f, chosen.takes(f.path)))
+        if len(page) >= LOOKUP_FILES:
+            place()
 
     repo.manifest(entry, on_file=add)
+    place()
     table.keep(chosen)
-    plan = RestorePlan(entry, table, sorted(paths or []))
-    # raw rows (seq, size, chunk ids as one blob): no entry objects and no hex round
-    # trips for what is, on a tree of small files, one lookup per file
-    for page in table.file_chunks():
-        for i in range(0, len(page), LOOKUP_FILES):
-            part = [(seq, size, split_blob(blob)) for seq, size, blob in page[i:i + LOOKUP_FILES]]
-            found = repo.locate_many(cid for _seq, _size, ids in part for cid in ids)
-            for seq, size, ids in part:
-                plan_file(repo, plan, seq, size, ids, found)
     table.ready()
     by_class: dict[str, list[int]] = {}
     for info in plan.packs.values():
@@ -106,19 +115,19 @@ def plan_restore(repo: Repository, ref: str, paths: list[str] | None = None,
     return plan
 
 
-def plan_file(repo: Repository, plan: RestorePlan, seq: int, size: int, ids: list,
-              found: dict) -> None:
-    """Count one file's chunks (``ids``, 32 bytes each) into the plan (``found``:
-    their locations); a small file in one pack gets its byte range there (it is
-    restored in a batch)."""
-    plan.raw_bytes += size
+def plan_file(repo: Repository, plan: RestorePlan, f: FileEntry, ids: list,
+              found: dict) -> tuple | None:
+    """Count one file's chunks (``ids``, 32 bytes each; ``found``: their locations)
+    into the plan. A small file in one pack gets its ``(pack, lo, hi)`` there: it is
+    restored in a batch."""
+    plan.raw_bytes += f.size
     plan.file_count += 1
     packs, lo, hi = set(), None, 0
     for cid in ids:
         loc = found.get(cid)
         if loc is None:
-            path = plan.table.path_of(seq)
-            raise IntegrityError(f"{path}: chunk {cid.hex()[:16]} is missing from the repository")
+            raise IntegrityError(f"{f.path}: chunk {cid.hex()[:16]} is missing from the "
+                                 "repository")
         info = plan.packs.get(loc.pack)
         if info is None:
             pi = repo.packs[loc.pack]
@@ -129,8 +138,9 @@ def plan_file(repo: Repository, plan: RestorePlan, seq: int, size: int, ids: lis
         packs.add(loc.pack)
         lo = loc.offset if lo is None else min(lo, loc.offset)
         hi = max(hi, loc.offset + loc.length)
-    if len(packs) == 1 and size <= SMALL_FILE:
-        plan.table.set_range(seq, packs.pop(), lo, hi)
+    if len(packs) == 1 and f.size <= SMALL_FILE:
+        return packs.pop(), lo, hi
+    return None
 
 
 def walker_fds(walkers: int) -> int:

@@ -71,7 +71,6 @@ class RestoreTable:
             "pack TEXT, lo INT, hi INT)")
         self.lock = threading.Lock()
         self._pending: list = []
-        self._ranges: list = []
         self.size = 0  # entries added (the bitmaps' length)
 
     def close(self) -> None:
@@ -79,10 +78,15 @@ class RestoreTable:
             self.db.close()
 
     # -- filling ------------------------------------------------------------------
-    def add(self, entry: FileEntry, chosen: bool) -> None:
+    def add(self, entry: FileEntry, chosen: bool, span: tuple | None = None,
+            ids: list | None = None) -> None:
+        """``span``: a small file's ``(pack, lo, hi)``, the range it occupies there
+        (restored in a batch); ``ids``: its chunk ids as bytes, when known."""
+        if ids is None:
+            ids = [bytes.fromhex(h) for h in entry.chunks]
         self._pending.append((self.size, entry.path, entry.type, entry.mode, entry.mtime_ns,
-                              entry.size, entry.target,
-                              b"".join(bytes.fromhex(h) for h in entry.chunks), int(chosen)))
+                              entry.size, entry.target, b"".join(ids), int(chosen),
+                              *(span or (None, None, None))))
         self.size += 1
         if len(self._pending) >= PAGE:
             self.flush()
@@ -92,15 +96,14 @@ class RestoreTable:
             try:
                 self.db.execute("BEGIN")
                 self.db.executemany("INSERT INTO f (seq, path, type, mode, mtime, size, target, "
-                                    "chunks, chosen) VALUES (?,?,?,?,?,?,?,?,?)", self._pending)
-                self.db.executemany("UPDATE f SET pack = ?, lo = ?, hi = ? WHERE seq = ?",
-                                    self._ranges)
+                                    "chunks, chosen, pack, lo, hi) VALUES "
+                                    "(?,?,?,?,?,?,?,?,?,?,?,?)", self._pending)
                 self.db.execute("COMMIT")
             except sqlite3.IntegrityError:
                 self.db.execute("ROLLBACK")
                 raise UnsafePath(f"path {self._duplicate()!r} appears twice in the manifest"
                                  ) from None
-        self._pending, self._ranges = [], []
+        self._pending = []
 
     def _duplicate(self) -> str:
         """The pending path that is already in the table or pending twice."""
@@ -113,7 +116,7 @@ class RestoreTable:
         return "?"
 
     def ready(self) -> None:
-        """After the last ``set_range``: write the rest and index the batch order."""
+        """After the last ``add``: write the rest and index the batch order."""
         self.flush()
         with self.lock:
             self.db.execute("CREATE INDEX IF NOT EXISTS f_range ON f (pack, lo, seq) "
@@ -136,12 +139,6 @@ class RestoreTable:
             self.db.execute("DELETE FROM f WHERE chosen = 0")
             self.db.execute("COMMIT")
 
-    def set_range(self, seq: int, pack: str, lo: int, hi: int) -> None:
-        """A small file's pack and byte range (``flush`` writes them)."""
-        self._ranges.append((pack, lo, hi, seq))
-        if len(self._ranges) >= PAGE:
-            self.flush()
-
     # -- reading --------------------------------------------------------------------
     def stats(self, kind: str = FILE) -> tuple[int, int]:
         """(entries of ``kind``, their bytes)."""
@@ -160,25 +157,6 @@ class RestoreTable:
                 return
             last = rows[-1][0]
             yield [_entry(r) for r in rows]
-
-    def file_chunks(self):
-        """Lists of ``(seq, size, chunk ids as one blob)`` of the regular files, in
-        manifest order, PAGE at a time: the plan's lookups need no entry objects."""
-        last = -1
-        while True:
-            with self.lock:
-                rows = self.db.execute(f"SELECT seq, size, chunks FROM f WHERE seq > ? AND "
-                                       f"type = ? ORDER BY seq LIMIT {PAGE}",
-                                       (last, FILE)).fetchall()
-            if not rows:
-                return
-            last = rows[-1][0]
-            yield rows
-
-    def path_of(self, seq: int) -> str:
-        with self.lock:
-            row = self.db.execute("SELECT path FROM f WHERE seq = ?", (seq,)).fetchone()
-        return row[0] if row else f"entry {seq}"
 
     def entries(self, kind: str | None = None):
         for page in self.pages("type = ?", (kind,)) if kind else self.pages():
