@@ -329,3 +329,17 @@ def test_local_view_maps_any_range_clipped_to_the_object(tmp_path):
                                                                        length)
     with pytest.raises(NotFound):
         store.view("data/ab/nothing", 0, 10)
+
+
+def test_local_view_reads_where_the_file_system_cannot_map(tmp_path, monkeypatch):
+    from jupyter_ext.archive.stores import local
+
+    def no_mmap(*args, **kwargs):
+        raise OSError(19, "No such device")
+
+    store = local.LocalStore(str(tmp_path), fsync=False)
+    data = random.Random(4).randbytes(10_000)
+    store.put("data/cd/pack", data)
+    monkeypatch.setattr(local.mmap, "mmap", no_mmap)
+    assert bytes(store.view("data/cd/pack", 4097, 3000)) == data[4097:7097]
+    assert bytes(store.view("data/cd/pack", 9000, 5000)) == data[9000:]

@@ -93,8 +93,11 @@ class LocalStore(Store):
             if end <= start:
                 return memoryview(b"")
             base = start - start % mmap.ALLOCATIONGRANULARITY
-            mapped = mmap.mmap(fd, end - base, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE,
-                               prot=mmap.PROT_READ, offset=base)
+            try:
+                mapped = mmap.mmap(fd, end - base, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE,
+                                   prot=mmap.PROT_READ, offset=base)
+            except OSError:  # a file system that cannot map files: a plain read
+                return memoryview(os.pread(fd, end - start, start))
         finally:
             os.close(fd)
         return memoryview(mapped)[start - base:]  # unmapped when the last view goes
