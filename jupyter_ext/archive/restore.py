@@ -89,11 +89,10 @@ def plan_restore(repo: Repository, ref: str, paths: list[str] | None = None,
         """Locate the chunks of a page of chosen files (one batched lookup) and add
         the page to the table, each small file with its pack range: no second pass
         over the table."""
-        ids = {id(f): [bytes.fromhex(h) for h in f.chunks]
-               for f, taken in page if taken and f.type == FILE}
-        found = repo.locate_many(cid for chunk_ids in ids.values() for cid in chunk_ids)
-        for f, taken in page:
-            chunk_ids = ids.get(id(f))
+        ids = [[bytes.fromhex(h) for h in f.chunks] if taken and f.type == FILE else None
+               for f, taken in page]  # the chosen files' chunk ids, in page order
+        found = repo.locate_many(cid for chunk_ids in ids if chunk_ids for cid in chunk_ids)
+        for (f, taken), chunk_ids in zip(page, ids, strict=True):
             span = None if chunk_ids is None else plan_file(repo, plan, f, chunk_ids, found)
             table.add(f, taken, span, chunk_ids)
         page.clear()
