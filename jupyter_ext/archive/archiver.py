@@ -20,15 +20,18 @@ from dataclasses import dataclass
 import blake3
 
 from ..constants import DEFAULT_PACK_SIZE
-from .chunks import chunk_id, encode_parts, iter_chunks
+from .blobs import chunk_id, encode_parts
+from .chunks import iter_chunks
 from .errors import Cancelled, ConfigError
 from .filetable import FileTable
 from .manifest import FILE, ArchiveEntry, FileEntry, Manifest
 from .pricing import check_class
 from .progress import Reporter
-from .readers import FAILED, GREW, ReaderPool, batches, read_one_chunk
+from .reader_process import FAILED, GREW, read_one_chunk
+from .readers import ReaderPool, batches
 from .repository import Repository
-from .scan import Changed, open_source, scan
+from .scan import scan
+from .sources import Changed, open_source
 
 PACK_MAGIC = b"LENSPACK1\n"
 SMALL_BLOB = 64 * 1024        # blobs under this are buffered by FilePacker
@@ -195,7 +198,7 @@ class Archiver:
     def __init__(self, repo: Repository, opts: ArchiveOptions, reporter: Reporter | None = None,
                  after_scan=None):
         """``after_scan(items)``, if given, runs between the scan and the first read
-        (items: ``[(FileEntry, scan.Source)]``); tests use it to swap files there."""
+        (items: ``[(FileEntry, sources.Source)]``); tests use it to swap files there."""
         self.repo = repo
         self.after_scan = after_scan
         self.opts = opts.validate()
@@ -556,16 +559,17 @@ class Archiver:
                    "unchanged_files": self.unchanged_files,
                    "skipped": skipped[:1000], "skipped_count": len(skipped)})
         # each entry checked as it is encoded; paths are unique by the scan's construction
-        data = manifest.to_bytes(validate=True)
-        self.manifest_size = len(data)
-        manifest.files = []  # the table closes when run() returns
         if opts.dry_run:
+            sizes: list = []
+            manifest.write(lambda piece: sizes.append(len(piece)), validate=True)
+            self.manifest_size = sum(sizes)
+            manifest.files = []  # the table closes when run() returns
             rep.finish()
             return None, manifest, rep.p
         rep.set(phase="publish")
         rep.check()  # last chance to stop: nothing is visible yet
-        mid, _ = repo.put_manifest_bytes(data)
-        del data
+        mid, self.manifest_size = repo.put_manifest(manifest, validate=True)
+        manifest.files = []
         entry = ArchiveEntry(
             id=mid, name=opts.name, owner=str(repo.owner), created=created, manifest=mid,
             tags=dict(opts.tags), meta=dict(opts.meta), storage_class=opts.storage_class,

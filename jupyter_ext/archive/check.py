@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import blake3
 
-from .chunks import decode
+from .blobs import decode
 from .errors import ArchiveError, IntegrityError, NotFound, ObjectArchived
 from .manifest import FILE
 from .repository import PackIndex, Repository

@@ -30,38 +30,40 @@ def temp_db(prefix: str, directory: str | None = None) -> sqlite3.Connection:
     return db
 
 
-BLOOM_BITS = 25          # a 4 MiB filter: under 1 % false positives up to ~3M chunks
-BLOOM_HASHES = 4         # the four slices _bits returns
+MIN_BLOOM_BITS = 20      # log2 of the smallest filter's bits (128 KiB)
+MAX_BLOOM_BITS = 32      # four slices of 32 bits: all of the id's first 16 bytes
+BITS_PER_CHUNK = 16      # about 0.25 % false positives with the four slices
 MANY = 500  # ids per query of get_many
 ADD_PAGE = 5000  # rows per insert of add
-_BLOOM_MASK = (1 << BLOOM_BITS) - 1
+
+
+def bloom_bits(chunks: int) -> int:
+    """log2 of the filter size for ``chunks`` ids (at least ``BITS_PER_CHUNK`` each)."""
+    need = max(1, chunks * BITS_PER_CHUNK - 1).bit_length()
+    return min(MAX_BLOOM_BITS, max(MIN_BLOOM_BITS, need))
 
 
 class ChunkIndex:
     """chunk id (32 bytes) -> (pack number, offset, length, raw length). Thread-safe.
 
-    A fixed-size Bloom filter in memory answers most lookups of new chunks (the
-    common case while archiving new data) without a query; chunk ids are BLAKE3
-    hashes, so their own bits serve as the filter's hash functions."""
+    A Bloom filter in memory answers most lookups of new chunks (the common case
+    while archiving new data) without a query; chunk ids are BLAKE3 hashes, so
+    their own bits serve as the filter's hash functions. The filter is sized to the
+    index (``expected`` ids, or the smallest) and rebuilt four times larger from
+    the table when it holds more than its share: memory follows the repository,
+    and a restore that says what it loads never rebuilds."""
 
-    def __init__(self, directory: str | None = None):
+    def __init__(self, directory: str | None = None, expected: int = 0):
         self.db = temp_db("lens-chunks-", directory)
         self.db.execute("CREATE TABLE c (id BLOB PRIMARY KEY, pack INT, off INT, len INT, "
                         "raw INT) WITHOUT ROWID")
         self.lock = threading.Lock()
-        self.bloom = bytearray(1 << (BLOOM_BITS - 3))
-
-    @staticmethod
-    def _bits(cid: bytes) -> tuple:
-        """The id's four filter positions: 25-bit slices of its first 16 bytes (a
-        tuple, not a generator: this runs once per chunk looked up or added)."""
-        h = int.from_bytes(cid[:16], "little")
-        m = _BLOOM_MASK
-        return h & m, (h >> BLOOM_BITS) & m, (h >> 2 * BLOOM_BITS) & m, (h >> 3 * BLOOM_BITS) & m
+        self.rows = 0
+        self._filter = _empty_filter(bloom_bits(expected))
 
     def _maybe(self, cid: bytes) -> bool:
-        bloom = self.bloom
-        for b in self._bits(cid):
+        bloom, width = self._filter  # one read: a rebuild swaps both at once
+        for b in _bits(cid, width):
             if not bloom[b >> 3] & (1 << (b & 7)):
                 return False
         return True
@@ -76,12 +78,25 @@ class ChunkIndex:
     def _add_page(self, rows: list) -> None:
         with self.lock:
             self.db.execute("BEGIN")
+            before = self.db.total_changes
             self.db.executemany("INSERT OR IGNORE INTO c VALUES (?,?,?,?,?)", rows)
             self.db.execute("COMMIT")
-            bloom = self.bloom
+            self.rows += self.db.total_changes - before
+            bloom, width = self._filter
+            if self.rows * BITS_PER_CHUNK > 1 << width and width < MAX_BLOOM_BITS:
+                self._filter = self._rebuilt(bloom_bits(4 * self.rows))
+                return
             for row in rows:  # after the insert: a set bit always has its row
-                for b in self._bits(row[0]):
+                for b in _bits(row[0], width):
                     bloom[b >> 3] |= 1 << (b & 7)
+
+    def _rebuilt(self, width: int) -> tuple:
+        """A filter of ``2**width`` bits holding every id of the table (under the lock)."""
+        bloom, _ = filt = _empty_filter(width)
+        for (cid,) in self.db.execute("SELECT id FROM c"):
+            for b in _bits(cid, width):
+                bloom[b >> 3] |= 1 << (b & 7)
+        return filt
 
     def get(self, cid: bytes) -> tuple | None:
         if not self._maybe(cid):
@@ -109,7 +124,9 @@ class ChunkIndex:
         """Forget the rows of pack number ``pack`` (its index proved bad). Their filter
         bits stay: a false positive costs one query."""
         with self.lock:
+            before = self.db.total_changes
             self.db.execute("DELETE FROM c WHERE pack = ?", (pack,))
+            self.rows -= self.db.total_changes - before
 
     def __len__(self) -> int:
         with self.lock:
@@ -118,3 +135,15 @@ class ChunkIndex:
     def close(self) -> None:
         with self.lock:
             self.db.close()
+
+
+def _empty_filter(width: int) -> tuple:
+    return bytearray(1 << (width - 3)), width
+
+
+def _bits(cid: bytes, width: int) -> tuple:
+    """The id's four filter positions: ``width``-bit slices of its first 16 bytes (a
+    tuple, not a generator: this runs once per chunk looked up or added)."""
+    h = int.from_bytes(cid[:16], "little")
+    m = (1 << width) - 1
+    return h & m, (h >> width) & m, (h >> 2 * width) & m, (h >> 3 * width) & m

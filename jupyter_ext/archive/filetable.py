@@ -12,7 +12,7 @@ import threading
 
 from .chunkindex import temp_db
 from .manifest import FILE, FileEntry
-from .scan import Source
+from .sources import Source
 
 PAGE = 1000  # rows read or written per statement
 _COLS = "seq, path, type, mode, mtime, size, target, ctime, ino, dev, src, chunks"

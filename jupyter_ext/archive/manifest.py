@@ -9,7 +9,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from .errors import IntegrityError, UnsafePath
-from .zjson import LIST_START, MAX_MANIFEST_BYTES, Rows, dumps, iter_object
+from .zjson import LIST_START, MAX_MANIFEST_BYTES, Rows, dump, iter_object
 
 # 1: files as objects; 2: files as rows in ROW_FIELDS order (a third of the memory
 # when a manifest of many files is read). Both are read.
@@ -108,15 +108,22 @@ class Manifest:
     parent: str = ""
 
     def to_bytes(self, validate: bool = False) -> bytes:
-        """The stored form; ``validate``: each file entry is checked as it is encoded
-        (one pass over a table-backed file list, not two)."""
+        """The stored form (:meth:`write` into one bytes object)."""
+        out: list = []
+        self.write(out.append, validate)
+        return b"".join(out)
+
+    def write(self, write, validate: bool = False) -> None:
+        """The stored form, handed to ``write`` a compressed piece at a time;
+        ``validate``: each file entry is checked as it is encoded (one pass over a
+        table-backed file list, not two)."""
         to_row = (lambda f: f.validate().to_row()) if validate else FileEntry.to_row
         doc = {"format": FORMAT, "name": self.name, "owner": self.owner,
                "created": self.created, "tags": self.tags, "meta": self.meta,
                "sources": self.sources, "storage_class": self.storage_class,
                "chunker": self.chunker, "stats": self.stats, "parent": self.parent,
                "file_fields": list(ROW_FIELDS), "files": Rows(self.files, to_row)}
-        return dumps(doc)
+        dump(doc, write)
 
     @classmethod
     def from_bytes(cls, data, on_file=None) -> Manifest:

@@ -5,91 +5,29 @@ keeping), and threads only contend for the GIL over it. Reader processes take th
 open/read/hash/compress part, a batch of files at a time, on every core; the
 archiver keeps what must stay in one place (deduplication, packs, the file table).
 
-A reader is ``python -m jupyter_ext.archive.readers``: requests and answers are
-length-prefixed pickles on its stdin and stdout (private pipes between two
-processes of the same user). A reader exits when its stdin closes, so one left
-behind by a killed archiver goes with it.
+This module is the archiver's side: :class:`ReaderPool` starts the processes
+and feeds them. What each one runs, and the framing, is :mod:`.reader_process`.
 """
 
 from __future__ import annotations
 
 import fcntl
+import marshal
 import os
-import pickle
 import subprocess
 import sys
 from collections import deque
 
-from .chunks import chunk_id, encode_parts
 from .errors import ArchiveError
-from .scan import Changed, Source, open_source
+from .reader_process import FAILED, GREW, OK, frame, read_message
 
-OK, GREW, FAILED = 0, 1, 2
+__all__ = ["FAILED", "GREW", "OK", "ReaderPool", "batches"]
+
 BATCH_FILES = 128               # files per request
-BATCH_BYTES = 2 * 1024 * 1024   # scanned bytes per request
+BATCH_BYTES = 1024 * 1024       # scanned bytes per request (a reader holds about twice)
 BATCH_PATHS = 24 * 1024         # path bytes per request: a request always fits a pipe
 IN_FLIGHT = 2                   # requests queued per reader
-_HEAD = 8
 _F_SETPIPE_SZ = 1031
-
-
-def read_one_chunk(src: Source, size: int) -> tuple:
-    """Read a file scanned at ``size`` bytes (under the chunker's minimum) in one
-    ``read``: ``(OK, data)``, ``(GREW, None)`` when it grew past that size since the
-    scan, or ``(FAILED, reason)``. The file is opened as the scan saw it
-    (``open_source``): never through a link, never a FIFO."""
-    try:
-        fd = open_source(src)
-    except OSError as exc:
-        return FAILED, exc.strerror if isinstance(exc, Changed) else str(exc)
-    try:
-        data = os.read(fd, size + 1)  # a short read of a regular file is its end
-    except OSError as exc:
-        return FAILED, str(exc)
-    finally:
-        os.close(fd)
-    return (GREW, None) if len(data) > size else (OK, data)
-
-
-def read_files(batch: list, level: int) -> list:
-    """Per ``(path, dev, ino, size)``: ``(OK, None)`` for an empty file, ``(OK, (id,
-    length, codec, payload))``, ``(GREW, None)`` when it grew past its scanned size
-    (the archiver chunks it itself) or ``(FAILED, reason)`` (``read_one_chunk``)."""
-    out = []
-    for path, dev, ino, size in batch:
-        status, data = read_one_chunk(Source(path, dev, ino), size)
-        if status == OK and data:
-            codec, payload = encode_parts(data, level)
-            out.append((OK, (chunk_id(data), len(data), codec, bytes(payload))))
-        else:
-            out.append((status, None if status == OK else data))
-    return out
-
-
-def _send(stream, obj) -> None:
-    body = pickle.dumps(obj, protocol=5)
-    stream.write(len(body).to_bytes(_HEAD, "little"))
-    stream.write(body)
-    stream.flush()
-
-
-def _receive(stream):
-    head = stream.read(_HEAD)
-    if len(head) < _HEAD:
-        return None
-    n = int.from_bytes(head, "little")
-    body = stream.read(n)
-    if len(body) < n:
-        return None
-    return pickle.loads(body)
-
-
-def main() -> None:
-    """The reader's loop: one answer per request, until stdin closes."""
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    while (request := _receive(stdin)) is not None:
-        level, batch = request
-        _send(stdout, read_files(batch, level))
 
 
 class ReaderPool:
@@ -108,7 +46,7 @@ class ReaderPool:
         try:
             for _ in range(n):
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "jupyter_ext.archive.readers"], env=env,
+                    [sys.executable, "-m", "jupyter_ext.archive.reader_process"], env=env,
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
                 for pipe in (proc.stdin, proc.stdout):
                     try:  # larger pipes: fewer wake-ups per answer
@@ -131,19 +69,35 @@ class ReaderPool:
         proc = self.procs[self._next]
         self._next = (self._next + 1) % len(self.procs)
         try:
-            _send(proc.stdin, (self.level, batch))
+            proc.stdin.write(frame(marshal.dumps((self.level, batch))))
+            proc.stdin.flush()
         except OSError as exc:
             raise ArchiveError(f"a reader process stopped ({exc}); archive again") from None
         self.queue.append((proc, items))
 
     def next_answer(self) -> tuple[list, list]:
-        """(items, answers) of the oldest request."""
+        """(items, answers) of the oldest request: per file, ``(status, value)`` as
+        :func:`.reader_process.read_files` gives it, with a payload's length
+        replaced by the payload."""
         proc, items = self.queue.popleft()
-        answers = _receive(proc.stdout)
-        if answers is None or len(answers) != len(items):
-            code = proc.poll()
-            raise ArchiveError(f"a reader process stopped (exit code {code}); archive again")
+        stream, answers = proc.stdout, []
+        for _ in items:
+            answer = read_message(stream)
+            if answer is None:
+                self._stopped(proc)
+            status, value = answer
+            if status == OK and value is not None:
+                cid, n, codec, size = value
+                payload = stream.read(size)
+                if len(payload) != size:
+                    self._stopped(proc)
+                answer = (OK, (cid, n, codec, payload))
+            answers.append(answer)
         return items, answers
+
+    @staticmethod
+    def _stopped(proc):
+        raise ArchiveError(f"a reader process stopped (exit code {proc.poll()}); archive again")
 
     def close(self, kill: bool = False) -> None:
         for proc in self.procs:
@@ -177,7 +131,3 @@ def batches(items):
         paths += n
     if batch:
         yield batch
-
-
-if __name__ == "__main__":
-    main()

@@ -31,6 +31,7 @@ from .manifest import HEX64, ArchiveEntry, Manifest
 from .zjson import LIST_START, MAX_INDEX_BYTES, dumps, iter_object, loads
 
 INDEX_PAGE = 1000  # chunk rows indexed per statement
+INDEX_BYTES_PER_CHUNK = 32  # a stored pack index takes ~40 per chunk: this overestimates
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 HOT = "STANDARD"
@@ -168,7 +169,8 @@ class Repository:
             self._load_index_locked(workers)
 
     def _load_index_locked(self, workers: int) -> None:
-        keys = [o.key for o in self.store.list(self.key("index/"))]
+        objects = list(self.store.list(self.key("index/")))
+        keys = [o.key for o in objects]
         if self.store.spools:
             workers = 1  # local files: threads add malloc arenas (memory), not speed
 
@@ -186,7 +188,8 @@ class Repository:
                 self._cache_put(cached, data)
             return k, data, False
 
-        index = ChunkIndex()
+        # the index's Bloom filter sized once for all of it (never rebuilt here)
+        index = ChunkIndex(expected=sum(o.size for o in objects) // INDEX_BYTES_PER_CHUNK)
         with ThreadPoolExecutor(max(1, min(workers, len(keys) or 1))) as pool:
             # a bounded window of fetches: pack indexes do not pile up ahead of the
             # indexing, and each is dropped once indexed
@@ -319,15 +322,36 @@ class Repository:
             self._add_locked(pi, self._index)
 
     # -- archives ----------------------------------------------------------------
-    def put_manifest(self, manifest: Manifest) -> tuple[str, int]:
-        return self.put_manifest_bytes(manifest.to_bytes())
-
-    def put_manifest_bytes(self, data: bytes) -> tuple[str, int]:
+    def put_manifest(self, manifest: Manifest, validate: bool = False) -> tuple[str, int]:
+        """Store a manifest; (its id, its stored size). A local repository builds it
+        in a temp file as it is encoded (a manifest of 100,000 files is megabytes);
+        other stores get it in one ``put``."""
         import blake3
 
-        mid = blake3.blake3(data).hexdigest()
-        self.store.put(self.key("manifests", mid), data, storage_class=HOT)
-        return mid, len(data)
+        if not self.store.spools:
+            data = manifest.to_bytes(validate)
+            mid = blake3.blake3(data).hexdigest()
+            self.store.put(self.key("manifests", mid), data, storage_class=HOT)
+            return mid, len(data)
+        fd, path = self.store.spool(self.key("manifests/"))
+        hasher, size = blake3.blake3(), 0
+        try:
+            with open(fd, "wb") as f:  # a buffered write takes all it is given
+
+                def write(piece) -> None:
+                    nonlocal size
+                    f.write(piece)
+                    hasher.update(piece)
+                    size += len(piece)
+
+                manifest.write(write, validate)
+            mid = hasher.hexdigest()
+            self.store.put_file(self.key("manifests", mid), path, storage_class=HOT)
+        except BaseException:
+            if os.path.exists(path):
+                os.unlink(path)
+            raise
+        return mid, size
 
     def publish(self, entry: ArchiveEntry) -> None:
         """Write the index entry last: from now on the archive is visible."""

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import blake3
 
 from ..constants import COLD_CLASSES, DEFAULT_TIER
-from .chunks import chunk_id, decode
+from .blobs import chunk_id, decode
 from .errors import ArchiveError, ConfigError, Exists, IntegrityError, NotFound, UnsafePath
 from .manifest import DIR, FILE, SYMLINK, ArchiveEntry, FileEntry, check_relpath
 from .pricing import check_tier, retrieval_estimates
@@ -32,6 +32,7 @@ from .progress import Reporter
 from .repository import Location, Repository
 from .restoretable import Bits, PlannedEntry, RestoreTable, Selection
 from .safefs import SPECIAL_BITS, DirWalker, current_umask, safe_mode
+from .sources import READ_FLAGS
 
 MAX_RANGE = 4 * 1024 * 1024    # bytes per ranged read of an object store (fewer requests)
 LOCAL_RANGE = 1024 * 1024      # ... of a local repository: reads are cheap, memory is not
@@ -40,7 +41,6 @@ MAX_GAP = 1024 * 1024       # a batch reads over at most this much unneeded pack
 MAX_BATCH_FILES = 256
 LOOKUP_FILES = 256          # files whose chunk locations are looked up in one query
 PREALLOCATE = 1024 * 1024   # files from this size are preallocated (fewer extents)
-READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
 TMP_MARK = ".lens-tmp-"
 TMP_RE = re.compile(r"^\..+\.lens-tmp-[0-9a-f]{8}$")
 

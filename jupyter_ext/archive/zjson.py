@@ -49,17 +49,26 @@ class Rows:
 
 
 def dumps(doc, level: int = 3) -> bytes:
-    """Compact, key-sorted JSON, compressed as a stream (no full raw copy in memory).
+    """:func:`dump` into one bytes object."""
+    out: list = []
+    dump(doc, out.append, level)
+    return b"".join(out)
+
+
+def dump(doc, write, level: int = 3) -> None:
+    """Compact, key-sorted JSON, compressed as a stream and handed to ``write`` a
+    piece at a time (neither the raw text nor the compressed whole in memory).
 
     Long top-level lists (a manifest's files) are encoded slice by slice with the C
     encoder; the output is the same as ``json.dumps(doc, separators=(",", ":"),
     sort_keys=True)``."""
     enc = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
     cobj = zstandard.ZstdCompressor(level=level).compressobj()
-    out = []
 
     def emit(text: str) -> None:
-        out.append(cobj.compress(text.encode()))
+        piece = cobj.compress(text.encode())
+        if piece:
+            write(piece)
 
     if not isinstance(doc, dict):
         emit(enc.encode(doc))
@@ -81,8 +90,7 @@ def dumps(doc, level: int = 3) -> bytes:
             else:
                 emit(enc.encode(value))
         emit("}")
-    out.append(cobj.flush())
-    return b"".join(out)
+    write(cobj.flush())
 
 
 def decompress_bounded(data: bytes, limit: int, what: str) -> bytearray:

@@ -91,7 +91,7 @@ def test_sigkill_at_random_points(tmp_path):
 
 def _is_reader(p: psutil.Process) -> bool:
     try:
-        return "jupyter_ext.archive.readers" in " ".join(p.cmdline())
+        return "jupyter_ext.archive.reader_process" in " ".join(p.cmdline())
     except psutil.Error:  # exited between the listing and the look
         return False
 

@@ -8,6 +8,7 @@ read."""
 
 from __future__ import annotations
 
+import marshal
 import os
 import random
 import threading
@@ -16,12 +17,21 @@ import psutil
 import pytest
 
 from jupyter_ext.archive import restore as restore_mod
-from jupyter_ext.archive.chunks import chunk_id
+from jupyter_ext.archive.blobs import chunk_id, decode
 from jupyter_ext.archive.errors import Cancelled, ConfigError
 from jupyter_ext.archive.manifest import FileEntry
-from jupyter_ext.archive.readers import FAILED, GREW, OK, batches, read_files
+from jupyter_ext.archive.reader_process import (
+    FAILED,
+    GREW,
+    OK,
+    frame,
+    read_files,
+    read_message,
+    write_all,
+)
+from jupyter_ext.archive.readers import batches
 from jupyter_ext.archive.restore import InFlight
-from jupyter_ext.archive.scan import Source
+from jupyter_ext.archive.sources import Source
 
 from .helpers import ALICE, engine, snapshot
 
@@ -31,7 +41,7 @@ PROCESSES = {"readers_from": 1, "reader_processes": 2}
 
 def _readers() -> list:
     return [p for p in psutil.Process().children(recursive=True)
-            if "jupyter_ext.archive.readers" in " ".join(p.cmdline())]
+            if "jupyter_ext.archive.reader_process" in " ".join(p.cmdline())]
 
 
 def _files(eng, name):
@@ -126,10 +136,13 @@ def test_read_files_answers_each_case(tmp_path):
         st = os.lstat(path)
         return (str(path), st.st_dev, st.st_ino, size)
 
-    answers = read_files([ask(small, 60), ask(empty, 0), ask(grown, 5), ask(link, 60),
-                          (str(tmp_path / "gone"), 0, 0, 3)], level=3)
-    status, (cid, n, codec, payload) = answers[0]
+    answers, payloads = zip(*read_files([ask(small, 60), ask(empty, 0), ask(grown, 5),
+                                         ask(link, 60), (str(tmp_path / "gone"), 0, 0, 3)],
+                                        level=3), strict=True)
+    status, (cid, n, codec, size) = answers[0]
     assert status == OK and cid == chunk_id(b"hello " * 10) and n == 60
+    assert len(payloads[0]) == size and not any(payloads[1:])
+    assert decode(bytes((codec,)) + bytes(payloads[0]), cid, n) == b"hello " * 10
     assert answers[1] == (OK, None)
     assert answers[2] == (GREW, None)
     assert answers[3][0] == FAILED and "symlink" in answers[3][1]
@@ -142,7 +155,7 @@ def test_batches_stay_under_their_limits():
 
     out = list(batches(item(i, 1000) for i in range(300)))
     assert [len(b) for b in out] == [128, 128, 44]
-    out = list(batches(item(i, 900_000) for i in range(5)))  # 2 MiB of data per request
+    out = list(batches(item(i, 400_000) for i in range(5)))  # 1 MiB of data per request
     assert [len(b) for b in out] == [2, 2, 1]
     out = list(batches(item(i, 10, 4000) for i in range(20)))  # long paths: 24 KiB
     assert all(sum(len(s.path) for _, _, s in b) < 24 * 1024 for b in out) and len(out) == 4
@@ -256,3 +269,19 @@ def test_a_restore_keeps_its_reads_in_flight_under_the_limit(tmp_path, monkeypat
     assert {limit for _u, _n, limit in peaks} == {(workers + 2) * 64 * 1024}
     assert len(peaks) > 50
     assert all(used <= limit or used == n for used, n, limit in peaks), max(peaks)
+
+
+def test_an_answer_larger_than_the_pipe_arrives_whole():
+    """The reader writes a message and payloads with writev, which a pipe takes a
+    part at a time; the other end reads the same message and bytes back."""
+    parts = [os.urandom(n) for n in (70_000, 1, 0, 300_000, 5)]
+    items = [(OK, (b"i" * 32, len(p), 0, len(p))) for p in parts]
+    rfd, wfd = os.pipe()
+    writer = threading.Thread(target=lambda: (write_all(wfd, [frame(marshal.dumps(items)),
+                                                             *parts]), os.close(wfd)))
+    writer.start()
+    with os.fdopen(rfd, "rb") as stream:
+        assert read_message(stream) == items
+        assert [stream.read(len(p)) for p in parts] == parts
+        assert read_message(stream) is None  # the end of the stream
+    writer.join()

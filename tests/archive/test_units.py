@@ -11,7 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from botocore.exceptions import ClientError
 
-from jupyter_ext.archive import chunks, lifecycle, pricing
+from jupyter_ext.archive import blobs, chunks, lifecycle, pricing
 from jupyter_ext.archive.errors import ConfigError, IntegrityError, UnsafePath
 from jupyter_ext.archive.manifest import FileEntry, Manifest, check_link, check_relpath
 from jupyter_ext.archive.stores.s3 import parse_restore_header, with_retries
@@ -53,45 +53,45 @@ def test_chunking_reuses_one_buffer_per_thread_across_files():
 
 def test_encode_parts_keeps_raw_payload_uncopied():
     noise = memoryview(random.Random(4).randbytes(20_000))
-    codec, payload = chunks.encode_parts(noise, 3)
-    assert codec == chunks.CODEC_RAW and payload is noise
-    assert chunks.decode(bytes((codec,)) + bytes(payload), chunks.chunk_id(noise)) == noise
+    codec, payload = blobs.encode_parts(noise, 3)
+    assert codec == blobs.CODEC_RAW and payload is noise
+    assert blobs.decode(bytes((codec,)) + bytes(payload), blobs.chunk_id(noise)) == noise
 
 
 def test_the_cheap_test_sends_only_incompressible_chunks_around_zstd():
     rng = random.Random(5)
     noise = rng.randbytes(1 << 20)
-    assert chunks.looks_incompressible(noise)
-    assert chunks.encode_parts(noise, 3)[0] == chunks.CODEC_RAW
+    assert blobs.looks_incompressible(noise)
+    assert blobs.encode_parts(noise, 3)[0] == blobs.CODEC_RAW
     # compressible in any sampled place (start, middle or end): compressed in full
     for at in (0, (1 << 19) - 4096, (1 << 20) - 8192):
         mixed = bytearray(noise)
         mixed[at:at + 8192] = bytes(8192)
-        assert not chunks.looks_incompressible(mixed)
+        assert not blobs.looks_incompressible(mixed)
     text = b"time,lat,lon,sst\n" + b"".join(f"{i},{i % 90},{i % 180},{rng.gauss(15, 4):.3f}\n".encode()
                                                 for i in range(40_000))
-    assert not chunks.looks_incompressible(text)
-    assert chunks.encode_parts(text, 3)[0] == chunks.CODEC_ZSTD
-    assert not chunks.looks_incompressible(noise[:1000])  # small chunks: zstd decides
+    assert not blobs.looks_incompressible(text)
+    assert blobs.encode_parts(text, 3)[0] == blobs.CODEC_ZSTD
+    assert not blobs.looks_incompressible(noise[:1000])  # small chunks: zstd decides
     # noisy float32 fields shrink a little under zstd, and are compressed
     fields = b"".join(struct.pack("<f", 280 + 10 * math.sin(i / 500) + rng.gauss(0, 0.01))
                       for i in range(1 << 16))
-    assert chunks.encode_parts(fields, 3)[0] == chunks.CODEC_ZSTD
+    assert blobs.encode_parts(fields, 3)[0] == blobs.CODEC_ZSTD
 
 
 def test_codec_compresses_text_and_keeps_random_raw():
     text = b"temperature,salinity\n" * 5000
-    blob = chunks.encode(text, 3)
-    assert blob[0] == chunks.CODEC_ZSTD and len(blob) < len(text) // 10
+    blob = blobs.encode(text, 3)
+    assert blob[0] == blobs.CODEC_ZSTD and len(blob) < len(text) // 10
     noise = random.Random(2).randbytes(50_000)
-    raw = chunks.encode(noise, 3)
-    assert raw[0] == chunks.CODEC_RAW and raw[1:] == noise
-    cid = chunks.chunk_id(text)
-    assert chunks.decode(blob, cid, len(text)) == text
+    raw = blobs.encode(noise, 3)
+    assert raw[0] == blobs.CODEC_RAW and raw[1:] == noise
+    cid = blobs.chunk_id(text)
+    assert blobs.decode(blob, cid, len(text)) == text
     bad = bytearray(raw)
     bad[100] ^= 1
     with pytest.raises(IntegrityError):
-        chunks.decode(bytes(bad), chunks.chunk_id(noise), len(noise))
+        blobs.decode(bytes(bad), blobs.chunk_id(noise), len(noise))
 
 
 def test_chunker_params_validated():
@@ -282,14 +282,14 @@ def test_manifest_is_read_row_by_row_across_steps():
     handed: list = []
     light = Manifest.from_bytes(data, on_file=handed.append)
     assert light.files == [] and [f.path for f in handed] == [f.path for f in files]
-    for broken in (data[:len(data) // 2], b"", chunks.encode(b"x", 0)):
+    for broken in (data[:len(data) // 2], b"", blobs.encode(b"x", 0)):
         with pytest.raises(IntegrityError):
             Manifest.from_bytes(broken)
     # the same from a file object (a local repository's manifest is read as parsed)
     streamed = Manifest.from_bytes(io.BufferedReader(io.BytesIO(data), 4096)).validate()
     assert [f.to_row() for f in streamed.files] == [f.to_row() for f in files]
     assert streamed.meta["note"] == long_note
-    for broken in (data[:len(data) // 2], b"", b"(\xb5", chunks.encode(b"x", 0)):
+    for broken in (data[:len(data) // 2], b"", b"(\xb5", blobs.encode(b"x", 0)):
         with pytest.raises(IntegrityError):
             Manifest.from_bytes(io.BytesIO(broken))
 
@@ -309,6 +309,32 @@ def test_chunk_index_on_disk_with_its_bloom_filter():
     twin = ids[3][:16] + bytes(16)  # same filter bits as ids[3], another id
     assert index._maybe(twin) and index.get(twin) is None
     assert all(index.get(rng.randbytes(32)) is None for _ in range(1000))
+    index.close()
+
+
+def test_the_bloom_filter_grows_with_the_index_and_keeps_every_id():
+    """Sized to what is expected (128 KiB at the least), rebuilt larger once it
+    holds more than its share; every id added before or after is still found, a
+    dropped pack's rows are not, and unknown ids mostly skip the table."""
+    from jupyter_ext.archive.chunkindex import BITS_PER_CHUNK, ChunkIndex, bloom_bits
+
+    assert bloom_bits(0) == 20 and bloom_bits(100_000) == 21 and bloom_bits(10**12) == 32
+    assert len(ChunkIndex(expected=10**6)._filter[0]) * 8 >= 10**6 * BITS_PER_CHUNK
+    rng = random.Random(9)
+    index = ChunkIndex()
+    assert len(index._filter[0]) == 128 * 1024
+    ids = [rng.randbytes(32) for _ in range(70_000)]
+    index.add((cid, i % 3, i, 1, 1) for i, cid in enumerate(ids[:60_000]))
+    assert index._filter[1] == 20 and index.rows == 60_000
+    index.add((cid, i % 3, i, 1, 1) for i, cid in enumerate(ids[60_000:], 60_000))
+    assert index._filter[1] > 20 and index.rows == 70_000  # rebuilt from the table
+    assert all(index._maybe(cid) for cid in ids)
+    assert index.get(ids[69_999]) == (0, 69_999, 1, 1)
+    unknown = [rng.randbytes(32) for _ in range(20_000)]
+    assert sum(index._maybe(cid) for cid in unknown) < 200  # ~0.25 % false positives
+    index.drop_pack(1)
+    assert index.rows == len(index) == 70_000 - len(ids[1::3])
+    assert index.get(ids[1]) is None and index.get(ids[0]) == (0, 0, 1, 1)
     index.close()
 
 

@@ -1,0 +1,103 @@
+"""What a reader process runs: ``python -m jupyter_ext.archive.reader_process``.
+
+It reads, hashes and compresses batches of small files for the archiver
+(:mod:`.readers` starts and feeds it). Two of these run beside the archiver, so
+their memory counts: this module imports :mod:`.blobs` and :mod:`.sources` and
+nothing else of lens, and each file's answer goes out as soon as it is made (one
+file in memory at a time, its payload written as it is, with ``writev``).
+
+Framing on stdin and stdout (private pipes between two processes of one user),
+each message an 8-byte little-endian length and a ``marshal`` body:
+- a request: ``(level, [(path, dev, ino, size), ...])``;
+- its answer, per file in order: an item (:func:`read_files`), then the payload
+  if the item has one.
+
+A reader exits when its stdin closes, so one left behind by a killed archiver
+goes with it.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import sys
+
+from .blobs import chunk_id, encode_parts
+from .sources import Changed, Source, open_source
+
+OK, GREW, FAILED = 0, 1, 2
+HEAD = 8
+
+
+def read_one_chunk(src: Source, size: int) -> tuple:
+    """Read a file scanned at ``size`` bytes (under the chunker's minimum) in one
+    ``read``: ``(OK, data)``, ``(GREW, None)`` when it grew past that size since the
+    scan, or ``(FAILED, reason)``. The file is opened as the scan saw it
+    (``open_source``): never through a link, never a FIFO."""
+    try:
+        fd = open_source(src)
+    except OSError as exc:
+        return FAILED, exc.strerror if isinstance(exc, Changed) else str(exc)
+    try:
+        data = os.read(fd, size + 1)  # a short read of a regular file is its end
+    except OSError as exc:
+        return FAILED, str(exc)
+    finally:
+        os.close(fd)
+    return (GREW, None) if len(data) > size else (OK, data)
+
+
+def read_files(batch: list, level: int):
+    """Per ``(path, dev, ino, size)`` file, in order: ``(item, payload)``. The item
+    is ``(OK, None)`` for an empty file, ``(OK, (id, length, codec, payload
+    length))`` with its payload, ``(GREW, None)`` when it grew past its scanned
+    size (the archiver chunks it itself) or ``(FAILED, reason)``; the payload is
+    ``b""`` unless the item has one."""
+    for path, dev, ino, size in batch:
+        status, data = read_one_chunk(Source(path, dev, ino), size)
+        if status == OK and data:
+            codec, payload = encode_parts(data, level)
+            yield (OK, (chunk_id(data), len(data), codec, len(payload))), payload
+        else:
+            yield (status, None if status == OK else data), b""
+
+
+def write_all(fd: int, parts: list) -> None:
+    """``writev`` until every part is out (a pipe may take less at a time)."""
+    views = [memoryview(p) for p in parts if len(p)]
+    while views:
+        n = os.writev(fd, views[:512])  # under IOV_MAX
+        while views and n >= len(views[0]):
+            n -= len(views[0])
+            views.pop(0)
+        if n:
+            views[0] = views[0][n:]
+
+
+def frame(body: bytes) -> bytes:
+    return len(body).to_bytes(HEAD, "little") + body
+
+
+def read_message(stream):
+    """The next marshal body from a binary stream, or None at its end."""
+    head = stream.read(HEAD)
+    if len(head) < HEAD:
+        return None
+    n = int.from_bytes(head, "little")
+    body = stream.read(n)
+    if len(body) < n:
+        return None
+    return marshal.loads(body)
+
+
+def main() -> None:
+    """The reader's loop: one answer per request, until stdin closes."""
+    stdin, out = sys.stdin.buffer, sys.stdout.fileno()
+    while (request := read_message(stdin)) is not None:
+        level, batch = request
+        for item, payload in read_files(batch, level):  # one file in memory at a time
+            write_all(out, [frame(marshal.dumps(item)), payload])
+
+
+if __name__ == "__main__":
+    main()
