@@ -25,7 +25,7 @@ from .errors import ConfigError, NotFound
 from .memory import tune_malloc
 from .progress import Reporter
 from .repository import Principal, Repository
-from .restore import Restorer, plan_restore
+from .restore import WRITERS_FROM, Restorer, plan_restore
 from .stores.open import open_store
 
 
@@ -66,6 +66,14 @@ class ArchiveEngine(Configurable):
                             "0: 1 MiB from a local repository, 4 MiB from S3 (fewer "
                             "requests). Reads in flight are most of a restore's memory.").tag(
         config=True)
+    restore_processes = Integer(
+        2 if (os.cpu_count() or 1) >= 2 else 0,
+        help="Processes that write the small files of a restore from a local repository "
+             "(four system calls a file: threads hand the GIL around at each). 0 writes "
+             "them in threads.").tag(config=True)
+    restore_processes_from = Integer(
+        WRITERS_FROM, help="Writer processes start only for restores of at least this "
+        "many small files.").tag(config=True)
     readers_from = Integer(2000, help="Reader processes start (about 0.1 s) only for "
                            "archives with at least this many small files.").tag(config=True)
     sse = Unicode("", help="S3 server-side encryption: '', 'AES256' or 'aws:kms'.").tag(
@@ -197,7 +205,9 @@ class ArchiveEngine(Configurable):
         r = Restorer(repo, plan, target, tier=tier, overwrite=overwrite,
                      days=self.restore_days, poll_interval=self.poll_interval,
                      timeout=timeout, workers=max(2, self.upload_workers),
-                     reporter=Reporter(progress, cancel), max_range=self.restore_range)
+                     reporter=Reporter(progress, cancel), max_range=self.restore_range,
+                     writer_processes=self.restore_processes,
+                     writers_from=self.restore_processes_from)
         state = r.run(wait=wait)
         return {"plan": plan.as_dict(), "state": state, "progress": r.rep.p.as_dict()}
 

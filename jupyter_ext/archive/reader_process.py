@@ -6,8 +6,7 @@ their memory counts: this module imports :mod:`.blobs` and :mod:`.sources` and
 nothing else of lens, and each file's answer goes out as soon as it is made (one
 file in memory at a time, its payload written as it is, with ``writev``).
 
-Framing on stdin and stdout (private pipes between two processes of one user),
-each message an 8-byte little-endian length and a ``marshal`` body:
+On stdin and stdout, :mod:`.framing`'s messages:
 - a request: ``(level, [(path, dev, ino, size), ...])``;
 - its answer, per file in order: an item (:func:`read_files`), then the payload
   if the item has one.
@@ -18,15 +17,14 @@ goes with it.
 
 from __future__ import annotations
 
-import marshal
 import os
 import sys
 
 from .blobs import chunk_id, encode_parts
+from .framing import frame, read_message, write_all
 from .sources import Changed, Source, open_source
 
 OK, GREW, FAILED = 0, 1, 2
-HEAD = 8
 
 
 def read_one_chunk(src: Source, size: int) -> tuple:
@@ -62,41 +60,13 @@ def read_files(batch: list, level: int):
             yield (status, None if status == OK else data), b""
 
 
-def write_all(fd: int, parts: list) -> None:
-    """``writev`` until every part is out (a pipe may take less at a time)."""
-    views = [memoryview(p) for p in parts if len(p)]
-    while views:
-        n = os.writev(fd, views[:512])  # under IOV_MAX
-        while views and n >= len(views[0]):
-            n -= len(views[0])
-            views.pop(0)
-        if n:
-            views[0] = views[0][n:]
-
-
-def frame(body: bytes) -> bytes:
-    return len(body).to_bytes(HEAD, "little") + body
-
-
-def read_message(stream):
-    """The next marshal body from a binary stream, or None at its end."""
-    head = stream.read(HEAD)
-    if len(head) < HEAD:
-        return None
-    n = int.from_bytes(head, "little")
-    body = stream.read(n)
-    if len(body) < n:
-        return None
-    return marshal.loads(body)
-
-
 def main() -> None:
     """The reader's loop: one answer per request, until stdin closes."""
     stdin, out = sys.stdin.buffer, sys.stdout.fileno()
     while (request := read_message(stdin)) is not None:
         level, batch = request
         for item, payload in read_files(batch, level):  # one file in memory at a time
-            write_all(out, [frame(marshal.dumps(item)), payload])
+            write_all(out, [frame(item), payload])
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ import blake3
 from ..constants import COLD_CLASSES, DEFAULT_TIER
 from .blobs import chunk_id, decode
 from .errors import ArchiveError, ConfigError, Exists, IntegrityError, NotFound, UnsafePath
+from .framing import read_message
+from .helpers import HelperPool
 from .manifest import DIR, FILE, SYMLINK, ArchiveEntry, FileEntry, check_relpath
 from .pricing import check_tier, retrieval_estimates
 from .progress import Reporter
@@ -33,6 +35,10 @@ from .repository import Location, Repository
 from .restoretable import Bits, PlannedEntry, RestoreTable, Selection
 from .safefs import SPECIAL_BITS, DirWalker, current_umask, safe_mode
 from .sources import READ_FLAGS
+from .stores.local import LocalStore
+from .writer_process import OK as W_OK
+from .writer_process import PREALLOCATE
+from .writer_process import RETRY as W_RETRY
 
 MAX_RANGE = 4 * 1024 * 1024    # bytes per ranged read of an object store (fewer requests)
 LOCAL_RANGE = 1024 * 1024      # ... of a local repository: reads are cheap, memory is not
@@ -40,7 +46,7 @@ SMALL_FILE = 1024 * 1024    # files up to this size are restored in batches
 MAX_GAP = 1024 * 1024       # a batch reads over at most this much unneeded pack data
 MAX_BATCH_FILES = 256
 LOOKUP_FILES = 256          # files whose chunk locations are looked up in one query
-PREALLOCATE = 1024 * 1024   # files from this size are preallocated (fewer extents)
+WRITERS_FROM = 1000         # small files from which writer processes pay for starting
 TMP_MARK = ".lens-tmp-"
 TMP_RE = re.compile(r"^\..+\.lens-tmp-[0-9a-f]{8}$")
 
@@ -189,11 +195,17 @@ class Restorer:
     def __init__(self, repo: Repository, plan: RestorePlan, target: str, *, tier: str = DEFAULT_TIER,
                  overwrite: bool = False, days: int = 7, poll_interval: float = 60.0,
                  timeout: float | None = None, workers: int = 4,
-                 reporter: Reporter | None = None, max_range: int = 0):
+                 reporter: Reporter | None = None, max_range: int = 0,
+                 writer_processes: int = 0, writers_from: int = WRITERS_FROM):
         """``max_range``: the most bytes read (and decoded) at once per job; by
         default LOCAL_RANGE for a repository on local disk, MAX_RANGE for an object
         store. Reads in flight (at most ``in_flight``: ``workers + 2`` x ``max_range``,
-        read and decoded) are most of a restore's memory."""
+        read and decoded) are most of a restore's memory. ``writer_processes``:
+        processes that write the new small files of a restore from a local
+        repository with at least ``writers_from`` of them (0: threads write them)."""
+        if writer_processes < 0 or writers_from < 0:
+            raise ConfigError("restore_processes, restore_processes_from: must be >= 0")
+        self.writer_processes, self.writers_from = writer_processes, writers_from
         self.repo, self.plan = repo, plan
         if max_range < 0:
             raise ConfigError(f"restore_range: {max_range} is negative (0: the default)")
@@ -780,10 +792,13 @@ class Restorer:
                 # the other)
                 big = (lambda f=f: bigs.submit(self._restore_big, f, pool, walkers)
                        for f in table.big_files() if f.seq not in self.done)
-                small = (lambda b=b: writers.submit(self._restore_batch, b, walkers)
-                         for b in self.batches())
                 self._run_bounded(big, 2)
-                self._run_bounded(small, 2 * self.workers)
+                if self._writer_processes_pay():
+                    self._small_by_processes(walkers)
+                else:
+                    self._run_bounded((lambda b=b: writers.submit(self._restore_batch, b,
+                                                                  walkers)
+                                       for b in self.batches()), 2 * self.workers)
                 for f in table.entries(SYMLINK):
                     if f.seq not in self.done:
                         self._write_link(f, w)
@@ -800,6 +815,77 @@ class Restorer:
         self.save()
         self.rep.finish()
         return self.state
+
+    def _writer_processes_pay(self) -> bool:
+        """Writer processes for this restore's small files: a local repository (they
+        map its packs themselves) and enough small files to pay for starting them."""
+        return (self.writer_processes > 0 and isinstance(self.repo.store, LocalStore)
+                and self.plan.table.count_small() >= self.writers_from)
+
+    def _small_by_processes(self, walkers: queue.Queue) -> None:
+        """The batches of small files, their new files written by writer processes
+        (:mod:`.writer_process`); the others (over existing files, empty ones) and
+        any a writer hands back are written here, as by ``_restore_batch``."""
+        pool = WriterPool(self.writer_processes, self.target, self.repo.store.root)
+        ok = False
+        try:
+            for batch in self.batches():
+                self.rep.check()
+                pack, start, end, items = batch
+                theirs = ([f for f in items if f.seq in self.new]
+                          if pack is not None and not self.overwrite else [])
+                if len(theirs) < len(items):
+                    mine = [f for f in items if pack is None or self.overwrite
+                            or f.seq not in self.new]
+                    self._record(self._restore_batch((pack, start, end, mine), walkers))
+                if theirs:
+                    if pool.full():
+                        self._writers_answer(pool, walkers)
+                    pool.submit(self._writer_request(pack, start, end, theirs),
+                                (pack, start, end, theirs))
+            while pool.queue:
+                self._writers_answer(pool, walkers)
+            ok = True
+        finally:
+            pool.close(kill=not ok)
+
+    def _writer_request(self, pack: str, start: int, end: int, files: list) -> tuple:
+        found = self._found(f for f in files if len(f.chunks) != 1 or not f.span)
+        out = []
+        for f in files:
+            if len(f.chunks) == 1 and f.span:  # its range is its one chunk (see batches)
+                chunks = [(bytes.fromhex(f.chunks[0]), f.span[0] - start, f.span[1], f.size)]
+            else:
+                chunks = [(cid, loc.offset - start, loc.length, loc.raw_len)
+                          for cid, loc in self._locs(f, found)]
+            out.append((f.path, f.size, self._mode(f), f.mtime_ns, chunks))
+        return self.repo.pack_key(pack), start, end - start, out
+
+    def _writers_answer(self, pool: WriterPool, walkers: queue.Queue) -> None:
+        """Take the oldest batch's answer: record what a writer wrote, write here
+        what it handed back, raise what failed (as the threads' path words it)."""
+        (pack, start, end, files), answers = pool.next_answer()
+        done, retry = [], []
+        for f, answer in zip(files, answers, strict=True):
+            if answer == W_OK:
+                done.append(f)
+            elif answer == W_RETRY:
+                retry.append(f)
+            else:
+                _, kind, err, message = answer
+                if kind == "corrupt":
+                    raise IntegrityError(f"restore failed: {f.path}: data in pack {pack[:16]} "
+                                         f"is corrupt ({message})")
+                if kind == "missing":
+                    raise IntegrityError(f"restore failed: {f.path}: pack {pack[:16]} is "
+                                         "missing")
+                if kind == "unsafe":
+                    raise UnsafePath(message)
+                raise OSError(err, f"{f.path}: {message}")
+        self.rep.add(files_done=len(done), bytes_done=sum(f.size for f in done))
+        self._record([f.seq for f in done])
+        if retry:
+            self._record(self._restore_batch((pack, start, end, retry), walkers))
 
     def _run_bounded(self, jobs, limit: int) -> None:
         """Run ``jobs`` (callables that submit one job and return its future), at most
@@ -824,6 +910,24 @@ class Restorer:
             for fut in running:
                 fut.cancel()
             raise
+
+
+class WriterPool(HelperPool):
+    """Writer processes (:mod:`.writer_process`) for one restore's target."""
+
+    what = "writer process"
+    again = "restore again (it resumes)"
+
+    def __init__(self, n: int, target: str, repository_root: str):
+        super().__init__("jupyter_ext.archive.writer_process", n, (target, repository_root))
+
+    def next_answer(self) -> tuple:
+        """(tag, answers) of the oldest request: per file, as ``write_batch`` gives."""
+        proc, tag = self.queue.popleft()
+        answers = read_message(proc.stdout)
+        if answers is None or len(answers) != len(tag[3]):
+            self.stopped(proc)
+        return tag, answers
 
 
 def _sorted_batch(batch: list) -> tuple:

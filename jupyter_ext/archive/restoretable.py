@@ -146,6 +146,11 @@ class RestoreTable:
             return self.db.execute("SELECT count(*), coalesce(sum(size), 0) FROM f "
                                    "WHERE type = ?", (kind,)).fetchone()
 
+    def count_small(self) -> int:
+        """Files restored in batches (small ones, in one pack)."""
+        with self.lock:
+            return self.db.execute("SELECT count(*) FROM f WHERE pack IS NOT NULL").fetchone()[0]
+
     def pages(self, where: str = "1", args: tuple = ()):
         """Lists of entries in manifest order, PAGE at a time (keyset paging)."""
         last = -1

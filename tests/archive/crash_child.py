@@ -11,11 +11,16 @@ from jupyter_ext.archive.repository import Principal
 def main(repo: str, src: str, mode: str = "create") -> None:
     # "create-readers": small files go to reader processes (whatever their count)
     readers = {"readers_from": 1, "reader_processes": 2} if mode == "create-readers" else {}
+    # "restore-writers": small files go to writer processes (whatever their count);
+    # "restore": threads write them
+    writers = {"restore_processes": 2 if mode == "restore-writers" else 0,
+               "restore_processes_from": 1}
     eng = ArchiveEngine(repository=repo, chunk_avg_size=16 * 1024, pack_size=96 * 1024,
-                        workers=2, upload_workers=2, local_fsync=True, cache_dir="", **readers)
+                        workers=2, upload_workers=2, local_fsync=True, cache_dir="", **readers,
+                        **writers)
     print("ready", flush=True)
     who = Principal("alice")
-    if mode == "restore":  # src is the restore target here
+    if mode.startswith("restore"):  # src is the restore target here
         res = eng.restore("crashy", target=src, owner="alice", principal=who)
         print("done", res["state"]["status"], flush=True)
         return

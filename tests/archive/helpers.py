@@ -14,7 +14,9 @@ BOB = Principal("bob", ("ocean",))
 
 def engine(repo: str, **kw) -> ArchiveEngine:
     opts = {"cache_dir": "","repository": repo, "chunk_avg_size": 16 * 1024, "pack_size": 128 * 1024,
-            "workers": 2, "upload_workers": 2, "local_fsync": False, "poll_interval": 0.2}
+            "workers": 2, "upload_workers": 2, "local_fsync": False, "poll_interval": 0.2,
+            # small restores too go through writer processes, as big ones do by default
+            "restore_processes": 2, "restore_processes_from": 1}
     opts.update(kw)
     return ArchiveEngine(**opts)
 

@@ -14,6 +14,7 @@ import sys
 import time
 
 import psutil
+import pytest
 
 from jupyter_ext.archive.repository import PackIndex
 
@@ -89,9 +90,9 @@ def test_sigkill_at_random_points(tmp_path):
     assert snapshot(str(out / "data")) == snapshot(src)
 
 
-def _is_reader(p: psutil.Process) -> bool:
+def _is_helper(p: psutil.Process, module: str) -> bool:
     try:
-        return "jupyter_ext.archive.reader_process" in " ".join(p.cmdline())
+        return f"jupyter_ext.archive.{module}" in " ".join(p.cmdline())
     except psutil.Error:  # exited between the listing and the look
         return False
 
@@ -110,7 +111,7 @@ def test_sigkill_leaves_no_reader_process(tmp_path):
     readers = []
     deadline = time.monotonic() + 30
     while not readers and proc.poll() is None and time.monotonic() < deadline:
-        readers = [p for p in parent.children() if _is_reader(p)]
+        readers = [p for p in parent.children() if _is_helper(p, "reader_process")]
         time.sleep(0.01)
     assert readers, "no reader process was seen"
     os.kill(proc.pid, signal.SIGKILL)
@@ -136,7 +137,44 @@ def _restore_done(repo: str, out: str) -> bool:
     return any(st["target"] == out and st["status"] == "done" for st in states)
 
 
-def test_sigkill_during_restore_resumes(tmp_path):
+def test_sigkill_leaves_no_writer_process(tmp_path):
+    """A restore's writer processes exit with it, even on kill -9 (their stdin
+    closes), and the restore resumes to completion."""
+    src = tmp_path / "src"
+    rng = random.Random(4)
+    for i in range(4000):
+        (src / f"d{i % 20:02}").mkdir(parents=True, exist_ok=True)
+        (src / f"d{i % 20:02}" / f"f{i:05}").write_bytes(rng.randbytes(rng.randint(0, 3000)))
+    repo = str(tmp_path / "repo")
+    made = _spawn(repo, str(src))
+    assert made.wait(60) == 0, made.stderr.read()
+    made.stdout.close()
+    made.stderr.close()
+    out = str(tmp_path / "out")
+    proc = _spawn(repo, out, "restore-writers")
+    parent = psutil.Process(proc.pid)
+    writers = []
+    deadline = time.monotonic() + 30
+    while not writers and proc.poll() is None and time.monotonic() < deadline:
+        writers = [p for p in parent.children() if _is_helper(p, "writer_process")]
+        time.sleep(0.005)
+    assert writers, "no writer process was seen"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    proc.stdout.close()
+    proc.stderr.close()
+    gone, alive = psutil.wait_procs(writers, timeout=10)
+    assert not alive, f"writer processes left behind: {alive}"
+    final = _spawn(repo, out, "restore-writers")  # resumes: no --overwrite needed
+    assert final.wait(60) == 0, final.stderr.read()
+    final.stdout.close()
+    final.stderr.close()
+    assert snapshot(os.path.join(out, "src")) == snapshot(str(src))
+    assert not [n for _d, _s, names in os.walk(out) for n in names if "lens-tmp" in n]
+
+
+@pytest.mark.parametrize("mode", ["restore", "restore-writers"])
+def test_sigkill_during_restore_resumes(tmp_path, mode):
     rng = random.Random(int(os.environ.get("LENS_CRASH_SEED", "11")))
     src = make_tree(str(tmp_path / "src"), scale=2)
     many = os.path.join(src, "many")
@@ -149,14 +187,14 @@ def test_sigkill_during_restore_resumes(tmp_path):
     assert probe.wait(60) == 0, probe.stderr.read()
     out = str(tmp_path / "out")
     t = time.monotonic()
-    first = _spawn(repo, str(tmp_path / "probe-out"), "restore")
+    first = _spawn(repo, str(tmp_path / "probe-out"), mode)
     assert first.wait(60) == 0, first.stderr.read()
     work = max(0.05, time.monotonic() - t)
     kills = resumed_to_completion = 0
     for _ in range(60):
         if kills >= 8:
             break
-        proc = _spawn(repo, out, "restore")
+        proc = _spawn(repo, out, mode)
         started = time.monotonic()
         time.sleep(rng.uniform(0, work * 0.4))
         if proc.poll() is None:
@@ -181,7 +219,7 @@ def test_sigkill_during_restore_resumes(tmp_path):
     print(f"restore kills: {kills}, completed restores: {resumed_to_completion}")
     assert kills >= 5
     if not _restore_done(repo, out):
-        final = _spawn(repo, out, "restore")  # resumes: no --overwrite needed
+        final = _spawn(repo, out, mode)  # resumes: no --overwrite needed
         assert final.wait(60) == 0, final.stderr.read()
     assert snapshot(os.path.join(out, "data")) == snapshot(src)
     assert not [n for _d, _s, names in os.walk(out) for n in names if "lens-tmp" in n]

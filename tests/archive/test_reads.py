@@ -8,7 +8,6 @@ read."""
 
 from __future__ import annotations
 
-import marshal
 import os
 import random
 import threading
@@ -277,7 +276,7 @@ def test_an_answer_larger_than_the_pipe_arrives_whole():
     parts = [os.urandom(n) for n in (70_000, 1, 0, 300_000, 5)]
     items = [(OK, (b"i" * 32, len(p), 0, len(p))) for p in parts]
     rfd, wfd = os.pipe()
-    writer = threading.Thread(target=lambda: (write_all(wfd, [frame(marshal.dumps(items)),
+    writer = threading.Thread(target=lambda: (write_all(wfd, [frame(items),
                                                              *parts]), os.close(wfd)))
     writer.start()
     with os.fdopen(rfd, "rb") as stream:

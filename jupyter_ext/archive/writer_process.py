@@ -1,0 +1,113 @@
+"""What a restore's writer process runs:
+``python -m jupyter_ext.archive.writer_process TARGET REPOSITORY_ROOT``.
+
+A restore of many small files spends its time in four system calls a file
+(create, write, set the mtime, close). Threads of one process hand the GIL
+around at every one of them; two writer processes do not (:mod:`.restore` feeds
+them batches of new files from a local repository's packs).
+
+A writer maps the batch's pack range itself, decodes and verifies each chunk
+(BLAKE3), and creates each file under its final name with ``O_EXCL``, in a
+folder opened from the target one component at a time without following links
+(:class:`.safefs.DirWalker`). It never creates folders, never replaces a file
+and never follows a link: a name that is taken, or a folder that is missing, is
+handed back to the restore (``RETRY``), which writes that file itself.
+
+On stdin and stdout, :mod:`.framing`'s messages:
+- a request: ``(pack key, start, length, files)``, each file ``(relative path,
+  size, mode, mtime_ns, chunks)``, each chunk ``(id, offset in the range,
+  length, raw length)``;
+- its answer: per file, ``OK``, ``RETRY``, or ``(FAILED, kind, errno, message)``
+  with kind ``"corrupt"``, ``"unsafe"``, ``"missing"`` (the pack) or ``"os"``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .blobs import decode
+from .errors import IntegrityError, NotFound, UnsafePath
+from .framing import frame, read_message, write_all
+from .safefs import DirWalker
+from .stores.local import LocalStore
+
+OK, RETRY, FAILED = 0, 1, 2
+PREALLOCATE = 1024 * 1024   # files from this size are preallocated (fewer extents)
+CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def write_new_file(pfd: int, name: str, mode: int, mtime_ns: int, size: int,
+                   datas) -> bool:
+    """Create ``name`` in the folder ``pfd`` with ``datas`` (decoded chunks, in
+    order) and its mtime; False when the name is taken (nothing written). A file
+    that fails half-way is removed: no partial file is left under its name."""
+    try:
+        fd = os.open(name, CREATE_FLAGS, mode, dir_fd=pfd)
+    except FileExistsError:
+        return False
+    try:
+        if size >= PREALLOCATE:
+            try:
+                os.posix_fallocate(fd, 0, size)
+            except OSError:
+                pass  # a file system without fallocate: plain writes
+        for data in datas:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        os.utime(fd, ns=(mtime_ns, mtime_ns))
+    except BaseException:
+        os.close(fd)
+        os.unlink(name, dir_fd=pfd)
+        raise
+    os.close(fd)
+    return True
+
+
+def write_batch(walker: DirWalker, blob, files: list) -> list:
+    """Write the files of one batch from ``blob`` (the pack range); the answers."""
+    answers = []
+    for rel, size, mode, mtime_ns, chunks in files:
+        try:
+            decoded: dict = {}  # a chunk repeated in the file decodes once
+            datas = []
+            for cid, off, length, raw in chunks:
+                data = decoded.get(cid)
+                if data is None:
+                    data = decoded[cid] = decode(blob[off:off + length], cid, raw)
+                datas.append(data)
+            parts = rel.split("/")
+            pfd = walker.open(parts[:-1])
+            done = pfd is not None and write_new_file(pfd, parts[-1], mode, mtime_ns, size,
+                                                      datas)
+            answers.append(OK if done else RETRY)
+        except IntegrityError as exc:
+            answers.append((FAILED, "corrupt", 0, str(exc)))
+        except UnsafePath as exc:
+            answers.append((FAILED, "unsafe", 0, str(exc)))
+        except OSError as exc:
+            answers.append((FAILED, "os", exc.errno or 0, exc.strerror or str(exc)))
+    return answers
+
+
+def main() -> None:
+    """One answer per request, until stdin closes."""
+    target, root = sys.argv[1:3]
+    store = LocalStore(root, fsync=False)
+    stdin, out = sys.stdin.buffer, sys.stdout.fileno()
+    with DirWalker(target) as walker:
+        while (request := read_message(stdin)) is not None:
+            key, start, length, files = request
+            try:
+                blob = store.view(key, start, length)
+            except NotFound as exc:
+                answers = [(FAILED, "missing", 0, str(exc))] * len(files)
+            else:
+                answers = write_batch(walker, blob, files)
+                del blob  # the range is unmapped before the next one
+            write_all(out, [frame(answers)])
+
+
+if __name__ == "__main__":
+    main()

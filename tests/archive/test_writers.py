@@ -1,0 +1,134 @@
+"""Writer processes: a restore's new small files written by helper processes
+(``restore_processes``), with the same result as the threads' path, the same
+refusals, and nothing left running."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import psutil
+import pytest
+
+from jupyter_ext.archive import restore as restore_mod
+from jupyter_ext.archive.errors import IntegrityError, UnsafePath
+from jupyter_ext.archive.repository import Repository
+from jupyter_ext.archive.safefs import current_umask, safe_mode
+
+from .helpers import ALICE, engine, snapshot
+
+
+def _writers() -> list:
+    return [p for p in psutil.Process().children(recursive=True)
+            if "jupyter_ext.archive.writer_process" in " ".join(p.cmdline())]
+
+
+def _tree(root, n=1500, seed=5) -> str:
+    """Small files in 15 folders, with assorted modes and mtimes; some empty, some
+    of several chunks, some repeated."""
+    rng = random.Random(seed)
+    for i in range(n):
+        d = os.path.join(root, f"d{i % 15:02}")
+        os.makedirs(d, exist_ok=True)
+        path = os.path.join(d, f"f{i:05}.dat")
+        size = rng.choice((0, 10, 3000, 40_000, 70_000))
+        data = b"same\n" * 20 if i % 50 == 0 else rng.randbytes(size // 2) + bytes(size // 2)
+        with open(path, "wb") as f:
+            f.write(data)
+        os.chmod(path, rng.choice((0o600, 0o644, 0o755, 0o4755)))
+        os.utime(path, ns=(0, 1_600_000_000_123_456_789 + i))
+    return root
+
+
+def test_writer_processes_restore_what_threads_restore(tmp_path, monkeypatch):
+    """The same tree, byte for byte (modes masked, mtimes to the nanosecond),
+    from writer processes and from threads; the processes are gone afterwards."""
+    src = _tree(str(tmp_path / "src"))
+    repo = str(tmp_path / "repo")
+    engine(repo).create([src], owner="alice", principal=ALICE, name="a")
+    started = []
+
+    class Seen(restore_mod.WriterPool):  # the real pool; its processes are noted
+        def __init__(self, *args):
+            super().__init__(*args)
+            started.extend(psutil.Process(p.pid) for p in self.procs)
+
+    monkeypatch.setattr(restore_mod, "WriterPool", Seen)
+    out = tmp_path / "by-processes"
+    engine(repo).restore("a", target=str(out), owner="alice", principal=ALICE)
+    assert len(started) == 2
+    assert not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    monkeypatch.undo()
+    threads = tmp_path / "by-threads"
+    engine(repo, restore_processes=0).restore("a", target=str(threads), owner="alice",
+                                              principal=ALICE)
+    umask = current_umask()
+    expected = {rel: (kind, safe_mode(mode, umask), *rest) if kind == "file" else
+                (kind, mode, *rest) for rel, (kind, mode, *rest) in snapshot(src).items()}
+    assert snapshot(str(out / "src")) == expected == snapshot(str(threads / "src"))
+
+
+def test_a_name_taken_after_the_preflight_is_handed_back_and_replaced(tmp_path):
+    """A writer creates only new names (O_EXCL): a file that appears after the
+    preflight is handed back, and the restore writes it under a temp name and
+    renames it over, as it does a resumed restore's partial file."""
+    src = _tree(str(tmp_path / "src"), n=300)
+    repo = str(tmp_path / "repo")
+    eng = engine(repo)
+    eng.create([src], owner="alice", principal=ALICE, name="a")
+    out = tmp_path / "out"
+    taken = out / "src" / "d03" / "f00003.dat"
+
+    def squat(p):
+        if p.phase == "restore" and not taken.exists():
+            taken.parent.mkdir(parents=True, exist_ok=True)
+            taken.write_bytes(b"partial")
+
+    eng.restore("a", target=str(out), owner="alice", principal=ALICE, progress=squat)
+    assert taken.read_bytes() == open(os.path.join(src, "d03", "f00003.dat"), "rb").read()
+    assert snapshot(str(out / "src")).keys() == snapshot(src).keys()
+    assert not [n for _d, _s, names in os.walk(out) for n in names if "lens-tmp" in n]
+
+
+def test_a_corrupt_chunk_fails_naming_the_file_and_stops_the_writers(tmp_path):
+    src = _tree(str(tmp_path / "src"), n=200)
+    repo = str(tmp_path / "repo")
+    eng = engine(repo)
+    eng.create([src], owner="alice", principal=ALICE, name="a")
+    r = Repository.open(eng.store, "alice", ALICE)
+    victim = next(f for f in r.manifest(r.resolve("a")).files
+                  if f.path.startswith("src/d11/") and f.size >= 3000)
+    loc = r.locate(bytes.fromhex(victim.chunks[0]))
+    with open(os.path.join(eng.store.root, r.pack_key(loc.pack)), "r+b") as f:
+        f.seek(loc.offset + loc.length - 1)
+        last = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([last[0] ^ 0xFF]))
+    with pytest.raises(IntegrityError, match=f"{victim.path}: data in pack .* is corrupt"):
+        eng.restore("a", target=str(tmp_path / "out"), owner="alice", principal=ALICE)
+    assert not _writers()
+
+
+def test_a_folder_swapped_for_a_link_is_not_written_through(tmp_path, monkeypatch):
+    """A writer opens each folder without following links: a folder replaced by a
+    symlink after the restore made it (here: just before the writers start) is
+    refused, and nothing lands outside the target."""
+    src = _tree(str(tmp_path / "src"), n=300)
+    repo = str(tmp_path / "repo")
+    eng = engine(repo)
+    eng.create([src], owner="alice", principal=ALICE, name="a")
+    out, outside = tmp_path / "out", tmp_path / "outside"
+    outside.mkdir()
+    small_by_processes = restore_mod.Restorer._small_by_processes
+
+    def swapped_first(self, walkers):
+        folder = out / "src" / "d07"
+        os.rename(folder, tmp_path / "moved")
+        os.symlink(outside, folder)
+        return small_by_processes(self, walkers)
+
+    monkeypatch.setattr(restore_mod.Restorer, "_small_by_processes", swapped_first)
+    with pytest.raises(UnsafePath, match="d07"):
+        eng.restore("a", target=str(out), owner="alice", principal=ALICE)
+    assert not os.listdir(outside)
+    assert not _writers()
