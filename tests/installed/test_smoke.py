@@ -120,7 +120,8 @@ root = pathlib.Path.home()
 (root / "smoke-{run}/a.txt").write_text("alpha\\n" * 1000)
 (root / "smoke-{run}/sub/b.bin").write_bytes(os.urandom(200_000))
 # over readers_from (2,000) small files: on 2+ cores the server's archive task hands
-# them to reader processes started from the installed package
+# them to reader processes, and the restore (over restore_processes_from, 1,000) to
+# writer processes, both started from the installed package
 (root / "smoke-{run}/many").mkdir()
 for i in range(2100):
     (root / f"smoke-{run}/many/{{i:05}}.txt").write_text(f"row {{i}}\\n" * (i % 40))
