@@ -819,35 +819,39 @@ class Restorer:
     def _writer_processes_pay(self) -> bool:
         """Writer processes for this restore's small files: a local repository (they
         map its packs themselves) and enough small files to pay for starting them."""
-        return (self.writer_processes > 0 and isinstance(self.repo.store, LocalStore)
+        return (self.writer_processes > 0 and not self.overwrite
+                and isinstance(self.repo.store, LocalStore)
                 and self.plan.table.count_small() >= self.writers_from)
 
     def _small_by_processes(self, walkers: queue.Queue) -> None:
         """The batches of small files, their new files written by writer processes
-        (:mod:`.writer_process`); the others (over existing files, empty ones) and
-        any a writer hands back are written here, as by ``_restore_batch``."""
-        pool = WriterPool(self.writer_processes, self.target, self.repo.store.root)
+        (:mod:`.writer_process`); the others (empty files, files of a resumed
+        restore that existed before it) and any a writer hands back are written
+        here, as by ``_restore_batch``."""
+        pool = None  # started with the first batch for it (a resumed restore may have none)
         ok = False
         try:
             for batch in self.batches():
                 self.rep.check()
                 pack, start, end, items = batch
-                theirs = ([f for f in items if f.seq in self.new]
-                          if pack is not None and not self.overwrite else [])
+                theirs = [f for f in items if f.seq in self.new] if pack is not None else []
                 if len(theirs) < len(items):
-                    mine = [f for f in items if pack is None or self.overwrite
-                            or f.seq not in self.new]
+                    mine = [f for f in items if pack is None or f.seq not in self.new]
                     self._record(self._restore_batch((pack, start, end, mine), walkers))
                 if theirs:
+                    if pool is None:
+                        pool = WriterPool(self.writer_processes, self.target,
+                                          self.repo.store.root)
                     if pool.full():
                         self._writers_answer(pool, walkers)
                     pool.submit(self._writer_request(pack, start, end, theirs),
                                 (pack, start, end, theirs))
-            while pool.queue:
+            while pool is not None and pool.queue:
                 self._writers_answer(pool, walkers)
             ok = True
         finally:
-            pool.close(kill=not ok)
+            if pool is not None:
+                pool.close(kill=not ok)
 
     def _writer_request(self, pack: str, start: int, end: int, files: list) -> tuple:
         found = self._found(f for f in files if len(f.chunks) != 1 or not f.span)
