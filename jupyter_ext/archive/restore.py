@@ -840,8 +840,7 @@ class Restorer:
                     self._record(self._restore_batch((pack, start, end, mine), walkers))
                 if theirs:
                     if pool is None:
-                        pool = WriterPool(self.writer_processes, self.target,
-                                          self.repo.store.root)
+                        pool = WriterPool(self.writer_processes, self.target)
                     if pool.full():
                         self._writers_answer(pool, walkers)
                     pool.submit(self._writer_request(pack, start, end, theirs),
@@ -863,7 +862,7 @@ class Restorer:
                 chunks = [(cid, loc.offset - start, loc.length, loc.raw_len)
                           for cid, loc in self._locs(f, found)]
             out.append((f.path, f.size, self._mode(f), f.mtime_ns, chunks))
-        return self.repo.pack_key(pack), start, end - start, out
+        return self.repo.store.path_of(self.repo.pack_key(pack)), start, end - start, out
 
     def _writers_answer(self, pool: WriterPool, walkers: queue.Queue) -> None:
         """Take the oldest batch's answer: record what a writer wrote, write here
@@ -922,8 +921,8 @@ class WriterPool(HelperPool):
     what = "writer process"
     again = "restore again (it resumes)"
 
-    def __init__(self, n: int, target: str, repository_root: str):
-        super().__init__("jupyter_ext.archive.writer_process", n, (target, repository_root))
+    def __init__(self, n: int, target: str):
+        super().__init__("jupyter_ext.archive.writer_process", n, (target,))
 
     def next_answer(self) -> tuple:
         """(tag, answers) of the oldest request: per file, as ``write_batch`` gives."""

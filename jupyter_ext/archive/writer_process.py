@@ -1,20 +1,20 @@
 """What a restore's writer process runs:
-``python -m jupyter_ext.archive.writer_process TARGET REPOSITORY_ROOT``.
+``python -m jupyter_ext.archive.writer_process TARGET``.
 
 A restore of many small files spends its time in four system calls a file
 (create, write, set the mtime, close). Threads of one process hand the GIL
 around at every one of them; two writer processes do not (:mod:`.restore` feeds
 them batches of new files from a local repository's packs).
 
-A writer maps the batch's pack range itself, decodes and verifies each chunk
-(BLAKE3), and creates each file under its final name with ``O_EXCL``, in a
+A writer maps the batch's pack range itself (the modules it imports are few:
+its memory counts), decodes and verifies each chunk (BLAKE3), and creates each file under its final name with ``O_EXCL``, in a
 folder opened from the target one component at a time without following links
 (:class:`.safefs.DirWalker`). It never creates folders, never replaces a file
 and never follows a link: a name that is taken, or a folder that is missing, is
 handed back to the restore (``RETRY``), which writes that file itself.
 
 On stdin and stdout, :mod:`.framing`'s messages:
-- a request: ``(pack key, start, length, files)``, each file ``(relative path,
+- a request: ``(pack file, start, length, files)``, each file ``(relative path,
   size, mode, mtime_ns, chunks)``, each chunk ``(id, offset in the range,
   length, raw length)``;
 - its answer: per file, ``OK``, ``RETRY``, or ``(FAILED, kind, errno, message)``
@@ -27,10 +27,10 @@ import os
 import sys
 
 from .blobs import decode
-from .errors import IntegrityError, NotFound, UnsafePath
+from .errors import IntegrityError, UnsafePath
 from .framing import frame, read_message, write_all
+from .mapping import map_range
 from .safefs import DirWalker
-from .stores.local import LocalStore
 
 OK, RETRY, FAILED = 0, 1, 2
 PREALLOCATE = 1024 * 1024   # files from this size are preallocated (fewer extents)
@@ -93,15 +93,14 @@ def write_batch(walker: DirWalker, blob, files: list) -> list:
 
 def main() -> None:
     """One answer per request, until stdin closes."""
-    target, root = sys.argv[1:3]
-    store = LocalStore(root, fsync=False)
+    target = sys.argv[1]
     stdin, out = sys.stdin.buffer, sys.stdout.fileno()
     with DirWalker(target) as walker:
         while (request := read_message(stdin)) is not None:
-            key, start, length, files = request
+            path, start, length, files = request
             try:
-                blob = store.view(key, start, length)
-            except NotFound as exc:
+                blob = map_range(path, start, length)
+            except FileNotFoundError as exc:
                 answers = [(FAILED, "missing", 0, str(exc))] * len(files)
             else:
                 answers = write_batch(walker, blob, files)

@@ -358,6 +358,7 @@ def test_local_view_maps_any_range_clipped_to_the_object(tmp_path):
 
 
 def test_local_view_reads_where_the_file_system_cannot_map(tmp_path, monkeypatch):
+    from jupyter_ext.archive import mapping
     from jupyter_ext.archive.stores import local
 
     def no_mmap(*args, **kwargs):
@@ -366,6 +367,6 @@ def test_local_view_reads_where_the_file_system_cannot_map(tmp_path, monkeypatch
     store = local.LocalStore(str(tmp_path), fsync=False)
     data = random.Random(4).randbytes(10_000)
     store.put("data/cd/pack", data)
-    monkeypatch.setattr(local.mmap, "mmap", no_mmap)
+    monkeypatch.setattr(mapping.mmap, "mmap", no_mmap)
     assert bytes(store.view("data/cd/pack", 4097, 3000)) == data[4097:7097]
     assert bytes(store.view("data/cd/pack", 9000, 5000)) == data[9000:]
