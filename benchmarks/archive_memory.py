@@ -9,8 +9,9 @@ The data is built from parts of about 2 GB each (1.8 GB of mixed research data f
 files; plus 25,000 files of 200 B - 16 KiB), every part from its own seeds, so
 nothing dedups across parts. A size of N GB archives the first N/2 parts: the
 file count grows with the bytes, as it does in real trees. Every tool archives the
-parts into a fresh repository, then restores them into an empty folder; peak RSS
-is the sum of the VmHWM of its processes (lens's reader processes included). Both
+parts into a fresh repository, then restores them into an empty folder, cold (a
+sync and a dropped page cache first, as in ``archive.py``); peak RSS is the sum of
+the VmHWM of its processes (lens's reader and writer processes included). Both
 tools run in the same run, one after the other, with their default settings. Reported: MB/s and peak RSS per step, lens/restic,
 and each tool's RSS at the largest size over its RSS at the smallest.
 
@@ -114,6 +115,7 @@ def measure(work: str, tool: str, sources: list[str], size: int) -> dict:
     warm(sources)
     try:
         c_s, c_rss = create()
+        bench.settle()  # as archive.py: every restore cold, onto a quiet disk
         r_s, r_rss = restore(dest)
         out = {"create_mb_s": size / MB / c_s, "create_rss_mb": c_rss / MB,
                "restore_mb_s": size / MB / r_s, "restore_rss_mb": r_rss / MB,
