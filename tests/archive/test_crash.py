@@ -97,6 +97,23 @@ def _is_helper(p: psutil.Process, module: str) -> bool:
         return False
 
 
+def _kill_once_helpers_run(proc, module: str) -> None:
+    """kill -9 ``proc`` once its helper processes (``module``) run; they must go too."""
+    parent = psutil.Process(proc.pid)
+    helpers = []
+    deadline = time.monotonic() + 30
+    while not helpers and proc.poll() is None and time.monotonic() < deadline:
+        helpers = [p for p in parent.children() if _is_helper(p, module)]
+        time.sleep(0.005)
+    assert helpers, f"no {module} was seen"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    proc.stdout.close()
+    proc.stderr.close()
+    _gone, alive = psutil.wait_procs(helpers, timeout=10)
+    assert not alive, f"{module} processes left behind: {alive}"
+
+
 def test_sigkill_leaves_no_reader_process(tmp_path):
     """Reader processes exit with the archiver that started them, even on kill -9
     (their stdin closes), and the re-run completes."""
@@ -106,20 +123,7 @@ def test_sigkill_leaves_no_reader_process(tmp_path):
     for i in range(4000):
         (src / f"f{i:05}").write_bytes(rng.randbytes(rng.randint(100, 3000)))
     repo = str(tmp_path / "repo")
-    proc = _spawn(repo, str(src), "create-readers")
-    parent = psutil.Process(proc.pid)
-    readers = []
-    deadline = time.monotonic() + 30
-    while not readers and proc.poll() is None and time.monotonic() < deadline:
-        readers = [p for p in parent.children() if _is_helper(p, "reader_process")]
-        time.sleep(0.01)
-    assert readers, "no reader process was seen"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(30)
-    proc.stdout.close()
-    proc.stderr.close()
-    gone, alive = psutil.wait_procs(readers, timeout=10)
-    assert not alive, f"reader processes left behind: {alive}"
+    _kill_once_helpers_run(_spawn(repo, str(src), "create-readers"), "reader_process")
     assert engine(repo).check(owner="alice", principal=ALICE).ok
     final = _spawn(repo, str(src), "create-readers")
     assert final.wait(60) == 0, final.stderr.read()
@@ -151,20 +155,7 @@ def test_sigkill_leaves_no_writer_process(tmp_path):
     made.stdout.close()
     made.stderr.close()
     out = str(tmp_path / "out")
-    proc = _spawn(repo, out, "restore-writers")
-    parent = psutil.Process(proc.pid)
-    writers = []
-    deadline = time.monotonic() + 30
-    while not writers and proc.poll() is None and time.monotonic() < deadline:
-        writers = [p for p in parent.children() if _is_helper(p, "writer_process")]
-        time.sleep(0.005)
-    assert writers, "no writer process was seen"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(30)
-    proc.stdout.close()
-    proc.stderr.close()
-    gone, alive = psutil.wait_procs(writers, timeout=10)
-    assert not alive, f"writer processes left behind: {alive}"
+    _kill_once_helpers_run(_spawn(repo, out, "restore-writers"), "writer_process")
     final = _spawn(repo, out, "restore-writers")  # resumes: no --overwrite needed
     assert final.wait(60) == 0, final.stderr.read()
     final.stdout.close()
