@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from .framing import read_message
 from .helpers import HelperPool
-from .reader_process import FAILED, GREW, OK
-
-__all__ = ["FAILED", "GREW", "OK", "ReaderPool", "batches"]
+from .reader_process import OK
 
 BATCH_FILES = 128               # files per request
 BATCH_BYTES = 1024 * 1024       # scanned bytes per request

@@ -8,6 +8,7 @@ thaw requests are not repeated and finished files are skipped.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 import queue
@@ -36,8 +37,8 @@ from .restoretable import Bits, PlannedEntry, RestoreTable, Selection
 from .safefs import SPECIAL_BITS, DirWalker, current_umask, safe_mode
 from .sources import READ_FLAGS
 from .stores.local import LocalStore
+from .writer_process import CREATE_FLAGS, write_content
 from .writer_process import OK as W_OK
-from .writer_process import PREALLOCATE
 from .writer_process import RETRY as W_RETRY
 
 MAX_RANGE = 4 * 1024 * 1024    # bytes per ranged read of an object store (fewer requests)
@@ -657,19 +658,9 @@ class Restorer:
         made = parts[-1] if fd is not None else None
         if fd is None:
             tmp = made = f".{parts[-1]}{TMP_MARK}{secrets.token_hex(4)}"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                         | os.O_CLOEXEC, 0o600, dir_fd=pfd)
+            fd = os.open(tmp, CREATE_FLAGS, 0o600, dir_fd=pfd)
         try:
-            if f.size >= PREALLOCATE:
-                try:
-                    os.posix_fallocate(fd, 0, f.size)
-                except OSError:
-                    pass  # a file system without fallocate: plain writes
-            for datas in pieces:
-                for data in datas:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view):]
+            write_content(fd, f.size, itertools.chain.from_iterable(pieces))
             if tmp is not None:
                 os.fchmod(fd, mode)
             os.utime(fd, ns=(f.mtime_ns, f.mtime_ns))
@@ -688,8 +679,7 @@ class Restorer:
         if f.seq not in self.new:
             return None
         try:
-            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                           | os.O_CLOEXEC, mode, dir_fd=pfd)
+            return os.open(name, CREATE_FLAGS, mode, dir_fd=pfd)
         except FileExistsError:
             return None
 

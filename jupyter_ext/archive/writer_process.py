@@ -37,6 +37,20 @@ PREALLOCATE = 1024 * 1024   # files from this size are preallocated (fewer exten
 CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+def write_content(fd: int, size: int, datas) -> None:
+    """Write ``datas`` (decoded chunks, in order) to a new file of ``size`` bytes,
+    preallocated from ``PREALLOCATE`` (fewer extents)."""
+    if size >= PREALLOCATE:
+        try:
+            os.posix_fallocate(fd, 0, size)
+        except OSError:
+            pass  # a file system without fallocate: plain writes
+    for data in datas:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+
+
 def write_new_file(pfd: int, name: str, mode: int, mtime_ns: int, size: int,
                    datas) -> bool:
     """Create ``name`` in the folder ``pfd`` with ``datas`` (decoded chunks, in
@@ -47,15 +61,7 @@ def write_new_file(pfd: int, name: str, mode: int, mtime_ns: int, size: int,
     except FileExistsError:
         return False
     try:
-        if size >= PREALLOCATE:
-            try:
-                os.posix_fallocate(fd, 0, size)
-            except OSError:
-                pass  # a file system without fallocate: plain writes
-        for data in datas:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+        write_content(fd, size, datas)
         os.utime(fd, ns=(mtime_ns, mtime_ns))
     except BaseException:
         os.close(fd)

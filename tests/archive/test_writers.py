@@ -132,3 +132,14 @@ def test_a_folder_swapped_for_a_link_is_not_written_through(tmp_path, monkeypatc
         eng.restore("a", target=str(out), owner="alice", principal=ALICE)
     assert not os.listdir(outside)
     assert not _writers()
+
+
+def test_a_negative_process_count_is_refused(tmp_path):
+    from jupyter_ext.archive.errors import ConfigError
+
+    repo = str(tmp_path / "repo")
+    src = _tree(str(tmp_path / "src"), n=3)
+    engine(repo).create([src], owner="alice", principal=ALICE, name="a")
+    with pytest.raises(ConfigError, match="restore_processes"):
+        engine(repo, restore_processes=-1).restore("a", target=str(tmp_path / "out"),
+                                                   owner="alice", principal=ALICE)
