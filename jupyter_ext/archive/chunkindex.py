@@ -51,17 +51,22 @@ class ChunkIndex:
     their own bits serve as the filter's hash functions. The filter is sized to the
     index (``expected`` ids, or the smallest) and rebuilt four times larger from
     the table when it holds more than its share: memory follows the repository,
-    and a restore that says what it loads never rebuilds."""
+    and a restore that says what it loads never rebuilds. ``filtered=False``: no
+    filter, for a restore, which looks up only chunks its manifest names (all
+    there: a filter would be built and consulted for nothing)."""
 
-    def __init__(self, directory: str | None = None, expected: int = 0):
+    def __init__(self, directory: str | None = None, expected: int = 0,
+                 filtered: bool = True):
         self.db = temp_db("lens-chunks-", directory)
         self.db.execute("CREATE TABLE c (id BLOB PRIMARY KEY, pack INT, off INT, len INT, "
                         "raw INT) WITHOUT ROWID")
         self.lock = threading.Lock()
         self.rows = 0
-        self._filter = _empty_filter(bloom_bits(expected))
+        self._filter = _empty_filter(bloom_bits(expected)) if filtered else None
 
     def _maybe(self, cid: bytes) -> bool:
+        if self._filter is None:
+            return True
         bloom, width = self._filter  # one read: a rebuild swaps both at once
         for b in _bits(cid, width):
             if not bloom[b >> 3] & (1 << (b & 7)):
@@ -82,6 +87,8 @@ class ChunkIndex:
             self.db.executemany("INSERT OR IGNORE INTO c VALUES (?,?,?,?,?)", rows)
             self.db.execute("COMMIT")
             self.rows += self.db.total_changes - before
+            if self._filter is None:
+                return
             bloom, width = self._filter
             if self.rows * BITS_PER_CHUNK > 1 << width and width < MAX_BLOOM_BITS:
                 self._filter = self._rebuilt(bloom_bits(4 * self.rows))
@@ -108,7 +115,7 @@ class ChunkIndex:
     def get_many(self, cids) -> dict:
         """{id: row} for the ids found, in one query per MANY ids (a query per id cost
         ~17 us in Python, most of a restore of many small files)."""
-        want = list({c for c in cids if self._maybe(c)})
+        want = list(set(cids) if self._filter is None else {c for c in cids if self._maybe(c)})
         out = {}
         for i in range(0, len(want), MANY):
             part = want[i:i + MANY]

@@ -160,15 +160,17 @@ class Repository:
         return self.prefix + self.pack_key_rel(pack)
 
     # -- chunk index -------------------------------------------------------------
-    def load_index(self, workers: int = 8) -> None:
+    def load_index(self, workers: int = 8, filtered: bool = True) -> None:
+        """Index every pack's chunks. ``filtered=False`` (a restore): no Bloom filter,
+        for lookups that all hit."""
         if self._index is not None:
             return
         with self._lock:  # one loader; other threads wait for it
             if self._index is not None:
                 return
-            self._load_index_locked(workers)
+            self._load_index_locked(workers, filtered)
 
-    def _load_index_locked(self, workers: int) -> None:
+    def _load_index_locked(self, workers: int, filtered: bool) -> None:
         objects = list(self.store.list(self.key("index/")))
         keys = [o.key for o in objects]
         if self.store.spools:
@@ -189,7 +191,8 @@ class Repository:
             return k, data, False
 
         # the index's Bloom filter sized once for all of it (never rebuilt here)
-        index = ChunkIndex(expected=sum(o.size for o in objects) // INDEX_BYTES_PER_CHUNK)
+        index = ChunkIndex(expected=sum(o.size for o in objects) // INDEX_BYTES_PER_CHUNK,
+                           filtered=filtered)
         with ThreadPoolExecutor(max(1, min(workers, len(keys) or 1))) as pool:
             # a bounded window of fetches: pack indexes do not pile up ahead of the
             # indexing, and each is dropped once indexed

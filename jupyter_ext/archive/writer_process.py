@@ -6,9 +6,11 @@ A restore of many small files spends its time in four system calls a file
 around at every one of them; two writer processes do not (:mod:`.restore` feeds
 them batches of new files from a local repository's packs).
 
-A writer maps the batch's pack range itself (the modules it imports are few:
-its memory counts), decodes and verifies each chunk (BLAKE3), and creates each file under its final name with ``O_EXCL``, in a
-folder opened from the target one component at a time without following links
+Writers run at a lower priority (``NICE``) than the restore, whose big files are
+written meanwhile. A writer maps the batch's pack range itself (the modules it
+imports are few: its memory counts), decodes and verifies each chunk (BLAKE3),
+and creates each file under its final name with ``O_EXCL``, in a folder opened
+from the target one component at a time without following links
 (:class:`.safefs.DirWalker`). It never creates folders, never replaces a file
 and never follows a link: a name that is taken, or a folder that is missing, is
 handed back to the restore (``RETRY``), which writes that file itself.
@@ -34,6 +36,11 @@ from .safefs import DirWalker
 
 OK, RETRY, FAILED = 0, 1, 2
 PREALLOCATE = 1024 * 1024   # files from this size are preallocated (fewer extents)
+# Writers yield the CPU to the restore's big files, which run meanwhile: alone, the
+# big files keep about one core busy and the writers both, so the big files go
+# first and the writers take what is left (2 GB + 100,000 small files on 2 cores:
+# 10.8-11.1 s at equal priority, 8.7-9.9 s so)
+NICE = 10
 CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -100,6 +107,7 @@ def write_batch(walker: DirWalker, blob, files: list) -> list:
 def main() -> None:
     """One answer per request, until stdin closes."""
     target = sys.argv[1]
+    os.nice(NICE)
     stdin, out = sys.stdin.buffer, sys.stdout.fileno()
     with DirWalker(target) as walker:
         while (request := read_message(stdin)) is not None:

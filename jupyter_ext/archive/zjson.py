@@ -191,6 +191,30 @@ class _Stream:
             self.more(max(STEP, len(self.buf) - self.pos))
 
 
+    def items(self):
+        """The items of a list whose ``[`` was taken, its ``]`` taken after the last."""
+        while True:
+            buf, pos = self.buf, self.pos
+            try:
+                v, end = _DECODER.raw_decode(buf, pos)
+            except ValueError:
+                end = -1
+            if 0 <= end < len(buf) and buf[end] in ",]":
+                # compact text (as ``dump`` writes it): the item and its separator
+                # are in the text at hand, so no peek and take around it
+                self.pos = end + 1
+                yield v
+                if buf[end] == "]":
+                    return
+                continue
+            # blanks, an item cut by the end of the text at hand, or bad text
+            yield self.value()
+            if self.peek() == "]":
+                self.take("]")
+                return
+            self.take(",")
+
+
 class _Prefixed:
     """A file object's bytes after ``head`` (already read from it), read as one."""
 
@@ -233,12 +257,8 @@ def iter_object(data, limit: int, what: str, streamed: str):
                 if s.peek() == "]":
                     s.take("]")
                 else:
-                    while True:
-                        yield key, s.value()
-                        if s.peek() == "]":
-                            s.take("]")
-                            break
-                        s.take(",")
+                    for item in s.items():
+                        yield key, item
             else:
                 yield key, s.value()
             if s.peek() == "}":

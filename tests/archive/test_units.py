@@ -370,3 +370,38 @@ def test_local_view_reads_where_the_file_system_cannot_map(tmp_path, monkeypatch
     monkeypatch.setattr(mapping.mmap, "mmap", no_mmap)
     assert bytes(store.view("data/cd/pack", 4097, 3000)) == data[4097:7097]
     assert bytes(store.view("data/cd/pack", 9000, 5000)) == data[9000:]
+
+
+@pytest.mark.parametrize("step", [7, 1 << 20])
+@pytest.mark.parametrize("compact", [True, False])
+def test_iter_object_streams_list_items_across_steps(monkeypatch, step, compact):
+    """The streamed list's items, whatever the text at hand cuts (a few bytes at a
+    time, or all of it) and with or without blanks, are what json.loads reads."""
+    import json
+
+    import zstandard
+
+    from jupyter_ext.archive import zjson
+
+    rng = random.Random(3)
+    items = [["ab" * 32, rng.randrange(10**9), 12, 3.5] for _ in range(200)]
+    items += [1234567, "tail", {"k": [1, 2]}, None, True, -0.25e-3, []]
+    doc = {"a": 1, "chunks": items, "z": "end"}
+    text = (json.dumps(doc, separators=(",", ":")) if compact else json.dumps(doc, indent=2))
+    data = zstandard.ZstdCompressor().compress(text.encode())
+    monkeypatch.setattr(zjson, "STEP", step)
+    monkeypatch.setattr(zjson._Stream.more, "__defaults__", (step,))
+    got: dict = {}
+    for key, value in zjson.iter_object(data, 1 << 30, "test", "chunks"):
+        if key == "chunks":
+            if value is not zjson.LIST_START:
+                got["chunks"].append(value)
+            else:
+                got["chunks"] = []
+        else:
+            got[key] = value
+    assert got == doc
+    bad = zstandard.ZstdCompressor().compress(text.replace("tail", "tail\x01").encode()
+                                              if not compact else b'{"chunks":[[1,2],[3,}')
+    with pytest.raises(IntegrityError, match="does not decode"):
+        list(zjson.iter_object(bad, 1 << 30, "test", "chunks"))

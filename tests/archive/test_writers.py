@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 
 import psutil
 import pytest
 
 from jupyter_ext.archive import restore as restore_mod
-from jupyter_ext.archive.errors import IntegrityError, UnsafePath
+from jupyter_ext.archive import writer_process
+from jupyter_ext.archive.errors import Cancelled, IntegrityError, UnsafePath
 from jupyter_ext.archive.repository import Repository
 from jupyter_ext.archive.safefs import current_umask, safe_mode
 
@@ -40,23 +42,56 @@ def _tree(root, n=1500, seed=5) -> str:
     return root
 
 
+def _big(root, n=3, seed=7) -> str:
+    """Files over SMALL_FILE, of chunks in several packs: written one at a time by
+    the restoring process, beside the writer processes."""
+    rng = random.Random(seed)
+    d = os.path.join(root, "big")
+    os.makedirs(d, exist_ok=True)
+    for i in range(n):
+        path = os.path.join(d, f"b{i}.bin")
+        with open(path, "wb") as f:
+            f.write(rng.randbytes(1_200_000) + bytes(900_000 + i))
+        os.utime(path, ns=(0, 1_600_000_000_987_654_321 + i))
+    return root
+
+
 def test_writer_processes_restore_what_threads_restore(tmp_path, monkeypatch):
     """The same tree, byte for byte (modes masked, mtimes to the nanosecond),
-    from writer processes and from threads; the processes are gone afterwards."""
-    src = _tree(str(tmp_path / "src"))
+    from writer processes (the big files written meanwhile on a thread of the
+    restore) and from threads; the processes are gone afterwards."""
+    src = _big(_tree(str(tmp_path / "src")))
     repo = str(tmp_path / "repo")
     engine(repo).create([src], owner="alice", principal=ALICE, name="a")
-    started = []
+    started, big_on = [], []
+
+    nice = []
 
     class Seen(restore_mod.WriterPool):  # the real pool; its processes are noted
         def __init__(self, *args):
             super().__init__(*args)
             started.extend(psutil.Process(p.pid) for p in self.procs)
 
+        def next_answer(self):
+            proc = self.queue[0][0]  # the writer whose answer comes next
+            answer = super().next_answer()
+            nice.append(psutil.Process(proc.pid).nice())  # it has run: its priority is set
+            return answer
+
+    big_files = restore_mod.Restorer._big_files
+
+    def noted(self, files, *args):
+        big_on.append(threading.current_thread().name)
+        return big_files(self, files, *args)
+
     monkeypatch.setattr(restore_mod, "WriterPool", Seen)
+    monkeypatch.setattr(restore_mod.Restorer, "_big_files", noted)
     out = tmp_path / "by-processes"
     engine(repo).restore("a", target=str(out), owner="alice", principal=ALICE)
     assert len(started) == 2
+    assert [n.startswith("lens-big") for n in big_on] == [True]  # beside the writers
+    # writers yield the CPU to the big files
+    assert nice and set(nice) == {min(19, os.nice(0) + writer_process.NICE)}
     assert not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     monkeypatch.undo()
     threads = tmp_path / "by-threads"
@@ -90,23 +125,64 @@ def test_a_name_taken_after_the_preflight_is_handed_back_and_replaced(tmp_path):
     assert not [n for _d, _s, names in os.walk(out) for n in names if "lens-tmp" in n]
 
 
-def test_a_corrupt_chunk_fails_naming_the_file_and_stops_the_writers(tmp_path):
-    src = _tree(str(tmp_path / "src"), n=200)
+def _corrupt_first_chunk(eng, f) -> None:
+    r = Repository.open(eng.store, "alice", ALICE)
+    loc = r.locate(bytes.fromhex(f.chunks[0]))
+    with open(os.path.join(eng.store.root, r.pack_key(loc.pack)), "r+b") as fh:
+        fh.seek(loc.offset + loc.length - 1)
+        last = fh.read(1)
+        fh.seek(-1, 1)
+        fh.write(bytes([last[0] ^ 0xFF]))
+
+
+@pytest.mark.parametrize("victim_kind", ["small", "big"])
+def test_a_corrupt_chunk_fails_naming_the_file_and_stops_the_writers(tmp_path, victim_kind):
+    """A corrupt chunk of a small file (a writer's) or of a big file (the restore's
+    own thread, meanwhile) fails the restore naming that file; the other half
+    stops, and no writer is left."""
+    src = _big(_tree(str(tmp_path / "src"), n=1200))
     repo = str(tmp_path / "repo")
     eng = engine(repo)
     eng.create([src], owner="alice", principal=ALICE, name="a")
     r = Repository.open(eng.store, "alice", ALICE)
-    victim = next(f for f in r.manifest(r.resolve("a")).files
-                  if f.path.startswith("src/d11/") and f.size >= 3000)
-    loc = r.locate(bytes.fromhex(victim.chunks[0]))
-    with open(os.path.join(eng.store.root, r.pack_key(loc.pack)), "r+b") as f:
-        f.seek(loc.offset + loc.length - 1)
-        last = f.read(1)
-        f.seek(-1, 1)
-        f.write(bytes([last[0] ^ 0xFF]))
+    files = r.manifest(r.resolve("a")).files
+    if victim_kind == "small":
+        victim = next(f for f in files if f.path.startswith("src/d11/") and f.size >= 3000)
+    else:
+        victim = next(f for f in files if f.path == "src/big/b1.bin")
+    _corrupt_first_chunk(eng, victim)
     with pytest.raises(IntegrityError, match=f"{victim.path}: data in pack .* is corrupt"):
         eng.restore("a", target=str(tmp_path / "out"), owner="alice", principal=ALICE)
     assert not _writers()
+    state = eng.restores(owner="alice", principal=ALICE)[0]
+    assert state["status"] == "failed" and victim.path in state["error"]
+
+
+def test_a_cancelled_restore_stops_both_halves_and_resumes(tmp_path, monkeypatch):
+    """Cancelled while writers and the big files run: Cancelled (not the other
+    half's stop), no writer left; the restore resumes to the same tree."""
+    src = _big(_tree(str(tmp_path / "src"), n=1200))
+    repo = str(tmp_path / "repo")
+    eng = engine(repo)
+    eng.create([src], owner="alice", principal=ALICE, name="a")
+    cancel = threading.Event()
+    writers_answer = restore_mod.Restorer._writers_answer
+
+    def cancel_after_first_answer(self, *args):  # the user's cancel, once writers run
+        writers_answer(self, *args)
+        cancel.set()
+
+    monkeypatch.setattr(restore_mod.Restorer, "_writers_answer", cancel_after_first_answer)
+    out = tmp_path / "out"
+    with pytest.raises(Cancelled):
+        eng.restore("a", target=str(out), owner="alice", principal=ALICE, cancel=cancel)
+    assert not _writers()
+    monkeypatch.undo()
+    eng.restore("a", target=str(out), owner="alice", principal=ALICE)
+    umask = current_umask()
+    assert snapshot(str(out / "src")) == {
+        rel: (kind, safe_mode(mode, umask), *rest) if kind == "file" else (kind, mode, *rest)
+        for rel, (kind, mode, *rest) in snapshot(src).items()}
 
 
 def test_a_folder_swapped_for_a_link_is_not_written_through(tmp_path, monkeypatch):
