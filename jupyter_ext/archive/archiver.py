@@ -27,7 +27,7 @@ from .filetable import FileTable
 from .manifest import FILE, ArchiveEntry, FileEntry, Manifest
 from .pricing import check_class
 from .progress import Reporter
-from .reader_process import FAILED, GREW, read_one_chunk
+from .reader_process import FAILED, GREW, OK, read_one_chunk
 from .readers import ReaderPool, batches
 from .repository import Repository
 from .scan import scan
@@ -259,6 +259,25 @@ class Archiver:
             self._claimed.add(cid)
             return True
 
+    def _new_ids(self, cids: list) -> list[bool]:
+        """``_is_new`` of each of ``cids`` (in order: a repeat of a new id is not
+        new), with one index lookup and one claim for all (per id, they were most
+        of the archiver's time on trees of small files)."""
+        repo = self.repo
+        known = repo.locate_many(cids)
+        with self._claim_lock:
+            claimed = self._claimed
+            maybe = [c for c in cids if c not in known and c not in claimed]
+            if maybe:  # indexed (and unclaimed) since the lookup: look again under it
+                known.update(repo.locate_many(maybe))
+            out = []
+            for cid in cids:
+                new = cid not in known and cid not in claimed
+                if new:
+                    claimed.add(cid)
+                out.append(new)
+        return out
+
     # -- files -----------------------------------------------------------------
     def _file(self, seq: int, entry, src) -> None:
         """Read, chunk, hash and compress one file. A big file fills packs of its own
@@ -358,7 +377,9 @@ class Archiver:
 
         def take_answer():
             items, answers = pool.next_answer()
-            new, done, new_bytes, files = [], 0, 0, 0
+            new, results, done, new_bytes, files = [], [], 0, 0, 0
+            fresh = iter(self._new_ids([v[0] for status, v in answers
+                                        if status == OK and v is not None]))
             for (seq, entry, src), (status, value) in zip(items, answers, strict=True):
                 if status == FAILED:
                     self._unreadable[entry.path] = value
@@ -368,14 +389,15 @@ class Archiver:
                     continue
                 files += 1
                 if value is None:
-                    table.set_chunks(seq, [], 0)
+                    results.append((b"", 0, seq))
                     continue
                 cid, n, codec, payload = value
-                if self._is_new(cid):
+                if next(fresh):
                     new.append((cid.hex(), codec, payload, n))
                     new_bytes += n
                 done += n
-                table.set_chunks(seq, [cid], n)  # what was read wins over the scan
+                results.append((cid, n, seq))  # what was read wins over the scan
+            table.set_many(results)
             if new:
                 self._add_shared(new)
             rep.add(bytes_done=done, bytes_new=new_bytes, files_done=files)

@@ -16,6 +16,7 @@ from .sources import Source
 
 PAGE = 1000  # rows read or written per statement
 _COLS = "seq, path, type, mode, mtime, size, target, ctime, ino, dev, src, chunks"
+_ROW_COLS = "seq, path, type, mode, mtime, size, chunks, target, ctime, ino"  # ROW_FIELDS
 
 
 class FileTable:
@@ -123,16 +124,21 @@ class FileTable:
     def pages(self, where: str = "1", args: tuple = ()):
         """Lists of ``(seq, FileEntry, Source)`` in scan order, PAGE rows at a time
         (keyset paging: rows may be updated between pages)."""
+        for rows in self._raw_pages(_COLS, where, args):
+            yield [(r[0], *_item(r)) for r in rows]
+
+    def _raw_pages(self, cols: str, where: str = "1", args: tuple = ()):
+        """The rows (``seq`` first) of ``cols``, PAGE at a time in scan order."""
         last = 0
         while True:
             with self.lock:
                 rows = self.db.execute(
-                    f"SELECT {_COLS} FROM f WHERE seq > ? AND skip = 0 AND ({where}) "
+                    f"SELECT {cols} FROM f WHERE seq > ? AND skip = 0 AND ({where}) "
                     f"ORDER BY seq LIMIT {PAGE}", (last, *args)).fetchall()
             if not rows:
                 return
             last = rows[-1][0]
-            yield [(r[0], *_item(r)) for r in rows]
+            yield rows
 
     def small_files(self, max_size: int):
         for page in self.pages("type = ? AND size < ?", (FILE, max_size)):
@@ -148,6 +154,13 @@ class FileTable:
         reads them before ``flush_results``, which the manifest's readers call)."""
         with self.lock:
             self._results.append((b"".join(ids), size, seq))
+            if len(self._results) >= PAGE:
+                self._flush_results_locked()
+
+    def set_many(self, results: list) -> None:
+        """``set_chunks`` of many files: ``(joined chunk ids, size, seq)`` each."""
+        with self.lock:
+            self._results += results
             if len(self._results) >= PAGE:
                 self._flush_results_locked()
 
@@ -185,14 +198,37 @@ class ManifestFiles:
         for page in self.table.pages():
             yield [e for _seq, e, _src in page]
 
+    def rows(self) -> ManifestRows:
+        """The same files as manifest rows, read straight from the table."""
+        return ManifestRows(self.table)
+
     def __len__(self) -> int:
         with self.table.lock:
             return self.table.db.execute("SELECT count(*) FROM f WHERE skip = 0").fetchone()[0]
 
 
+class ManifestRows:
+    """The manifest's files as rows in ``manifest.ROW_FIELDS`` order, a page at a
+    time (``zjson.Rows``): no FileEntry or Source per file. Writing the manifest of
+    30,000 small files took a fifth of their archive through FileEntry objects."""
+
+    def __init__(self, table: FileTable):
+        self.table = table
+
+    def batches(self):
+        for rows in self.table._raw_pages(_ROW_COLS):
+            yield [[path, kind, mode, mtime, size, split_ids(chunks), target, ctime, ino]
+                   for _seq, path, kind, mode, mtime, size, chunks, target, ctime, ino in rows]
+
+    def __len__(self) -> int:
+        return len(ManifestFiles(self.table))
+
+
 def split_ids(blob: bytes | None) -> list[str]:
     if not blob:
         return []
+    if len(blob) == 32:  # most files are one chunk
+        return [blob.hex()]
     return [blob[i:i + 32].hex() for i in range(0, len(blob), 32)]
 
 

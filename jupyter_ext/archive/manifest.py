@@ -18,6 +18,8 @@ ROW_FIELDS = ("path", "type", "mode", "mtime_ns", "size", "chunks", "target", "c
 FILE, DIR, SYMLINK = "file", "dir", "symlink"
 _TYPES = {t: t for t in (FILE, DIR, SYMLINK)}
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
+# an empty, "." or ".." component (one search per path: manifests check every path)
+_BAD_COMPONENT = re.compile(r"(?:\A|/)\.{0,2}(?:/|\Z)")
 
 
 def check_relpath(path: str) -> str:
@@ -29,8 +31,7 @@ def check_relpath(path: str) -> str:
         raise UnsafePath(f"path {path!r}: empty or contains NUL")
     if path.startswith("/"):
         raise UnsafePath(f"path {path!r}: absolute paths are refused")
-    parts = path.split("/")
-    if any(p in ("", ".", "..") for p in parts):
+    if _BAD_COMPONENT.search(path):
         raise UnsafePath(f"path {path!r}: '..', '.' or empty components are refused")
     return path
 
@@ -43,6 +44,33 @@ def check_link(path: str, target: str) -> str:
     if joined == ".." or joined.startswith("../") or joined.startswith("/"):
         raise UnsafePath(f"symlink {path!r} -> {target!r} points outside the restore target")
     return target
+
+
+def _check(path: str, kind: str, chunks: list, target: str) -> None:
+    """What ``FileEntry.validate`` and ``check_row`` check."""
+    check_relpath(path)
+    if kind not in _TYPES:
+        raise IntegrityError(f"{path}: unknown entry type {kind!r}")
+    if kind == SYMLINK:
+        check_link(path, target)
+    for c in chunks:
+        if not isinstance(c, str) or not HEX64.match(c):
+            raise IntegrityError(f"{path}: malformed chunk id {c!r}")
+
+
+def check_row(row: list) -> list:
+    """A manifest row (``ROW_FIELDS``) checked as ``FileEntry.validate`` checks an
+    entry; the row itself."""
+    _check(row[0], row[1], row[5], row[6])
+    return row
+
+
+def _validated_row(entry: FileEntry) -> list:
+    return entry.validate().to_row()
+
+
+def _same(row: list) -> list:
+    return row
 
 
 @dataclass(slots=True)  # one per file: slots keep trees of many files small
@@ -60,14 +88,7 @@ class FileEntry:
     ino: int = 0
 
     def validate(self) -> FileEntry:
-        check_relpath(self.path)
-        if self.type not in (FILE, DIR, SYMLINK):
-            raise IntegrityError(f"{self.path}: unknown entry type {self.type!r}")
-        if self.type == SYMLINK:
-            check_link(self.path, self.target)
-        for c in self.chunks:
-            if not isinstance(c, str) or not HEX64.match(c):
-                raise IntegrityError(f"{self.path}: malformed chunk id {c!r}")
+        _check(self.path, self.type, self.chunks, self.target)
         return self
 
     def to_row(self) -> list:
@@ -117,12 +138,14 @@ class Manifest:
         """The stored form, handed to ``write`` a compressed piece at a time;
         ``validate``: each file entry is checked as it is encoded (one pass over a
         table-backed file list, not two)."""
-        to_row = (lambda f: f.validate().to_row()) if validate else FileEntry.to_row
+        files, to_row = self.files, _validated_row if validate else FileEntry.to_row
+        if hasattr(files, "rows"):  # a table-backed list gives its rows directly
+            files, to_row = files.rows(), check_row if validate else _same
         doc = {"format": FORMAT, "name": self.name, "owner": self.owner,
                "created": self.created, "tags": self.tags, "meta": self.meta,
                "sources": self.sources, "storage_class": self.storage_class,
                "chunker": self.chunker, "stats": self.stats, "parent": self.parent,
-               "file_fields": list(ROW_FIELDS), "files": Rows(self.files, to_row)}
+               "file_fields": list(ROW_FIELDS), "files": Rows(files, to_row)}
         dump(doc, write)
 
     @classmethod

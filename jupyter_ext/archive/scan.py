@@ -73,9 +73,11 @@ def _entry(rel: str, st: os.stat_result, readlink) -> FileEntry | None:
     return None
 
 
-def _walk(full: str, rel: str, out: list, skipped: list, parent_fd: int | None) -> None:
+def _walk(full: str, rel: str, out: list, skipped: list, parent_fd: int | None,
+          st: os.stat_result | None = None) -> None:
     """``full`` is the path (for reading later); ``parent_fd`` the folder fd it is
-    looked up in (None for a top-level source, looked up by path)."""
+    looked up in (None for a top-level source, looked up by path); ``st`` its
+    ``lstat`` when the caller has it."""
     name = os.path.basename(full) if parent_fd is not None else full
     at = {"dir_fd": parent_fd} if parent_fd is not None else {}
     if not is_utf8(rel):
@@ -83,7 +85,8 @@ def _walk(full: str, rel: str, out: list, skipped: list, parent_fd: int | None) 
                        "skipped")
         return
     try:
-        st = os.stat(name, follow_symlinks=False, **at)
+        if st is None:
+            st = os.stat(name, follow_symlinks=False, **at)
         entry = _entry(rel, st, lambda: os.readlink(name, **at))
     except (UnsafePath, OSError):
         skipped.append(rel)
@@ -113,7 +116,23 @@ def _walk(full: str, rel: str, out: list, skipped: list, parent_fd: int | None) 
         except OSError:
             skipped.append(rel)
             return
-        for child in names:
-            _walk(os.path.join(full, child), f"{rel}/{child}", out, skipped, fd)
+        _children(fd, full if full.endswith("/") else full + "/", rel + "/", names, out,
+                  skipped)
     finally:
         os.close(fd)
+
+
+def _children(fd: int, full: str, rel: str, names: list, out: list, skipped: list) -> None:
+    """A folder's entries (``full`` and ``rel`` end with ``/``). Regular files, most
+    of a tree, are taken here (one ``lstat`` each); the rest through ``_walk``."""
+    for child in names:
+        try:
+            st = os.stat(child, dir_fd=fd, follow_symlinks=False)
+        except OSError:
+            st = None
+        if st is None or not stat.S_ISREG(st.st_mode) or not is_utf8(child):
+            _walk(full + child, rel + child, out, skipped, fd, st)  # reports, or descends
+            continue
+        out.append((FileEntry(rel + child, FILE, stat.S_IMODE(st.st_mode), st.st_mtime_ns,
+                              st.st_size, ctime_ns=st.st_ctime_ns, ino=st.st_ino),
+                    Source(full + child, st.st_dev, st.st_ino)))

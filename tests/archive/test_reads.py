@@ -23,12 +23,13 @@ from jupyter_ext.archive.reader_process import (
     FAILED,
     GREW,
     OK,
+    OUT_BYTES,
     frame,
     read_files,
     read_message,
     write_all,
 )
-from jupyter_ext.archive.readers import batches
+from jupyter_ext.archive.readers import ReaderPool, batches
 from jupyter_ext.archive.restore import InFlight
 from jupyter_ext.archive.sources import Source
 
@@ -119,6 +120,49 @@ def test_many_small_and_big_files_together_round_trip(tmp_path, reads):
     again = eng.create([str(src)], owner="alice", principal=ALICE, name="m2")
     assert again["progress"]["bytes_new"] == 0
     assert not _readers()  # the reader processes are gone
+
+
+def test_repeated_small_files_are_stored_once_within_and_across_batches(tmp_path):
+    """Reader answers are deduplicated a batch at a time: a file repeated inside one
+    batch, and across batches, is stored once."""
+    src = tmp_path / "same"
+    src.mkdir()
+    rng = random.Random(3)
+    shared = rng.randbytes(3000)
+    for i in range(600):
+        data = shared if i % 2 else rng.randbytes(1000 + i)
+        (src / f"f{i:03}").write_bytes(data)
+    eng = engine(str(tmp_path / "repo"), **PROCESSES)
+    res = eng.create([str(src)], owner="alice", principal=ALICE, name="s")
+    unique = sum(1000 + i for i in range(0, 600, 2)) + 3000
+    assert res["progress"]["bytes_new"] == unique
+    assert res["progress"]["bytes_done"] == unique - 3000 + 300 * 3000
+    out = tmp_path / "out"
+    eng.restore("s", target=str(out), owner="alice", principal=ALICE)
+    assert snapshot(str(out / "same")) == snapshot(str(src))
+
+
+def test_a_reader_answers_a_batch_larger_than_its_write_size(tmp_path):
+    """A reader gathers answers up to OUT_BYTES a write; an answer of several such
+    writes arrives whole and in order."""
+    rng = random.Random(4)
+    files = []
+    for i in range(60):  # incompressible: about 720 KB of payloads, three writes
+        path = tmp_path / f"r{i:02}"
+        path.write_bytes(rng.randbytes(12_000))
+        st = os.stat(path)
+        files.append((str(path), st.st_dev, st.st_ino, st.st_size))
+    pool = ReaderPool(1, 3)
+    try:
+        pool.submit(list(range(60)), files)
+        tags, answers = pool.next_answer()
+    finally:
+        pool.close()
+    assert tags == list(range(60)) and 12_000 * 60 > 2 * OUT_BYTES
+    for (path, *_rest), (status, (cid, n, codec, payload)) in zip(files, answers, strict=True):
+        data = open(path, "rb").read()
+        assert status == OK and n == len(data)
+        assert decode(bytes((codec,)) + bytes(payload), cid, n) == data
 
 
 def test_read_files_answers_each_case(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import random
 import struct
 from decimal import ROUND_HALF_UP, Decimal
@@ -13,7 +14,10 @@ from botocore.exceptions import ClientError
 
 from jupyter_ext.archive import blobs, chunks, lifecycle, pricing
 from jupyter_ext.archive.errors import ConfigError, IntegrityError, UnsafePath
+from jupyter_ext.archive.filetable import FileTable
 from jupyter_ext.archive.manifest import FileEntry, Manifest, check_link, check_relpath
+from jupyter_ext.archive.scan import scan
+from jupyter_ext.archive.sources import Source
 from jupyter_ext.archive.stores.s3 import parse_restore_header, with_retries
 from jupyter_ext.costs.catalog import PriceCatalog, packaged_snapshot
 
@@ -100,14 +104,15 @@ def test_chunker_params_validated():
 
 
 @pytest.mark.parametrize("bad", ["../x", "a/../../x", "/etc/passwd", "a//b", "", "a/./b",
-                                 "a\x00b", "x/.."])
+                                 "a\x00b", "x/..", ".", "..", "a/", "./a", "a/.", "a/../b"])
 def test_relpath_refuses_escapes(bad):
     with pytest.raises(UnsafePath):
         check_relpath(bad)
 
 
 @pytest.mark.parametrize("good", ["system-systemd\\x2dcryptsetup.slice", "C:/x", "c:notes",
-                                  "a\\..\\b", "...", "..x/y"])
+                                  "a\\..\\b", "...", "..x/y", "a/...b", ".a/b.", "a\n",
+                                  "a/..\n"])
 def test_relpath_takes_posix_names_that_look_odd(good):
     assert check_relpath(good) == good
 
@@ -127,6 +132,36 @@ def test_manifest_round_trip_and_duplicate_paths():
     m.files.append(FileEntry("x"))
     with pytest.raises(UnsafePath, match="twice"):
         m.validate()
+
+
+def test_a_manifest_from_the_file_table_is_the_one_from_its_entries(tmp_path):
+    """The archiver's manifest rows come straight from its table (no FileEntry per
+    file): the bytes are those of the same entries written one by one, and a bad
+    path in the table is refused all the same."""
+    (tmp_path / "t" / "sub").mkdir(parents=True)
+    (tmp_path / "t" / "sub" / "a.txt").write_bytes(b"a" * 10)
+    (tmp_path / "t" / "b.bin").write_bytes(b"")
+    os.symlink("sub/a.txt", tmp_path / "t" / "link")
+    table = FileTable(str(tmp_path))
+    scan([str(tmp_path / "t")], out=table)
+    table.flush()
+    ids = {}
+    for page in table.pages():
+        for seq, entry, _src in page:
+            if entry.type == "file" and entry.size:
+                ids[seq] = [bytes([seq]) * 32, bytes([seq + 1]) * 32]
+                table.set_chunks(seq, ids[seq], entry.size)
+    table.flush_results()
+    entries = [e for page in table.pages() for _seq, e, _src in page]
+    assert [len(e.chunks) for e in entries] == [0, 0, 0, 0, 2]  # t, b.bin, link, sub, a.txt
+    rows = Manifest("n", "user:a", "c", table.manifest_files()).to_bytes(validate=True)
+    assert rows == Manifest("n", "user:a", "c", entries).to_bytes(validate=True)
+    assert Manifest.from_bytes(rows).files == entries
+    table.append((FileEntry("t/../escape", size=1), Source("/x", 1, 2)))
+    table.flush()
+    with pytest.raises(UnsafePath, match="escape"):
+        Manifest("n", "user:a", "c", table.manifest_files()).to_bytes(validate=True)
+    table.close()
 
 
 def _prices(mutate=None) -> PriceCatalog:
