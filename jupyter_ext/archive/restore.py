@@ -260,20 +260,18 @@ class Restorer:
         """Persist the state; unforced saves at most every 2 s, and never more than
         5 % of the time (a resumed restore re-checks files written but not yet
         recorded)."""
-        with self._record_lock:
-            self._save(force)
-
-    def _save(self, force: bool) -> None:
-        if force or time.monotonic() - self._last_save > max(2.0, 20 * self._save_took):
-            started = time.monotonic()
-            self.state["updated"] = _now()
-            self.state["done_bits"], self.state["new_bits"] = self.done.encode(), self.new.encode()
-            with self._lock:
-                self.state["created_bits"] = self.created.encode()
-            self.state["done_count"] = self.done.count
-            self.repo.save_state(self.id, self.state)
-            self._last_save = time.monotonic()
-            self._save_took = self._last_save - started
+        with self._record_lock:  # reentrant: ``_record`` saves under it
+            if force or time.monotonic() - self._last_save > max(2.0, 20 * self._save_took):
+                started = time.monotonic()
+                self.state["updated"] = _now()
+                self.state["done_bits"] = self.done.encode()
+                self.state["new_bits"] = self.new.encode()
+                with self._lock:
+                    self.state["created_bits"] = self.created.encode()
+                self.state["done_count"] = self.done.count
+                self.repo.save_state(self.id, self.state)
+                self._last_save = time.monotonic()
+                self._save_took = self._last_save - started
 
     # -- paths ---------------------------------------------------------------
     # Everything below the target is reached through DirWalker: folder fds opened
@@ -745,7 +743,7 @@ class Restorer:
         with self._record_lock:
             for seq in seqs:
                 self.done.add(seq)
-            self._save(force=False)
+            self.save(force=False)
 
     def _check(self) -> None:
         """Stop here when the restore is cancelled or its other half failed."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import zstandard
 
@@ -64,12 +65,54 @@ def dump(doc, write, level: int = 3) -> None:
     sort_keys=True)``."""
     enc = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
     cobj = zstandard.ZstdCompressor(level=level).compressobj()
+    long = isinstance(doc, dict) and any(
+        isinstance(v, Rows) or (isinstance(v, list) and len(v) > LIST_SLICE)
+        for v in doc.values())
+    if long:  # compression of one slice runs (without the GIL) while the next is encoded
+        with _Behind(cobj, write) as emit:
+            _encode(doc, enc, emit)
+    else:
+        def emit(text: str) -> None:
+            piece = cobj.compress(text.encode())
+            if piece:
+                write(piece)
 
-    def emit(text: str) -> None:
-        piece = cobj.compress(text.encode())
-        if piece:
-            write(piece)
+        _encode(doc, enc, emit)
+    write(cobj.flush())
 
+
+class _Behind:
+    """``emit`` that compresses on a thread of its own, one piece in flight, and
+    hands the output to ``write`` in order (from the caller's thread)."""
+
+    def __init__(self, cobj, write):
+        self.cobj, self.write = cobj, write
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="lens-zjson")
+        self.pending = None
+
+    def __call__(self, text: str) -> None:
+        data = text.encode()
+        self._wait()
+        self.pending = self.pool.submit(self.cobj.compress, data)
+
+    def _wait(self) -> None:
+        if self.pending is not None:
+            piece, self.pending = self.pending.result(), None
+            if piece:
+                self.write(piece)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        try:
+            if kind is None:
+                self._wait()
+        finally:
+            self.pool.shutdown(wait=True)
+
+
+def _encode(doc, enc, emit) -> None:
     if not isinstance(doc, dict):
         emit(enc.encode(doc))
     else:
@@ -90,7 +133,6 @@ def dump(doc, write, level: int = 3) -> None:
             else:
                 emit(enc.encode(value))
         emit("}")
-    write(cobj.flush())
 
 
 def decompress_bounded(data: bytes, limit: int, what: str) -> bytearray:

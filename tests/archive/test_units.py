@@ -440,3 +440,29 @@ def test_iter_object_streams_list_items_across_steps(monkeypatch, step, compact)
                                               if not compact else b'{"chunks":[[1,2],[3,}')
     with pytest.raises(IntegrityError, match="does not decode"):
         list(zjson.iter_object(bad, 1 << 30, "test", "chunks"))
+
+
+@pytest.mark.parametrize("rows", [0, 10, 4_999, 20_000])
+def test_dump_is_json_dumps_compressed_whether_or_not_it_compresses_behind(rows):
+    """A document with a long list is compressed on a thread while the next slice is
+    encoded; the text is json.dumps's either way, and a failed write surfaces."""
+    import json
+
+    import zstandard
+
+    from jupyter_ext.archive import zjson
+
+    rng = random.Random(rows)
+    doc = {"b": {"k": [1, 2]}, "a": "é\n", "files": [[f"p/{i}", "file", rng.random()]
+                                                   for i in range(rows)]}
+    out: list = []
+    zjson.dump(doc, out.append)
+    text = zstandard.ZstdDecompressor().decompressobj().decompress(b"".join(out))
+    assert text == json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+
+    def full(piece):
+        raise OSError(28, "No space left on device")
+
+    if rows:
+        with pytest.raises(OSError, match="No space"):
+            zjson.dump(doc, full)
