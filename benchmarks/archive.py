@@ -568,11 +568,14 @@ def main(argv=None) -> int:
         if not args.no_glacier and not args.data and "lens" in res:
             glacier = glacier_partial(src, work)
 
-        def best(t, key, seconds, rss):
+        def best(t, key, seconds, rss) -> str:
+            """Keep the best time and the largest RSS; this run's figures, as text."""
             r = res[t.name]
             r[key] = min(seconds, r.get(key, seconds))
             r["rss"] = max(r["rss"], rss)
             r[f"{key[:-2]}_rss_mb"] = max(r.get(f"{key[:-2]}_rss_mb", 0), rss / MB)
+            size = size1 if key == "first_s" else size2
+            return f"{size / MB / seconds:,.1f} MB/s, {rss / MB:,.0f} MB RSS"
 
         # --repeat N: the first archive and the restores run N times in rotating tool
         # order (fresh repositories / folders each time); the best time counts
@@ -581,29 +584,26 @@ def main(argv=None) -> int:
                 shutil.rmtree(t.repo, ignore_errors=True)
                 t.init()
                 os.sync()  # the copy's (or the last tool's) writes go out first
-                best(t, "first_s", *t.backup(src, "v1"))
-                print(f"{t.name}: v1 {size1 / MB / res[t.name]['first_s']:,.1f} MB/s",
-                      flush=True)
+                print(f"{t.name}: v1 {best(t, 'first_s', *t.backup(src, 'v1'))}", flush=True)
             timed_round(tools, r, first)
         changed = mutate(src) + small_changes(src) if not args.data else mutate_any(src)
         size2 = du(src)
         print(f"changed {changed / MB:,.0f} MB of {size2 / MB:,.0f} MB", flush=True)
         for t in tools:
             os.sync()  # the changes' (or the last tool's) writes go out first
-            best(t, "second_s", *t.backup(src, "v2"))
+            figures = best(t, "second_s", *t.backup(src, "v2"))
             res[t.name]["repo"] = du(t.repo)
-            print(f"{t.name}: v2 {size2 / MB / res[t.name]['second_s']:,.1f} MB/s", flush=True)
+            print(f"{t.name}: v2 {figures}", flush=True)
         for r in range(args.repeat):
             def restore(t):
                 dest = os.path.join(work, f"restore-{t.name.replace('|', '-')}")
                 shutil.rmtree(dest, ignore_errors=True)
                 settle()
-                best(t, "restore_s", *t.restore(dest))
+                empty = best(t, "restore_s", *t.restore(dest))
                 settle()
-                best(t, "over_s", *t.restore(dest, over=True))
+                over = best(t, "over_s", *t.restore(dest, over=True))
                 shutil.rmtree(dest, ignore_errors=True)
-                print(f"{t.name}: restore {size2 / MB / res[t.name]['restore_s']:,.1f} MB/s,"
-                      f" over a copy {size2 / MB / res[t.name]['over_s']:,.1f} MB/s", flush=True)
+                print(f"{t.name}: restore {empty}; over a copy {over}", flush=True)
             timed_round(tools, r, restore)
         for r in res.values():
             r.update(first_mb_s=size1 / MB / r["first_s"], second_mb_s=size2 / MB / r["second_s"],
