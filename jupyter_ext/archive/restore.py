@@ -858,24 +858,28 @@ class Restorer:
     def _writer_processes_pay(self) -> bool:
         """Writer processes for this restore's small files: a local repository (they
         map its packs themselves) and enough small files to pay for starting them."""
-        return (self.writer_processes > 0 and not self.overwrite
+        return (self.writer_processes > 0
                 and isinstance(self.repo.store, LocalStore)
                 and self.plan.table.count_small() >= self.writers_from)
 
     def _small_by_processes(self, walkers: queue.Queue) -> None:
         """The batches of small files, their new files written by writer processes
-        (:mod:`.writer_process`); the others (empty files, files of a resumed
-        restore that existed before it) and any a writer hands back are written
-        here, as by ``_restore_batch``."""
+        (:mod:`.writer_process`), and over a copy (``overwrite``) the files that
+        were there checked and kept by them when unchanged; the others (empty
+        files, files of a resumed restore that existed before it) and any a writer
+        hands back are written here, as by ``_restore_batch``."""
         pool = None  # started with the first batch for it (a resumed restore may have none)
         ok = False
         try:
             for batch in self.batches():
                 self._check()
                 pack, start, end, items = batch
-                theirs = [f for f in items if f.seq in self.new] if pack is not None else []
+                # new files, and over a copy the others to keep if unchanged
+                theirs = ([f for f in items if self.overwrite or f.seq in self.new]
+                          if pack is not None else [])
                 if len(theirs) < len(items):
-                    mine = [f for f in items if pack is None or f.seq not in self.new]
+                    mine = [f for f in items if pack is None
+                            or not (self.overwrite or f.seq in self.new)]
                     self._record(self._restore_batch((pack, start, end, mine), walkers))
                 if theirs:
                     if pool is None:
@@ -900,7 +904,8 @@ class Restorer:
             else:
                 chunks = [(cid, loc.offset - start, loc.length, loc.raw_len)
                           for cid, loc in self._locs(f, found)]
-            out.append((f.path, f.size, self._mode(f), f.mtime_ns, chunks))
+            out.append((f.path, f.size, self._mode(f), f.mtime_ns, chunks,
+                        f.seq not in self.new))  # keep it if it holds this content
         return self.repo.store.path_of(self.repo.pack_key(pack)), start, end - start, out
 
     def _writers_answer(self, pool: WriterPool, walkers: queue.Queue) -> None:

@@ -15,9 +15,16 @@ from the target one component at a time without following links
 and never follows a link: a name that is taken, or a folder that is missing, is
 handed back to the restore (``RETRY``), which writes that file itself.
 
+Over an existing tree (``--overwrite``), a file that was there when the restore
+began comes with ``keep``: the writer opens it (no link followed) and, if it is a
+regular file of this user with one link holding exactly this content (each
+chunk's BLAKE3), sets its mode and mtime and answers ``OK``; anything else goes
+back (``RETRY``) for the restore to replace. Checking the unchanged files of a
+copy is most of such a restore, and threads handed the GIL around at every file.
+
 On stdin and stdout, :mod:`.framing`'s messages:
 - a request: ``(pack file, start, length, files)``, each file ``(relative path,
-  size, mode, mtime_ns, chunks)``, each chunk ``(id, offset in the range,
+  size, mode, mtime_ns, chunks, keep)``, each chunk ``(id, offset in the range,
   length, raw length)``;
 - its answer: per file, ``OK``, ``RETRY``, or ``(FAILED, kind, errno, message)``
   with kind ``"corrupt"``, ``"unsafe"``, ``"missing"`` (the pack) or ``"os"``.
@@ -26,9 +33,10 @@ On stdin and stdout, :mod:`.framing`'s messages:
 from __future__ import annotations
 
 import os
+import stat
 import sys
 
-from .blobs import decode
+from .blobs import chunk_id, decode
 from .errors import IntegrityError, UnsafePath
 from .framing import frame, read_message, write_all
 from .mapping import map_range
@@ -42,6 +50,7 @@ PREALLOCATE = 1024 * 1024   # files from this size are preallocated (fewer exten
 # 10.8-11.1 s at equal priority, 8.7-9.9 s so)
 NICE = 10
 CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+KEEP_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
 
 
 def write_content(fd: int, size: int, datas) -> None:
@@ -78,11 +87,67 @@ def write_new_file(pfd: int, name: str, mode: int, mtime_ns: int, size: int,
     return True
 
 
-def write_batch(walker: DirWalker, blob, files: list) -> list:
-    """Write the files of one batch from ``blob`` (the pack range); the answers."""
+def kept(pfd: int, name: str, mode: int, mtime_ns: int, size: int, chunks) -> bool:
+    """Whether ``name`` in the folder ``pfd`` already holds this content: then its
+    mode and mtime are set. Only a regular file of this user with one link counts
+    (a hard link may share its inode with a file outside the target: that one is
+    replaced by the restore, never chmodded here)."""
+    try:
+        fd = os.open(name, KEEP_FLAGS, dir_fd=pfd)
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        if (not stat.S_ISREG(st.st_mode) or st.st_size != size or st.st_nlink != 1
+                or st.st_uid != os.geteuid()):
+            return False
+        for cid, _off, _length, raw in chunks:
+            data = os.read(fd, raw)  # small files: one read a chunk
+            while 0 < len(data) < raw:
+                more = os.read(fd, raw - len(data))
+                if not more:
+                    break
+                data += more
+            if len(data) != raw or chunk_id(data) != cid:
+                return False
+        os.fchmod(fd, mode)
+        os.utime(fd, ns=(mtime_ns, mtime_ns))
+        return True
+    finally:
+        os.close(fd)
+
+
+class PackRange:
+    """A batch's range of its pack, mapped when a file first needs it (a batch of
+    unchanged files over a copy needs none)."""
+
+    def __init__(self, path: str, start: int, length: int):
+        self.path, self.start, self.length = path, start, length
+        self.view = None
+
+    def get(self) -> memoryview:
+        """The mapped range; FileNotFoundError when the pack is missing."""
+        if self.view is None:
+            self.view = map_range(self.path, self.start, self.length)
+        return self.view
+
+
+def write_batch(walker: DirWalker, pack: PackRange, files: list) -> list:
+    """Write the files of one batch from their pack range; the answers."""
     answers = []
-    for rel, size, mode, mtime_ns, chunks in files:
+    for rel, size, mode, mtime_ns, chunks, keep in files:
         try:
+            if keep:  # there when the restore began: kept if unchanged, else handed back
+                parts = rel.split("/")
+                pfd = walker.open(parts[:-1])
+                answers.append(OK if pfd is not None and kept(pfd, parts[-1], mode, mtime_ns,
+                                                              size, chunks) else RETRY)
+                continue
+            try:
+                blob = pack.get()
+            except FileNotFoundError as exc:
+                answers.append((FAILED, "missing", 0, str(exc)))
+                continue
             decoded: dict = {}  # a chunk repeated in the file decodes once
             datas = []
             for cid, off, length, raw in chunks:
@@ -112,13 +177,9 @@ def main() -> None:
     with DirWalker(target) as walker:
         while (request := read_message(stdin)) is not None:
             path, start, length, files = request
-            try:
-                blob = map_range(path, start, length)
-            except FileNotFoundError as exc:
-                answers = [(FAILED, "missing", 0, str(exc))] * len(files)
-            else:
-                answers = write_batch(walker, blob, files)
-                del blob  # the range is unmapped before the next one
+            pack = PackRange(path, start, length)
+            answers = write_batch(walker, pack, files)
+            del pack  # the range is unmapped before the next one
             write_all(out, [frame(answers)])
 
 

@@ -219,3 +219,65 @@ def test_a_negative_process_count_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="restore_processes"):
         engine(repo, restore_processes=-1).restore("a", target=str(tmp_path / "out"),
                                                    owner="alice", principal=ALICE)
+
+
+@pytest.mark.parametrize("processes", [2, 0], ids=["processes", "threads"])
+def test_over_a_copy_writers_keep_unchanged_files_and_hand_back_the_rest(tmp_path,
+                                                                          monkeypatch,
+                                                                          processes):
+    """Over a copy (``overwrite``) the writer processes check the files that were
+    there: unchanged ones are kept in place (same inode; mode and mtime set), and a
+    changed file, a hard link to a file outside and a symlink in a file's place go
+    back to the restore, which replaces them; nothing outside changes. The result
+    is the threads' one."""
+    src = _tree(str(tmp_path / "src"), n=600)
+    repo = str(tmp_path / "repo")
+    eng = engine(repo, restore_processes=processes)
+    eng.create([src], owner="alice", principal=ALICE, name="a")
+    out = tmp_path / "out"
+    eng.restore("a", target=str(out), owner="alice", principal=ALICE)
+    copy = out / "src"
+    names = sorted(p for p in copy.rglob("f*.dat") if p.stat().st_size >= 3000)
+    kept, mode_changed, same_size, linked, as_link = names[:5]
+    inode = kept.stat().st_ino
+    os.chmod(mode_changed, 0o600)
+    os.utime(mode_changed, ns=(0, 5))
+    mode_inode = mode_changed.stat().st_ino
+    data = bytearray(same_size.read_bytes())
+    data[0] ^= 1
+    same_size.write_bytes(bytes(data))
+    outside = tmp_path / "outside.dat"
+    outside.write_bytes(linked.read_bytes())
+    os.chmod(outside, 0o600)
+    linked.unlink()
+    os.link(outside, linked)
+    target = tmp_path / "target.dat"
+    target.write_bytes(b"outside the target")
+    as_link.unlink()
+    as_link.symlink_to(target)
+    checked = []
+    unchanged = restore_mod.Restorer._unchanged
+
+    def counted(self, f, *args):  # the restore's own check of a file with content
+        if f.size:
+            checked.append(f.path)
+        return unchanged(self, f, *args)
+
+    monkeypatch.setattr(restore_mod.Restorer, "_unchanged", counted)
+    res = eng.restore("a", target=str(out), owner="alice", principal=ALICE, overwrite=True)
+    assert res["state"]["status"] == "done"
+    small = [p for p in copy.rglob("*") if p.is_file() and 0 < p.stat().st_size < 2**20]
+    if processes:  # the writers checked all but what they handed back (and the few
+        # files whose chunks span packs, which the restore writes itself)
+        assert {str(p.relative_to(out)) for p in (same_size, linked, as_link)} <= set(checked)
+        assert len(checked) < len(small) / 10
+    else:
+        assert len(checked) >= len(small)
+    umask = current_umask()
+    expected = {rel: (kind, safe_mode(mode, umask), *rest) if kind == "file" else
+                (kind, mode, *rest) for rel, (kind, mode, *rest) in snapshot(src).items()}
+    assert snapshot(str(copy)) == expected
+    assert kept.stat().st_ino == inode and mode_changed.stat().st_ino == mode_inode
+    assert outside.stat().st_mode & 0o777 == 0o600 and outside.stat().st_nlink == 1
+    assert target.read_bytes() == b"outside the target" and not as_link.is_symlink()
+    assert not _writers()
