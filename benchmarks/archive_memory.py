@@ -113,6 +113,7 @@ def measure(work: str, tool: str, sources: list[str], size: int) -> dict:
     for p in (repo, dest, os.path.join(work, "restic-cache")):
         shutil.rmtree(p, ignore_errors=True)
     warm(sources)
+    os.sync()  # as archive.py: the deletes and writes before it go out first
     try:
         c_s, c_rss = create()
         bench.settle()  # as archive.py: every restore cold, onto a quiet disk
