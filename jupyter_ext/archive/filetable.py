@@ -152,10 +152,7 @@ class FileTable:
     def set_chunks(self, seq: int, ids: list[bytes], size: int) -> None:
         """Record a file's chunk ids and read size (written PAGE at a time: nothing
         reads them before ``flush_results``, which the manifest's readers call)."""
-        with self.lock:
-            self._results.append((b"".join(ids), size, seq))
-            if len(self._results) >= PAGE:
-                self._flush_results_locked()
+        self.set_many([(b"".join(ids), size, seq)])
 
     def set_many(self, results: list) -> None:
         """``set_chunks`` of many files: ``(joined chunk ids, size, seq)`` each."""
