@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import blake3
 
 from ..constants import COLD_CLASSES, DEFAULT_TIER
-from .blobs import chunk_id, decode
+from .blobs import decode
 from .errors import ArchiveError, ConfigError, Exists, IntegrityError, NotFound, UnsafePath
 from .framing import read_message
 from .helpers import HelperPool
@@ -35,9 +35,8 @@ from .progress import Reporter
 from .repository import Location, Repository
 from .restoretable import Bits, PlannedEntry, RestoreTable, Selection
 from .safefs import SPECIAL_BITS, DirWalker, current_umask, safe_mode
-from .sources import READ_FLAGS
 from .stores.local import LocalStore
-from .writer_process import CREATE_FLAGS, write_content
+from .writer_process import CREATE_FLAGS, kept, write_content
 from .writer_process import OK as W_OK
 from .writer_process import RETRY as W_RETRY
 
@@ -651,34 +650,13 @@ class Restorer:
     def _unchanged(self, f: FileEntry, locs: list, w: DirWalker) -> bool:
         """Over an existing tree (``overwrite``): a regular file already holding
         exactly this content (every chunk's BLAKE3 checked) is kept, and only its
-        mode and mtime are set. It is opened without following links."""
+        mode and mtime are set (``writer_process.kept``, as the writers check)."""
         if not self.overwrite:
             return False
         parts = self._parts(f.path)
         pfd = w.open(parts[:-1])
-        if pfd is None:
-            return False
-        try:
-            fd = os.open(parts[-1], READ_FLAGS, dir_fd=pfd)
-        except OSError:
-            return False
-        try:
-            st = os.fstat(fd)
-            # a hard link may share its inode with a file outside the target: such a
-            # file is replaced (renamed over), never chmodded in place
-            if (not stat.S_ISREG(st.st_mode) or st.st_size != f.size or st.st_nlink != 1
-                    or st.st_uid != os.geteuid()):
-                return False
-            with os.fdopen(os.dup(fd), "rb", buffering=0) as src:
-                for cid, loc in locs:
-                    data = src.read(loc.raw_len)
-                    if len(data) != loc.raw_len or chunk_id(data) != cid:
-                        return False
-            os.fchmod(fd, self._mode(f))
-            os.utime(fd, ns=(f.mtime_ns, f.mtime_ns))
-            return True
-        finally:
-            os.close(fd)
+        return pfd is not None and kept(pfd, parts[-1], self._mode(f), f.mtime_ns, f.size,
+                                        [(cid, 0, 0, loc.raw_len) for cid, loc in locs])
 
     def _write(self, f: FileEntry, w: DirWalker, pieces) -> None:
         """Write ``pieces`` (lists of decoded chunks, in file order), then set the

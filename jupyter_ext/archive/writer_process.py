@@ -41,6 +41,7 @@ from .errors import IntegrityError, UnsafePath
 from .framing import frame, read_message, write_all
 from .mapping import map_range
 from .safefs import DirWalker
+from .sources import READ_FLAGS
 
 OK, RETRY, FAILED = 0, 1, 2
 PREALLOCATE = 1024 * 1024   # files from this size are preallocated (fewer extents)
@@ -50,7 +51,6 @@ PREALLOCATE = 1024 * 1024   # files from this size are preallocated (fewer exten
 # 10.8-11.1 s at equal priority, 8.7-9.9 s so)
 NICE = 10
 CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-KEEP_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
 
 
 def write_content(fd: int, size: int, datas) -> None:
@@ -88,12 +88,12 @@ def write_new_file(pfd: int, name: str, mode: int, mtime_ns: int, size: int,
 
 
 def kept(pfd: int, name: str, mode: int, mtime_ns: int, size: int, chunks) -> bool:
-    """Whether ``name`` in the folder ``pfd`` already holds this content: then its
-    mode and mtime are set. Only a regular file of this user with one link counts
+    """Whether ``name`` in the folder ``pfd`` already holds this content (``chunks``:
+    ``(id, _, _, raw length)`` each): then its mode and mtime are set. Only a regular file of this user with one link counts
     (a hard link may share its inode with a file outside the target: that one is
     replaced by the restore, never chmodded here)."""
     try:
-        fd = os.open(name, KEEP_FLAGS, dir_fd=pfd)
+        fd = os.open(name, READ_FLAGS, dir_fd=pfd)
     except OSError:
         return False
     try:
