@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 
 from .chunkindex import temp_db
+from .errors import Cancelled
 from .manifest import FILE, FileEntry
 from .sources import Source
 
@@ -33,10 +34,16 @@ class FileTable:
                         "mtime INT, ctime INT, ino INT, chunks BLOB)")
         self.db.execute("BEGIN")
         self.lock = threading.Lock()
+        self._grew = threading.Condition(self.lock)  # rows flushed, or the scan ended
         self._pending: list = []
         self._parents: list = []
         self._results: list = []  # (chunk ids, size, seq) not yet written
         self._seq = 0
+        # the scan may run beside the reads (Archiver): readers follow its rows
+        self._flushed = 0
+        self._scanned = False
+        self._scan_error: BaseException | None = None
+        self._stopping = False
 
     def close(self) -> None:
         with self.lock:
@@ -46,6 +53,8 @@ class FileTable:
     def append(self, item: tuple[FileEntry, Source]) -> None:
         """Add a scanned ``(entry, source)`` (``scan(out=table)``)."""
         entry, src = item
+        if self._stopping:
+            raise Cancelled("the archive stopped")
         self._seq += 1
         self._pending.append((self._seq, entry.path, entry.type, entry.mode, entry.mtime_ns,
                               entry.size, entry.target, entry.ctime_ns, entry.ino, src.dev,
@@ -54,13 +63,64 @@ class FileTable:
             self.flush()
 
     def flush(self) -> None:
+        """Write the scanned rows appended so far (the scanning thread's)."""
         with self.lock:
+            pending, self._pending = self._pending, []
             self.db.executemany("INSERT INTO f (seq, path, type, mode, mtime, size, target, "
                                 "ctime, ino, dev, src) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                                self._pending)
+                                pending)
+            self._flushed += len(pending)
+            self._grew.notify_all()
+
+    def flush_parents(self) -> None:
+        """Write the parent rows added so far (``add_parent``'s thread)."""
+        with self.lock:
+            parents, self._parents = self._parents, []
             self.db.executemany("INSERT OR REPLACE INTO parent VALUES (?,?,?,?,?,?,?)",
-                                self._parents)
-        self._pending, self._parents = [], []
+                                parents)
+
+    # -- the scan's state (it may run in a thread of its own) --------------------------
+    def scan_done(self, error: BaseException | None = None) -> None:
+        """The scan ended (with ``error`` if it failed): followers stop waiting."""
+        with self.lock:
+            self._scanned, self._scan_error = True, error
+            self._grew.notify_all()
+
+    def stop_scan(self) -> None:
+        """Make a running scan stop at its next entry (the archive failed or ended)."""
+        self._stopping = True
+
+    def wait_scanned(self, check=None) -> None:
+        """Until the scan has ended; its error, if it failed. ``check()`` runs every
+        half second meanwhile (it may raise, to stop waiting)."""
+        with self.lock:
+            while not self._scanned:
+                self._wait_locked(check)
+            if self._scan_error is not None:
+                raise self._scan_error
+
+    def _wait_locked(self, check) -> None:
+        if check is not None:
+            self.lock.release()
+            try:
+                check()
+            finally:
+                self.lock.acquire()
+        self._grew.wait(0.5)
+
+    def files_under_at_least(self, under: int, count: int, check=None) -> bool:
+        """Whether the scan finds ``count`` regular files under ``under`` bytes (waits
+        for that many, or for the scan's end)."""
+        with self.lock:
+            while True:
+                scanned = self._scanned
+                found = self.db.execute("SELECT count(*) FROM f WHERE type = ? AND size < ? "
+                                        "AND skip = 0", (FILE, under)).fetchone()[0]
+                if found >= count or scanned:
+                    if self._scan_error is not None:
+                        raise self._scan_error
+                    return found >= count
+                self._wait_locked(check)
 
     def add_parent(self, f: FileEntry) -> None:
         """One of the parent archive's files (``Manifest.from_bytes(on_file=)``),
@@ -69,7 +129,7 @@ class FileTable:
             self._parents.append((f.path, f.type, f.size, f.mtime_ns, f.ctime_ns, f.ino,
                                   b"".join(bytes.fromhex(h) for h in f.chunks)))
             if len(self._parents) >= PAGE:
-                self.flush()
+                self.flush_parents()
 
     def parents_of(self, paths: list[str]) -> dict:
         """{path: the parent's FileEntry} for those of ``paths`` it has (batched)."""
@@ -102,15 +162,10 @@ class FileTable:
                                        "WHERE type = ? AND skip = 0", (FILE,)).fetchone()
         return n, total
 
-    def count_files(self, under: int) -> int:
-        """How many regular files are under ``under`` bytes."""
-        with self.lock:
-            return self.db.execute("SELECT count(*) FROM f WHERE type = ? AND size < ? AND "
-                                   "skip = 0", (FILE, under)).fetchone()[0]
-
-    def big_files(self, min_size: int) -> list[int]:
+    def big_files(self, min_size: int, check=None) -> list[int]:
         """Seqs of the regular files of ``min_size`` bytes and more, largest first
-        (few: at most the archive's bytes over ``min_size``)."""
+        (few: at most the archive's bytes over ``min_size``), once the scan is over."""
+        self.wait_scanned(check)
         with self.lock:
             return [r[0] for r in self.db.execute(
                 "SELECT seq FROM f WHERE type = ? AND size >= ? ORDER BY size DESC, seq",
@@ -121,21 +176,30 @@ class FileTable:
             row = self.db.execute(f"SELECT {_COLS} FROM f WHERE seq = ?", (seq,)).fetchone()
         return _item(row)
 
-    def pages(self, where: str = "1", args: tuple = ()):
+    def pages(self, where: str = "1", args: tuple = (), follow=None):
         """Lists of ``(seq, FileEntry, Source)`` in scan order, PAGE rows at a time
-        (keyset paging: rows may be updated between pages)."""
-        for rows in self._raw_pages(_COLS, where, args):
+        (keyset paging: rows may be updated between pages). ``follow``: while the
+        scan runs, wait for its next rows (``follow()`` runs every half second
+        meanwhile; it may raise) and end with the scan, not with the rows so far."""
+        for rows in self._raw_pages(_COLS, where, args, follow):
             yield [(r[0], *_item(r)) for r in rows]
 
-    def _raw_pages(self, cols: str, where: str = "1", args: tuple = ()):
+    def _raw_pages(self, cols: str, where: str = "1", args: tuple = (), follow=None):
         """The rows (``seq`` first) of ``cols``, PAGE at a time in scan order."""
         last = 0
         while True:
             with self.lock:
+                scanned, flushed = self._scanned, self._flushed
                 rows = self.db.execute(
                     f"SELECT {cols} FROM f WHERE seq > ? AND skip = 0 AND ({where}) "
                     f"ORDER BY seq LIMIT {PAGE}", (last, *args)).fetchall()
+                if not rows and follow is not None and not scanned:
+                    while self._flushed == flushed and not self._scanned:
+                        self._wait_locked(follow)
+                    continue
             if not rows:
+                if follow is not None:
+                    self.wait_scanned()  # its error, if it failed
                 return
             last = rows[-1][0]
             yield rows
@@ -204,6 +268,26 @@ class ManifestFiles:
             return self.table.db.execute("SELECT count(*) FROM f WHERE skip = 0").fetchone()[0]
 
 
+# A string of printable ASCII without '"' or '\\' (ASCII: as many bytes as characters):
+# its JSON is itself in quotes, from sqlite's json_array as from Python's json, which
+# escapes everything else its own way
+_BAD = ",".join(str(c) for c in (*range(1, 32), ord('"'), ord("\\"), 127))
+
+
+def _plain(col: str) -> str:
+    return (f"(length({col}) = length(CAST({col} AS BLOB)) AND {col} NOT GLOB '*[' || "
+            f"char({_BAD}) || ']*')")
+
+
+# A row's JSON as ``json.dumps(row, separators=(",", ":"))`` writes it, for rows of at
+# most one chunk and plain strings (NULL for the others, which Python writes)
+_ROW_JSON = (
+    f"CASE WHEN (chunks IS NULL OR length(chunks) IN (0, 32)) AND {_plain('path')} "
+    f"AND (target IS NULL OR {_plain('target')}) THEN json_array(path, type, mode, mtime, size, "
+    "json(CASE WHEN length(chunks) = 32 THEN '[\"' || lower(hex(chunks)) || '\"]' "
+    "ELSE '[]' END), target, ctime, ino) END")
+
+
 class ManifestRows:
     """The manifest's files as rows in ``manifest.ROW_FIELDS`` order, a page at a
     time (``zjson.Rows``): no FileEntry or Source per file. Writing the manifest of
@@ -214,11 +298,34 @@ class ManifestRows:
 
     def batches(self):
         for rows in self.table._raw_pages(_ROW_COLS):
-            yield [[path, kind, mode, mtime, size, split_ids(chunks), target, ctime, ino]
-                   for _seq, path, kind, mode, mtime, size, chunks, target, ctime, ino in rows]
+            yield [_row(r) for r in rows]
+
+    def json_texts(self, enc):
+        """The rows' JSON, a page at a time without brackets: sqlite writes most rows
+        (files of one chunk with plain names); ``enc`` the others. The same text as
+        ``enc`` over ``batches()`` (a third of the manifest's time went to
+        building and encoding those lists)."""
+        table = self.table
+        for rows in table._raw_pages(f"seq, {_ROW_JSON}"):
+            texts = [text for _seq, text in rows]
+            others = [seq for seq, text in rows if text is None]
+            if others:
+                with table.lock:
+                    found = {r[0]: _row(r) for r in table.db.execute(
+                        f"SELECT {_ROW_COLS} FROM f WHERE seq IN "
+                        f"({','.join('?' * len(others))})", others)}
+                texts = [enc.encode(found[seq]) if text is None else text
+                         for seq, text in rows]
+            yield ",".join(texts)
 
     def __len__(self) -> int:
         return len(ManifestFiles(self.table))
+
+
+def _row(r) -> list:
+    """A manifest row from ``_ROW_COLS``."""
+    _seq, path, kind, mode, mtime, size, chunks, target, ctime, ino = r
+    return [path, kind, mode, mtime, size, split_ids(chunks), target, ctime, ino]
 
 
 def split_ids(blob: bytes | None) -> list[str]:

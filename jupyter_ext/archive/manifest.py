@@ -69,9 +69,6 @@ def _validated_row(entry: FileEntry) -> list:
     return entry.validate().to_row()
 
 
-def _same(row: list) -> list:
-    return row
-
 
 @dataclass(slots=True)  # one per file: slots keep trees of many files small
 class FileEntry:
@@ -139,8 +136,8 @@ class Manifest:
         ``validate``: each file entry is checked as it is encoded (one pass over a
         table-backed file list, not two)."""
         files, to_row = self.files, _validated_row if validate else FileEntry.to_row
-        if hasattr(files, "rows"):  # a table-backed list gives its rows directly
-            files, to_row = files.rows(), check_row if validate else _same
+        if hasattr(files, "rows"):  # a table-backed list gives its rows (or their JSON)
+            files, to_row = files.rows(), check_row if validate else None
         doc = {"format": FORMAT, "name": self.name, "owner": self.owner,
                "created": self.created, "tags": self.tags, "meta": self.meta,
                "sources": self.sources, "storage_class": self.storage_class,

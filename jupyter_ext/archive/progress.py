@@ -52,7 +52,7 @@ class Progress:
     @property
     def eta(self) -> float | None:
         rate = self.bytes_done / self.elapsed if self.elapsed > 0 else 0
-        if not rate:
+        if not rate or not self.bytes_total:  # no total yet: the scan runs beside the reads
             return None
         return max(0.0, (self.bytes_total - self.bytes_done) / rate)
 

@@ -31,7 +31,14 @@ def scan(sources: list[str], out=None) -> tuple[list[tuple[FileEntry, Source]], 
     """
     out = [] if out is None else out
     skipped: list[str] = []
-    tops = set()
+    walk_sources(check_sources(sources), out, skipped)
+    return out, skipped
+
+
+def check_sources(sources: list[str]) -> list[tuple[str, str]]:
+    """``(absolute path, top-level name)`` of each source; ConfigError, before any
+    is walked, when one does not exist or two share a name."""
+    out, tops = [], set()
     for src in sources:
         full = os.path.abspath(os.path.expanduser(src))
         if not os.path.lexists(full):
@@ -40,8 +47,14 @@ def scan(sources: list[str], out=None) -> tuple[list[tuple[FileEntry, Source]], 
         if top in tops:
             raise ConfigError(f"paths: two sources are both named {top!r}")
         tops.add(top)
+        out.append((full, top))
+    return out
+
+
+def walk_sources(checked: list[tuple[str, str]], out, skipped: list) -> None:
+    """Walk ``check_sources``'s sources into ``out`` (``append``), in order."""
+    for full, top in checked:
         _walk(full, top, out, skipped, None)
-    return out, skipped
 
 
 def is_utf8(text: str) -> bool:

@@ -29,10 +29,11 @@ LIST_SLICE = 2000  # items of a long list encoded per C-encoder call
 
 
 class Rows:
-    """A long list encoded lazily: ``to_json(item)`` runs slice by slice while the
-    document is written, so the JSON form of every item never exists at once."""
+    """A long list encoded lazily: ``to_json(item)`` (None: the items as they are)
+    runs slice by slice while the document is written, so the JSON form of every
+    item never exists at once."""
 
-    def __init__(self, items: list, to_json):
+    def __init__(self, items: list, to_json=None):
         self.items, self.to_json = items, to_json
 
     def __len__(self) -> int:
@@ -41,12 +42,26 @@ class Rows:
     def batches(self):
         """Lists of JSON rows, LIST_SLICE items at a time (or the items' own
         ``batches()``, e.g. rows read from disk page by page)."""
+        to_json = self.to_json
         if hasattr(self.items, "batches"):
             for part in self.items.batches():
-                yield [self.to_json(item) for item in part]
+                yield part if to_json is None else [to_json(item) for item in part]
             return
         for j in range(0, len(self.items), LIST_SLICE):
-            yield [self.to_json(item) for item in self.items[j:j + LIST_SLICE]]
+            part = self.items[j:j + LIST_SLICE]
+            yield part if to_json is None else [to_json(item) for item in part]
+
+    def texts(self, enc: json.JSONEncoder):
+        """The items' JSON text, a batch at a time, without the brackets: from the
+        items' own ``json_texts(enc)`` when they write it and nothing is checked on
+        the way (a table writes its rows' JSON itself), else ``enc`` over
+        ``batches()``."""
+        if self.to_json is None and hasattr(self.items, "json_texts"):
+            yield from self.items.json_texts(enc)
+            return
+        for part in self.batches():
+            if part:
+                yield enc.encode(part)[1:-1]
 
 
 def dumps(doc, level: int = 3) -> bytes:
@@ -121,13 +136,13 @@ def _encode(doc, enc, emit) -> None:
             value = doc[key]
             emit(("," if i else "") + enc.encode(str(key)) + ":")
             if isinstance(value, list) and len(value) > LIST_SLICE:
-                value = Rows(value, lambda item: item)
+                value = Rows(value)
             if isinstance(value, Rows):
                 emit("[")
                 first = True
-                for part in value.batches():
-                    if part:
-                        emit(("" if first else ",") + enc.encode(part)[1:-1])
+                for text in value.texts(enc):
+                    if text:
+                        emit(text if first else "," + text)
                         first = False
                 emit("]")
             else:

@@ -328,3 +328,79 @@ def test_an_answer_larger_than_the_pipe_arrives_whole():
         assert [stream.read(len(p)) for p in parts] == parts
         assert read_message(stream) is None  # the end of the stream
     writer.join()
+
+
+def _tree_of(root, n: int) -> str:
+    for i in range(n):
+        d = root / f"d{i // 100:03d}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"f{i:05d}.txt").write_bytes(f"file {i}\n".encode() * (1 + i % 7))
+    return str(root)
+
+
+def test_reads_follow_the_scan(tmp_path, monkeypatch):
+    """Small files go to the readers from the scan's first rows: the scan (held
+    after its first page here) ends only once a batch was sent, and the archive
+    has every file."""
+    from jupyter_ext.archive import filetable
+
+    src = _tree_of(tmp_path / "src", 2500)  # 3 pages of rows
+    sent, flushes = threading.Event(), []
+    submit, flush = ReaderPool.submit, filetable.FileTable.flush
+
+    def submit_seen(self, *args):
+        sent.set()
+        return submit(self, *args)
+
+    def slow_flush(self):
+        flush(self)
+        flushes.append(sent.is_set())
+        if len(flushes) == 1:
+            sent.wait(30)  # a scan the reads do not follow would wait here in vain
+
+    monkeypatch.setattr(ReaderPool, "submit", submit_seen)
+    monkeypatch.setattr(filetable.FileTable, "flush", slow_flush)
+    eng = engine(str(tmp_path / "repo"), **PROCESSES)
+    res = eng.create([src], owner="alice", principal=ALICE, name="a")
+    assert flushes[0] is False and flushes[-1] is True  # sent while the scan still ran
+    assert res["archive"]["files"] == 2500
+    assert {p for p in _files(eng, "a") if p.endswith(".txt")} == {
+        f"src/d{i // 100:03d}/f{i:05d}.txt" for i in range(2500)}
+
+
+def test_a_failing_scan_fails_the_archive_and_a_failed_archive_stops_its_scan(
+        tmp_path, monkeypatch):
+    from jupyter_ext.archive import archiver
+
+    src = _tree_of(tmp_path / "src", 50)
+    walk = archiver.walk_sources
+
+    def broken_walk(checked, out, skipped):
+        walk(checked, out, skipped)
+        raise OSError(5, "the disk went away")
+
+    monkeypatch.setattr(archiver, "walk_sources", broken_walk)
+    eng = engine(str(tmp_path / "repo"), **PROCESSES)
+    with pytest.raises(OSError, match="the disk went away"):
+        eng.create([src], owner="alice", principal=ALICE, name="a")
+    assert eng.list(owner="alice", principal=ALICE) == []
+
+    appended = []
+
+    def endless_walk(checked, out, skipped):
+        while len(appended) < 10**6:  # stops only when the table refuses more rows
+            appended.append(1)
+            out.append((FileEntry(f"src/x{len(appended)}", size=1),
+                        Source(f"{src}/x", 1, len(appended))))
+
+    def failing_reads(self, feed):
+        next(feed, None)
+        raise RuntimeError("a reader broke")
+
+    monkeypatch.setattr(archiver, "walk_sources", endless_walk)
+    monkeypatch.setattr(archiver.Archiver, "_small_files_by_readers", failing_reads)
+    with pytest.raises(RuntimeError, match="a reader broke"):
+        eng.create([src], owner="alice", principal=ALICE, name="b")
+    assert len(appended) < 10**6  # the scan was stopped, not run to its end
+    assert not [t for t in threading.enumerate() if t.name == "lens-scan"]
+    assert eng.list(owner="alice", principal=ALICE) == []

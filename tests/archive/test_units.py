@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 import random
@@ -14,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from jupyter_ext.archive import blobs, chunks, lifecycle, pricing
 from jupyter_ext.archive.errors import ConfigError, IntegrityError, UnsafePath
-from jupyter_ext.archive.filetable import FileTable
+from jupyter_ext.archive.filetable import _ROW_JSON, FileTable
 from jupyter_ext.archive.manifest import FileEntry, Manifest, check_link, check_relpath
 from jupyter_ext.archive.scan import scan
 from jupyter_ext.archive.sources import Source
@@ -162,6 +163,39 @@ def test_a_manifest_from_the_file_table_is_the_one_from_its_entries(tmp_path):
     with pytest.raises(UnsafePath, match="escape"):
         Manifest("n", "user:a", "c", table.manifest_files()).to_bytes(validate=True)
     table.close()
+
+
+def test_the_table_writes_the_json_of_plain_rows_itself_as_python_would(tmp_path):
+    """sqlite writes the JSON of rows of at most one chunk with plain names (printable
+    ASCII without quotes or backslashes); Python writes the others. The text is the
+    same as ``json.dumps`` of the rows, whatever the names, targets and numbers."""
+    rng = random.Random(5)
+    odd = ['"', "\\", "\n", "\x01", "\x1f", "\x7f", "é", "日本", "\u2028", "😀", "\ud7ff"]
+    plain_chars = [chr(c) for c in range(32, 127) if chr(c) not in '"\\/']
+    table = FileTable(str(tmp_path))
+    names = []
+    for i in range(3000):
+        name = "".join(rng.choice(plain_chars) for _ in range(rng.randint(1, 10)))
+        if i % 2:
+            name += rng.choice(odd)
+        kind = ("file", "dir", "symlink")[i % 3]
+        target = (f"t{name}" if i % 6 == 2 else "target") if kind == "symlink" else ""
+        names.append(f"top/{i}{name}")
+        table.append((FileEntry(names[-1], kind, rng.randint(0, 0o7777), rng.randint(-2**40, 2**62),
+                                rng.randint(0, 2**40), [], target, rng.randint(0, 2**62),
+                                rng.randint(0, 2**40)), Source("/x", 1, i)))
+    table.flush()
+    table.set_many([(b"".join(os.urandom(32) for _ in range(seq % 4 % 3)), seq * 7, seq)
+                    for seq in range(1, len(names) + 1) if seq % 5])  # every 5th never read
+    table.flush_results()
+    rows = table.manifest_files().rows()
+    enc = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+    assert ",".join(rows.json_texts(enc)) == ",".join(
+        enc.encode(part)[1:-1] for part in rows.batches())
+    by_sqlite = [seq for page in table._raw_pages(f"seq, {_ROW_JSON}") for seq, text in page
+                 if text is not None]
+    assert by_sqlite == [seq for seq in range(1, len(names) + 1)  # plain, 0 or 1 chunk
+                         if seq % 2 and (seq % 4 % 3 < 2 or not seq % 5)]
 
 
 def _prices(mutate=None) -> PriceCatalog:
