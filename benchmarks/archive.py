@@ -265,11 +265,15 @@ def du(path: str) -> int:
 
 
 # ----------------------------------------------------------------------------- runs
+PEAKS: list = []  # the last PeakRSS's peak of each process, largest first (printed)
+
+
 class PeakRSS:
     """Sample VmHWM of processes and of every process they start (lens's reader
     processes, say) every 20 ms until they exit. VmHWM restarts at exec, unlike
     ru_maxrss after a fork from this large process. The peak is the sum over all
-    of them: each one's own peak, as if all peaked at once (an upper bound)."""
+    of them: each one's own peak, as if all peaked at once (an upper bound). A
+    child is counted from its exec on: before, it shares its parent's pages."""
 
     def __init__(self, *pids):
         import threading
@@ -285,7 +289,11 @@ class PeakRSS:
             seen = list(self.pids)
             for pid in self.pids:
                 try:
-                    seen += [c.pid for c in psutil.Process(pid).children(recursive=True)]
+                    top = psutil.Process(pid)
+                    # a child still between fork and exec shows its parent's memory
+                    # as its own (lens's helpers, once in a while: +25 MB each)
+                    seen += [c.pid for c in top.children(recursive=True)
+                             if not _before_exec(c)]
                 except psutil.Error:
                     pass
             for pid in seen:
@@ -302,7 +310,18 @@ class PeakRSS:
     def done(self) -> int:
         self.stop.set()
         self.thread.join()
+        PEAKS[:] = sorted((v for v in self.peak.values() if v), reverse=True)
         return sum(self.peak.values())
+
+
+def _before_exec(proc) -> bool:
+    """Whether a child process has not called exec yet (its parent's command line)."""
+    import psutil
+
+    try:
+        return proc.cmdline() == proc.parent().cmdline()
+    except (psutil.Error, AttributeError):
+        return True  # gone, or its parent is: nothing to count
 
 
 def run(argv, env=None, cwd=None, stdin=None, stdout=None, ok=(0,)) -> tuple[float, int]:
@@ -592,7 +611,8 @@ def main(argv=None) -> int:
             r["rss"] = max(r["rss"], rss)
             r[f"{key[:-2]}_rss_mb"] = max(r.get(f"{key[:-2]}_rss_mb", 0), rss / MB)
             size = size1 if key == "first_s" else size2
-            return f"{size / MB / seconds:,.1f} MB/s, {rss / MB:,.0f} MB RSS"
+            each = f" ({'+'.join(f'{p / MB:.0f}' for p in PEAKS)})" if len(PEAKS) > 1 else ""
+            return f"{size / MB / seconds:,.1f} MB/s, {rss / MB:,.0f} MB RSS{each}"
 
         # --repeat N: the first archive and the restores run N times in rotating tool
         # order (fresh repositories / folders each time); the best time counts
@@ -613,7 +633,7 @@ def main(argv=None) -> int:
             print(f"{t.name}: v2 {figures}", flush=True)
         restored: list[str] = []  # removed only after the last timed restore: see room()
         for r in range(args.repeat):
-            def restore(t):
+            def restore(t, r=r):
                 dest = os.path.join(work, f"restore-{t.name.replace('|', '-')}-{r}")
                 room(restored, size2, work)
                 settle()
