@@ -107,22 +107,27 @@ def warm(sources: list[str]) -> None:
                     pass
 
 
-def measure(work: str, tool: str, sources: list[str], size: int) -> dict:
+def measure(work: str, tool: str, sources: list[str], size: int, restored: list) -> dict:
+    """One tool's create and restore of ``sources``; the restored folder is added to
+    ``restored``, removed only after the last restore (``archive.room``: file
+    creation right after a large delete is slow on this disk, for any tool)."""
     repo, create, restore = TOOLS[tool](work, sources)
-    dest = os.path.join(work, f"restore-{tool}")
+    dest = os.path.join(work, f"restore-{tool}-{len(restored)}")
     for p in (repo, dest, os.path.join(work, "restic-cache")):
         shutil.rmtree(p, ignore_errors=True)
     warm(sources)
     os.sync()  # as archive.py: the deletes and writes before it go out first
     try:
         c_s, c_rss = create()
+        bench.room(restored, size, work)
         bench.settle()  # as archive.py: every restore cold, onto a quiet disk
         r_s, r_rss = restore(dest)
         out = {"create_mb_s": size / MB / c_s, "create_rss_mb": c_rss / MB,
                "restore_mb_s": size / MB / r_s, "restore_rss_mb": r_rss / MB,
                "repo_mb": bench.du(repo) / MB}
     finally:
-        for p in (repo, dest, os.path.join(work, "restic-cache")):
+        restored.append(dest)
+        for p in (repo, os.path.join(work, "restic-cache")):
             shutil.rmtree(p, ignore_errors=True)
     out["peak_rss_mb"] = max(out["create_rss_mb"], out["restore_rss_mb"])
     print(f"{tool} {size / 1e9:.1f} GB: create {out['create_mb_s']:.1f} MB/s "
@@ -181,6 +186,7 @@ def main(argv=None) -> int:
         ap.error("--sizes: even numbers of GB, at least 2")
     work = args.work or tempfile.mkdtemp(prefix="lens-membench-")
     os.makedirs(work, exist_ok=True)
+    restored: list = []
     try:
         if given:
             runs = [given[:1], given] if len(given) > 1 else [given]
@@ -194,7 +200,7 @@ def main(argv=None) -> int:
             files = sum(len(n) for p in sources for _d, _s, n in os.walk(p))
             res[size] = {"_data": {"bytes": nbytes, "files": files}}
             for tool in args.tools.split(","):
-                res[size][tool] = measure(work, tool, sources, nbytes)
+                res[size][tool] = measure(work, tool, sources, nbytes, restored)
         load = os.getloadavg()
         print(f"\n{os.cpu_count()} cores, load {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}; "
               "default settings; one pass each")
@@ -204,6 +210,8 @@ def main(argv=None) -> int:
             with open(args.json, "w") as f:
                 json.dump(res, f, indent=2)
     finally:
+        for dest in restored:
+            shutil.rmtree(dest, ignore_errors=True)
         if not args.keep and not args.work:
             shutil.rmtree(work, ignore_errors=True)
     return 0
