@@ -239,6 +239,8 @@ class Restorer:
         self.new = Bits.decode(self.state.get("new_bits"), table.size)
         # folders this restore created (they get the archive's modes at the end)
         self.created = Bits.decode(self.state.get("created_bits"), table.size)
+        self._fresh = False  # the target did not exist at the preflight
+        self._creating = None  # (path, seq) of the archive folder being made
         if {"done", "new_files", "created_dirs"} & set(self.state):
             self._from_path_lists(self.state.pop("done", []), self.state.pop("new_files", []),
                                   self.state.pop("created_dirs", []))
@@ -325,6 +327,7 @@ class Restorer:
             if os.path.lexists(self.target):
                 raise Exists(f"restore target {self.target!r} exists and is not a folder")
             table.check_tree()
+            self._fresh = True
             if not self.resuming:
                 self._mark_new(seq for seq, _size in table.sizes(FILE))
             return
@@ -744,6 +747,8 @@ class Restorer:
     def _created(self, rel: str, seq: int | None = None) -> None:
         """A folder this restore creates (``DirWalker``'s ``on_create``; batch threads
         too): a bit for the archive's folders, a name for any other."""
+        if seq is None and self._creating is not None and rel == self._creating[0]:
+            seq = self._creating[1]
         if seq is None:
             f = self.plan.table.lookup(rel)
             seq = f.seq if f is not None and f.type == DIR else None
@@ -784,12 +789,17 @@ class Restorer:
                   ThreadPoolExecutor(1, thread_name_prefix="lens-big") as bigs):
                 # folders this restore creates get the archive's modes at the end; they
                 # are recorded before they exist, so a resumed restore knows them too
+                # (into a new target: all of them, without looking)
                 for f in table.entries(DIR):
-                    if w.lstat(self._parts(f.path)) is None:
+                    if self._fresh or w.lstat(self._parts(f.path)) is None:
                         self._created(f.path, f.seq)
                 self.save()
-                for f in table.entries(DIR):
-                    w.open(self._parts(f.path), create=True)
+                try:
+                    for f in table.entries(DIR):
+                        self._creating = (f.path, f.seq)  # no lookup when it is made
+                        w.open(self._parts(f.path), create=True)
+                finally:
+                    self._creating = None
                 if self.done.count:  # resumed: what is done already counts as progress
                     for seq, size in table.sizes(FILE):
                         if seq in self.done:
