@@ -13,7 +13,8 @@ the chunk is compressed at level 1, which finds what level 3 finds there in
 well under half the time (float32 fields: 0.783 of their size at both levels;
 1 MiB chunks of real and generated data, this machine: 1.3-1.7x the speed, the
 repository 1.000x, at most 1.009x on smooth float64). Text and code shrink
-further and keep the configured level.
+further and keep the configured level, and so does everything when a level
+above the default is configured (asked for its size).
 
 Reader processes import this module and little else (their memory counts).
 """
@@ -34,7 +35,9 @@ SAMPLE = 8 * 1024         # bytes per sample of the incompressibility test
 SAMPLE_MARGIN = 0.99      # samples this close to their size: the chunk is stored raw
 SAMPLED_FROM = 64 * 1024  # chunks from this size are tested first
 FAST_LEVEL = 1            # the level for chunks whose samples shrink little ...
-FAST_FROM = 0.7           # ... to over this share of their size, on average
+FAST_FROM = 0.7           # ... to over this share of their size, on average ...
+FAST_BELOW = 4            # ... when the configured level is below this (the default,
+                          # 3): a higher one was asked for its size, and gets it
 MAX_CHUNK = 64 * 1024 * 1024  # the largest chunk (ChunkerParams.max_size's bound)
 
 
@@ -101,13 +104,13 @@ def level_for(data, level: int) -> int:
     """The zstd level for a chunk, ``level`` being the configured one (not 0): 0
     when it looks incompressible (stored raw), ``FAST_LEVEL`` when its samples
     shrink little (level 3 gains nothing there, at twice the time), else
-    ``level``."""
+    ``level`` (and always a configured level of ``FAST_BELOW`` or more)."""
     sizes = _sample_sizes(data)
     if sizes is None:
         return level
     if not any(map(_shrinks, sizes)):
         return 0
-    if sum(sizes) > len(sizes) * SAMPLE * FAST_FROM:
+    if level < FAST_BELOW and sum(sizes) > len(sizes) * SAMPLE * FAST_FROM:
         return min(level, FAST_LEVEL)
     return level
 

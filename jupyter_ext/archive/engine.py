@@ -49,8 +49,9 @@ class ArchiveEngine(Configurable):
         help="Default storage class of data packs: " + ", ".join(STORAGE_CLASSES),
     ).tag(config=True)
     zstd_level = Integer(3, help="zstd level for chunks (0 stores raw; negative levels are "
-                         "faster). Chunks whose samples shrink little (float fields, noisy "
-                         "binary data) get level 1: higher levels find nothing more there."
+                         "faster). At 3 or below, chunks whose samples shrink little (float "
+                         "fields, noisy binary data) get level 1: level 3 finds nothing more "
+                         "there."
                          ).tag(config=True)
     pack_size = Integer(DEFAULT_PACK_SIZE, help="Target size of a pack object in bytes "
                         "(the lens service meters stored objects by the packs written).").tag(

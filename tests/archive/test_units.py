@@ -99,6 +99,7 @@ def test_the_samples_pick_level_1_for_data_that_shrinks_little():
     assert blobs.level_for(noise, 3) == 0
     assert blobs.level_for(fields[:4096], 3) == 3  # small: zstd decides, at the level
     assert blobs.level_for(fields, -3) == -3
+    assert blobs.level_for(fields, 9) == 9  # a level above the default: asked for its size
     for data, level in ((fields, 3), (text, 3), (text, -3)):
         codec, payload = blobs.encode_parts(data, level)
         assert codec == blobs.CODEC_ZSTD and len(payload) < len(data)
