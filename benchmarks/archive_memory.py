@@ -220,12 +220,13 @@ def main(argv=None) -> int:
             files = sum(len(n) for p in sources for _d, _s, n in os.walk(p))
             res[size] = {"_data": {"bytes": nbytes, "files": files}}
             rounds: dict = {}
-            tools = args.tools.split(",")
-            for r in range(args.repeat):  # the order rotates, as archive.timed_round
-                k = r % len(tools)
-                for tool in tools[k:] + tools[:k]:
-                    rounds.setdefault(tool, []).append(
-                        measure(work, tool, sources, nbytes, restored))
+
+            def one(tool, sources=sources, nbytes=nbytes, rounds=rounds):
+                rounds.setdefault(tool, []).append(
+                    measure(work, tool, sources, nbytes, restored))
+
+            for r in range(args.repeat):
+                bench.timed_round(args.tools.split(","), r, one)  # the order rotates
             for tool, outs in rounds.items():
                 res[size][tool] = best_of(outs)
         load = os.getloadavg()

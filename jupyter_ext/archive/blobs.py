@@ -92,8 +92,7 @@ def looks_incompressible(data) -> bool:
     """Whether every sample of ``data`` fails to shrink under zstd level 1 (chunks
     under ``SAMPLED_FROM``: never; zstd decides). Data compressible anywhere
     sampled is compressed in full."""
-    return (len(data) >= SAMPLED_FROM
-            and not any(size < SAMPLE * SAMPLE_MARGIN for size in _samples(data)))
+    return level_for(data, FAST_LEVEL) == 0
 
 
 def level_for(data, level: int) -> int:
