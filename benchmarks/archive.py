@@ -271,14 +271,18 @@ PEAKS: list = []  # the last PeakRSS's peak of each process, largest first (prin
 class PeakRSS:
     """Sample VmHWM of processes and of every process they start (lens's reader
     processes, say) every 20 ms until they exit. VmHWM restarts at exec, unlike
-    ru_maxrss after a fork from this large process. The peak is the sum over all
-    of them: each one's own peak, as if all peaked at once (an upper bound). A
-    child is counted from its exec on (before, it may show its parent's pages)."""
+    ru_maxrss after a fork from this large process. The peak is an upper bound:
+    the most, over the samples, of the sum of the processes seen alive together,
+    each counted at its own lifetime peak (as if all peaked at once). A process
+    that has exited before another starts (a restore's manifest reader before its
+    writers) is not added to it. A child is counted from its exec on (before, it
+    may show its parent's pages)."""
 
     def __init__(self, *pids):
         import threading
 
         self.pids, self.peak, self.stop = pids, {p: 0 for p in pids}, threading.Event()
+        self.together: set = set()  # the sets of processes seen alive in one sample
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.thread.start()
 
@@ -297,6 +301,7 @@ class PeakRSS:
                              if not _before_exec(c)]
                 except psutil.Error:
                     pass
+            alive = []
             for pid in seen:
                 try:
                     with open(f"/proc/{pid}/status") as f:
@@ -304,15 +309,19 @@ class PeakRSS:
                             if line.startswith("VmHWM:"):
                                 kb = int(line.split()[1])
                                 self.peak[pid] = max(self.peak.get(pid, 0), kb * 1024)
+                                alive.append(pid)
                 except (FileNotFoundError, ProcessLookupError, ValueError):
                     pass
+            self.together.add(frozenset(alive))
             self.stop.wait(0.02)
 
     def done(self) -> int:
         self.stop.set()
         self.thread.join()
-        PEAKS[:] = sorted((v for v in self.peak.values() if v), reverse=True)
-        return sum(self.peak.values())
+        top = max(self.together, key=lambda pids: sum(self.peak[p] for p in pids),
+                  default=frozenset(self.peak))
+        PEAKS[:] = sorted((self.peak[p] for p in top if self.peak[p]), reverse=True)
+        return sum(self.peak[p] for p in top)
 
 
 def _before_exec(proc) -> bool:

@@ -148,39 +148,17 @@ class Manifest:
     @classmethod
     def from_bytes(cls, data, on_file=None) -> Manifest:
         """Parse a manifest row by row (the document's JSON tree never exists at
-        once); ``data`` is its bytes or a binary file object reading them. ``on_file(entry)``, if given, receives each file entry instead of the
+        once); ``data`` is its bytes or a binary file object reading them.
+        ``on_file(entry)``, if given, receives each file entry instead of the
         manifest keeping it (its ``files`` is then empty): the archiver streams a
         parent's files to disk that way."""
         doc: dict = {}
         files: list = []
-        kinds = set()
-        seen_files = False
-        for key, value in iter_object(data, MAX_MANIFEST_BYTES, "manifest", "files"):
-            if key != "files":
-                doc[key] = value
-                continue
-            if value is LIST_START:
-                seen_files = True
-                continue
-            kinds.add(type(value))
-            try:
-                if isinstance(value, list):
-                    entry = FileEntry.from_row(value)
-                else:
-                    entry = FileEntry(**{k: v for k, v in value.items()
-                                         if k in FileEntry.__dataclass_fields__})
-                    entry.type = _TYPES.get(entry.type, entry.type)
-            except (TypeError, AttributeError):
-                raise IntegrityError(f"manifest file entry {len(files)} is malformed") from None
+        for entry in iter_files(data, doc):
             if on_file is None:
                 files.append(entry)
             else:
                 on_file(entry)
-        fmt = doc.get("format")
-        if fmt not in (1, 2) or not seen_files or kinds - ({list} if fmt == 2 else {dict}):
-            raise IntegrityError(f"manifest format {fmt!r} unsupported")
-        if fmt == 2 and doc.get("file_fields") != list(ROW_FIELDS):
-            raise IntegrityError("manifest file fields are not the known ones")
         fields = {k: doc[k] for k in cls.__dataclass_fields__ if k in doc and k != "files"}
         try:
             return cls(files=files, **fields)
@@ -195,6 +173,40 @@ class Manifest:
                 raise UnsafePath(f"path {f.path!r} appears twice in the manifest")
             seen.add(f.path)
         return self
+
+
+def iter_files(data, doc: dict):
+    """The file entries of a stored manifest as they are read (``data``: its bytes
+    or a binary file object reading them); ``doc`` receives its other keys. The
+    format is checked once the whole manifest is read (IntegrityError at the
+    generator's end)."""
+    kinds = set()
+    seen_files = False
+    count = 0
+    for key, value in iter_object(data, MAX_MANIFEST_BYTES, "manifest", "files"):
+        if key != "files":
+            doc[key] = value
+            continue
+        if value is LIST_START:
+            seen_files = True
+            continue
+        kinds.add(type(value))
+        try:
+            if isinstance(value, list):
+                entry = FileEntry.from_row(value)
+            else:
+                entry = FileEntry(**{k: v for k, v in value.items()
+                                     if k in FileEntry.__dataclass_fields__})
+                entry.type = _TYPES.get(entry.type, entry.type)
+        except (TypeError, AttributeError):
+            raise IntegrityError(f"manifest file entry {count} is malformed") from None
+        count += 1
+        yield entry
+    fmt = doc.get("format")
+    if fmt not in (1, 2) or not seen_files or kinds - ({list} if fmt == 2 else {dict}):
+        raise IntegrityError(f"manifest format {fmt!r} unsupported")
+    if fmt == 2 and doc.get("file_fields") != list(ROW_FIELDS):
+        raise IntegrityError("manifest file fields are not the known ones")
 
 
 @dataclass

@@ -384,10 +384,14 @@ class Repository:
     def manifest(self, entry_or_id, on_file=None) -> Manifest:
         """The manifest, validated; with ``on_file`` its files are handed to that
         callable one by one instead of being kept (``Manifest.from_bytes``)."""
+        with self.open_manifest(entry_or_id) as f:  # read as it is parsed
+            return Manifest.from_bytes(f, on_file).validate()
+
+    def open_manifest(self, entry_or_id):
+        """A binary file object reading the stored manifest (close it)."""
         mid = entry_or_id.manifest if isinstance(entry_or_id, ArchiveEntry) else entry_or_id
         check_id(mid, "manifest")
-        with self.store.open(self.key("manifests", mid)) as f:  # read as it is parsed
-            return Manifest.from_bytes(f, on_file).validate()
+        return self.store.open(self.key("manifests", mid))
 
     def search(self, name: str | None = None, tags: dict | None = None,
                since: str | None = None, until: str | None = None,

@@ -30,6 +30,7 @@ from .errors import ArchiveError, ConfigError, Exists, IntegrityError, NotFound,
 from .framing import read_message
 from .helpers import HelperPool
 from .manifest import DIR, FILE, SYMLINK, ArchiveEntry, FileEntry, check_relpath
+from .manifest_reader import manifest_pages
 from .pricing import check_tier, retrieval_estimates
 from .progress import Reporter
 from .repository import Location, Repository
@@ -45,7 +46,6 @@ LOCAL_RANGE = 1024 * 1024      # ... of a local repository: reads are cheap, mem
 SMALL_FILE = 1024 * 1024    # files up to this size are restored in batches
 MAX_GAP = 1024 * 1024       # a batch reads over at most this much unneeded pack data
 MAX_BATCH_FILES = 256
-LOOKUP_FILES = 256          # files whose chunk locations are looked up in one query
 WRITERS_FROM = 1000         # small files from which writer processes pay for starting
 TMP_MARK = ".lens-tmp-"
 TMP_RE = re.compile(r"^\..+\.lens-tmp-[0-9a-f]{8}$")
@@ -88,29 +88,11 @@ def plan_restore(repo: Repository, ref: str, paths: list[str] | None = None,
     table = RestoreTable()
     chosen = Selection(paths)
     plan = RestorePlan(entry, table, sorted(paths or []))
-    repo.load_index(filtered=False)  # every chunk looked up is there
-    page: list = []  # (entry, chosen) awaiting their chunks' locations
-
-    def place() -> None:
-        """Locate the chunks of a page of chosen files (one batched lookup) and add
-        the page to the table, each small file with its pack range: no second pass
-        over the table."""
-        ids = [[bytes.fromhex(h) for h in f.chunks] if taken and f.type == FILE else None
-               for f, taken in page]  # the chosen files' chunk ids, in page order
-        found = repo.locate_many(cid for chunk_ids in ids if chunk_ids for cid in chunk_ids)
-        for (f, taken), chunk_ids in zip(page, ids, strict=True):
-            span = None if chunk_ids is None else plan_file(repo, plan, f, chunk_ids, found)
-            table.add(f, taken, span, chunk_ids)
-        page.clear()
-
-    def add(f: FileEntry) -> None:
-        f.validate()  # paths and links checked before anything is planned
-        page.append((f, chosen.takes(f.path)))
-        if len(page) >= LOOKUP_FILES:
-            place()
-
-    repo.manifest(entry, on_file=add)
-    place()
+    # a large manifest is read and checked by a helper process meanwhile
+    with manifest_pages(repo, entry) as pages:
+        repo.load_index(filtered=False)  # every chunk looked up is there
+        for rows in pages:
+            place_rows(repo, plan, chosen, rows)
     table.keep(chosen)
     table.ready()
     by_class: dict[str, list[int]] = {}
@@ -120,18 +102,30 @@ def plan_restore(repo: Repository, ref: str, paths: list[str] | None = None,
     return plan
 
 
-def plan_file(repo: Repository, plan: RestorePlan, f: FileEntry, ids: list,
-              found: dict) -> tuple | None:
-    """Count one file's chunks (``ids``, 32 bytes each; ``found``: their locations)
-    into the plan. A small file in one pack gets its ``(pack, lo, hi)`` there: it is
-    restored in a batch."""
-    plan.raw_bytes += f.size
+def place_rows(repo: Repository, plan: RestorePlan, chosen: Selection, rows: list) -> None:
+    """Locate the chunks of a page of checked manifest rows (one batched lookup) and
+    add the page to the table, each small file with its pack range: no second pass
+    over the table."""
+    taken = [chosen.takes(row[0]) for row in rows]
+    found = repo.locate_many(cid for row, take in zip(rows, taken, strict=True)
+                             if take and row[1] == FILE for cid in row[5])
+    add = plan.table.add_row
+    for row, take in zip(rows, taken, strict=True):
+        add(row, take, plan_file(repo, plan, row, found) if take and row[1] == FILE else None)
+
+
+def plan_file(repo: Repository, plan: RestorePlan, row: tuple, found: dict) -> tuple | None:
+    """Count one file's chunks into the plan (``row``: a manifest row of
+    ``checked_pages``; ``found``: its chunks' locations). A small file in one pack
+    gets its ``(pack, lo, hi)`` there: it is restored in a batch."""
+    path, size, ids = row[0], row[4], row[5]
+    plan.raw_bytes += size
     plan.file_count += 1
     packs, lo, hi = set(), None, 0
     for cid in ids:
         loc = found.get(cid)
         if loc is None:
-            raise IntegrityError(f"{f.path}: chunk {cid.hex()[:16]} is missing from the "
+            raise IntegrityError(f"{path}: chunk {cid.hex()[:16]} is missing from the "
                                  "repository")
         info = plan.packs.get(loc.pack)
         if info is None:
@@ -143,7 +137,7 @@ def plan_file(repo: Repository, plan: RestorePlan, f: FileEntry, ids: list,
         packs.add(loc.pack)
         lo = loc.offset if lo is None else min(lo, loc.offset)
         hi = max(hi, loc.offset + loc.length)
-    if len(packs) == 1 and f.size <= SMALL_FILE:
+    if len(packs) == 1 and size <= SMALL_FILE:
         return packs.pop(), lo, hi
     return None
 

@@ -78,15 +78,18 @@ class RestoreTable:
             self.db.close()
 
     # -- filling ------------------------------------------------------------------
-    def add(self, entry: FileEntry, chosen: bool, span: tuple | None = None,
-            ids: list | None = None) -> None:
-        """``span``: a small file's ``(pack, lo, hi)``, the range it occupies there
-        (restored in a batch); ``ids``: its chunk ids as bytes, when known."""
-        if ids is None:
-            ids = [bytes.fromhex(h) for h in entry.chunks]
-        self._pending.append((self.size, entry.path, entry.type, entry.mode, entry.mtime_ns,
-                              entry.size, entry.target, b"".join(ids), int(chosen),
-                              *(span or (None, None, None))))
+    def add(self, entry: FileEntry, chosen: bool, span: tuple | None = None) -> None:
+        """``add_row`` of a FileEntry."""
+        self.add_row((entry.path, entry.type, entry.mode, entry.mtime_ns, entry.size,
+                      [bytes.fromhex(h) for h in entry.chunks], entry.target), chosen, span)
+
+    def add_row(self, row: tuple, chosen: bool, span: tuple | None = None) -> None:
+        """Add a manifest row ``(path, type, mode, mtime_ns, size, chunk ids as
+        bytes, target)``; ``span``: a small file's ``(pack, lo, hi)``, the range it
+        occupies there (restored in a batch)."""
+        path, kind, mode, mtime, size, ids, target = row
+        self._pending.append((self.size, path, kind, mode, mtime, size, target, b"".join(ids),
+                              int(chosen), *(span or (None, None, None))))
         self.size += 1
         if len(self._pending) >= PAGE:
             self.flush()

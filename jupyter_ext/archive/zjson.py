@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import codecs
 import json
-from concurrent.futures import ThreadPoolExecutor
 
 import zstandard
 
@@ -22,7 +21,7 @@ MAX_MANIFEST_BYTES = 256 * MiB
 # One pack holds at most pack_size (<= 1 GiB) of chunks of >= min_size; an index
 # entry is ~90 bytes. 64 MiB allows ~700k chunks per pack, far above any real pack.
 MAX_INDEX_BYTES = 64 * MiB
-STEP = 1 * MiB
+STEP = 256 * 1024  # text decompressed at a time (1 MiB: 4 MB more of buffers, slower)
 
 
 LIST_SLICE = 2000  # items of a long list encoded per C-encoder call
@@ -102,6 +101,9 @@ class _Behind:
 
     def __init__(self, cobj, write):
         self.cobj, self.write = cobj, write
+        # imported here: the manifest reader process only reads (2 MB less of it)
+        from concurrent.futures import ThreadPoolExecutor
+
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="lens-zjson")
         self.pending = None
 
