@@ -281,3 +281,60 @@ def test_over_a_copy_writers_keep_unchanged_files_and_hand_back_the_rest(tmp_pat
     assert outside.stat().st_mode & 0o777 == 0o600 and outside.stat().st_nlink == 1
     assert target.read_bytes() == b"outside the target" and not as_link.is_symlink()
     assert not _writers()
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_big_files_that_come_before_their_folders_make_them_and_folders_end_as_archived(
+        tmp_path, monkeypatch, existing):
+    """The big files are written while the restore makes the folders: a big file
+    whose folders are not made yet makes them itself. Here every big file goes
+    first (the folders wait for the last one), in nested folders of their own
+    modes and mtimes: the folders still end with the archive's (into a new target,
+    and into one where some of them exist already, restored with --overwrite)."""
+    src = _big(_tree(str(tmp_path / "src"), n=600))
+    for depth in (1, 2, 3):
+        deep = os.path.join(src, "big", *[f"n{i}" for i in range(depth)])
+        os.makedirs(deep, exist_ok=True)
+        with open(os.path.join(deep, "b.bin"), "wb") as f:
+            f.write(random.Random(depth).randbytes(2_100_000))
+    for dirpath, dirs, _files in os.walk(src, topdown=False):
+        for i, d in enumerate(sorted(dirs)):
+            os.chmod(os.path.join(dirpath, d), (0o750, 0o711, 0o755)[i % 3])
+            os.utime(os.path.join(dirpath, d), ns=(0, 1_500_000_000_000_000_000 + i))
+    repo = str(tmp_path / "repo")
+    engine(repo).create([src], owner="alice", principal=ALICE, name="a")
+    out = tmp_path / "out"
+    if existing:
+        (out / "src" / "big" / "n0").mkdir(parents=True)
+        (out / "src" / "d04").mkdir()
+    bigs_done = threading.Event()
+    made_after, big_folders_before = [], []
+    big_files = restore_mod.Restorer._big_files
+    make_folders = restore_mod.Restorer._make_folders
+
+    def bigs_first(self, files, *args):
+        try:
+            return big_files(self, files, *args)
+        finally:
+            big_folders_before.append((out / "src" / "big" / "n0" / "n1" / "n2").is_dir())
+            bigs_done.set()
+
+    def folders_after(self, w):
+        assert bigs_done.wait(60)
+        made_after.append(True)
+        return make_folders(self, w)
+
+    monkeypatch.setattr(restore_mod.Restorer, "_big_files", bigs_first)
+    monkeypatch.setattr(restore_mod.Restorer, "_make_folders", folders_after)
+    engine(repo).restore("a", target=str(out), owner="alice", principal=ALICE,
+                         overwrite=existing)
+    assert made_after == [True] and big_folders_before == [True]
+    restored, umask = snapshot(str(out / "src")), current_umask()
+    assert restored == {rel: (kind, safe_mode(mode, umask), *rest) if kind == "file" else
+                        (kind, mode, *rest) for rel, (kind, mode, *rest) in
+                        snapshot(src).items()}
+    for dirpath, dirs, _files in os.walk(src):
+        for d in dirs:
+            rel = os.path.relpath(os.path.join(dirpath, d), src)
+            assert (os.stat(out / "src" / rel).st_mtime_ns
+                    == os.stat(os.path.join(dirpath, d)).st_mtime_ns), rel
