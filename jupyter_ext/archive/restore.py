@@ -788,6 +788,12 @@ class Restorer:
                     if self._fresh or w.lstat(self._parts(f.path)) is None:
                         self._created(f.path, f.seq)
                 self.save()
+                try:
+                    for f in table.entries(DIR):
+                        self._creating = (f.path, f.seq)  # no lookup when it is made
+                        w.open(self._parts(f.path), create=True)
+                finally:
+                    self._creating = None
                 if self.done.count:  # resumed: what is done already counts as progress
                     for seq, size in table.sizes(FILE):
                         if seq in self.done:
@@ -799,25 +805,17 @@ class Restorer:
                     walkers.put(DirWalker(self.target, keep=keep, on_create=self._created))
                 bigs_left = (f for f in table.big_files() if f.seq not in self.done)
                 if self._writer_processes_pay():
-                    # the big files here while this thread makes the folders, then
-                    # while writer processes write the small files: the big files
-                    # alone kept about one core busy (reads, decoding), the folders
-                    # (one core, 1.3 s for 22,600 of them) and the small files'
-                    # inode creation the other; a big file makes its own folders
-                    # if it comes first
-                    def folders_then_small() -> None:
-                        self._make_folders(w)
-                        self._small_by_processes(walkers)
-
+                    # the big files here while writer processes write the small
+                    # ones: the big files alone kept about one core busy (reads,
+                    # decoding) and the small files' inode creation the other
                     self._beside(lambda: self._big_files(bigs_left, pool, walkers), bigs,
-                                 folders_then_small)
+                                 lambda: self._small_by_processes(walkers))
                 else:
-                    # the folders, then the big files one at a time (their ranges
-                    # fetched ahead on ``pool``), then the batches of small files on
-                    # ``writers``: run together, the nine threads spent their time
-                    # handing the GIL around (2 GB + 100,000 small files: 14.7 s
-                    # together, 13.0 s one after the other)
-                    self._make_folders(w)
+                    # big files one at a time (their ranges fetched ahead on
+                    # ``pool``), then the batches of small files on ``writers``: run
+                    # together, the nine threads spent their time handing the GIL
+                    # around (2 GB + 100,000 small files: 14.7 s together, 13.0 s
+                    # one after the other)
                     self._big_files(bigs_left, pool, walkers)
                     self._run_bounded((lambda b=b: writers.submit(self._restore_batch, b,
                                                                   walkers)
@@ -838,16 +836,6 @@ class Restorer:
         self.save()
         self.rep.finish()
         return self.state
-
-    def _make_folders(self, w: DirWalker) -> None:
-        """Make the archive's folders that are missing (recorded as this restore's
-        before they exist: ``run``)."""
-        try:
-            for f in self.plan.table.entries(DIR):
-                self._creating = (f.path, f.seq)  # no lookup when it is made
-                w.open(self._parts(f.path), create=True)
-        finally:
-            self._creating = None
 
     def _writer_processes_pay(self) -> bool:
         """Writer processes for this restore's small files: a local repository (they
