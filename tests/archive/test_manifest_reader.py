@@ -42,6 +42,13 @@ def _tree(root: str) -> str:
     return root
 
 
+def _archived(tmp_path) -> tuple:
+    """(source, engine, create()'s summary) of ``_tree`` archived as "a"."""
+    src = _tree(str(tmp_path / "src"))
+    eng = engine(str(tmp_path / "repo"))
+    return src, eng, eng.create([src], owner="alice", principal=ALICE, name="a")
+
+
 def _plan(eng, monkeypatch, way, paths=None) -> tuple:
     monkeypatch.setattr(manifest_reader, "HELPER_FROM", way)
     repo = eng.repo("alice", ALICE, create=False)
@@ -53,9 +60,7 @@ def _plan(eng, monkeypatch, way, paths=None) -> tuple:
 
 @pytest.mark.parametrize("paths", [None, ["src/many/d03"], ["src/data/*.csv", "src/many/d1*/f0002?"]])
 def test_the_reader_process_plans_what_this_process_plans(tmp_path, monkeypatch, paths):
-    src = _tree(str(tmp_path / "src"))
-    eng = engine(str(tmp_path / "repo"))
-    eng.create([src], owner="alice", principal=ALICE, name="a")
+    _src, eng, _made = _archived(tmp_path)
     ours = _plan(eng, monkeypatch, IN_PROCESS, paths)
     theirs = _plan(eng, monkeypatch, HELPER, paths)
     assert theirs == ours
@@ -64,9 +69,7 @@ def test_the_reader_process_plans_what_this_process_plans(tmp_path, monkeypatch,
 
 
 def test_a_restore_through_the_reader_process_is_the_tree(tmp_path, monkeypatch):
-    src = _tree(str(tmp_path / "src"))
-    eng = engine(str(tmp_path / "repo"))
-    eng.create([src], owner="alice", principal=ALICE, name="a")
+    src, eng, _made = _archived(tmp_path)
     monkeypatch.setattr(manifest_reader, "HELPER_FROM", HELPER)
     started = []
 
@@ -105,10 +108,8 @@ def test_the_reader_process_refuses_crafted_manifests_alike(tmp_path, monkeypatc
 @pytest.mark.parametrize("damage", ["truncated", "not json", "not zstd", "bad chunk id"])
 def test_a_damaged_manifest_is_the_same_integrity_error_from_the_reader(
         tmp_path, monkeypatch, damage):
-    src = _tree(str(tmp_path / "src"))
-    eng = engine(str(tmp_path / "repo"))
-    manifest_id = eng.create([src], owner="alice", principal=ALICE,
-                             name="a")["archive"]["manifest"]
+    _src, eng, made = _archived(tmp_path)
+    manifest_id = made["archive"]["manifest"]
     repo = Repository.open(eng.store, "alice", ALICE)
     path = os.path.join(str(tmp_path / "repo"), repo.key("manifests", manifest_id))
     with open(path, "rb") as f:
@@ -139,9 +140,7 @@ def test_a_damaged_manifest_is_the_same_integrity_error_from_the_reader(
 
 
 def test_a_reader_process_that_dies_is_reported_and_nothing_is_left(tmp_path, monkeypatch):
-    src = _tree(str(tmp_path / "src"))
-    eng = engine(str(tmp_path / "repo"))
-    eng.create([src], owner="alice", principal=ALICE, name="a")
+    _src, eng, _made = _archived(tmp_path)
     monkeypatch.setattr(manifest_reader, "HELPER_FROM", HELPER)
 
     class Dies(manifest_reader.ManifestReader):
