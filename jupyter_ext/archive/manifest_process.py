@@ -19,22 +19,27 @@ import sys
 
 from .errors import IntegrityError, UnsafePath
 from .framing import frame, write_all
-from .manifest import iter_files
+from .manifest import FileEntry, iter_files
 
 PAGE, DONE, FAILED = 0, 1, 2
 ROWS_PER_PAGE = 256  # rows per message: the plan looks their chunks up in one query
 
 
+def row_of(f: FileEntry) -> tuple:
+    """A plan's row of a manifest entry: ``(path, type, mode, mtime_ns, size, chunk
+    ids as 32-byte bytes, target)``."""
+    return (f.path, f.type, f.mode, f.mtime_ns, f.size, [bytes.fromhex(h) for h in f.chunks],
+            f.target)
+
+
 def checked_pages(data):
-    """Lists of up to ``ROWS_PER_PAGE`` rows ``(path, type, mode, mtime_ns, size,
-    chunk ids as 32-byte bytes, target)`` of a stored manifest, each entry checked
-    (``FileEntry.validate``: paths, links, chunk ids) before it is yielded. The
-    manifest's format is checked at the end (IntegrityError after the last page)."""
+    """Lists of up to ``ROWS_PER_PAGE`` rows (``row_of``) of a stored manifest, each
+    entry checked (``FileEntry.validate``: paths, links, chunk ids) before it is
+    yielded. The manifest's format is checked at the end (IntegrityError after the
+    last page)."""
     page: list = []
     for f in iter_files(data, {}):
-        f.validate()
-        page.append((f.path, f.type, f.mode, f.mtime_ns, f.size,
-                     [bytes.fromhex(h) for h in f.chunks], f.target))
+        page.append(row_of(f.validate()))
         if len(page) >= ROWS_PER_PAGE:
             yield page
             page = []

@@ -21,6 +21,7 @@ from .chunkindex import temp_db
 from .errors import NotFound, UnsafePath
 from .filetable import split_ids
 from .manifest import DIR, FILE, SYMLINK, FileEntry, resolve_inside
+from .manifest_process import row_of
 
 PAGE = 1000  # rows read or written per statement
 _COLS = "seq, path, type, mode, mtime, size, target, chunks"
@@ -80,13 +81,11 @@ class RestoreTable:
     # -- filling ------------------------------------------------------------------
     def add(self, entry: FileEntry, chosen: bool, span: tuple | None = None) -> None:
         """``add_row`` of a FileEntry."""
-        self.add_row((entry.path, entry.type, entry.mode, entry.mtime_ns, entry.size,
-                      [bytes.fromhex(h) for h in entry.chunks], entry.target), chosen, span)
+        self.add_row(row_of(entry), chosen, span)
 
     def add_row(self, row: tuple, chosen: bool, span: tuple | None = None) -> None:
-        """Add a manifest row ``(path, type, mode, mtime_ns, size, chunk ids as
-        bytes, target)``; ``span``: a small file's ``(pack, lo, hi)``, the range it
-        occupies there (restored in a batch)."""
+        """Add a manifest row (``manifest_process.row_of``); ``span``: a small
+        file's ``(pack, lo, hi)``, the range it occupies there (restored in a batch)."""
         path, kind, mode, mtime, size, ids, target = row
         self._pending.append((self.size, path, kind, mode, mtime, size, target, b"".join(ids),
                               int(chosen), *(span or (None, None, None))))
