@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import random
 
+import psutil
+
 from jupyter_ext.archive.engine import ArchiveEngine
 from jupyter_ext.archive.repository import Principal
 
@@ -19,6 +21,20 @@ def engine(repo: str, **kw) -> ArchiveEngine:
             "restore_processes": 2, "restore_processes_from": 1}
     opts.update(kw)
     return ArchiveEngine(**opts)
+
+
+def is_helper(p: psutil.Process, module: str) -> bool:
+    """True if ``p`` runs ``jupyter_ext.archive.<module>``; a process that exited
+    (or is a zombie) between the listing and the look is not one."""
+    try:
+        return f"jupyter_ext.archive.{module}" in " ".join(p.cmdline())
+    except psutil.Error:
+        return False
+
+
+def helper_processes(module: str) -> list[psutil.Process]:
+    """This test process's live descendants running ``jupyter_ext.archive.<module>``."""
+    return [p for p in psutil.Process().children(recursive=True) if is_helper(p, module)]
 
 
 def make_tree(root: str, seed: int = 0, scale: int = 1) -> str:

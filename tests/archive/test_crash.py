@@ -18,7 +18,7 @@ import pytest
 
 from jupyter_ext.archive.repository import PackIndex
 
-from .helpers import ALICE, engine, make_tree, snapshot
+from .helpers import ALICE, engine, is_helper, make_tree, snapshot
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CHILD = [sys.executable, "-m", "tests.archive.crash_child"]
@@ -90,20 +90,13 @@ def test_sigkill_at_random_points(tmp_path):
     assert snapshot(str(out / "data")) == snapshot(src)
 
 
-def _is_helper(p: psutil.Process, module: str) -> bool:
-    try:
-        return f"jupyter_ext.archive.{module}" in " ".join(p.cmdline())
-    except psutil.Error:  # exited between the listing and the look
-        return False
-
-
 def _kill_once_helpers_run(proc, module: str) -> None:
     """kill -9 ``proc`` once its helper processes (``module``) run; they must go too."""
     parent = psutil.Process(proc.pid)
     helpers = []
     deadline = time.monotonic() + 30
     while not helpers and proc.poll() is None and time.monotonic() < deadline:
-        helpers = [p for p in parent.children() if _is_helper(p, module)]
+        helpers = [p for p in parent.children() if is_helper(p, module)]
         time.sleep(0.005)
     assert helpers, f"no {module} was seen"
     os.kill(proc.pid, signal.SIGKILL)

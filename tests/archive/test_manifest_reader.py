@@ -7,7 +7,6 @@ import os
 import re
 import threading
 
-import psutil
 import pytest
 import zstandard
 
@@ -18,15 +17,14 @@ from jupyter_ext.archive.manifest_process import ROWS_PER_PAGE
 from jupyter_ext.archive.repository import Repository
 from jupyter_ext.archive.restore import plan_restore
 
-from .helpers import ALICE, engine, make_tree, snapshot
+from .helpers import ALICE, engine, helper_processes, make_tree, snapshot
 from .test_security import _publish_crafted
 
 IN_PROCESS, HELPER = 10**9, 0  # manifest_reader.HELPER_FROM for each way
 
 
 def _leftovers() -> list:
-    procs = [p for p in psutil.Process().children(recursive=True)
-             if "jupyter_ext.archive.manifest_process" in " ".join(p.cmdline())]
+    procs = helper_processes("manifest_process")
     return procs + [t for t in threading.enumerate() if t.name == "lens-manifest"]
 
 

@@ -12,7 +12,6 @@ import os
 import random
 import threading
 
-import psutil
 import pytest
 
 from jupyter_ext.archive import restore as restore_mod
@@ -33,15 +32,14 @@ from jupyter_ext.archive.readers import ReaderPool, batches
 from jupyter_ext.archive.restore import InFlight
 from jupyter_ext.archive.sources import Source
 
-from .helpers import ALICE, engine, snapshot
+from .helpers import ALICE, engine, helper_processes, snapshot
 
 THREAD = {"readers_from": 10**9}
 PROCESSES = {"readers_from": 1, "reader_processes": 2}
 
 
 def _readers() -> list:
-    return [p for p in psutil.Process().children(recursive=True)
-            if "jupyter_ext.archive.reader_process" in " ".join(p.cmdline())]
+    return helper_processes("reader_process")
 
 
 def _files(eng, name):

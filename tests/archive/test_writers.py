@@ -17,12 +17,11 @@ from jupyter_ext.archive.errors import Cancelled, IntegrityError, UnsafePath
 from jupyter_ext.archive.repository import Repository
 from jupyter_ext.archive.safefs import current_umask, safe_mode
 
-from .helpers import ALICE, engine, snapshot
+from .helpers import ALICE, engine, helper_processes, snapshot
 
 
 def _writers() -> list:
-    return [p for p in psutil.Process().children(recursive=True)
-            if "jupyter_ext.archive.writer_process" in " ".join(p.cmdline())]
+    return helper_processes("writer_process")
 
 
 def _tree(root, n=1500, seed=5) -> str:

@@ -59,7 +59,7 @@ def lens_service_proc(stack) -> psutil.Process | None:
         try:
             if "jupyter_ext.service" in child.cmdline():
                 return child
-        except psutil.NoSuchProcess:
+        except psutil.Error:  # exited (or a zombie) since the listing
             continue
     return None
 
