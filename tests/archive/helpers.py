@@ -37,6 +37,14 @@ def helper_processes(module: str) -> list[psutil.Process]:
     return [p for p in psutil.Process().children(recursive=True) if is_helper(p, module)]
 
 
+def still_running(p: psutil.Process) -> bool:
+    """Whether ``p`` runs (a zombie, or a process gone meanwhile, does not)."""
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def make_tree(root: str, seed: int = 0, scale: int = 1) -> str:
     """A small mixed tree: random (incompressible) data, text, nested dirs, a symlink."""
     rng = random.Random(seed)

@@ -96,7 +96,10 @@ def _kill_once_helpers_run(proc, module: str) -> None:
     helpers = []
     deadline = time.monotonic() + 30
     while not helpers and proc.poll() is None and time.monotonic() < deadline:
-        helpers = [p for p in parent.children() if is_helper(p, module)]
+        try:
+            helpers = [p for p in parent.children() if is_helper(p, module)]
+        except psutil.NoSuchProcess:  # it ended meanwhile: the assert below says so
+            break
         time.sleep(0.005)
     assert helpers, f"no {module} was seen"
     os.kill(proc.pid, signal.SIGKILL)

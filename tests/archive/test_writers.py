@@ -17,7 +17,7 @@ from jupyter_ext.archive.errors import Cancelled, IntegrityError, UnsafePath
 from jupyter_ext.archive.repository import Repository
 from jupyter_ext.archive.safefs import current_umask, safe_mode
 
-from .helpers import ALICE, engine, helper_processes, snapshot
+from .helpers import ALICE, engine, helper_processes, snapshot, still_running
 
 
 def _writers() -> list:
@@ -91,7 +91,7 @@ def test_writer_processes_restore_what_threads_restore(tmp_path, monkeypatch):
     assert [n.startswith("lens-big") for n in big_on] == [True]  # beside the writers
     # writers yield the CPU to the big files
     assert nice and set(nice) == {min(19, os.nice(0) + writer_process.NICE)}
-    assert not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not [p for p in started if still_running(p)]
     monkeypatch.undo()
     threads = tmp_path / "by-threads"
     engine(repo, restore_processes=0).restore("a", target=str(threads), owner="alice",
