@@ -11,7 +11,8 @@ NPM_PREFIX ?= $(CACHE)/npm
 CODE_SERVER_PREFIX ?= $(CACHE)/code-server
 CHP_VERSION ?= 5.3.0
 CODE_SERVER_VERSION ?= 4.100.3
-PYTEST_ARGS ?=
+# the slowest tests are listed at the end of every run (make test is kept under 30 min)
+PYTEST_ARGS ?= --durations=40
 # `make test` also installs the wheel (not editable) here, outside the checkout,
 # and runs tests/installed against a stack started from it.
 INSTALLED_VENV ?= /tmp/lens-installed-venv
