@@ -139,9 +139,6 @@ def run_hub(args) -> int:
             f"    user:     admin\n    password: {shown}\n",
             flush=True,
         )
-    jupyterhub = str(Path(sys.executable).parent / "jupyterhub")
-    if not Path(jupyterhub).exists():
-        jupyterhub = shutil.which("jupyterhub") or "jupyterhub"
     # Everything the hub starts stays in this process's tree, even when JupyterHub
     # puts it in a session of its own (managed services, the proxy, user servers).
     procs.become_subreaper()
@@ -153,7 +150,9 @@ def run_hub(args) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
     # Its own session: Ctrl-C reaches only this launcher, which stops things in order.
-    hub = subprocess.Popen([jupyterhub, "-f", args.config], cwd=state.root, env=env, start_new_session=True)
+    # `jupyterhub -f CONFIG` with its start-time fix (jupyter_ext.hub.run_jupyterhub)
+    hub = subprocess.Popen([sys.executable, "-m", "jupyter_ext.hub.run_jupyterhub", "-f", args.config],
+                           cwd=state.root, env=env, start_new_session=True)
     (state.root / "hub.pid").write_text(str(hub.pid))
     print(f"lens: hub starting on {args.bind_url} (Ctrl-C stops everything)", flush=True)
 

@@ -61,3 +61,13 @@ def test_iri_checks_load_their_grammar_on_first_use():
                    "print(check.conforms('https://example.org/a b', 'iri'), "
                    "check.conforms('https://example.org/ä', 'iri'))")
     assert upstream == "False True"
+
+
+def test_the_hub_starts_with_the_iri_grammar_deferred():
+    """`lens hub run` starts JupyterHub through jupyter_ext.hub.run_jupyterhub: its app
+    imports jsonschema's checkers without compiling the IRI grammar; upstream's does."""
+    out = run("import sys, jupyter_ext.hub.run_jupyterhub as hub; sys.argv = ['jupyterhub', '--version']\n"
+              "try:\n    hub.main()\nexcept SystemExit:\n    pass\n"
+              "print('jupyterhub.app' in sys.modules, 'lark' in sys.modules)")
+    assert out.splitlines()[-1] == "True False"
+    assert run("import sys, jupyterhub.app; print('lark' in sys.modules)") == "True"
