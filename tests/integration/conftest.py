@@ -15,7 +15,8 @@ def stack(tmp_path_factory):
     # must traverse the state directory to reach their files.
     root = Path(tempfile.mkdtemp(prefix="lens-stack-"))
     root.chmod(0o711)
-    hub = make_stack(root / "state")
+    # servers retry their kept calls every 5 s, not 20 (test_outbox waits for one)
+    hub = make_stack(root / "state", {"LENS_OUTBOX_INTERVAL": "5"})
     hub.start()
     yield hub
     hub.stop()

@@ -20,14 +20,14 @@ from tests.support.desktop import DESKTOP_MISSING, RFBClient, desktop_installed,
 from tests.support.hub import PROXY_MISSING, REPO, make_stack, proxy_installed
 
 pytestmark = pytest.mark.integration
-IDLE_TIMEOUT = 20  # the desktop profile's, in this module's catalog
-CULL_EVERY = 3
+IDLE_TIMEOUT = 12  # the desktop profile's, in this module's catalog
+CULL_EVERY = 2
 ACTIVITY_INTERVAL = 2
 
 
 @pytest.fixture(scope="module")
 def desktop_stack():
-    """A stack whose culler acts within seconds: desktop idle_timeout 20 s, culler every 3 s,
+    """A stack whose culler acts within seconds: desktop idle_timeout 12 s, culler every 2 s,
     activity reported every 2 s (culler.activity_interval)."""
     require(proxy_installed(), PROXY_MISSING)
     require(desktop_installed(), DESKTOP_MISSING)

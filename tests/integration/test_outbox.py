@@ -108,7 +108,7 @@ def test_archive_registered_during_a_service_outage_is_metered_once(ip, stack, a
     assert f"archive:{archive_id}" in outbox_keys(home)  # kept in the server's outbox
 
     wait_restarted(stack, proc)
-    # the server's outbox timer (20 s) delivers the registration
+    # the server's outbox timer (5 s in this package's stack) delivers the registration
     wait_for("the archive in the service's catalog", lambda: run in [a["name"] for a in catalog(stack, token)], 90)
     ref = f"archive:{name}/{archive_id}"
     # the row and its metering are written one after the other: wait for the second

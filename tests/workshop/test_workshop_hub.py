@@ -176,7 +176,7 @@ def test_instructors_see_and_stop_only_their_group(wstack):
 
 
 def test_expiry_refuses_logins_and_stops_servers(wstack):
-    lens(wstack, "create", "shortws", "--seats", "1", "--expires", "+45s")
+    lens(wstack, "create", "shortws", "--seats", "1", "--expires", "+30s")
     pw = sheet(wstack, "shortws")["shortws-01"]
     s = wstack.login_session("shortws-01", pw)
     token = s.post(f"{wstack.url}/hub/api/users/shortws-01/tokens", json={"expires_in": 600},
