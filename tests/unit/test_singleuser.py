@@ -1,5 +1,6 @@
-"""lens-singleuser's start-time fixes (jupyter_ext/server/singleuser.py), each in a
-fresh interpreter, as a server start runs them."""
+"""lens-singleuser's start-time fixes (jupyter_ext/server/singleuser.py), and the one
+the hub's launcher shares (jupyter_ext/hub/run_jupyterhub.py), each in a fresh
+interpreter, as a start runs them."""
 
 from __future__ import annotations
 
