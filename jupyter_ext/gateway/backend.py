@@ -248,9 +248,11 @@ class LensBackendMixin(Backend):
         )
 
 
-def cluster_config_trait(name: str) -> Type:
+def cluster_config_trait(path: str) -> Type:
+    """Upstream's ``cluster_config_class`` trait defaulting to the class at ``path``
+    (imported when the backend is made, not with this module)."""
     return Type(
-        f"jupyter_ext.gateway.cluster_config.{name}",
+        path,
         klass="dask_gateway_server.backends.base.ClusterConfig",
         help="The cluster config class (upstream's trait); lens's subclass only adds default "
         "per-cluster caps, and c.ClusterConfig.* set by the operator always applies.",
@@ -261,7 +263,7 @@ def cluster_config_trait(name: str) -> Type:
 class LensLocalBackend(LensBackendMixin, LocalBackend):
     """Local processes run as the unix account ``jupyter-NAME`` (the gateway runs as root)."""
 
-    cluster_config_class = cluster_config_trait("LensLocalClusterConfig")
+    cluster_config_class = cluster_config_trait("jupyter_ext.gateway.cluster_config.LensLocalClusterConfig")
 
     def unix_user(self, username: str) -> pwd.struct_passwd:
         return pwd.getpwnam(self.lens.unix_user(username))
@@ -338,4 +340,4 @@ class LensLocalBackend(LensBackendMixin, LocalBackend):
 class LensUnsafeLocalBackend(LensBackendMixin, UnsafeLocalBackend):
     """Every cluster runs as the gateway's own user (lens not run as root)."""
 
-    cluster_config_class = cluster_config_trait("LensLocalClusterConfig")
+    cluster_config_class = cluster_config_trait("jupyter_ext.gateway.cluster_config.LensLocalClusterConfig")

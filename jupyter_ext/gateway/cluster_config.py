@@ -7,13 +7,14 @@ per-user limits (``GatewaySettings.user_max_*``) can only make a cluster's
 caps smaller (``limits.plan_caps``). Upstream's defaults are "no limit"; lens's
 are half the default user allowance, so the default two clusters per user fit.
 The backends select these classes through upstream's ``cluster_config_class``.
+The Slurm and Kubernetes subclasses live beside their backends (``slurm.py``,
+``kube.py``): importing upstream's Kubernetes backend takes seconds (its client
+library), and the local gateway, which never uses it, started that much later.
 """
 
 from __future__ import annotations
 
 from dask_gateway_server.backends.base import ClusterConfig
-from dask_gateway_server.backends.jobqueue.slurm import SlurmClusterConfig
-from dask_gateway_server.backends.kubernetes.backend import KubeClusterConfig
 from dask_gateway_server.backends.local import LocalClusterConfig
 from traitlets import default
 
@@ -37,11 +38,3 @@ class LensClusterConfigMixin(ClusterConfig):
 
 class LensLocalClusterConfig(LensClusterConfigMixin, LocalClusterConfig):
     """LocalBackend's cluster config with lens's default caps."""
-
-
-class LensSlurmClusterConfig(LensClusterConfigMixin, SlurmClusterConfig):
-    """SlurmBackend's cluster config with lens's default caps."""
-
-
-class LensKubeClusterConfig(LensClusterConfigMixin, KubeClusterConfig):
-    """KubeBackend's cluster config with lens's default caps."""

@@ -27,10 +27,12 @@ import shlex
 import time
 
 from dask_gateway_server.backends.kubernetes import KubeBackend
+from dask_gateway_server.backends.kubernetes.backend import KubeClusterConfig
 from dask_gateway_server.models import ClusterStatus
 from traitlets import Float
 
 from .backend import LensBackendMixin, cluster_config_trait, make_record
+from .cluster_config import LensClusterConfigMixin
 from .metering import Rates
 from .worker_tracker import WorkerTracker
 
@@ -54,10 +56,14 @@ def with_heartbeat(cmd: list[str], period: float) -> list[str]:
     return ["sh", "-c", HEARTBEAT_WRAPPER.format(period=shlex.quote(f"{float(period):g}")), *cmd]
 
 
+class LensKubeClusterConfig(LensClusterConfigMixin, KubeClusterConfig):
+    """KubeBackend's cluster config with lens's default caps."""
+
+
 class LensKubeBackend(LensBackendMixin, KubeBackend):
     """Dask clusters as DaskCluster resources, with lens's limits, budget check and metering."""
 
-    cluster_config_class = cluster_config_trait("LensKubeClusterConfig")
+    cluster_config_class = cluster_config_trait("jupyter_ext.gateway.kube.LensKubeClusterConfig")
 
     pending_seconds = Float(
         120.0,

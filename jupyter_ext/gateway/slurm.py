@@ -19,16 +19,21 @@ import os
 import pwd
 
 from dask_gateway_server.backends.base import PublicException
-from dask_gateway_server.backends.jobqueue.slurm import SlurmBackend
+from dask_gateway_server.backends.jobqueue.slurm import SlurmBackend, SlurmClusterConfig
 from traitlets import List, Unicode, default
 
 from .backend import LensBackendMixin, cluster_config_trait
+from .cluster_config import LensClusterConfigMixin
+
+
+class LensSlurmClusterConfig(LensClusterConfigMixin, SlurmClusterConfig):
+    """SlurmBackend's cluster config with lens's default caps."""
 
 
 class LensSlurmBackend(LensBackendMixin, SlurmBackend):
     """Dask clusters as Slurm jobs submitted as the user's unix account."""
 
-    cluster_config_class = cluster_config_trait("LensSlurmClusterConfig")
+    cluster_config_class = cluster_config_trait("jupyter_ext.gateway.slurm.LensSlurmClusterConfig")
 
     user_switch_command = List(
         Unicode(),

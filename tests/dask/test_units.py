@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from dask_gateway_server.backends.base import ClusterConfig
@@ -14,6 +17,8 @@ from jupyter_ext.gateway.options import make_options, options_to_config, worker_
 from jupyter_ext.gateway.settings import GIB, GatewaySettings
 from jupyter_ext.hub.dask_env import gateway_env, scratch_url
 from tests.dask.support import BudgetServer
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -310,3 +315,30 @@ def test_every_lens_backend_uses_upstreams_cluster_config_with_lens_defaults(bac
     c = Config()
     c.ClusterConfig.cluster_max_cores = 2
     assert cls(config=c).cluster_max_cores == 2 and cls().cluster_max_cores == 4
+
+
+def test_the_local_gateway_does_not_import_the_kubernetes_backend():
+    """The local gateway's backend and its cluster config load without upstream's
+    Kubernetes backend (its client library took seconds of every local start)."""
+    code = (
+        "import sys\n"
+        "from traitlets.utils.importstring import import_item\n"
+        "from jupyter_ext.gateway.backend import LensLocalBackend\n"
+        "import_item(LensLocalBackend.class_traits()['cluster_config_class'].default_value)\n"
+        "print(sorted(m for m in ('kubernetes_asyncio', 'dask_gateway_server.backends.kubernetes')"
+        " if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=REPO)
+    assert out.stdout.strip() == "[]"
+    # ... while the Kubernetes backend still finds its own, loaded with it
+    code = (
+        "import sys\n"
+        "from traitlets.utils.importstring import import_item\n"
+        "from jupyter_ext.gateway.kube import LensKubeBackend\n"
+        "print(import_item(LensKubeBackend.class_traits()['cluster_config_class'].default_value)"
+        ".__name__, 'kubernetes_asyncio' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=REPO)
+    assert out.stdout.split() == ["LensKubeClusterConfig", "True"]

@@ -132,3 +132,16 @@ def test_costs_settings_bound_the_reconciliation():
         CostsSettings(reconcile_interval=0)
     with pytest.raises(TraitError):
         CostsSettings(orphan_hold_seconds=5)
+
+
+def test_an_unknown_name_costs_the_same_scrypt_work_as_a_known_one():
+    """The hash checked for a name with no account has a real hash's scrypt
+    parameters and lengths (the same work), and no password matches it."""
+    from jupyter_ext import accounts
+
+    real = accounts.hash_password("some password").split("$")
+    dummy = accounts._DUMMY_HASH.split("$")
+    assert dummy[:4] == real[:4]
+    assert [len(part) for part in dummy] == [len(part) for part in real]
+    for password in ("", "some password", "0" * 64):
+        assert not accounts.verify_password(password, accounts._DUMMY_HASH)
