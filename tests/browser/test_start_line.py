@@ -20,7 +20,6 @@ import pytest
 
 from tests.browser.test_e2e import log_in
 from tests.conftest import require
-from tests.support.browser import chromium_browser
 from tests.support.hub import PROXY_MISSING, make_stack, proxy_installed
 from tests.support.unix import remove_account
 
@@ -43,12 +42,6 @@ def stack():
     for name in USERS:
         remove_account(f"jupyter-{name}")
     shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium_browser() as chromium:
-        yield chromium
 
 
 def progress_messages(stack, name: str, token: str, out: list) -> None:

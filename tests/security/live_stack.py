@@ -1,7 +1,8 @@
-"""A real lens stack for one security test module, and unix-account clean-up.
+"""A real lens stack for the security tests, and unix-account clean-up.
 
-Each module starts its own stack (module scope) so that running the folder
-never keeps two stacks alive at once on a small CI machine.
+The modules share one stack (``conftest.stack``, package scope: a start is ~10 s
+of the suite); each creates users of its own names. A module that needs a config
+of its own (OIDC, the browser stack) starts its own for its tests.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from tests.support.hub import PROXY_MISSING, make_stack, proxy_installed
 
 @contextmanager
 def running_stack(extra_env: dict | None = None, users: tuple[str, ...] = (), admin_login: bool = True,
-                  callback: str = ""):
+                  callback: str = "", every_user: bool = False):
     """Start `lens hub run` on free ports; on exit stop it and (as root) remove the
-    unix accounts ``jupyter-NAME`` of USERS that the spawner created. CALLBACK, for
-    OIDC stacks: the hub path the identity provider sends browsers back to."""
+    unix accounts ``jupyter-NAME`` of USERS that the spawner created (EVERY_USER:
+    of every user the hub has then). CALLBACK, for OIDC stacks: the hub path the
+    identity provider sends browsers back to."""
     require(proxy_installed(), PROXY_MISSING)
     # Not under pytest's 0700 temp dir: servers run as the users' own accounts.
     root = Path(tempfile.mkdtemp(prefix="lens-sec-"))
@@ -34,6 +36,11 @@ def running_stack(extra_env: dict | None = None, users: tuple[str, ...] = (), ad
         hub.start(admin_login=admin_login)
         yield hub
     finally:
+        if every_user and hub.admin_token:
+            try:
+                users = (*users, *(u["name"] for u in hub.api("GET", "/users").json()))
+            except Exception:  # noqa: BLE001 - a stack that died: its users are unknown
+                pass
         hub.stop()
         if os.geteuid() == 0:
             for name in users:

@@ -9,19 +9,11 @@ import os
 import pytest
 import requests
 
-from tests.security.live_stack import running_stack
-
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(os.geteuid() != 0, reason="clusters run as the users' unix accounts: needs root"),
 ]
 OWNER, OTHER = "dxowner", "dxother"
-
-
-@pytest.fixture(scope="module")
-def stack():
-    with running_stack(users=(OWNER, OTHER)) as hub:
-        yield hub
 
 
 def gateway(stack, token):

@@ -13,34 +13,17 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.conftest import require
-from tests.support import moto as moto_support
-from tests.support.hub import ADMIN_PASSWORD, PROXY_MISSING, make_stack, proxy_installed
+from tests.security.conftest import AWS_SECRET
+from tests.support.hub import ADMIN_PASSWORD
 
 pytestmark = pytest.mark.integration
 
-AWS_SECRET = f"lens-moto-secret-{secrets.token_hex(12)}"
 TRACE_MARKS = ("Traceback (most recent call last)", 'File "/', "site-packages", ".py\", line ")
-
-
-@pytest.fixture(scope="module")
-def stack(moto_endpoint):
-    require(proxy_installed(), PROXY_MISSING)
-    root = Path(tempfile.mkdtemp(prefix="lens-sec-leaks-"))
-    root.chmod(0o711)
-    aws = {**moto_support.aws_env(moto_endpoint), "AWS_SECRET_ACCESS_KEY": AWS_SECRET}
-    hub = make_stack(root / "state", aws)
-    hub.start()
-    yield hub
-    hub.stop()
-    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,8 +28,7 @@ from jupyter_ext.workshop.content import (
     target_dir,
 )
 from jupyter_ext.workshop.model import WorkshopError
-from tests.conftest import require
-from tests.support.hub import PROXY_MISSING, REPO, make_stack, proxy_installed
+from tests.support.hub import REPO
 from tests.workshop.gitserve import make_course_repo
 
 MARKER_DIR = Path(tempfile.gettempdir())
@@ -148,18 +146,6 @@ def test_the_installed_nbgitpuller_is_not_vulnerable():
 
 
 # -- against a real user server --------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def stack():
-    require(proxy_installed(), PROXY_MISSING)
-    root = Path(tempfile.mkdtemp(prefix="lens-sec-git-"))
-    root.chmod(0o711)
-    hub = make_stack(root / "state")
-    hub.start()
-    yield hub
-    hub.stop()
-    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -23,19 +23,12 @@ from tornado.websocket import websocket_connect
 from spawners.availability import local_unavailability
 from spawners.profiles import load_catalog
 from tests.conftest import require
-from tests.security.live_stack import running_stack
 from tests.support.hub import REPO
 
 pytestmark = pytest.mark.integration
 OWNER, OTHER = "wsowner", "wsother"
 OTHER_PASSWORD = "wsother-password-1"
 OWNER_PASSWORD = "wsowner-password-1"
-
-
-@pytest.fixture(scope="module")
-def stack():
-    with running_stack(users=(OWNER, OTHER)) as hub:
-        yield hub
 
 
 @pytest.fixture(scope="module")

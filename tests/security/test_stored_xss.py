@@ -22,23 +22,13 @@ import pytest
 import requests
 
 from tests.browser.test_e2e import log_in
-from tests.conftest import require
 from tests.support.browser import chromium_browser
-from tests.support.hub import ADMIN_PASSWORD, PROXY_MISSING, make_stack, proxy_installed
+from tests.support.hub import ADMIN_PASSWORD
 
 pytestmark = pytest.mark.browser
 
 PAYLOADS = ['<img src=x onerror="window.__xss=1">', '"><script>window.__xss=1</script>']
 ADMIN_PAGES = ["/services/lens/admin", "/services/lens/admin/costs", "/services/lens/admin/costs?days=3650"]
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    require(proxy_installed(), PROXY_MISSING)
-    hub = make_stack(tmp_path_factory.mktemp("lens-sec-xss") / "state")
-    hub.start(timeout=90)
-    yield hub
-    hub.stop()
 
 
 @pytest.fixture(scope="module")

@@ -10,19 +10,12 @@ import unicodedata
 
 import pytest
 
-from tests.security.live_stack import running_stack
 from tests.support import unix
 
 pytestmark = pytest.mark.integration
 
 SYSTEM_PROBE = "secsys"  # hub name whose mapped unix name we make a system account
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs the hub as root, with a unix account per user")
-
-
-@pytest.fixture(scope="module")
-def stack():
-    with running_stack(users=("nobody", "daemon")) as hub:
-        yield hub
 
 
 def hub_names(stack) -> set[str]:

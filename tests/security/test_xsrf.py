@@ -17,7 +17,6 @@ import pytest
 import requests
 from tornado import web
 
-from tests.security.live_stack import running_stack
 from tests.support.hub import ADMIN_PASSWORD
 
 pytestmark = pytest.mark.integration
@@ -92,12 +91,6 @@ def test_the_route_list_is_read_from_the_service(monkeypatch, tmp_path):
     # today's write routes; a new one is picked up by write_routes without editing this
     assert {"JobsHandler", "JobHandler", "BudgetHoldHandler", "ArchiveCatalogHandler"} <= names
     assert ("DELETE", f"{PREFIX}api/jobs/j-xsrfprobe", "JobHandler") in routes
-
-
-@pytest.fixture(scope="module")
-def stack():
-    with running_stack() as hub:
-        yield hub
 
 
 def service_session(stack) -> requests.Session:
