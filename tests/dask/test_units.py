@@ -317,28 +317,25 @@ def test_every_lens_backend_uses_upstreams_cluster_config_with_lens_defaults(bac
     assert cls(config=c).cluster_max_cores == 2 and cls().cluster_max_cores == 4
 
 
+def _cluster_config_of(backend: str) -> str:
+    """In a fresh interpreter: the class name of BACKEND's default cluster config,
+    and whether the Kubernetes client library got imported."""
+    module, name = backend.rsplit(".", 1)
+    code = (
+        "import sys\n"
+        "from traitlets.utils.importstring import import_item\n"
+        f"from {module} import {name}\n"
+        f"cls = import_item({name}.class_traits()['cluster_config_class'].default_value)\n"
+        "print(cls.__name__, 'kubernetes_asyncio' in sys.modules)\n"
+    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=REPO).stdout.strip()
+
+
 def test_the_local_gateway_does_not_import_the_kubernetes_backend():
     """The local gateway's backend and its cluster config load without upstream's
-    Kubernetes backend (its client library took seconds of every local start)."""
-    code = (
-        "import sys\n"
-        "from traitlets.utils.importstring import import_item\n"
-        "from jupyter_ext.gateway.backend import LensLocalBackend\n"
-        "import_item(LensLocalBackend.class_traits()['cluster_config_class'].default_value)\n"
-        "print(sorted(m for m in ('kubernetes_asyncio', 'dask_gateway_server.backends.kubernetes')"
-        " if m in sys.modules))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=REPO)
-    assert out.stdout.strip() == "[]"
-    # ... while the Kubernetes backend still finds its own, loaded with it
-    code = (
-        "import sys\n"
-        "from traitlets.utils.importstring import import_item\n"
-        "from jupyter_ext.gateway.kube import LensKubeBackend\n"
-        "print(import_item(LensKubeBackend.class_traits()['cluster_config_class'].default_value)"
-        ".__name__, 'kubernetes_asyncio' in sys.modules)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=REPO)
-    assert out.stdout.split() == ["LensKubeClusterConfig", "True"]
+    Kubernetes backend (its client library took seconds of every local start),
+    while the Kubernetes backend still finds its own, loaded with it."""
+    assert _cluster_config_of("jupyter_ext.gateway.backend.LensLocalBackend") == "LensLocalClusterConfig False"
+    assert _cluster_config_of("jupyter_ext.gateway.slurm.LensSlurmBackend") == "LensSlurmClusterConfig False"
+    assert _cluster_config_of("jupyter_ext.gateway.kube.LensKubeBackend") == "LensKubeClusterConfig True"
