@@ -35,11 +35,8 @@ def artifacts():
     return shot
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def stack():
-    """One stack for the package's modules that need no config of their own (each
-    module's accounts are its own: ``account``); a stack start is ~10 s of the suite.
-    Modules with a catalog of their own define their own ``stack``."""
     # Not under pytest's 0700 temp dir: Dask clusters (and jobs) run as the users' own
     # accounts and must traverse the state directory to reach their working directories.
     yield from browser_stack(Path(tempfile.mkdtemp(prefix="lens-browser-")))
@@ -71,7 +68,7 @@ def browser_stack(root: Path, extra_env: dict | None = None):
     shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def browser():
     with chromium_browser() as chromium:
         yield chromium
