@@ -9,28 +9,12 @@ tests/browser/test_admin_pages.py.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
 
-from tests.browser.conftest import account, browser_stack  # noqa: F401  (fixtures)
+from tests.browser.conftest import account, browser, stack  # noqa: F401  (fixtures)
 from tests.browser.test_admin_pages import OffSiteWatch, on_hub
-from tests.support.browser import chromium_browser
-
-
-# The browser package's stack and Chromium, for this module only (there they are the
-# package's): the other security modules' stacks never run beside this one.
-@pytest.fixture(scope="module")
-def stack():
-    yield from browser_stack(Path(tempfile.mkdtemp(prefix="lens-browser-")))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium_browser() as chromium:
-        yield chromium
 
 pytestmark = pytest.mark.browser
 
