@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
+import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 import blake3
 
 from ..constants import DEFAULT_PACK_SIZE
-from .blobs import chunk_id, encode_parts
+from .blobs import PACK_MAGIC, chunk_id, encode_parts
 from .chunks import iter_chunks
 from .errors import Cancelled, ConfigError
 from .filetable import FileTable
@@ -33,7 +34,6 @@ from .repository import Repository
 from .scan import check_sources, walk_sources
 from .sources import Changed, open_source
 
-PACK_MAGIC = b"LENSPACK1\n"
 SMALL_BLOB = 64 * 1024        # blobs under this are buffered by FilePacker
 WRITE_BUFFER = 1024 * 1024    # FilePacker writes its buffer once it holds this much
 _CODEC_BYTE = [bytes((i,)) for i in range(256)]
@@ -231,6 +231,7 @@ class Archiver:
             self.pack_sizes.append(size)
         if self.opts.dry_run:
             self.rep.add(packs=1, bytes_stored=size)
+            packer.discard()  # a reader's pack is a temp file
             return
         self._inflight.acquire()
 
@@ -363,8 +364,9 @@ class Archiver:
 
     def _small_files_by_readers(self, feed) -> None:
         """Files of ``feed`` under the chunker's minimum go to reader processes a
-        batch at a time (read, hashed and compressed there); this thread keeps
-        deduplication, the shared pack and the table. Others are read here."""
+        batch at a time (read, hashed and compressed there, and the blobs kept here
+        packed there); this thread keeps deduplication, the packs' indexes and the
+        table. Others are read here."""
         min_size = self.repo.params.min_size
         rep, table = self.rep, self._table
 
@@ -376,31 +378,39 @@ class Archiver:
                     self._file(*item)
 
         def take_answer():
-            items, answers = pool.next_answer()
-            new, results, done, new_bytes, files = [], [], 0, 0, 0
+            answer = pool.next_answer()
+            if answer is None:  # a pack sealed and shipped
+                return
+            proc, items, answers = answer
+            mask, kept, results, done, new_bytes, files = bytearray(), [], [], 0, 0, 0
             fresh = iter(self._new_ids([v[0] for status, v in answers
                                         if status == OK and v is not None]))
+            grew = []
             for (seq, entry, src), (status, value) in zip(items, answers, strict=True):
                 if status == FAILED:
                     self._unreadable[entry.path] = value
                     continue
                 if status == GREW:
-                    self._file(seq, entry, src)
+                    grew.append((seq, entry, src))
                     continue
                 files += 1
                 if value is None:
                     results.append((b"", 0, seq))
                     continue
-                cid, n, codec, payload = value
+                cid, n, _codec, payload_len = value
                 if next(fresh):
-                    new.append((cid.hex(), codec, payload, n))
+                    mask.append(1)
+                    kept.append((cid.hex(), payload_len, n))
                     new_bytes += n
+                else:
+                    mask.append(0)
                 done += n
                 results.append((cid, n, seq))  # what was read wins over the scan
+            pool.keep(proc, bytes(mask), kept)  # the reader packs them meanwhile
             table.set_many(results)
-            if new:
-                self._add_shared(new)
             rep.add(bytes_done=done, bytes_new=new_bytes, files_done=files)
+            for item in grew:
+                self._file(*item)
 
         pool = None  # started with the first batch: unchanged trees never need it
         ok = False
@@ -410,16 +420,33 @@ class Archiver:
                     raise Cancelled("stopped after an earlier failure")
                 rep.check()
                 if pool is None:
-                    pool = ReaderPool(self.opts.readers, self.opts.level)
+                    pool = ReaderPool(self.opts.readers, self.opts.level, self.opts.pack_size,
+                                      self._pack_file, self._ship)
                 if pool.full():
                     take_answer()
                 pool.submit(batch, [(src.path, src.dev, src.ino, e.size) for _, e, src in batch])
-            while pool is not None and pool.queue:
-                take_answer()
+            if pool is not None:
+                while pool.queue:
+                    take_answer()
+                pool.seal_all()
+                while pool.queue:
+                    take_answer()
             ok = True
         finally:
             if pool is not None:
                 pool.close(kill=not ok)
+
+    def _pack_file(self) -> str:
+        """A new temp file for a reader process to build a pack in: in the
+        repository where the store builds objects on local disk (renamed into
+        place), else a private one (read back for the upload)."""
+        spool = self.repo.spool()
+        if spool is not None and not self.opts.dry_run:
+            fd, path = spool()
+        else:
+            fd, path = tempfile.mkstemp(prefix="lens-pack-")
+        os.close(fd)
+        return path
 
     def _add_shared(self, blobs) -> None:
         with self._shared_lock:

@@ -58,12 +58,16 @@ class HelperPool:
         """Send ``request`` to the next process; ``tag`` comes back with its answer."""
         proc = self.procs[self._next]
         self._next = (self._next + 1) % len(self.procs)
+        self.send(proc, request)
+        self.queue.append((proc, tag))
+
+    def send(self, proc, request) -> None:
+        """Send ``request`` to ``proc`` (no answer is expected unless queued)."""
         try:
             proc.stdin.write(frame(request))
             proc.stdin.flush()
         except OSError as exc:
             raise ArchiveError(f"a {self.what} stopped ({exc}); {self.again}") from None
-        self.queue.append((proc, tag))
 
     def stopped(self, proc):
         raise ArchiveError(f"a {self.what} stopped (exit code {proc.poll()}); {self.again}")

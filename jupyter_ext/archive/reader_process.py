@@ -1,15 +1,21 @@
 """What a reader process runs: ``python -m jupyter_ext.archive.reader_process``.
 
 It reads, hashes and compresses batches of small files for the archiver
-(:mod:`.readers` starts and feeds it). Two of these run beside the archiver, so
-their memory counts: this module imports :mod:`.blobs` and :mod:`.sources` and
-nothing else of lens, and its answers go out with ``writev`` every ``OUT_BYTES``
-(no batch held whole).
+(:mod:`.readers` starts and feeds it), and writes the blobs the archiver keeps
+into a pack of its own: the payloads never cross the pipe (carrying them, then
+writing and hashing them in the archiver, was a fifth of the archiver's time on
+trees of small files, and the archiver's process is what limits them). Two of
+these run beside the archiver, so their memory counts: this module imports
+:mod:`.blobs`, :mod:`.framing` and :mod:`.sources` and nothing else of lens.
 
-On stdin and stdout, :mod:`.framing`'s messages:
-- a request: ``(level, [(path, dev, ino, size), ...])``;
-- its answer, per file in order: an item (:func:`read_files`), then the payload
-  if the item has one.
+On stdin and stdout, :mod:`.framing`'s messages, answered in order:
+- ``(READ, level, [(path, dev, ino, size), ...])``: the batch is read; the answer
+  is one item per file (:func:`read_files`), and the payloads wait here;
+- ``(KEEP, mask, path)``: of the oldest waiting batch, the payloads whose byte of
+  ``mask`` is 1 are appended to the pack (a new one at ``path``, a temp file the
+  archiver made, when ``path`` is given); no answer. The archiver knows each
+  blob's place from the sizes it was told;
+- ``(SEAL,)``: the pack is closed; the answer is ``(its BLAKE3 hex, its size)``.
 
 A reader exits when its stdin closes, so one left behind by a killed archiver
 goes with it.
@@ -19,15 +25,16 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import deque
 
-from .blobs import chunk_id, encode_parts
+import blake3
+
+from .blobs import PACK_MAGIC, chunk_id, encode_parts
 from .framing import frame, read_message, write_all
 from .sources import Changed, Source, open_source
 
+READ, KEEP, SEAL = "r", "k", "s"
 OK, GREW, FAILED = 0, 1, 2
-# answers gathered before a write: a write (and the archiver's wake-up) per file cost
-# a fifth of a reader's time on trees of small files
-OUT_BYTES = 256 * 1024
 
 
 def read_one_chunk(src: Source, size: int) -> tuple:
@@ -63,21 +70,56 @@ def read_files(batch: list, level: int):
             yield (status, None if status == OK else data), b""
 
 
+class PackFile:
+    """The pack this reader fills: kept blobs are appended (one write a batch) and
+    hashed on the way. The archiver made the file, and stores it once sealed."""
+
+    def __init__(self, path: str):
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC)
+        self.hasher = blake3.blake3()
+        self.size = 0
+        self.add([PACK_MAGIC])
+
+    def add(self, parts: list) -> None:
+        if parts:
+            buf = b"".join(parts)
+            write_all(self.fd, [buf])
+            self.hasher.update(buf)
+            self.size += len(buf)
+
+    def seal(self) -> tuple[str, int]:
+        os.close(self.fd)
+        return self.hasher.hexdigest(), self.size
+
+
 def main() -> None:
-    """The reader's loop: one answer per request, until stdin closes."""
+    """The reader's loop, until stdin closes."""
     stdin, out = sys.stdin.buffer, sys.stdout.fileno()
+    waiting: deque = deque()  # per batch read, its blobs (codec byte, payload)
+    pack = None
     while (request := read_message(stdin)) is not None:
-        level, batch = request
-        parts: list = []
-        size = 0
-        for item, payload in read_files(batch, level):  # one file read at a time
-            head = frame(item)
-            parts += (head, payload)
-            size += len(head) + len(payload)
-            if size >= OUT_BYTES:
-                write_all(out, parts)
-                parts, size = [], 0
-        write_all(out, parts)  # the rest: the archiver waits for the whole answer
+        if request[0] == READ:
+            items, blobs = [], []
+            for item, payload in read_files(request[2], request[1]):  # a file at a time
+                items.append(item)
+                if payload:
+                    blobs.append((_CODEC_BYTE[item[1][2]], payload))
+            waiting.append(blobs)
+            write_all(out, [frame(items)])
+        elif request[0] == KEEP:
+            _, mask, path = request
+            if path:
+                pack = PackFile(path)
+            kept = [part for keep, blob in zip(mask, waiting.popleft(), strict=True)
+                    if keep for part in blob]
+            if kept:
+                pack.add(kept)
+        else:
+            write_all(out, [frame(pack.seal())])
+            pack = None
+
+
+_CODEC_BYTE = [bytes((i,)) for i in range(256)]
 
 
 if __name__ == "__main__":

@@ -311,6 +311,14 @@ class Repository:
         """Store a pack (bytes, or the path of a spooled file) in its class, then its
         hot index: only then are its chunks known."""
         tags = {"lens-kind": "data"}
+        if isinstance(pack, str) and not self.store.spools:
+            # a pack a reader process built in a private temp file: read back
+            path = pack
+            try:
+                with open(path, "rb") as f:
+                    pack = f.read()
+            finally:
+                os.unlink(path)
         if isinstance(pack, str):
             self.store.put_file(self.pack_key(pack_id), pack, storage_class=storage_class,
                                 tags=tags)

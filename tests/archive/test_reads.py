@@ -15,19 +15,11 @@ import threading
 import pytest
 
 from jupyter_ext.archive import restore as restore_mod
-from jupyter_ext.archive.blobs import chunk_id, decode
+from jupyter_ext.archive.blobs import PACK_MAGIC, chunk_id, decode
 from jupyter_ext.archive.errors import Cancelled, ConfigError
+from jupyter_ext.archive.framing import frame, read_message, write_all
 from jupyter_ext.archive.manifest import FileEntry
-from jupyter_ext.archive.reader_process import (
-    FAILED,
-    GREW,
-    OK,
-    OUT_BYTES,
-    frame,
-    read_files,
-    read_message,
-    write_all,
-)
+from jupyter_ext.archive.reader_process import FAILED, GREW, OK, read_files
 from jupyter_ext.archive.readers import ReaderPool, batches
 from jupyter_ext.archive.restore import InFlight
 from jupyter_ext.archive.sources import Source
@@ -140,27 +132,51 @@ def test_repeated_small_files_are_stored_once_within_and_across_batches(tmp_path
     assert snapshot(str(out / "same")) == snapshot(str(src))
 
 
-def test_a_reader_answers_a_batch_larger_than_its_write_size(tmp_path):
-    """A reader gathers answers up to OUT_BYTES a write; an answer of several such
-    writes arrives whole and in order."""
+def test_a_reader_packs_the_blobs_it_is_told_to_keep(tmp_path):
+    """A reader answers a batch with ids and sizes only, packs the blobs the archiver
+    keeps (in order, where the archiver's index says), drops the others, and seals a
+    full pack: its id is its BLAKE3, and each kept blob decodes to its file."""
+    import blake3
+
     rng = random.Random(4)
     files = []
-    for i in range(60):  # incompressible: about 720 KB of payloads, three writes
+    for i in range(60):  # incompressible and text: about 400 KB to pack
         path = tmp_path / f"r{i:02}"
-        path.write_bytes(rng.randbytes(12_000))
+        path.write_bytes(rng.randbytes(12_000) if i % 2 else f"line {i}\n".encode() * 900)
         st = os.stat(path)
         files.append((str(path), st.st_dev, st.st_ino, st.st_size))
-    pool = ReaderPool(1, 3)
+    made, shipped = [], []
+
+    def new_pack():
+        made.append(str(tmp_path / f"pack{len(made)}"))
+        open(made[-1], "wb").close()
+        return made[-1]
+
+    pool = ReaderPool(1, 3, 100_000, new_pack, shipped.append)
     try:
-        pool.submit(list(range(60)), files)
-        tags, answers = pool.next_answer()
+        pool.submit(list(range(30)), files[:30])
+        pool.submit(list(range(30, 60)), files[30:])
+        for _ in range(2):
+            proc, tags, answers = pool.next_answer()
+            mask = bytes(i % 3 != 0 for i in tags)  # every third file is "known"
+            pool.keep(proc, mask, [(cid.hex(), size, n) for keep, (_, (cid, n, _, size))
+                                   in zip(mask, answers, strict=True) if keep])
+        pool.seal_all()
+        while pool.queue:
+            assert pool.next_answer() is None  # seals only
     finally:
         pool.close()
-    assert tags == list(range(60)) and 12_000 * 60 > 2 * OUT_BYTES
-    for (path, *_rest), (status, (cid, n, codec, payload)) in zip(files, answers, strict=True):
-        data = open(path, "rb").read()
-        assert status == OK and n == len(data)
-        assert decode(bytes((codec,)) + bytes(payload), cid, n) == data
+    assert len(shipped) > 1 and [p.path for p in shipped] == made  # full packs sealed
+    packed = {}
+    for pack in shipped:
+        data = open(pack.path, "rb").read()
+        assert data.startswith(PACK_MAGIC) and pack.size == len(data)
+        assert pack.pid == blake3.blake3(data).hexdigest()
+        for cid_hex, offset, length, n in pack.chunks:
+            packed[cid_hex] = decode(data[offset:offset + length], bytes.fromhex(cid_hex), n)
+    want = {chunk_id(open(p, "rb").read()).hex(): open(p, "rb").read()
+            for i, (p, *_rest) in enumerate(files) if i % 3}
+    assert packed == want
 
 
 def test_read_files_answers_each_case(tmp_path):

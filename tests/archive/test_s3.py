@@ -228,3 +228,29 @@ def test_cli_glacier_restore_no_wait_then_resume(tmp_path, bucket, slow_thaw, ca
                  "0.2", "--timeout", "60", "--no-progress"]) == 0
     assert "restored" in capsys.readouterr().out
     assert snapshot(dest + "/data") == snapshot(src)
+
+
+def test_reader_processes_pack_small_files_for_s3(tmp_path, bucket, monkeypatch):
+    """With reader processes, small files' packs are built by the readers in
+    private temp files, uploaded, and gone afterwards; a dry run leaves none either."""
+    import random
+
+    spool = tmp_path / "tmp"
+    spool.mkdir()
+    monkeypatch.setenv("TMPDIR", str(spool))
+    monkeypatch.setattr("tempfile.tempdir", None)  # TMPDIR is read again
+    src = tmp_path / "src"
+    src.mkdir()
+    rng = random.Random(9)
+    for i in range(400):
+        (src / f"f{i:03}").write_bytes(rng.randbytes(rng.randint(0, 3000)) if i % 2
+                                       else f"row {i}\n".encode() * rng.randint(1, 300))
+    (src / "copy").write_bytes((src / "f001").read_bytes())  # a repeat: packed once
+    eng = engine(f"s3://{bucket}/r", readers_from=1, reader_processes=2)
+    dry = eng.create([str(src)], owner="alice", principal=ALICE, name="d", dry_run=True)
+    assert dry["progress"]["packs"] >= 2 and not list(spool.iterdir())
+    eng.create([str(src)], owner="alice", principal=ALICE, name="a")
+    assert not list(spool.iterdir())
+    assert eng.check(owner="alice", principal=ALICE, read_data=True).ok
+    eng.restore("a", target=str(tmp_path / "out"), owner="alice", principal=ALICE)
+    assert snapshot(str(tmp_path / "out" / "src")) == snapshot(str(src))
