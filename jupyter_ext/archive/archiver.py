@@ -551,19 +551,33 @@ class Archiver:
 
         def files_in_path_order(lo: int, hi: int):
             """Files of ``lo`` to ``hi`` bytes in path order, so shared packs hold
-            neighbours (a restore writes them folder by folder); their parent entries
-            and those entries' chunks are looked up a page at a time."""
-            for page in table.pages("type = ? AND size >= ? AND size < ?", (FILE, lo, hi),
-                                    follow=going):
-                olds: dict = {}
-                found: dict = {}
-                if has_parent:  # one query per page, not one per file and chunk
-                    olds = table.parents_of([e.path for _, e, _ in page])
-                    found = repo.locate_many(
-                        bytes.fromhex(h) for o in olds.values() for h in o.chunks)
-                for item in page:
-                    if changed(item, olds.get(item[1].path), found):
-                        yield item
+            neighbours (a restore writes them folder by folder). With a parent, its
+            unchanged files take its chunk ids a page at a time, in the table."""
+            if not has_parent:
+                for page in table.pages("type = ? AND size >= ? AND size < ?",
+                                        (FILE, lo, hi), follow=going):
+                    yield from page
+                return
+            for reused, items in table.pages_after_reuse(lo, hi, follow=going):
+                yield from reread(reused)
+                yield from items
+
+        def reread(reused: list) -> list:
+            """Count the files that took the parent's chunk ids; those whose chunks
+            are not all stored (a pack lost since) are read again: their items."""
+            ids = {blob[i:i + 32] for _seq, blob, _size in reused
+                   for i in range(0, len(blob), 32)}
+            lost = repo.missing(ids) if ids else set()
+            again = [seq for seq, blob, _size in reused
+                     if lost and any(blob[i:i + 32] in lost for i in range(0, len(blob), 32))]
+            kept = len(reused) - len(again)
+            if kept:
+                with counting:  # two feeds run this at once
+                    self.unchanged_files += kept
+                skip = set(again)
+                rep.add(bytes_done=sum(size for seq, _b, size in reused if seq not in skip),
+                        files_done=kept)
+            return table.unreuse(again) if again else []
 
         self._shared, self._shared_lock = self._packer(), threading.Lock()
         try:

@@ -134,6 +134,25 @@ class ChunkIndex:
                 out[cid] = tuple(loc)
         return out
 
+    def missing(self, cids) -> set:
+        """The ids of ``cids`` that are not in the index: one count per MANY ids (all
+        there is the common case: an unchanged file's chunks), the ids themselves
+        only for a part that lacks some."""
+        want = list(set(cids))
+        out = set()
+        for i in range(0, len(want), MANY):
+            part = want[i:i + MANY]
+            marks = ",".join("?" * len(part))
+            with self.lock:
+                n = self.db.execute(f"SELECT count(*) FROM c WHERE id IN ({marks})",
+                                    part).fetchone()[0]
+                if n == len(part):
+                    continue
+                found = {r[0] for r in self.db.execute(
+                    f"SELECT id FROM c WHERE id IN ({marks})", part)}
+            out.update(c for c in part if c not in found)
+        return out
+
     def drop_pack(self, pack: int) -> None:
         """Forget the rows of pack number ``pack`` (its index proved bad). Their filter
         bits stay: a false positive costs one query."""

@@ -306,6 +306,11 @@ class Repository:
         return {cid: Location(ids[r[0]], r[1], r[2], r[3])
                 for cid, r in self._index.get_many(cids).items()}
 
+    def missing(self, cids) -> set:
+        """The chunk ids of ``cids`` that are not indexed (batched)."""
+        self.load_index()
+        return self._index.missing(cids)
+
     def add_pack(self, pack, pack_id: str, chunks: list, storage_class: str,
                  size: int | None = None) -> None:
         """Store a pack (bytes, or the path of a spooled file) in its class, then its

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from jupyter_ext.archive.errors import Cancelled, Exists, IntegrityError, NotFound
-from jupyter_ext.archive.repository import Repository
+from jupyter_ext.archive.repository import PackIndex, Repository
 
 from .helpers import ALICE, engine, make_tree, snapshot
 
@@ -96,6 +96,35 @@ def test_parent_is_the_latest_archive_of_the_same_paths_whatever_its_name(tmp_pa
     assert fifth["parent"] == first["archive"]["id"] and fifth["unchanged_files"] == 2
     with pytest.raises(NotFound):
         eng.create([src], owner="alice", principal=ALICE, name="again", parent="0" * 64)
+
+
+@pytest.mark.parametrize("readers", [0, 2], ids=["thread", "processes"])
+def test_unchanged_files_whose_pack_is_lost_are_read_again(tmp_path, readers):
+    """An unchanged file takes its parent's chunk ids only while they are stored: with
+    a pack and its index gone, the files it held are read again, the rest reused."""
+    import random
+
+    src = tmp_path / "src"
+    src.mkdir()
+    rng = random.Random(11)
+    for i in range(300):
+        (src / f"f{i:03}").write_bytes(rng.randbytes(rng.randint(1, 3000)))
+    eng = engine(str(tmp_path / "repo"), readers_from=1, reader_processes=readers)
+    first = eng.create([str(src)], owner="alice", principal=ALICE, name="a")
+    assert first["archive"]["packs"] > 1
+    repo = tmp_path / "repo" / "users" / "alice"
+    lost = sorted(os.listdir(repo / "index"))[0]
+    held = len(PackIndex.from_bytes((repo / "index" / lost).read_bytes()).chunks)
+    os.unlink(repo / "index" / lost)
+    os.unlink(repo / "data" / lost[:2] / lost)
+    second = eng.create([str(src)], owner="alice", principal=ALICE, name="b")
+    assert second["parent"] == first["archive"]["id"]
+    assert 0 < held and second["unchanged_files"] == 300 - held
+    # the files read again stored the lost chunks again: both archives are whole
+    assert eng.check(owner="alice", principal=ALICE, read_data=True).ok
+    out = tmp_path / "out"
+    eng.restore("b", target=str(out), owner="alice", principal=ALICE)
+    assert snapshot(str(out / "src")) == snapshot(str(src))
 
 
 def test_metadata_is_separate_from_packs(tmp_path):
