@@ -422,7 +422,7 @@ class Archiver:
                 if pool is None:
                     pool = ReaderPool(self.opts.readers, self.opts.level, self.opts.pack_size,
                                       self._pack_file, self._ship)
-                if pool.full():
+                while pool.full():  # a seal answered frees no request: take on
                     take_answer()
                 pool.submit(batch, [(src.path, src.dev, src.ino, e.size) for _, e, src in batch])
             if pool is not None:

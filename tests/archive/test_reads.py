@@ -418,3 +418,31 @@ def test_a_failing_scan_fails_the_archive_and_a_failed_archive_stops_its_scan(
     assert len(appended) < 10**6  # the scan was stopped, not run to its end
     assert not [t for t in threading.enumerate() if t.name == "lens-scan"]
     assert eng.list(owner="alice", principal=ALICE) == []
+
+
+def test_requests_in_flight_stay_bounded_however_many_packs_are_sealed(tmp_path, monkeypatch):
+    """A reader holds the blobs of each request it answered until the archiver says
+    which to keep: the requests in flight (not the seals) stay at the pool's bound
+    whatever the number of packs sealed, so a reader's memory does not grow with
+    the tree."""
+    from jupyter_ext.archive.helpers import IN_FLIGHT
+    from jupyter_ext.archive.readers import ReaderPack
+
+    src = tmp_path / "src"
+    src.mkdir()
+    rng = random.Random(12)
+    for i in range(3000):  # about 3 MB of random data: some 25 packs of 128 KiB
+        (src / f"f{i:04}").write_bytes(rng.randbytes(rng.randint(200, 1800)))
+    seen = []
+    submit = ReaderPool.submit
+
+    def counted(self, *args):
+        seen.append(sum(not isinstance(tag, ReaderPack) for _, tag in self.queue))
+        return submit(self, *args)
+
+    monkeypatch.setattr(ReaderPool, "submit", counted)
+    eng = engine(str(tmp_path / "repo"), **PROCESSES)
+    res = eng.create([str(src)], owner="alice", principal=ALICE, name="a")
+    assert res["archive"]["packs"] > 10 and len(seen) > 20
+    assert max(seen) < IN_FLIGHT * 2
+    assert eng.check(owner="alice", principal=ALICE, read_data=True).ok
