@@ -526,14 +526,13 @@ class Archiver:
             if self._abort.is_set():
                 raise Cancelled("stopped after an earlier failure")
 
-        def changed(item, old, found: dict) -> bool:
-            """Whether a file must be read: not when ``old`` (its parent entry) shows
-            it unchanged and its chunks are stored (``found``: locations already
-            looked up). Unchanged files are taken from the parent as they come."""
+        def changed(item, old) -> bool:
+            """Whether a big file must be read: not when ``old`` (its parent entry)
+            shows it unchanged and its chunks are stored. (The others are taken from
+            the parent a page at a time: ``files_in_path_order``.)"""
             seq, entry, _src = item
             if (old is not None and unchanged(old, entry)
-                    and all(bytes.fromhex(h) in found or repo.locate(bytes.fromhex(h))
-                            for h in old.chunks)):
+                    and all(repo.locate(bytes.fromhex(h)) for h in old.chunks)):
                 table.set_chunks(seq, [bytes.fromhex(h) for h in old.chunks], entry.size)
                 with counting:  # two feeds run this at once
                     self.unchanged_files += 1
@@ -546,7 +545,7 @@ class Archiver:
             the workers."""
             for seq in table.big_files(big, going):
                 item = (seq, *table.get(seq))
-                if changed(item, table.parent_of(item[1].path) if has_parent else None, {}):
+                if changed(item, table.parent_of(item[1].path) if has_parent else None):
                     yield item
 
         def files_in_path_order(lo: int, hi: int):

@@ -131,20 +131,6 @@ class FileTable:
             if len(self._parents) >= PAGE:
                 self.flush_parents()
 
-    def parents_of(self, paths: list[str]) -> dict:
-        """{path: the parent's FileEntry} for those of ``paths`` it has (batched)."""
-        out = {}
-        for i in range(0, len(paths), 500):
-            part = paths[i:i + 500]
-            with self.lock:
-                rows = self.db.execute(
-                    "SELECT path, type, size, mtime, ctime, ino, chunks FROM parent WHERE path "
-                    f"IN ({','.join('?' * len(part))})", part).fetchall()
-            for path, kind, size, mtime, ctime, ino, chunks in rows:
-                out[path] = FileEntry(path, kind, 0, mtime, size, split_ids(chunks), "", ctime,
-                                      ino)
-        return out
-
     def parent_of(self, path: str) -> FileEntry | None:
         with self.lock:
             row = self.db.execute("SELECT type, size, mtime, ctime, ino, chunks FROM parent "
