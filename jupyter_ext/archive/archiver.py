@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import blake3
 
 from ..constants import DEFAULT_PACK_SIZE
-from .blobs import PACK_MAGIC, chunk_id, encode_parts
+from .blobs import CODEC_BYTE, PACK_MAGIC, chunk_id, encode_parts
 from .chunks import iter_chunks
 from .errors import Cancelled, ConfigError
 from .filetable import FileTable
@@ -36,7 +36,6 @@ from .sources import Changed, open_source
 
 SMALL_BLOB = 64 * 1024        # blobs under this are buffered by FilePacker
 WRITE_BUFFER = 1024 * 1024    # FilePacker writes its buffer once it holds this much
-_CODEC_BYTE = [bytes((i,)) for i in range(256)]
 
 
 @dataclass
@@ -119,7 +118,7 @@ class FilePacker:
     def add(self, cid_hex: str, codec: int, payload, raw_len: int) -> None:
         self.chunks.append([cid_hex, self.size, 1 + len(payload), raw_len])
         self.size += 1 + len(payload)
-        self.parts.append(_CODEC_BYTE[codec])
+        self.parts.append(CODEC_BYTE[codec])
         if len(payload) < SMALL_BLOB:
             self.parts.append(payload)
             self.buffered += 1 + len(payload)

@@ -31,6 +31,7 @@ from .errors import IntegrityError
 CODEC_RAW = 0
 CODEC_ZSTD = 1
 PACK_MAGIC = b"LENSPACK1\n"  # a pack's first bytes; its blobs follow, one after another
+CODEC_BYTE = [bytes((i,)) for i in range(256)]  # a blob's first byte, by codec
 RAW_MARGIN = 0.97
 SAMPLE = 8 * 1024         # bytes per sample of the incompressibility test
 SAMPLE_MARGIN = 0.99      # samples this close to their size: the chunk is stored raw

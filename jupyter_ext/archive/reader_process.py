@@ -29,7 +29,7 @@ from collections import deque
 
 import blake3
 
-from .blobs import PACK_MAGIC, chunk_id, encode_parts
+from .blobs import CODEC_BYTE, PACK_MAGIC, chunk_id, encode_parts
 from .framing import frame, read_message, write_all
 from .sources import Changed, Source, open_source
 
@@ -104,7 +104,7 @@ def main() -> None:
             for item, payload in read_files(request[2], request[1]):  # a file at a time
                 items.append(item)
                 if payload:
-                    blobs.append((_CODEC_BYTE[item[1][2]], payload))
+                    blobs.append((CODEC_BYTE[item[1][2]], payload))
             waiting.append(blobs)
             write_all(out, [frame(items)])
         elif request[0] == KEEP:
@@ -118,9 +118,6 @@ def main() -> None:
         else:
             write_all(out, [frame(pack.seal())])
             pack = None
-
-
-_CODEC_BYTE = [bytes((i,)) for i in range(256)]
 
 
 if __name__ == "__main__":
